@@ -1,1 +1,42 @@
+//! Missive's storage layer.
+//!
+//! Every domain has its own narrow trait (accounts, devices, rooms and events,
+//! account data, receipts, ...). [`SqlStore`] implements all of them on top of
+//! either SQLite (the embedded default) or PostgreSQL; the SQL is written once
+//! in the common dialect of both and sent through sqlx's `Any` driver, while the
+//! schema migrations are kept per backend. The conformance suite in
+//! [`conformance`] runs the same checks against each backend.
 
+mod account_data;
+mod accounts;
+pub mod conformance;
+mod devices;
+mod directory;
+mod error;
+mod events;
+mod filters;
+mod pool;
+mod presence;
+mod receipts;
+mod typing;
+mod uiaa;
+
+pub use account_data::AccountDataStore;
+pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord};
+pub use devices::{DeviceRecord, DeviceStore, TokenOwner};
+pub use directory::DirectoryStore;
+pub use error::{StoreError, StoreResult};
+pub use events::{
+    EventStore, Membership, NewEvent, PersistOutcome, RoomRecord, StateMap, StoredEvent,
+    TimelineDirection,
+};
+pub use filters::FilterStore;
+pub use pool::{Backend, SqlStore, StoreOptions};
+pub use presence::{PresenceRecord, PresenceStore};
+pub use receipts::{ReceiptRecord, ReceiptStore};
+pub use typing::TypingStore;
+pub use uiaa::{UiaaSession, UiaaStore};
+
+/// A position in the server-wide stream. Every change a client can sync on
+/// (an event, account data, a receipt, typing, presence) gets the next one.
+pub type StreamPos = i64;

@@ -1,0 +1,94 @@
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{SqlStore, StoreResult, StreamPos};
+
+/// Per-user account data, global (`room_id` empty) or per room.
+#[async_trait]
+pub trait AccountDataStore: Send + Sync {
+    /// Sets (or replaces) one entry and returns its stream position.
+    async fn set_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+        content: &str,
+    ) -> StoreResult<StreamPos>;
+    async fn account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+    ) -> StoreResult<Option<String>>;
+    /// Entries changed after `since`: (room ID or None, type, content).
+    async fn account_data_since(
+        &self,
+        user_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<Vec<(Option<String>, String, String)>>;
+}
+
+#[async_trait]
+impl AccountDataStore for SqlStore {
+    async fn set_account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+        content: &str,
+    ) -> StoreResult<StreamPos> {
+        let mut tx = self.begin().await?;
+        let pos = self.next_positions(&mut tx, 1).await?;
+        sqlx::query(
+            "INSERT INTO account_data (user_id, room_id, data_type, content, stream_pos) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, room_id, data_type) DO UPDATE \
+             SET content = excluded.content, stream_pos = excluded.stream_pos",
+        )
+        .bind(user_id)
+        .bind(room_id.unwrap_or(""))
+        .bind(data_type)
+        .bind(content)
+        .bind(pos)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(pos)
+    }
+
+    async fn account_data(
+        &self,
+        user_id: &str,
+        room_id: Option<&str>,
+        data_type: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
+        )
+        .bind(user_id)
+        .bind(room_id.unwrap_or(""))
+        .bind(data_type)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn account_data_since(
+        &self,
+        user_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<Vec<(Option<String>, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT room_id, data_type, content FROM account_data \
+             WHERE user_id = $1 AND stream_pos > $2 ORDER BY stream_pos",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let room: String = r.try_get(0)?;
+                Ok(((!room.is_empty()).then_some(room), r.try_get(1)?, r.try_get(2)?))
+            })
+            .collect()
+    }
+}

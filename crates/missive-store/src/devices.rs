@@ -1,0 +1,186 @@
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{SqlStore, StoreResult};
+
+/// A user's device (one login session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub user_id: String,
+    pub device_id: String,
+    pub display_name: Option<String>,
+    pub last_seen_ts: Option<i64>,
+    pub last_seen_ip: Option<String>,
+}
+
+/// Who an access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: String,
+    pub device_id: String,
+}
+
+/// Devices and their access tokens. Tokens are looked up by their hash only.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Creates the device if new (keeping its name if it exists) and adds a
+    /// token for it, in one transaction.
+    async fn create_device_with_token(
+        &self,
+        device: DeviceRecord,
+        token_hash: &str,
+    ) -> StoreResult<()>;
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
+    async fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
+    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
+    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> StoreResult<bool>;
+    /// Deletes the devices and all their tokens.
+    async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()>;
+    /// Deletes every device and token of the user except `keep`.
+    async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()>;
+    async fn touch_device(&self, user_id: &str, device_id: &str, ts: i64, ip: Option<&str>)
+    -> StoreResult<()>;
+}
+
+fn device_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DeviceRecord> {
+    Ok(DeviceRecord {
+        user_id: row.try_get("user_id")?,
+        device_id: row.try_get("device_id")?,
+        display_name: row.try_get("display_name")?,
+        last_seen_ts: row.try_get("last_seen_ts")?,
+        last_seen_ip: row.try_get("last_seen_ip")?,
+    })
+}
+
+#[async_trait]
+impl DeviceStore for SqlStore {
+    async fn create_device_with_token(
+        &self,
+        device: DeviceRecord,
+        token_hash: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE \
+             SET last_seen_ts = excluded.last_seen_ts, last_seen_ip = excluded.last_seen_ip",
+        )
+        .bind(&device.user_id)
+        .bind(&device.device_id)
+        .bind(&device.display_name)
+        .bind(device.last_seen_ts)
+        .bind(&device.last_seen_ip)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(&device.user_id)
+            .bind(&device.device_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
+        let row = sqlx::query("SELECT user_id, device_id FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok(TokenOwner { user_id: r.try_get(0)?, device_id: r.try_get(1)? }))
+            .transpose()
+    }
+
+    async fn delete_token(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let row = sqlx::query(
+            "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices \
+             WHERE user_id = $1 AND device_id = $2",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>> {
+        let rows = sqlx::query(
+            "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices \
+             WHERE user_id = $1 ORDER BY device_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
+        )
+        .bind(name)
+        .bind(user_id)
+        .bind(device_id)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for device_id in device_ids {
+            for table in ["access_tokens", "devices"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE user_id = $1 AND device_id = $2"
+                )))
+                .bind(user_id)
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for table in ["access_tokens", "devices"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE user_id = $1 AND device_id <> $2")))
+                .bind(user_id)
+                .bind(keep.unwrap_or(""))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn touch_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        ts: i64,
+        ip: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2 WHERE user_id = $3 AND device_id = $4",
+        )
+        .bind(ts)
+        .bind(ip)
+        .bind(user_id)
+        .bind(device_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}

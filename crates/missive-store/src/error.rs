@@ -1,0 +1,43 @@
+use thiserror::Error;
+
+/// Errors of the storage layer. Callers map them to Matrix errors in the
+/// server's single error-mapping place.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row that must be unique already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The room moved on while an event was being built for it: its forward
+    /// extremities are no longer the event's prev_events. Build it again.
+    #[error("room {0} changed concurrently")]
+    RoomChanged(String),
+    /// Stored data could not be decoded (a bug or a damaged database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+}
+
+/// True when `e` is a unique-constraint violation, in either backend.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+                || db.code().as_deref() == Some("23505")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}

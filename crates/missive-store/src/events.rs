@@ -1,0 +1,756 @@
+//! Rooms, their events, their state and their members.
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{SqlStore, StoreError, StoreResult, StreamPos};
+
+/// After this many deltas a state group is written as a full snapshot, which
+/// bounds the chain walked to load any state.
+const STATE_SNAPSHOT_INTERVAL: i64 = 100;
+
+/// State of a room: (event type, state key) → event ID.
+pub type StateMap = BTreeMap<(String, String), String>;
+
+/// A room's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub room_id: String,
+    pub room_version: String,
+    pub creator: String,
+    pub published: bool,
+    pub join_rule: String,
+}
+
+/// A stored event as it is served (redacted once redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub stream_ordering: StreamPos,
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub membership: Option<String>,
+    pub depth: i64,
+    pub origin_server_ts: i64,
+    pub state_group: i64,
+    /// The full PDU JSON.
+    pub json: String,
+    pub redacted_by: Option<String>,
+}
+
+/// A user's current membership in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub room_id: String,
+    pub user_id: String,
+    pub membership: String,
+    pub event_id: String,
+    pub stream_ordering: StreamPos,
+}
+
+/// An event ready to be persisted, with everything derived from it.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    /// `content.membership` for `m.room.member` events.
+    pub membership: Option<String>,
+    /// `content.join_rule` for `m.room.join_rules` events.
+    pub join_rule: Option<String>,
+    pub depth: i64,
+    pub origin_server_ts: i64,
+    pub json: String,
+    /// Must equal the room's forward extremities when the event is written;
+    /// otherwise [`StoreError::RoomChanged`] is returned and nothing is written.
+    pub prev_events: Vec<String>,
+    /// For `m.room.create`: the room to create with the event.
+    pub create_room: Option<RoomRecord>,
+    /// For redactions: the target event and its redacted JSON.
+    pub redaction: Option<(String, String)>,
+    /// (user, device, transaction ID) for idempotent client sends.
+    pub txn: Option<(String, String, String)>,
+    /// Local users this event notifies: (user ID, highlight).
+    pub push_actions: Vec<(String, bool)>,
+}
+
+/// What [`EventStore::persist_event`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersistOutcome {
+    Persisted { stream_ordering: StreamPos },
+    /// The client's transaction ID was already used: this is its event.
+    DuplicateTxn { event_id: String },
+}
+
+/// Order of a timeline read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineDirection {
+    /// Newest first, strictly before the `from` position.
+    Backward,
+    /// Oldest first, strictly after the `from` position.
+    Forward,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Writes an event and everything it changes (state, memberships,
+    /// extremities, redaction target, push actions) atomically.
+    async fn persist_event(&self, event: NewEvent) -> StoreResult<PersistOutcome>;
+
+    async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>>;
+    async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()>;
+    /// Published rooms, oldest first, with offset pagination.
+    async fn published_rooms(&self, offset: i64, limit: i64) -> StoreResult<Vec<String>>;
+    async fn count_published_rooms(&self) -> StoreResult<i64>;
+
+    async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>>;
+    async fn events(&self, event_ids: &[String]) -> StoreResult<Vec<StoredEvent>>;
+    async fn txn_event(&self, user_id: &str, device_id: &str, txn_id: &str)
+    -> StoreResult<Option<String>>;
+
+    async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
+    async fn current_state(&self, room_id: &str) -> StoreResult<StateMap>;
+    async fn current_state_events(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
+    async fn current_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Option<StoredEvent>>;
+    /// The state after the events of a state group.
+    async fn state_at_group(&self, group: i64) -> StoreResult<StateMap>;
+    /// The state group in force just before `stream_ordering` in the room.
+    async fn state_group_before(&self, room_id: &str, stream_ordering: StreamPos)
+    -> StoreResult<Option<i64>>;
+    /// The latest state event of a type and key at or before a position.
+    async fn state_event_at(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+        at: StreamPos,
+    ) -> StoreResult<Option<StoredEvent>>;
+
+    /// Events of a room strictly beyond `from` in `direction`, up to `limit`,
+    /// never past `bound` (exclusive lower bound going backward, inclusive
+    /// upper bound going forward).
+    async fn room_events(
+        &self,
+        room_id: &str,
+        from: StreamPos,
+        bound: Option<StreamPos>,
+        direction: TimelineDirection,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// State events of the room with stream ordering in (after, upto].
+    async fn state_events_between(
+        &self,
+        room_id: &str,
+        after: StreamPos,
+        upto: StreamPos,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
+    async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>>;
+    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<Membership>>;
+    async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
+    /// Rooms in which both users are joined.
+    async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>>;
+
+    /// (notifications, highlights) for the user in the room after a position.
+    async fn unread_counts(&self, user_id: &str, room_id: &str, after: StreamPos)
+    -> StoreResult<(i64, i64)>;
+}
+
+const EVENT_COLUMNS: &str = "e.stream_ordering, e.event_id, e.room_id, e.sender, e.event_type, \
+    e.state_key, e.membership, e.depth, e.origin_server_ts, e.state_group, e.json, e.redacted_by";
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        stream_ordering: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        room_id: row.try_get(2)?,
+        sender: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        state_key: row.try_get(5)?,
+        membership: row.try_get(6)?,
+        depth: row.try_get(7)?,
+        origin_server_ts: row.try_get(8)?,
+        state_group: row.try_get(9)?,
+        json: row.try_get(10)?,
+        redacted_by: row.try_get(11)?,
+    })
+}
+
+fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Membership> {
+    Ok(Membership {
+        room_id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        membership: row.try_get(2)?,
+        event_id: row.try_get(3)?,
+        stream_ordering: row.try_get(4)?,
+    })
+}
+
+impl SqlStore {
+    async fn write_state(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &NewEvent,
+        state_key: &str,
+        group: i64,
+        prev_group: Option<i64>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO current_state (room_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
+        )
+        .bind(&event.room_id)
+        .bind(&event.event_type)
+        .bind(state_key)
+        .bind(&event.event_id)
+        .execute(&mut **tx)
+        .await?;
+
+        let prev_len: Option<i64> = match prev_group {
+            Some(g) => sqlx::query_scalar("SELECT chain_len FROM state_groups WHERE group_id = $1")
+                .bind(g)
+                .fetch_optional(&mut **tx)
+                .await?,
+            None => None,
+        };
+        let chain_len = prev_len.map_or(0, |l| l + 1);
+        if prev_group.is_none() || chain_len >= STATE_SNAPSHOT_INTERVAL {
+            sqlx::query(
+                "INSERT INTO state_groups (group_id, room_id, prev_group, chain_len) VALUES ($1, $2, NULL, 0)",
+            )
+            .bind(group)
+            .bind(&event.room_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) \
+                 SELECT $1, event_type, state_key, event_id FROM current_state WHERE room_id = $2",
+            )
+            .bind(group)
+            .bind(&event.room_id)
+            .execute(&mut **tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO state_groups (group_id, room_id, prev_group, chain_len) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(group)
+            .bind(&event.room_id)
+            .bind(prev_group)
+            .bind(chain_len)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(group)
+            .bind(&event.event_type)
+            .bind(state_key)
+            .bind(&event.event_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
+            .bind(group)
+            .bind(&event.room_id)
+            .execute(&mut **tx)
+            .await?;
+
+        if let Some(membership) = &event.membership {
+            sqlx::query(
+                "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
+                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
+                 membership = excluded.membership, event_id = excluded.event_id, \
+                 stream_ordering = excluded.stream_ordering, forgotten = 0",
+            )
+            .bind(&event.room_id)
+            .bind(state_key)
+            .bind(membership)
+            .bind(&event.event_id)
+            .bind(group) // a state event's group ID is its stream ordering
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let Some(join_rule) = &event.join_rule {
+            sqlx::query("UPDATE rooms SET join_rule = $1 WHERE room_id = $2")
+                .bind(join_rule)
+                .bind(&event.room_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn persist_event(&self, event: NewEvent) -> StoreResult<PersistOutcome> {
+        let mut tx = self.begin().await?;
+
+        if let Some((user, device, txn_id)) = &event.txn {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+            )
+            .bind(user)
+            .bind(device)
+            .bind(txn_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(event_id) = existing {
+                return Ok(PersistOutcome::DuplicateTxn { event_id });
+            }
+        }
+
+        if let Some(room) = &event.create_room {
+            sqlx::query(
+                "INSERT INTO rooms (room_id, room_version, creator, published, join_rule, created_ts) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&room.room_id)
+            .bind(&room.room_version)
+            .bind(&room.creator)
+            .bind(i64::from(room.published))
+            .bind(&room.join_rule)
+            .bind(event.origin_server_ts)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if crate::error::is_unique_violation(&e) {
+                    StoreError::AlreadyExists(room.room_id.clone())
+                } else {
+                    e.into()
+                }
+            })?;
+        }
+
+        // Touching the room row first makes concurrent writers to one room
+        // queue on its row lock (PostgreSQL) before comparing extremities.
+        let current_group: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE rooms SET created_ts = created_ts WHERE room_id = $1 RETURNING current_state_group",
+        )
+        .bind(&event.room_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current_group) = current_group else {
+            return Err(StoreError::Corrupt(format!("room {} does not exist", event.room_id)));
+        };
+
+        let extremities: Vec<String> =
+            sqlx::query_scalar("SELECT event_id FROM forward_extremities WHERE room_id = $1")
+                .bind(&event.room_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let expected: HashSet<&String> = event.prev_events.iter().collect();
+        if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e)) {
+            return Err(StoreError::RoomChanged(event.room_id.clone()));
+        }
+
+        let pos = self.next_positions(&mut tx, 1).await?;
+        let state_group = match &event.state_key {
+            Some(state_key) => {
+                self.write_state(&mut tx, &event, state_key, pos, current_group).await?;
+                pos
+            }
+            None => current_group.ok_or_else(|| {
+                StoreError::Corrupt(format!("room {} has no state", event.room_id))
+            })?,
+        };
+
+        sqlx::query(
+            "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
+             membership, depth, origin_server_ts, state_group, json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(pos)
+        .bind(&event.event_id)
+        .bind(&event.room_id)
+        .bind(&event.sender)
+        .bind(&event.event_type)
+        .bind(&event.state_key)
+        .bind(&event.membership)
+        .bind(event.depth)
+        .bind(event.origin_server_ts)
+        .bind(state_group)
+        .bind(&event.json)
+        .execute(&mut *tx)
+        .await?;
+
+        sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
+            .bind(&event.room_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
+            .bind(&event.room_id)
+            .bind(&event.event_id)
+            .execute(&mut *tx)
+            .await?;
+
+        if let Some((user, device, txn_id)) = &event.txn {
+            sqlx::query(
+                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(user)
+            .bind(device)
+            .bind(txn_id)
+            .bind(&event.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((target, redacted_json)) = &event.redaction {
+            sqlx::query(
+                "UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3 AND room_id = $4",
+            )
+            .bind(redacted_json)
+            .bind(&event.event_id)
+            .bind(target)
+            .bind(&event.room_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (user, highlight) in &event.push_actions {
+            sqlx::query(
+                "INSERT INTO event_push_actions (room_id, user_id, stream_ordering, highlight) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&event.room_id)
+            .bind(user)
+            .bind(pos)
+            .bind(i64::from(*highlight))
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        tx.commit().await?;
+        Ok(PersistOutcome::Persisted { stream_ordering: pos })
+    }
+
+    async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>> {
+        let row = sqlx::query(
+            "SELECT room_id, room_version, creator, published, join_rule FROM rooms WHERE room_id = $1",
+        )
+        .bind(room_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(RoomRecord {
+                room_id: r.try_get(0)?,
+                room_version: r.try_get(1)?,
+                creator: r.try_get(2)?,
+                published: r.try_get::<i64, _>(3)? != 0,
+                join_rule: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE rooms SET published = $1 WHERE room_id = $2")
+            .bind(i64::from(published))
+            .bind(room_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn published_rooms(&self, offset: i64, limit: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT room_id FROM rooms WHERE published = 1 ORDER BY created_ts, room_id LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn count_published_rooms(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE published = 1")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id = $1")))
+            .bind(event_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn events(&self, event_ids: &[String]) -> StoreResult<Vec<StoredEvent>> {
+        let mut out = Vec::with_capacity(event_ids.len());
+        for chunk in event_ids.chunks(200) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id IN ({}) ORDER BY e.stream_ordering",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.push(event_from_row(&row)?);
+            }
+        }
+        out.sort_by_key(|e| e.stream_ordering);
+        Ok(out)
+    }
+
+    async fn txn_event(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_id: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .bind(txn_id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM forward_extremities f JOIN events e ON e.event_id = f.event_id \
+             WHERE f.room_id = $1"
+        )))
+        .bind(room_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn current_state(&self, room_id: &str) -> StoreResult<StateMap> {
+        let rows = sqlx::query(
+            "SELECT event_type, state_key, event_id FROM current_state WHERE room_id = $1",
+        )
+        .bind(room_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)))
+            .collect()
+    }
+
+    async fn current_state_events(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id \
+             WHERE c.room_id = $1 ORDER BY e.stream_ordering"
+        )))
+        .bind(room_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn current_state_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id \
+             WHERE c.room_id = $1 AND c.event_type = $2 AND c.state_key = $3"
+        )))
+        .bind(room_id)
+        .bind(event_type)
+        .bind(state_key)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn state_at_group(&self, group: i64) -> StoreResult<StateMap> {
+        let rows = sqlx::query(
+            "WITH RECURSIVE chain(group_id, prev_group, lvl) AS ( \
+                 SELECT group_id, prev_group, 0 FROM state_groups WHERE group_id = $1 \
+                 UNION ALL \
+                 SELECT g.group_id, g.prev_group, c.lvl + 1 FROM state_groups g \
+                 JOIN chain c ON g.group_id = c.prev_group) \
+             SELECT s.event_type, s.state_key, s.event_id FROM state_group_entries s \
+             JOIN chain c ON s.group_id = c.group_id ORDER BY c.lvl DESC",
+        )
+        .bind(group)
+        .fetch_all(&self.read)
+        .await?;
+        let mut state = StateMap::new();
+        // Oldest delta first, so newer entries overwrite older ones.
+        for r in &rows {
+            state.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+        }
+        Ok(state)
+    }
+
+    async fn state_group_before(
+        &self,
+        room_id: &str,
+        stream_ordering: StreamPos,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering < $2 \
+             ORDER BY stream_ordering DESC LIMIT 1",
+        )
+        .bind(room_id)
+        .bind(stream_ordering)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn state_event_at(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+        at: StreamPos,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.event_type = $2 \
+             AND e.state_key = $3 AND e.stream_ordering <= $4 ORDER BY e.stream_ordering DESC LIMIT 1"
+        )))
+        .bind(room_id)
+        .bind(event_type)
+        .bind(state_key)
+        .bind(at)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn room_events(
+        &self,
+        room_id: &str,
+        from: StreamPos,
+        bound: Option<StreamPos>,
+        direction: TimelineDirection,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let sql = match direction {
+            TimelineDirection::Backward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.stream_ordering < $2 \
+                 AND e.stream_ordering > $3 ORDER BY e.stream_ordering DESC LIMIT $4"
+            ),
+            TimelineDirection::Forward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.stream_ordering > $2 \
+                 AND e.stream_ordering <= $3 ORDER BY e.stream_ordering ASC LIMIT $4"
+            ),
+        };
+        let bound = bound.unwrap_or(match direction {
+            TimelineDirection::Backward => 0,
+            TimelineDirection::Forward => i64::MAX,
+        });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(room_id)
+            .bind(from)
+            .bind(bound)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn state_events_between(
+        &self,
+        room_id: &str,
+        after: StreamPos,
+        upto: StreamPos,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.state_key IS NOT NULL \
+             AND e.stream_ordering > $2 AND e.stream_ordering <= $3 ORDER BY e.stream_ordering"
+        )))
+        .bind(room_id)
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+             WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(membership_from_row).collect()
+    }
+
+    async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>> {
+        let row = sqlx::query(
+            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+             WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(membership_from_row).transpose()
+    }
+
+    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+             WHERE room_id = $1 ORDER BY user_id",
+        )
+        .bind(room_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(membership_from_row).collect()
+    }
+
+    async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE memberships SET forgotten = 1 WHERE room_id = $1 AND user_id = $2")
+            .bind(room_id)
+            .bind(user_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.room_id FROM memberships a JOIN memberships b ON a.room_id = b.room_id \
+             WHERE a.user_id = $1 AND b.user_id = $2 AND a.membership = 'join' AND b.membership = 'join'",
+        )
+        .bind(user_a)
+        .bind(user_b)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: StreamPos,
+    ) -> StoreResult<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COUNT(CASE WHEN highlight = 1 THEN 1 END) FROM event_push_actions \
+             WHERE user_id = $1 AND room_id = $2 AND stream_ordering > $3",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .bind(after)
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+}
