@@ -1,1 +1,20 @@
+//! Missive's protocol core: the Matrix rules a homeserver applies, with no IO.
+//!
+//! Everything here is a pure function of its inputs (events, state, rules),
+//! so it is tested without a database or a network. Storage hands events in;
+//! the server decides what to do with the answers.
 
+mod error;
+pub mod event_builder;
+pub mod filter;
+pub mod pdu;
+pub mod power_levels;
+pub mod push;
+pub mod room_versions;
+pub mod visibility;
+
+pub use error::CoreError;
+pub use pdu::Pdu;
+
+/// The largest PDU the server accepts or creates, in bytes of canonical JSON.
+pub const MAX_PDU_BYTES: usize = 65_536;

@@ -1,0 +1,18 @@
+use thiserror::Error;
+
+/// Why the core refused or could not process an event.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// The event breaks the room's authorization rules.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The event is not valid JSON or misses required fields.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// The event is larger than the PDU size limit.
+    #[error("event too large")]
+    TooLarge,
+    /// The room version is unknown or not supported.
+    #[error("unsupported room version {0}")]
+    UnsupportedRoomVersion(String),
+}

@@ -1,0 +1,186 @@
+//! A persistent data unit (a room event) as the server holds it.
+
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId,
+    OwnedRoomId, OwnedUserId, RoomId, UInt, UserId, events::TimelineEventType,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::CoreError;
+
+/// A PDU: its parsed fields, for the rules, plus its exact JSON.
+#[derive(Debug, Clone)]
+pub struct Pdu {
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub sender: OwnedUserId,
+    pub event_type: TimelineEventType,
+    pub state_key: Option<String>,
+    pub content: Box<RawValue>,
+    pub prev_events: Vec<OwnedEventId>,
+    pub auth_events: Vec<OwnedEventId>,
+    pub depth: UInt,
+    pub origin_server_ts: MilliSecondsSinceUnixEpoch,
+    pub redacts: Option<OwnedEventId>,
+    /// The PDU as signed, without `event_id` (not part of v3+ PDUs).
+    pub json: CanonicalJsonObject,
+}
+
+#[derive(Deserialize)]
+struct PduFields {
+    room_id: OwnedRoomId,
+    sender: OwnedUserId,
+    #[serde(rename = "type")]
+    event_type: TimelineEventType,
+    state_key: Option<String>,
+    content: Box<RawValue>,
+    #[serde(default)]
+    prev_events: Vec<OwnedEventId>,
+    #[serde(default)]
+    auth_events: Vec<OwnedEventId>,
+    depth: UInt,
+    origin_server_ts: MilliSecondsSinceUnixEpoch,
+    redacts: Option<OwnedEventId>,
+}
+
+impl Pdu {
+    /// Parses a PDU's JSON (as stored) given its event ID.
+    pub fn from_json(event_id: OwnedEventId, json: &str) -> Result<Self, CoreError> {
+        let object: CanonicalJsonObject = serde_json::from_str(json)
+            .map_err(|e| CoreError::InvalidEvent(format!("not canonical JSON: {e}")))?;
+        Self::from_object(event_id, object)
+    }
+
+    /// Parses a PDU from its canonical JSON object.
+    pub fn from_object(event_id: OwnedEventId, json: CanonicalJsonObject) -> Result<Self, CoreError> {
+        let text = serde_json::to_string(&json)
+            .map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
+        let f: PduFields = serde_json::from_str(&text)
+            .map_err(|e| CoreError::InvalidEvent(format!("malformed PDU: {e}")))?;
+        // Room v11 moved `redacts` into the content; read either place.
+        let is_redaction = f.event_type == TimelineEventType::RoomRedaction;
+        let redacts = f.redacts.or_else(|| {
+            #[derive(Deserialize)]
+            struct C {
+                redacts: Option<OwnedEventId>,
+            }
+            serde_json::from_str::<C>(f.content.get()).ok().and_then(|c| c.redacts)
+        });
+        Ok(Self {
+            event_id,
+            room_id: f.room_id,
+            sender: f.sender,
+            event_type: f.event_type,
+            state_key: f.state_key,
+            content: f.content,
+            prev_events: f.prev_events,
+            auth_events: f.auth_events,
+            depth: f.depth,
+            origin_server_ts: f.origin_server_ts,
+            redacts: if is_redaction { redacts } else { None },
+            json,
+        })
+    }
+
+    /// The PDU JSON as stored and sent over federation.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string(&self.json).expect("canonical JSON always serialises")
+    }
+
+    /// The event as a client sees it (client event format), with
+    /// `unsigned` extras merged in.
+    pub fn to_client_event(&self, unsigned_extra: Option<serde_json::Value>) -> serde_json::Value {
+        client_event(&self.event_id, &self.json, unsigned_extra)
+    }
+
+    /// The event's content as JSON.
+    pub fn content_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.content.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn is_state(&self) -> bool {
+        self.state_key.is_some()
+    }
+}
+
+/// Converts a stored PDU JSON object to the client event format: drops the
+/// federation-only fields and adds `event_id`.
+pub fn client_event(
+    event_id: &ruma::EventId,
+    json: &CanonicalJsonObject,
+    unsigned_extra: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for key in ["content", "origin_server_ts", "room_id", "sender", "state_key", "type", "redacts"] {
+        if let Some(v) = json.get(key) {
+            out.insert(key.to_owned(), v.clone().into());
+        }
+    }
+    out.insert("event_id".to_owned(), serde_json::Value::String(event_id.to_string()));
+    let mut unsigned = match json.get("unsigned") {
+        Some(CanonicalJsonValue::Object(o)) => {
+            serde_json::Value::from(CanonicalJsonValue::Object(o.clone()))
+        }
+        _ => serde_json::json!({}),
+    };
+    if let (Some(extra), Some(map)) = (unsigned_extra, unsigned.as_object_mut())
+        && let Some(extra) = extra.as_object()
+    {
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    if unsigned.as_object().is_some_and(|m| !m.is_empty()) {
+        out.insert("unsigned".to_owned(), unsigned);
+    }
+    serde_json::Value::Object(out)
+}
+
+impl ruma::state_res::Event for Pdu {
+    type Id = OwnedEventId;
+
+    fn event_id(&self) -> &Self::Id {
+        &self.event_id
+    }
+
+    fn room_id(&self) -> Option<&RoomId> {
+        Some(&self.room_id)
+    }
+
+    fn sender(&self) -> &UserId {
+        &self.sender
+    }
+
+    fn origin_server_ts(&self) -> MilliSecondsSinceUnixEpoch {
+        self.origin_server_ts
+    }
+
+    fn event_type(&self) -> &TimelineEventType {
+        &self.event_type
+    }
+
+    fn content(&self) -> &RawValue {
+        &self.content
+    }
+
+    fn state_key(&self) -> Option<&str> {
+        self.state_key.as_deref()
+    }
+
+    fn prev_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
+        Box::new(self.prev_events.iter())
+    }
+
+    fn auth_events(&self) -> Box<dyn DoubleEndedIterator<Item = &Self::Id> + '_> {
+        Box::new(self.auth_events.iter())
+    }
+
+    fn redacts(&self) -> Option<&Self::Id> {
+        self.redacts.as_ref()
+    }
+
+    fn rejected(&self) -> bool {
+        false
+    }
+}
