@@ -48,6 +48,56 @@ pub fn can_see_event(visibility: HistoryVisibility, viewer: ViewerAtEvent<'_>) -
     }
 }
 
+
+/// The more "joined" of two memberships (join > invite > knock > leave > ban).
+fn most_joined<'a>(a: &'a str, b: Option<&'a str>) -> &'a str {
+    const PRIORITY: [&str; 5] = ["join", "invite", "knock", "leave", "ban"];
+    let rank = |m: &str| PRIORITY.iter().position(|p| *p == m).unwrap_or(3);
+    match b {
+        Some(b) if rank(b) < rank(a) => b,
+        _ => a,
+    }
+}
+
+/// A user's membership history and the room's visibility history, as
+/// (stream position, value) pairs in order: enough to decide visibility for
+/// any batch of events without further lookups.
+#[derive(Debug, Clone, Default)]
+pub struct RoomHistory {
+    pub memberships: Vec<(i64, String)>,
+    pub visibility: Vec<(i64, HistoryVisibility)>,
+}
+
+impl RoomHistory {
+    /// Whether the user may see the event at stream position `pos`.
+    pub fn can_see(&self, pos: i64) -> bool {
+        let before = self.memberships.iter().rev().find(|(p, _)| *p < pos).map(|(_, m)| m.as_str());
+        // For the user's own membership event, use the "most joined" of the
+        // memberships before and after it, and always show a leave that
+        // ends a join or an invite, so the room visibly goes away.
+        let own = self.memberships.iter().find(|(p, _)| *p == pos).map(|(_, m)| m.as_str());
+        let membership_at_event = match own {
+            Some("leave") if matches!(before, Some("join" | "invite")) => return true,
+            Some(own) => Some(most_joined(own, before)),
+            None => before,
+        };
+        // The visibility in the state before the event.
+        let visibility = self
+            .visibility
+            .iter()
+            .rev()
+            .find(|(p, _)| *p < pos)
+            .map_or(HistoryVisibility::Shared, |(_, v)| *v);
+        let joined_since = self.memberships.iter().any(|(p, m)| *p >= pos && m == "join");
+        can_see_event(visibility, ViewerAtEvent { membership_at_event, joined_since })
+    }
+
+    /// The user's current membership, if any.
+    pub fn current_membership(&self) -> Option<&str> {
+        self.memberships.last().map(|(_, m)| m.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +151,39 @@ mod tests {
         assert_eq!(HistoryVisibility::from_content(None), HistoryVisibility::Shared);
         let c = serde_json::json!({"history_visibility": "joined"});
         assert_eq!(HistoryVisibility::from_content(Some(&c)), HistoryVisibility::Joined);
+    }
+
+    fn history(memberships: &[(i64, &str)], visibility: &[(i64, HistoryVisibility)]) -> RoomHistory {
+        RoomHistory {
+            memberships: memberships.iter().map(|(p, m)| (*p, m.to_string())).collect(),
+            visibility: visibility.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_member_who_left_keeps_history_up_to_the_leave() {
+        let h = history(&[(5, "join"), (20, "leave")], &[(3, HistoryVisibility::Shared)]);
+        assert!(h.can_see(10));
+        assert!(h.can_see(20), "sees own leave");
+        assert!(!h.can_see(21));
+        // Shared history before the join is visible because they joined later.
+        assert!(h.can_see(4));
+    }
+
+    #[test]
+    fn joined_visibility_hides_history_before_the_join() {
+        let h = history(&[(10, "invite"), (12, "join")], &[(3, HistoryVisibility::Joined)]);
+        assert!(!h.can_see(8));
+        assert!(!h.can_see(11));
+        assert!(h.can_see(12));
+        assert!(h.can_see(30));
+    }
+
+    #[test]
+    fn never_members_see_nothing_unless_world_readable() {
+        let h = history(&[], &[(3, HistoryVisibility::Shared)]);
+        assert!(!h.can_see(10));
+        let h = history(&[], &[(3, HistoryVisibility::WorldReadable)]);
+        assert!(h.can_see(10));
     }
 }

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `missive-server` command: serve, or run an admin task.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use missive_server::{app, build_state, config::Config, services::accounts::random_alphanumeric, spawn_housekeeping};
+use missive_store::{AccountStore, RegistrationToken};
+
+#[derive(Parser)]
+#[command(name = "missive-server", version, about = "Missive: a Matrix homeserver for public administrations")]
+struct Cli {
+    /// Configuration file (TOML). MISSIVE_* variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Matrix APIs (the default).
+    Serve,
+    /// Administration tasks on the configured database.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create an account (works whatever the registration mode).
+    CreateUser {
+        /// Localpart, e.g. `alice` for @alice:server.
+        name: String,
+        /// Password; a random one is generated and printed if omitted.
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the account a server administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Create a registration token for `registration = "token"`.
+    CreateRegistrationToken {
+        /// The token; random if omitted.
+        #[arg(long)]
+        token: Option<String>,
+        /// How many registrations it allows (unlimited if omitted).
+        #[arg(long)]
+        uses: Option<i64>,
+        /// Validity in days (forever if omitted).
+        #[arg(long)]
+        days: Option<i64>,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MISSIVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("missive-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Admin(admin) => run_admin(config, admin).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("missive-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listen = config.listen;
+    let state = build_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(
+        %listen,
+        server_name = %state.config.server_name,
+        backend = ?state.store.backend(),
+        registration = ?state.config.registration,
+        "missive-server listening"
+    );
+    let housekeeping = spawn_housekeeping(&state);
+    let store = state.store.clone();
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    housekeeping.abort();
+    store.close().await;
+    tracing::info!("missive-server stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Error>> {
+    let state = build_state(config).await?;
+    match admin {
+        Admin::CreateUser { name, password, admin } => {
+            let user_id = state.accounts.check_available(&name.to_lowercase()).await?;
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(|| random_alphanumeric(20));
+            state.accounts.create_user(&user_id, Some(&password), admin).await?;
+            println!("created {user_id}{}", if admin { " (admin)" } else { "" });
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Admin::CreateRegistrationToken { token, uses, days } => {
+            let token = token.unwrap_or_else(|| random_alphanumeric(16));
+            let expiry_ts = days.map(|d| missive_server::time::now_ms() + d * 86_400_000);
+            state
+                .store
+                .create_registration_token(RegistrationToken { token: token.clone(), uses_allowed: uses, completed: 0, expiry_ts })
+                .await?;
+            println!("registration token: {token}");
+        }
+    }
+    state.store.close().await;
+    Ok(())
+}

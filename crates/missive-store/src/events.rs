@@ -102,6 +102,13 @@ pub trait EventStore: Send + Sync {
     /// Writes an event and everything it changes (state, memberships,
     /// extremities, redaction target, push actions) atomically.
     async fn persist_event(&self, event: NewEvent) -> StoreResult<PersistOutcome>;
+    /// Writes several events of one room in order, all or none (a new
+    /// room's initial events).
+    async fn persist_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PersistOutcome>>;
+    /// Every event of one (type, state key) in the room, oldest first: the
+    /// history of a membership or setting.
+    async fn state_history(&self, room_id: &str, event_type: &str, state_key: &str)
+    -> StoreResult<Vec<StoredEvent>>;
 
     async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>>;
     async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()>;
@@ -128,6 +135,8 @@ pub trait EventStore: Send + Sync {
     /// The state group in force just before `stream_ordering` in the room.
     async fn state_group_before(&self, room_id: &str, stream_ordering: StreamPos)
     -> StoreResult<Option<i64>>;
+    /// The state group after the event at or just before `pos` in the room.
+    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos) -> StoreResult<Option<i64>>;
     /// The latest state event of a type and key at or before a position.
     async fn state_event_at(
         &self,
@@ -162,6 +171,11 @@ pub trait EventStore: Send + Sync {
     async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
     /// Rooms in which both users are joined.
     async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>>;
+
+    /// Rooms of the user's memberships with anything new after `since`
+    /// (events, receipts, typing or room account data): the only rooms an
+    /// incremental sync needs to look at.
+    async fn rooms_active_since(&self, user_id: &str, since: StreamPos) -> StoreResult<HashSet<String>>;
 
     /// (notifications, highlights) for the user in the room after a position.
     async fn unread_counts(&self, user_id: &str, room_id: &str, after: StreamPos)
@@ -199,6 +213,149 @@ fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Membership> {
 }
 
 impl SqlStore {
+    /// Inserts one event inside `tx` (see [`EventStore::persist_event`]).
+    async fn insert_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &NewEvent,
+    ) -> StoreResult<PersistOutcome> {
+
+        if let Some((user, device, txn_id)) = &event.txn {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+            )
+            .bind(user)
+            .bind(device)
+            .bind(txn_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(event_id) = existing {
+                return Ok(PersistOutcome::DuplicateTxn { event_id });
+            }
+        }
+
+        if let Some(room) = &event.create_room {
+            sqlx::query(
+                "INSERT INTO rooms (room_id, room_version, creator, published, join_rule, created_ts) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&room.room_id)
+            .bind(&room.room_version)
+            .bind(&room.creator)
+            .bind(i64::from(room.published))
+            .bind(&room.join_rule)
+            .bind(event.origin_server_ts)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                if crate::error::is_unique_violation(&e) {
+                    StoreError::AlreadyExists(room.room_id.clone())
+                } else {
+                    e.into()
+                }
+            })?;
+        }
+
+        // Touching the room row first makes concurrent writers to one room
+        // queue on its row lock (PostgreSQL) before comparing extremities.
+        let current_group: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE rooms SET created_ts = created_ts WHERE room_id = $1 RETURNING current_state_group",
+        )
+        .bind(&event.room_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(current_group) = current_group else {
+            return Err(StoreError::Corrupt(format!("room {} does not exist", event.room_id)));
+        };
+
+        let extremities: Vec<String> =
+            sqlx::query_scalar("SELECT event_id FROM forward_extremities WHERE room_id = $1")
+                .bind(&event.room_id)
+                .fetch_all(&mut **tx)
+                .await?;
+        let expected: HashSet<&String> = event.prev_events.iter().collect();
+        if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e)) {
+            return Err(StoreError::RoomChanged(event.room_id.clone()));
+        }
+
+        let pos = self.next_positions(tx, 1).await?;
+        let state_group = match &event.state_key {
+            Some(state_key) => {
+                self.write_state(tx, event, state_key, pos, current_group).await?;
+                pos
+            }
+            None => current_group.ok_or_else(|| {
+                StoreError::Corrupt(format!("room {} has no state", event.room_id))
+            })?,
+        };
+
+        sqlx::query(
+            "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
+             membership, depth, origin_server_ts, state_group, json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(pos)
+        .bind(&event.event_id)
+        .bind(&event.room_id)
+        .bind(&event.sender)
+        .bind(&event.event_type)
+        .bind(&event.state_key)
+        .bind(&event.membership)
+        .bind(event.depth)
+        .bind(event.origin_server_ts)
+        .bind(state_group)
+        .bind(&event.json)
+        .execute(&mut **tx)
+        .await?;
+
+        sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
+            .bind(&event.room_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
+            .bind(&event.room_id)
+            .bind(&event.event_id)
+            .execute(&mut **tx)
+            .await?;
+
+        if let Some((user, device, txn_id)) = &event.txn {
+            sqlx::query(
+                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(user)
+            .bind(device)
+            .bind(txn_id)
+            .bind(&event.event_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let Some((target, redacted_json)) = &event.redaction {
+            sqlx::query(
+                "UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3 AND room_id = $4",
+            )
+            .bind(redacted_json)
+            .bind(&event.event_id)
+            .bind(target)
+            .bind(&event.room_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for (user, highlight) in &event.push_actions {
+            sqlx::query(
+                "INSERT INTO event_push_actions (room_id, user_id, stream_ordering, highlight) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&event.room_id)
+            .bind(user)
+            .bind(pos)
+            .bind(i64::from(*highlight))
+            .execute(&mut **tx)
+            .await?;
+        }
+
+        Ok(PersistOutcome::Persisted { stream_ordering: pos })
+    }
+
     async fn write_state(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -298,142 +455,39 @@ impl SqlStore {
 impl EventStore for SqlStore {
     async fn persist_event(&self, event: NewEvent) -> StoreResult<PersistOutcome> {
         let mut tx = self.begin().await?;
-
-        if let Some((user, device, txn_id)) = &event.txn {
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-            )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(event_id) = existing {
-                return Ok(PersistOutcome::DuplicateTxn { event_id });
-            }
+        let outcome = self.insert_event(&mut tx, &event).await?;
+        if matches!(outcome, PersistOutcome::Persisted { .. }) {
+            tx.commit().await?;
         }
+        Ok(outcome)
+    }
 
-        if let Some(room) = &event.create_room {
-            sqlx::query(
-                "INSERT INTO rooms (room_id, room_version, creator, published, join_rule, created_ts) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&room.room_id)
-            .bind(&room.room_version)
-            .bind(&room.creator)
-            .bind(i64::from(room.published))
-            .bind(&room.join_rule)
-            .bind(event.origin_server_ts)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if crate::error::is_unique_violation(&e) {
-                    StoreError::AlreadyExists(room.room_id.clone())
-                } else {
-                    e.into()
-                }
-            })?;
+    async fn persist_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PersistOutcome>> {
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in &events {
+            outcomes.push(self.insert_event(&mut tx, event).await?);
         }
-
-        // Touching the room row first makes concurrent writers to one room
-        // queue on its row lock (PostgreSQL) before comparing extremities.
-        let current_group: Option<Option<i64>> = sqlx::query_scalar(
-            "UPDATE rooms SET created_ts = created_ts WHERE room_id = $1 RETURNING current_state_group",
-        )
-        .bind(&event.room_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current_group) = current_group else {
-            return Err(StoreError::Corrupt(format!("room {} does not exist", event.room_id)));
-        };
-
-        let extremities: Vec<String> =
-            sqlx::query_scalar("SELECT event_id FROM forward_extremities WHERE room_id = $1")
-                .bind(&event.room_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        let expected: HashSet<&String> = event.prev_events.iter().collect();
-        if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e)) {
-            return Err(StoreError::RoomChanged(event.room_id.clone()));
-        }
-
-        let pos = self.next_positions(&mut tx, 1).await?;
-        let state_group = match &event.state_key {
-            Some(state_key) => {
-                self.write_state(&mut tx, &event, state_key, pos, current_group).await?;
-                pos
-            }
-            None => current_group.ok_or_else(|| {
-                StoreError::Corrupt(format!("room {} has no state", event.room_id))
-            })?,
-        };
-
-        sqlx::query(
-            "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
-             membership, depth, origin_server_ts, state_group, json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(pos)
-        .bind(&event.event_id)
-        .bind(&event.room_id)
-        .bind(&event.sender)
-        .bind(&event.event_type)
-        .bind(&event.state_key)
-        .bind(&event.membership)
-        .bind(event.depth)
-        .bind(event.origin_server_ts)
-        .bind(state_group)
-        .bind(&event.json)
-        .execute(&mut *tx)
-        .await?;
-
-        sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
-            .bind(&event.room_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
-            .bind(&event.room_id)
-            .bind(&event.event_id)
-            .execute(&mut *tx)
-            .await?;
-
-        if let Some((user, device, txn_id)) = &event.txn {
-            sqlx::query(
-                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
-            .bind(&event.event_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some((target, redacted_json)) = &event.redaction {
-            sqlx::query(
-                "UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3 AND room_id = $4",
-            )
-            .bind(redacted_json)
-            .bind(&event.event_id)
-            .bind(target)
-            .bind(&event.room_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (user, highlight) in &event.push_actions {
-            sqlx::query(
-                "INSERT INTO event_push_actions (room_id, user_id, stream_ordering, highlight) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&event.room_id)
-            .bind(user)
-            .bind(pos)
-            .bind(i64::from(*highlight))
-            .execute(&mut *tx)
-            .await?;
-        }
-
         tx.commit().await?;
-        Ok(PersistOutcome::Persisted { stream_ordering: pos })
+        Ok(outcomes)
+    }
+
+    async fn state_history(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.event_type = $2 \
+             AND e.state_key = $3 ORDER BY e.stream_ordering"
+        )))
+        .bind(room_id)
+        .bind(event_type)
+        .bind(state_key)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>> {
@@ -612,6 +666,17 @@ impl EventStore for SqlStore {
         .await?)
     }
 
+    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering <= $2 \
+             ORDER BY stream_ordering DESC LIMIT 1",
+        )
+        .bind(room_id)
+        .bind(pos)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
     async fn state_event_at(
         &self,
         room_id: &str,
@@ -734,6 +799,22 @@ impl EventStore for SqlStore {
         .bind(user_b)
         .fetch_all(&self.read)
         .await?)
+    }
+
+    async fn rooms_active_since(&self, user_id: &str, since: StreamPos) -> StoreResult<HashSet<String>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT m.room_id FROM memberships m WHERE m.user_id = $1 AND m.forgotten = 0 AND ( \
+                 EXISTS (SELECT 1 FROM events e WHERE e.room_id = m.room_id AND e.stream_ordering > $2) \
+              OR EXISTS (SELECT 1 FROM receipts r WHERE r.room_id = m.room_id AND r.stream_pos > $2) \
+              OR EXISTS (SELECT 1 FROM typing_rooms t WHERE t.room_id = m.room_id AND t.stream_pos > $2) \
+              OR EXISTS (SELECT 1 FROM account_data a WHERE a.user_id = $1 AND a.room_id = m.room_id \
+                         AND a.stream_pos > $2))",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn unread_counts(

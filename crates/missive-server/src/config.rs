@@ -1,0 +1,204 @@
+//! Server configuration: a TOML file, overridden by `MISSIVE_*` variables.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+/// Who may create an account through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Only admins, with `missive-server admin create-user`.
+    Disabled,
+    /// Anyone (`m.login.dummy`).
+    Open,
+    /// Anyone holding a registration token (`m.login.registration_token`).
+    Token,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The Matrix server name: the part after `:` in user IDs.
+    pub server_name: String,
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, signing key and media live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; unset for SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PostgreSQL pool size of this process.
+    pub database_max_connections: u32,
+    pub registration: RegistrationMode,
+    pub rate_limits: RateLimits,
+    /// The public base URL clients reach (for `.well-known`); defaults to
+    /// `http://{listen}`.
+    pub public_baseurl: Option<String>,
+    /// Largest request body accepted, in bytes (media uploads excepted).
+    pub max_request_bytes: usize,
+    /// Whether presence is tracked and sent.
+    pub presence: bool,
+    /// Log format: `pretty` or `json`.
+    pub log_format: String,
+}
+
+/// Request rates, per user (or per IP before login).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    pub enabled: bool,
+    /// Messages and state events a user may send per second, sustained.
+    pub send_per_second: u32,
+    pub send_burst: u32,
+    /// Login attempts per IP per minute.
+    pub login_per_minute: u32,
+    /// Registrations per IP per minute.
+    pub register_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            send_per_second: 10,
+            send_burst: 50,
+            login_per_minute: 30,
+            register_per_minute: 10,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".into(),
+            listen: "127.0.0.1:8008".parse().expect("valid default address"),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            registration: RegistrationMode::Disabled,
+            rate_limits: RateLimits::default(),
+            public_baseurl: None,
+            max_request_bytes: 1024 * 1024,
+            presence: true,
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid value for {0}: {1:?}")]
+    Env(&'static str, String),
+}
+
+impl Config {
+    /// Loads the file (if any), then applies the environment.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `MISSIVE_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("MISSIVE_SERVER_NAME") {
+            self.server_name = v;
+        }
+        if let Some(v) = var("MISSIVE_LISTEN") {
+            self.listen = v.parse().map_err(|_| ConfigError::Env("MISSIVE_LISTEN", v))?;
+        }
+        if let Some(v) = var("MISSIVE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("MISSIVE_DATABASE_URL") {
+            self.database_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("MISSIVE_REGISTRATION") {
+            self.registration = match v.as_str() {
+                "disabled" => RegistrationMode::Disabled,
+                "open" => RegistrationMode::Open,
+                "token" => RegistrationMode::Token,
+                _ => return Err(ConfigError::Env("MISSIVE_REGISTRATION", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_RATE_LIMITS") {
+            self.rate_limits.enabled = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_RATE_LIMITS", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_PUBLIC_BASEURL") {
+            self.public_baseurl = Some(v);
+        }
+        if let Some(v) = var("MISSIVE_PRESENCE") {
+            self.presence = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_PRESENCE", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+
+    pub fn public_baseurl(&self) -> String {
+        self.public_baseurl
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "MISSIVE_SERVER_NAME" => Some("gouv.example".to_owned()),
+            "MISSIVE_LISTEN" => Some("0.0.0.0:9000".to_owned()),
+            "MISSIVE_REGISTRATION" => Some("token".to_owned()),
+            "MISSIVE_RATE_LIMITS" => Some("off".to_owned()),
+            "MISSIVE_DATABASE_URL" => Some("postgres://u@h/db".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.server_name, "gouv.example");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.registration, RegistrationMode::Token);
+        assert!(!c.rate_limits.enabled);
+        assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = Config::default();
+        assert!(c.apply_env(|k| (k == "MISSIVE_REGISTRATION").then(|| "maybe".into())).is_err());
+        assert!(c.apply_env(|k| (k == "MISSIVE_LISTEN").then(|| "nowhere".into())).is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../missive.example.toml");
+        let c: Config = toml::from_str(text).unwrap();
+        assert_eq!(c.server_name, "localhost");
+    }
+}

@@ -1,0 +1,127 @@
+//! missive-server: a Matrix homeserver.
+//!
+//! `main.rs` parses the command line; this library assembles the server
+//! from its parts so that tests can drive the same router without a socket.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod ruma_wrapper;
+pub mod services;
+pub mod state;
+pub mod time;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::Router;
+use missive_core::event_builder::Signer;
+use missive_store::{SqlStore, StoreOptions, TypingStore};
+use ruma::ServerName;
+use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLayer};
+
+use crate::{
+    config::Config,
+    error::ApiError,
+    services::{
+        accounts::Accounts, notifier::Notifier, rate_limit::Limiter, reader::Reader, rooms::Rooms,
+        signing_key, sync::Syncer, uiaa::Uiaa,
+    },
+    state::AppState,
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid server name {0:?}")]
+    ServerName(String),
+    #[error("data directory: {0}")]
+    DataDir(std::io::Error),
+    #[error("signing key: {0}")]
+    SigningKey(std::io::Error),
+    #[error("database: {0}")]
+    Store(#[from] missive_store::StoreError),
+}
+
+/// Opens storage and wires the services together.
+pub async fn build_state(config: Config) -> Result<AppState, StartError> {
+    let server_name = ServerName::parse(&config.server_name)
+        .map_err(|_| StartError::ServerName(config.server_name.clone()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(StartError::DataDir)?;
+    let key = signing_key::load_or_create(&config.data_dir).map_err(StartError::SigningKey)?;
+    let store = Arc::new(
+        SqlStore::open(&StoreOptions {
+            database_url: config.database_url.clone(),
+            data_dir: config.data_dir.clone(),
+            max_connections: config.database_max_connections,
+        })
+        .await?,
+    );
+    let notifier = Notifier::new(store.current_position().await?);
+    if let Some(positions) = store.subscribe_positions().await? {
+        notifier.follow(positions);
+    }
+    let accounts = Accounts::new(store.clone(), server_name.clone());
+    let reader = Reader::new(store.clone());
+    let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
+    Ok(AppState {
+        uiaa: Uiaa::new(store.clone(), accounts.clone()),
+        syncer: Syncer::new(store.clone(), reader.clone(), notifier),
+        limiter: Limiter::new(&config.rate_limits),
+        config: Arc::new(config),
+        store,
+        accounts,
+        rooms,
+        reader,
+    })
+}
+
+/// The HTTP application: routes plus cross-cutting layers.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::DELETE,
+            http::Method::OPTIONS,
+        ])
+        .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE, "x-requested-with".parse().expect("valid header")]);
+    // Log the method and path only: query strings may carry access tokens.
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+    });
+    api::router()
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+        }))
+        .layer(trace)
+        .layer(cors)
+}
+
+/// Periodic housekeeping: expire typing notices, UIA sessions and idle
+/// rate-limit buckets.
+pub fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            let now = time::now_ms();
+            match state.store.expire_typing(now).await {
+                Ok(()) => {
+                    if let Ok(pos) = state.store.current_position().await {
+                        state.rooms.notify(pos);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "typing expiry failed"),
+            }
+            if n.is_multiple_of(30) {
+                state.limiter.shrink();
+            }
+        }
+    })
+}

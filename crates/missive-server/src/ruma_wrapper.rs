@@ -1,0 +1,199 @@
+//! Glue between axum and ruma's endpoint types: an extractor that parses a
+//! request into the endpoint's ruma `Request` and authenticates it, and a
+//! response wrapper.
+
+use axum::{
+    extract::{FromRequest, Request},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use ruma::api::{
+    IncomingRequest, OutgoingResponse,
+    auth_scheme::{
+        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional,
+        NoAccessToken, NoAuthentication,
+    },
+    error::{DeserializationError, FromHttpRequestError},
+};
+
+use crate::{
+    error::ApiError,
+    services::accounts::{Accounts, Identity},
+    state::AppState,
+};
+
+/// Whether an endpoint requires, accepts or ignores an access token.
+pub enum TokenRule {
+    Required,
+    Optional,
+    None,
+}
+
+/// Maps ruma's authentication schemes to what the server enforces.
+pub trait AuthRule {
+    const RULE: TokenRule;
+}
+impl AuthRule for AccessToken {
+    const RULE: TokenRule = TokenRule::Required;
+}
+impl AuthRule for AccessTokenOptional {
+    const RULE: TokenRule = TokenRule::Optional;
+}
+impl AuthRule for AppserviceToken {
+    const RULE: TokenRule = TokenRule::Required;
+}
+impl AuthRule for AppserviceTokenOptional {
+    const RULE: TokenRule = TokenRule::Optional;
+}
+impl AuthRule for NoAuthentication {
+    const RULE: TokenRule = TokenRule::None;
+}
+impl AuthRule for NoAccessToken {
+    const RULE: TokenRule = TokenRule::Optional;
+}
+
+/// A parsed, authenticated request of endpoint `T`.
+pub struct Ruma<T> {
+    pub body: T,
+    /// The caller, when a valid access token was given.
+    pub identity: Option<Identity>,
+    /// The raw JSON body (some endpoints need fields ruma does not model).
+    pub json_body: Option<serde_json::Value>,
+    /// The client's address, for rate limits and device "last seen".
+    pub client_ip: Option<std::net::IpAddr>,
+}
+
+impl<T> Ruma<T> {
+    /// The authenticated caller; only call on endpoints that require a token.
+    pub fn user(&self) -> ApiResultRef<'_> {
+        self.identity.as_ref().ok_or(ApiError::MissingToken)
+    }
+}
+
+type ApiResultRef<'a> = Result<&'a Identity, ApiError>;
+
+/// Extracts the access token from the Authorization header or the
+/// deprecated `access_token` query parameter.
+fn access_token(parts: &http::request::Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(http::header::AUTHORIZATION)
+        && let Ok(v) = v.to_str()
+        && let Some(token) = v.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+    parts.uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+impl<T> FromRequest<AppState> for Ruma<T>
+where
+    T: IncomingRequest + Send,
+    T::Authentication: AuthRule,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let path_params: Vec<String> = {
+            use axum::extract::FromRequestParts;
+            match axum::extract::RawPathParams::from_request_parts(&mut parts, state).await {
+                Ok(params) => params.iter().map(|(_, v)| v.to_owned()).collect(),
+                Err(_) => Vec::new(),
+            }
+        };
+        let client_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+
+        let limit = if parts.uri.path().starts_with("/_matrix/media/") {
+            usize::MAX
+        } else {
+            state.config.max_request_bytes
+        };
+        let bytes: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                let msg = e.to_string();
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return Err(ApiError::TooLarge("request body too large".into()));
+                }
+                return Err(ApiError::bad_json(format!("cannot read body: {msg}")));
+            }
+        };
+
+        let identity = match T::Authentication::RULE {
+            TokenRule::None => None,
+            rule => match access_token(&parts) {
+                Some(token) => Some(Accounts::authenticate(&state.accounts, &token, client_ip).await?),
+                None if matches!(rule, TokenRule::Required) => return Err(ApiError::MissingToken),
+                None => None,
+            },
+        };
+
+        let json_body = if bytes.is_empty() {
+            None
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+        };
+        let has_body = !bytes.is_empty();
+        if has_body && json_body.is_none() && parts.method != http::Method::GET && is_json_endpoint(&parts) {
+            return Err(ApiError::NotJson("request body is not valid JSON".into()));
+        }
+        if let Some(v) = &json_body
+            && !v.is_object()
+            && is_json_endpoint(&parts)
+        {
+            return Err(ApiError::NotJson("request body must be a JSON object".into()));
+        }
+
+        let http_req = http::Request::from_parts(parts, bytes);
+        let body = T::try_from_http_request(http_req, &path_params).map_err(request_error)?;
+        Ok(Ruma { body, identity, json_body, client_ip })
+    }
+}
+
+/// Media uploads carry arbitrary bytes; everything else speaks JSON.
+fn is_json_endpoint(parts: &http::request::Parts) -> bool {
+    !parts.uri.path().starts_with("/_matrix/media/")
+}
+
+fn request_error(e: FromHttpRequestError) -> ApiError {
+    match e {
+        FromHttpRequestError::Deserialization(DeserializationError::Json(e)) => {
+            ApiError::bad_json(format!("invalid request body: {e}"))
+        }
+        FromHttpRequestError::Deserialization(DeserializationError::Query(e)) => {
+            ApiError::invalid_param(format!("invalid query parameters: {e}"))
+        }
+        FromHttpRequestError::Deserialization(DeserializationError::Ident(e)) => {
+            ApiError::invalid_param(format!("invalid identifier: {e}"))
+        }
+        FromHttpRequestError::Deserialization(other) => ApiError::bad_json(other.to_string()),
+        FromHttpRequestError::MethodMismatch { .. } => ApiError::MethodNotAllowed,
+        _ => ApiError::bad_json("invalid request"),
+    }
+}
+
+/// A ruma response turned into an HTTP response.
+pub struct RumaResponse<T>(pub T);
+
+impl<T: OutgoingResponse> From<T> for RumaResponse<T> {
+    fn from(v: T) -> Self {
+        Self(v)
+    }
+}
+
+impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<bytes::BytesMut>() {
+            Ok(res) => res.map(|b| axum::body::Body::from(b.freeze())).into_response(),
+            Err(e) => ApiError::Internal(format!("cannot serialise response: {e}")).into_response(),
+        }
+    }
+}
+

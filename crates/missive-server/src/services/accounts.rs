@@ -1,0 +1,265 @@
+//! Accounts, passwords, devices and access tokens.
+
+use std::{net::IpAddr, sync::Arc};
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use base64::Engine;
+use missive_store::{
+    AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, StoreError,
+};
+use rand::RngCore;
+use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    time::now_ms,
+};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub is_admin: bool,
+}
+
+/// A new login session.
+pub struct Session {
+    pub access_token: String,
+    pub device_id: OwnedDeviceId,
+}
+
+/// Account management. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<SqlStore>,
+    server_name: OwnedServerName,
+}
+
+impl Accounts {
+    pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName) -> Self {
+        Self { store, server_name }
+    }
+
+    pub fn server_name(&self) -> &OwnedServerName {
+        &self.server_name
+    }
+
+    /// Resolves an access token to its user and device.
+    pub async fn authenticate(&self, token: &str, _ip: Option<IpAddr>) -> ApiResult<Identity> {
+        let owner = self
+            .store
+            .token_owner(&hash_token(token))
+            .await?
+            .ok_or(ApiError::UnknownToken)?;
+        let user = self.store.user(&owner.user_id).await?.ok_or(ApiError::UnknownToken)?;
+        if user.deactivated {
+            return Err(ApiError::UnknownToken);
+        }
+        Ok(Identity {
+            user_id: parse_user(&owner.user_id)?,
+            device_id: owner.device_id.into(),
+            is_admin: user.is_admin,
+        })
+    }
+
+    /// Checks a requested localpart: the spec's allowed characters, and
+    /// not taken. Returns the full user ID.
+    pub async fn check_available(&self, localpart: &str) -> ApiResult<OwnedUserId> {
+        let user_id = self.user_id_for(localpart)?;
+        if self.store.user(user_id.as_str()).await?.is_some() {
+            return Err(ApiError::UserInUse);
+        }
+        Ok(user_id)
+    }
+
+    /// The user ID for a localpart, if the localpart is valid for new users.
+    pub fn user_id_for(&self, localpart: &str) -> ApiResult<OwnedUserId> {
+        let valid = !localpart.is_empty()
+            && localpart
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'));
+        if !valid {
+            return Err(ApiError::InvalidUsername(
+                "user names may contain only a-z, 0-9, and . _ = - / +".into(),
+            ));
+        }
+        let user_id = UserId::parse(format!("@{localpart}:{}", self.server_name))
+            .map_err(|e| ApiError::InvalidUsername(e.to_string()))?;
+        if user_id.as_str().len() > 255 {
+            return Err(ApiError::InvalidUsername("user ID is longer than 255 bytes".into()));
+        }
+        Ok(user_id)
+    }
+
+    /// Resolves what a client typed at login (`alice` or `@alice:server`).
+    pub fn resolve_login_user(&self, input: &str) -> ApiResult<OwnedUserId> {
+        if input.starts_with('@') {
+            UserId::parse(input.to_lowercase()).map_err(|_| ApiError::forbidden("invalid user ID"))
+        } else {
+            UserId::parse(format!("@{}:{}", input.to_lowercase(), self.server_name))
+                .map_err(|_| ApiError::forbidden("invalid username or password"))
+        }
+    }
+
+    /// Creates an account.
+    pub async fn create_user(
+        &self,
+        user_id: &UserId,
+        password: Option<&str>,
+        is_admin: bool,
+    ) -> ApiResult<()> {
+        let password_hash = match password {
+            Some(p) => Some(hash_password(p.to_owned()).await?),
+            None => None,
+        };
+        let result = self
+            .store
+            .create_user(NewUser {
+                user_id: user_id.to_string(),
+                password_hash,
+                is_admin,
+                displayname: Some(user_id.localpart().to_owned()),
+                created_ts: now_ms(),
+            })
+            .await;
+        match result {
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::UserInUse),
+            other => Ok(other?),
+        }
+    }
+
+    /// Checks a user's password. Fails the same way for unknown users and
+    /// wrong passwords, so the answer does not reveal which accounts exist.
+    pub async fn check_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
+        let user = self.store.user(user_id.as_str()).await?;
+        let Some(user) = user else {
+            // Spend the same time as a real check.
+            let _ = hash_password(password.to_owned()).await;
+            return Err(ApiError::forbidden("invalid username or password"));
+        };
+        if user.deactivated {
+            return Err(ApiError::UserDeactivated);
+        }
+        let Some(hash) = user.password_hash else {
+            return Err(ApiError::forbidden("invalid username or password"));
+        };
+        if verify_password(password.to_owned(), hash).await? {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("invalid username or password"))
+        }
+    }
+
+    /// Opens a session: creates (or reuses) the device and a fresh token.
+    pub async fn new_session(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<Session> {
+        let device_id = device_id.unwrap_or_else(|| random_device_id().into());
+        let access_token = random_token();
+        self.store
+            .create_device_with_token(
+                DeviceRecord {
+                    user_id: user_id.to_string(),
+                    device_id: device_id.to_string(),
+                    display_name,
+                    last_seen_ts: Some(now_ms()),
+                    last_seen_ip: ip.map(|ip| ip.to_string()),
+                },
+                &hash_token(&access_token),
+            )
+            .await?;
+        Ok(Session { access_token, device_id })
+    }
+
+    pub async fn logout(&self, token: &str) -> ApiResult<()> {
+        Ok(self.store.delete_token(&hash_token(token)).await?)
+    }
+
+    pub async fn set_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
+        let hash = hash_password(password.to_owned()).await?;
+        Ok(self.store.set_password_hash(user_id.as_str(), &hash).await?)
+    }
+}
+
+/// SHA-256 of a token: what the database keeps instead of the token.
+pub fn hash_token(token: &str) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A random access token with 256 bits of entropy.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("mst_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A random string of uppercase letters, as device IDs usually are.
+pub fn random_device_id() -> String {
+    random_alphanumeric(10).to_uppercase()
+}
+
+pub fn random_alphanumeric(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+}
+
+/// Hashes with argon2id off the async threads (it is deliberately slow).
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| ApiError::Internal(format!("stored password hash unreadable: {e}")))?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+pub fn parse_user(s: &str) -> ApiResult<OwnedUserId> {
+    UserId::parse(s).map_err(|e| ApiError::Internal(format!("stored user ID {s:?} invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let a = random_token();
+        let b = random_token();
+        assert_ne!(a, b);
+        // 32 random bytes in unpadded base64 are 43 characters.
+        assert_eq!(a.len(), "mst_".len() + 43);
+        assert_ne!(hash_token(&a), a);
+    }
+
+    #[tokio::test]
+    async fn argon2id_hashes_verify() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(!verify_password("wrong".into(), hash).await.unwrap());
+    }
+}

@@ -1,0 +1,12 @@
+//! What the server does, behind the HTTP layer: each service owns one
+//! concern and holds only the store traits and handles it needs.
+
+pub mod accounts;
+pub mod notifier;
+pub mod push_rules;
+pub mod rate_limit;
+pub mod reader;
+pub mod rooms;
+pub mod signing_key;
+pub mod sync;
+pub mod uiaa;

@@ -1,0 +1,106 @@
+//! Per-user and per-address request rate limits (token buckets).
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+
+use crate::{
+    config::RateLimits,
+    error::{ApiError, ApiResult},
+};
+
+/// The limited actions.
+#[derive(Clone)]
+pub struct Limiter {
+    enabled: bool,
+    send: Arc<DefaultKeyedRateLimiter<String>>,
+    login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    register: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn nz(v: u32) -> NonZeroU32 {
+    NonZeroU32::new(v.max(1)).expect("max(1) is non-zero")
+}
+
+impl Limiter {
+    pub fn new(cfg: &RateLimits) -> Self {
+        let send = Quota::per_second(nz(cfg.send_per_second)).allow_burst(nz(cfg.send_burst));
+        let login = Quota::per_minute(nz(cfg.login_per_minute)).allow_burst(nz(cfg.login_per_minute.min(10)));
+        let register =
+            Quota::per_minute(nz(cfg.register_per_minute)).allow_burst(nz(cfg.register_per_minute.min(5)));
+        Self {
+            enabled: cfg.enabled,
+            send: Arc::new(RateLimiter::keyed(send)),
+            login: Arc::new(RateLimiter::keyed(login)),
+            register: Arc::new(RateLimiter::keyed(register)),
+        }
+    }
+
+    pub fn check_send(&self, user: &str) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        to_result(self.send.check_key(&user.to_owned()))
+    }
+
+    pub fn check_login(&self, ip: Option<IpAddr>) -> ApiResult<()> {
+        match ip {
+            Some(ip) if self.enabled => to_result(self.login.check_key(&ip)),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn check_register(&self, ip: Option<IpAddr>) -> ApiResult<()> {
+        match ip {
+            Some(ip) if self.enabled => to_result(self.register.check_key(&ip)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops idle buckets so memory stays bounded.
+    pub fn shrink(&self) {
+        self.send.retain_recent();
+        self.login.retain_recent();
+        self.register.retain_recent();
+    }
+}
+
+fn to_result(
+    r: Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>,
+) -> ApiResult<()> {
+    r.map_err(|not_until| {
+        let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::LimitExceeded { retry_after_ms: wait.as_millis().max(1) as u64 }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_beyond_the_quota_are_refused_with_a_retry_time() {
+        let cfg = RateLimits { send_per_second: 1, send_burst: 2, ..RateLimits::default() };
+        let l = Limiter::new(&cfg);
+        assert!(l.check_send("@a:x").is_ok());
+        assert!(l.check_send("@a:x").is_ok());
+        match l.check_send("@a:x") {
+            Err(ApiError::LimitExceeded { retry_after_ms }) => assert!(retry_after_ms > 0),
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+        // Other users have their own bucket.
+        assert!(l.check_send("@b:x").is_ok());
+    }
+
+    #[test]
+    fn disabled_limits_never_refuse() {
+        let cfg = RateLimits { enabled: false, send_per_second: 1, send_burst: 1, ..RateLimits::default() };
+        let l = Limiter::new(&cfg);
+        for _ in 0..100 {
+            assert!(l.check_send("@a:x").is_ok());
+        }
+    }
+}

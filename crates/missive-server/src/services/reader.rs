@@ -1,0 +1,136 @@
+//! Reading rooms with history visibility applied: every read path (sync,
+//! /messages, /context, /event, /state, /members) asks this module what
+//! the user may see.
+
+use std::sync::Arc;
+
+use missive_core::{
+    pdu::client_event,
+    visibility::{HistoryVisibility, RoomHistory},
+};
+use missive_store::{EventStore, SqlStore, StateMap, StoredEvent, StreamPos};
+use ruma::{EventId, RoomId, UserId};
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    time::now_ms,
+};
+
+#[derive(Clone)]
+pub struct Reader {
+    store: Arc<SqlStore>,
+}
+
+/// Up to where a user may read a room's state and timeline.
+pub enum ReadScope {
+    /// A current member (or world-readable room): up to now.
+    Current,
+    /// A former member: up to the event that removed them.
+    UpTo(StreamPos),
+}
+
+impl Reader {
+    pub fn new(store: Arc<SqlStore>) -> Self {
+        Self { store }
+    }
+
+    /// The user's membership and the room's visibility over time.
+    pub async fn history(&self, room_id: &RoomId, user: &UserId) -> ApiResult<RoomHistory> {
+        let memberships = self
+            .store
+            .state_history(room_id.as_str(), "m.room.member", user.as_str())
+            .await?
+            .into_iter()
+            .map(|e| (e.stream_ordering, e.membership.unwrap_or_else(|| "leave".into())))
+            .collect();
+        let visibility = self
+            .store
+            .state_history(room_id.as_str(), "m.room.history_visibility", "")
+            .await?
+            .into_iter()
+            .map(|e| {
+                let content = serde_json::from_str::<serde_json::Value>(&e.json)
+                    .ok()
+                    .and_then(|v| v.get("content").cloned());
+                (e.stream_ordering, HistoryVisibility::from_content(content.as_ref()))
+            })
+            .collect();
+        Ok(RoomHistory { memberships, visibility })
+    }
+
+    /// Keeps the events the user may see.
+    pub async fn filter_visible(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        events: Vec<StoredEvent>,
+    ) -> ApiResult<Vec<StoredEvent>> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let history = self.history(room_id, user).await?;
+        Ok(events.into_iter().filter(|e| history.can_see(e.stream_ordering)).collect())
+    }
+
+    /// Whether the user may read the room's state, and up to where.
+    /// `M_FORBIDDEN` for users who were never in it (unless world-readable).
+    pub async fn read_scope(&self, room_id: &RoomId, user: &UserId) -> ApiResult<ReadScope> {
+        if self.store.room(room_id.as_str()).await?.is_none() {
+            return Err(ApiError::forbidden("you are not allowed to read this room"));
+        }
+        let membership = self.store.membership(room_id.as_str(), user.as_str()).await?;
+        match membership {
+            Some(m) if m.membership == "join" => return Ok(ReadScope::Current),
+            Some(m) if matches!(m.membership.as_str(), "leave" | "ban") => {
+                let history = self.history(room_id, user).await?;
+                if history.memberships.iter().any(|(_, ms)| ms == "join") {
+                    return Ok(ReadScope::UpTo(m.stream_ordering));
+                }
+            }
+            _ => {}
+        }
+        if self.world_readable(room_id).await? {
+            return Ok(ReadScope::Current);
+        }
+        Err(ApiError::forbidden("you are not allowed to read this room"))
+    }
+
+    async fn world_readable(&self, room_id: &RoomId) -> ApiResult<bool> {
+        let ev = self.store.current_state_event(room_id.as_str(), "m.room.history_visibility", "").await?;
+        let content = ev
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.json).ok())
+            .and_then(|v| v.get("content").cloned());
+        Ok(HistoryVisibility::from_content(content.as_ref()) == HistoryVisibility::WorldReadable)
+    }
+
+    /// The room state the user may read: current, or as it was when they left.
+    pub async fn state(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<StoredEvent>> {
+        match self.read_scope(room_id, user).await? {
+            ReadScope::Current => Ok(self.store.current_state_events(room_id.as_str()).await?),
+            ReadScope::UpTo(pos) => {
+                let group = self
+                    .store
+                    .event_state_group_at(room_id.as_str(), pos)
+                    .await?
+                    .ok_or_else(|| ApiError::Internal("no state at leave".into()))?;
+                let map: StateMap = self.store.state_at_group(group).await?;
+                let ids: Vec<String> = map.into_values().collect();
+                Ok(self.store.events(&ids).await?)
+            }
+        }
+    }
+}
+
+/// A stored event in the client format.
+pub fn serve_event(e: &StoredEvent) -> Value {
+    let Ok(object) = serde_json::from_str::<ruma::CanonicalJsonObject>(&e.json) else {
+        return json!({});
+    };
+    let Ok(id) = EventId::parse(&e.event_id) else {
+        return json!({});
+    };
+    let age = (now_ms() - e.origin_server_ts).max(0);
+    client_event(&id, &object, Some(json!({ "age": age })))
+}
+

@@ -1,0 +1,256 @@
+//! `createRoom`: the initial events of a new room, written all at once.
+
+use missive_core::{
+    Pdu,
+    event_builder::{self, EventTemplate, RoomContext, StateEvents},
+    room_versions,
+};
+use missive_store::{AccountStore, DirectoryStore, EventStore, PersistOutcome, RoomRecord, StoreError};
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId,
+    events::{StateEventType, TimelineEventType},
+};
+use serde_json::{Value, json};
+
+use super::{Rooms, push};
+use crate::{
+    error::{ApiError, ApiResult},
+    services::accounts::random_alphanumeric,
+};
+
+/// What the client asked for, as plain JSON values where ruma keeps them raw.
+pub struct CreateRoom {
+    pub creator: OwnedUserId,
+    pub room_version: Option<RoomVersionId>,
+    pub creation_content: Option<Value>,
+    pub initial_state: Vec<Value>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub power_level_content_override: Option<Value>,
+    /// `private_chat`, `trusted_private_chat` or `public_chat`.
+    pub preset: Option<String>,
+    pub room_alias_name: Option<String>,
+    pub public: bool,
+}
+
+impl Rooms {
+    /// Creates the room and returns its ID.
+    pub async fn create_room(&self, req: CreateRoom) -> ApiResult<OwnedRoomId> {
+        let store = self.store();
+        let version = req.room_version.clone().unwrap_or(room_versions::DEFAULT_ROOM_VERSION);
+        let rules = room_versions::rules(&version)?;
+        let server = self.server_name().clone();
+        let room_id = RoomId::parse(format!("!{}:{server}", random_alphanumeric(18)))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+
+        let alias = match &req.room_alias_name {
+            Some(local) => {
+                let alias = RoomAliasId::parse(format!("#{local}:{server}"))
+                    .map_err(|_| ApiError::invalid_param("invalid room_alias_name"))?;
+                if store.alias(alias.as_str()).await?.is_some() {
+                    return Err(ApiError::RoomInUse("room alias already taken".into()));
+                }
+                Some(alias)
+            }
+            None => None,
+        };
+
+        let templates = self.initial_events(&req, &version, alias.as_deref()).await?;
+        let creator = req.creator.as_ref();
+        let mut state = StateEvents::new();
+        let mut prev: Vec<Pdu> = Vec::new();
+        let mut new_events = Vec::new();
+        let now = MilliSecondsSinceUnixEpoch::now();
+        for template in templates {
+            let ctx = RoomContext { room_id: &room_id, rules: &rules, prev_events: &prev, state: &state };
+            let pdu = event_builder::build_event(template, creator, &ctx, &self.inner.signer, now)?;
+            let mut new = self.new_event(&pdu, &rules).await?;
+            if pdu.event_type == TimelineEventType::RoomCreate {
+                new.create_room = Some(RoomRecord {
+                    room_id: room_id.to_string(),
+                    room_version: version.to_string(),
+                    creator: creator.to_string(),
+                    published: false,
+                    join_rule: "invite".into(),
+                });
+            }
+            if pdu.event_type == TimelineEventType::RoomMember {
+                // Invitees of a new room get their invite notification.
+                new.push_actions = push::recipients(store, &pdu, &state).await?;
+            }
+            if let Some(key) = &pdu.state_key {
+                state.insert((pdu.event_type.to_string().into(), key.clone()), pdu.clone());
+            }
+            prev = vec![pdu];
+            new_events.push(new);
+        }
+        let outcomes = match store.persist_events(new_events).await {
+            Err(StoreError::AlreadyExists(_)) => return Err(ApiError::Internal("room ID collision".into())),
+            other => other?,
+        };
+        if let Some(PersistOutcome::Persisted { stream_ordering }) = outcomes.last() {
+            self.notify(*stream_ordering);
+        }
+
+        if let Some(alias) = alias {
+            match store.create_alias(alias.as_str(), room_id.as_str(), creator.as_str()).await {
+                Err(StoreError::AlreadyExists(_)) => {
+                    return Err(ApiError::RoomInUse("room alias already taken".into()));
+                }
+                other => other?,
+            }
+        }
+        if req.public {
+            store.set_room_published(room_id.as_str(), true).await?;
+        }
+        Ok(room_id)
+    }
+
+    /// The templates of a new room's events, in the spec's order.
+    async fn initial_events(
+        &self,
+        req: &CreateRoom,
+        version: &RoomVersionId,
+        alias: Option<&RoomAliasId>,
+    ) -> ApiResult<Vec<EventTemplate>> {
+        let creator = &req.creator;
+        let preset = req
+            .preset
+            .clone()
+            .unwrap_or_else(|| if req.public { "public_chat" } else { "private_chat" }.to_owned());
+        let mut out = Vec::new();
+
+        let mut create = match &req.creation_content {
+            Some(Value::Object(c)) => Value::Object(c.clone()),
+            Some(_) => return Err(ApiError::bad_json("creation_content must be an object")),
+            None => json!({}),
+        };
+        create["room_version"] = json!(version.as_str());
+        if matches!(version, RoomVersionId::V10) {
+            create["creator"] = json!(creator.as_str());
+        }
+        out.push(EventTemplate::state(StateEventType::RoomCreate, "", create));
+
+        out.push(EventTemplate::state(
+            StateEventType::RoomMember,
+            creator.as_str(),
+            self.member_content("join", creator, None).await?,
+        ));
+
+        let mut users = serde_json::Map::new();
+        users.insert(creator.to_string(), json!(100));
+        if preset == "trusted_private_chat" {
+            for invitee in &req.invite {
+                users.insert(invitee.to_string(), json!(100));
+            }
+        }
+        let mut power_levels = json!({
+            "users": users,
+            "users_default": 0,
+            "events": {
+                "m.room.name": 50,
+                "m.room.power_levels": 100,
+                "m.room.history_visibility": 100,
+                "m.room.canonical_alias": 50,
+                "m.room.avatar": 50,
+                "m.room.tombstone": 100,
+                "m.room.server_acl": 100,
+                "m.room.encryption": 100,
+            },
+            "events_default": 0,
+            "state_default": 50,
+            "ban": 50,
+            "kick": 50,
+            "redact": 50,
+            "invite": if preset == "public_chat" { 50 } else { 0 },
+            "notifications": { "room": 50 },
+        });
+        match &req.power_level_content_override {
+            Some(Value::Object(o)) => {
+                for (k, v) in o {
+                    power_levels[k] = v.clone();
+                }
+            }
+            Some(_) => return Err(ApiError::bad_json("power_level_content_override must be an object")),
+            None => {}
+        }
+        out.push(EventTemplate::state(StateEventType::RoomPowerLevels, "", power_levels));
+
+        if let Some(alias) = alias {
+            out.push(EventTemplate::state(
+                StateEventType::RoomCanonicalAlias,
+                "",
+                json!({ "alias": alias.as_str() }),
+            ));
+        }
+
+        let join_rule = if preset == "public_chat" { "public" } else { "invite" };
+        out.push(EventTemplate::state(StateEventType::RoomJoinRules, "", json!({ "join_rule": join_rule })));
+        out.push(EventTemplate::state(
+            StateEventType::RoomHistoryVisibility,
+            "",
+            json!({ "history_visibility": "shared" }),
+        ));
+        let guest = if preset == "public_chat" { "forbidden" } else { "can_join" };
+        out.push(EventTemplate::state(StateEventType::RoomGuestAccess, "", json!({ "guest_access": guest })));
+
+        for ev in &req.initial_state {
+            let ty = ev.get("type").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_json("initial_state events need a type")
+            })?;
+            let key = ev.get("state_key").and_then(Value::as_str).unwrap_or("");
+            let content = ev.get("content").cloned().unwrap_or_else(|| json!({}));
+            if matches!(ty, "m.room.create" | "m.room.member") {
+                return Err(ApiError::bad_json(format!("{ty} cannot be set in initial_state")));
+            }
+            // A later template for the same state replaces an earlier one.
+            out.retain(|t| !(t.event_type.to_string() == ty && t.state_key.as_deref() == Some(key)));
+            out.push(EventTemplate::state(ty.into(), key, content));
+        }
+
+        if let Some(name) = &req.name {
+            out.push(EventTemplate::state(StateEventType::RoomName, "", json!({ "name": name })));
+        }
+        if let Some(topic) = &req.topic {
+            out.push(EventTemplate::state(
+                StateEventType::RoomTopic,
+                "",
+                json!({ "topic": topic, "m.topic": [{ "body": topic, "mimetype": "text/plain" }] }),
+            ));
+        }
+        for invitee in &req.invite {
+            let mut content = self.member_content("invite", invitee, None).await?;
+            if req.is_direct {
+                content["is_direct"] = json!(true);
+            }
+            out.push(EventTemplate::state(StateEventType::RoomMember, invitee.as_str(), content));
+        }
+        Ok(out)
+    }
+
+    /// `m.room.member` content for `user` with their profile.
+    pub(super) async fn member_content(
+        &self,
+        membership: &str,
+        user: &UserId,
+        reason: Option<&str>,
+    ) -> ApiResult<Value> {
+        let mut content = json!({ "membership": membership });
+        if matches!(membership, "join" | "invite" | "knock")
+            && let Some(profile) = self.store().user(user.as_str()).await?
+        {
+            if let Some(name) = profile.displayname {
+                content["displayname"] = json!(name);
+            }
+            if let Some(url) = profile.avatar_url {
+                content["avatar_url"] = json!(url);
+            }
+        }
+        if let Some(reason) = reason {
+            content["reason"] = json!(reason);
+        }
+        Ok(content)
+    }
+}

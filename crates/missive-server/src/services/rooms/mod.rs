@@ -1,0 +1,246 @@
+//! Writing to rooms: every local event goes through [`Rooms::send`], which
+//! builds it on the room's current state, authorises it, and persists it
+//! with everything it changes.
+
+mod create;
+mod membership;
+mod push;
+
+use std::{collections::HashMap, sync::Arc};
+
+use missive_core::{
+    Pdu,
+    event_builder::{self, EventTemplate, RoomContext, Signer, StateEvents},
+    power_levels, room_versions,
+};
+use missive_store::{
+    EventStore, NewEvent, PersistOutcome, RoomRecord, SqlStore, StoreError, StoredEvent, StreamPos,
+};
+use ruma::{
+    CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
+    OwnedServerName, RoomId, UserId,
+    events::{StateEventType, TimelineEventType},
+    room_version_rules::RoomVersionRules,
+};
+
+pub use create::CreateRoom;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    services::notifier::Notifier,
+};
+
+/// How often a send is rebuilt when another writer moved the room first.
+const MAX_BUILD_ATTEMPTS: usize = 8;
+
+/// The client transaction a send belongs to (for idempotency).
+pub struct Txn<'a> {
+    pub device_id: &'a str,
+    pub txn_id: &'a str,
+}
+
+/// Writes events into rooms. Cheap to clone.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<SqlStore>,
+    signer: Signer,
+    notifier: Notifier,
+    /// Serialises this process's writers per room, so they rarely collide
+    /// in the store's compare-and-swap on forward extremities.
+    locks: std::sync::Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Converts a stored event to a PDU.
+pub fn to_pdu(event: &StoredEvent) -> ApiResult<Pdu> {
+    let id = EventId::parse(&event.event_id)
+        .map_err(|e| ApiError::Internal(format!("stored event ID invalid: {e}")))?;
+    Pdu::from_json(id, &event.json).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+impl Rooms {
+    pub fn new(store: Arc<SqlStore>, signer: Signer, notifier: Notifier) -> Self {
+        Self { inner: Arc::new(Inner { store, signer, notifier, locks: Default::default() }) }
+    }
+
+    pub fn server_name(&self) -> &OwnedServerName {
+        &self.inner.signer.server_name
+    }
+
+    pub fn store(&self) -> &Arc<SqlStore> {
+        &self.inner.store
+    }
+
+    fn room_lock(&self, room_id: &RoomId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(room_id.to_owned()).or_default().clone()
+    }
+
+    /// The room's record and version rules; `M_NOT_FOUND` if unknown here.
+    pub async fn room(&self, room_id: &RoomId) -> ApiResult<(RoomRecord, RoomVersionRules)> {
+        let room = self
+            .inner
+            .store
+            .room(room_id.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("room not found"))?;
+        let (_, rules) = room_versions::parse(&room.room_version)?;
+        Ok((room, rules))
+    }
+
+    /// Builds, authorises and persists an event from `sender`, retrying
+    /// when another writer changed the room meanwhile.
+    pub async fn send(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        template: EventTemplate,
+        txn: Option<Txn<'_>>,
+    ) -> ApiResult<OwnedEventId> {
+        let store = &self.inner.store;
+        if let Some(txn) = &txn
+            && let Some(id) = store.txn_event(sender.as_str(), txn.device_id, txn.txn_id).await?
+        {
+            return EventId::parse(id).map_err(|e| ApiError::Internal(e.to_string()));
+        }
+        let lock = self.room_lock(room_id);
+        let _guard = lock.lock().await;
+        for _ in 0..MAX_BUILD_ATTEMPTS {
+            let (room, rules) = self.room(room_id).await?;
+            let prev: Vec<Pdu> =
+                store.forward_extremities(room_id.as_str()).await?.iter().map(to_pdu).collect::<ApiResult<_>>()?;
+            let mut state = StateEvents::new();
+            for (ty, key) in event_builder::required_state(&template, sender, &rules)? {
+                if let Some(ev) = store.current_state_event(room_id.as_str(), &ty.to_string(), &key).await? {
+                    state.insert((ty, key), to_pdu(&ev)?);
+                }
+            }
+            if let Some(target) = &template.redacts {
+                self.check_redaction(&room, &rules, sender, target, &state).await?;
+            }
+            let ctx = RoomContext { room_id, rules: &rules, prev_events: &prev, state: &state };
+            let pdu = event_builder::build_event(
+                template.clone(),
+                sender,
+                &ctx,
+                &self.inner.signer,
+                MilliSecondsSinceUnixEpoch::now(),
+            )?;
+            let mut new = self.new_event(&pdu, &rules).await?;
+            new.txn = txn
+                .as_ref()
+                .map(|t| (sender.to_string(), t.device_id.to_owned(), t.txn_id.to_owned()));
+            new.push_actions = push::recipients(store, &pdu, &state).await?;
+            match store.persist_event(new).await {
+                Ok(PersistOutcome::Persisted { stream_ordering }) => {
+                    self.inner.notifier.notify(stream_ordering);
+                    return Ok(pdu.event_id);
+                }
+                Ok(PersistOutcome::DuplicateTxn { event_id }) => {
+                    return EventId::parse(event_id).map_err(|e| ApiError::Internal(e.to_string()));
+                }
+                Err(StoreError::RoomChanged(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Internal(format!("room {room_id} kept changing; event not sent")))
+    }
+
+    /// The store record for a built PDU (without txn or push actions).
+    async fn new_event(&self, pdu: &Pdu, rules: &RoomVersionRules) -> ApiResult<NewEvent> {
+        let content = pdu.content_value();
+        let text = |field: &str| content.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+        let membership =
+            (pdu.event_type == TimelineEventType::RoomMember).then(|| text("membership")).flatten();
+        let join_rule =
+            (pdu.event_type == TimelineEventType::RoomJoinRules).then(|| text("join_rule")).flatten();
+        let redaction = match &pdu.redacts {
+            Some(target) => match self.inner.store.event(target.as_str()).await? {
+                Some(target_event) if target_event.room_id == pdu.room_id.as_str() => {
+                    Some((target.to_string(), redacted_json(&target_event, pdu, rules)?))
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        Ok(NewEvent {
+            event_id: pdu.event_id.to_string(),
+            room_id: pdu.room_id.to_string(),
+            sender: pdu.sender.to_string(),
+            event_type: pdu.event_type.to_string(),
+            state_key: pdu.state_key.clone(),
+            membership,
+            join_rule,
+            depth: u64::from(pdu.depth) as i64,
+            origin_server_ts: u64::from(pdu.origin_server_ts.get()) as i64,
+            json: pdu.to_json_string(),
+            prev_events: pdu.prev_events.iter().map(|e| e.to_string()).collect(),
+            create_room: None,
+            redaction,
+            txn: None,
+            push_actions: Vec::new(),
+        })
+    }
+
+    async fn check_redaction(
+        &self,
+        room: &RoomRecord,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+        target: &EventId,
+        state: &StateEvents,
+    ) -> ApiResult<()> {
+        let target = self
+            .inner
+            .store
+            .event(target.as_str())
+            .await?
+            .filter(|e| e.room_id == room.room_id)
+            .ok_or_else(|| ApiError::not_found("event to redact not found in this room"))?;
+        let creators = if rules.authorization.explicitly_privilege_room_creators {
+            vec![crate::services::accounts::parse_user(&room.creator)?]
+        } else {
+            Vec::new()
+        };
+        let levels = power_levels::effective(
+            state.get(&(StateEventType::RoomPowerLevels, String::new())),
+            rules,
+            creators,
+        );
+        let target_sender = crate::services::accounts::parse_user(&target.sender)?;
+        if power_levels::can_redact(&levels, sender, &target_sender) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("you may not redact this event"))
+        }
+    }
+
+    /// Tells waiting syncs about a stream position (for writes made outside
+    /// this service).
+    pub fn notify(&self, pos: StreamPos) {
+        self.inner.notifier.notify(pos);
+    }
+}
+
+/// The JSON a redacted event is served as: the room version's redaction
+/// algorithm, with `unsigned.redacted_because` pointing at the redaction.
+fn redacted_json(target: &StoredEvent, redaction: &Pdu, rules: &RoomVersionRules) -> ApiResult<String> {
+    let object: ruma::CanonicalJsonObject = serde_json::from_str(&target.json)
+        .map_err(|e| ApiError::Internal(format!("stored event unreadable: {e}")))?;
+    let mut redacted = ruma::canonical_json::redact(object, &rules.redaction, None)
+        .map_err(|e| ApiError::Internal(format!("redaction failed: {e}")))?;
+    let because = serde_json::to_value(redaction.to_client_event(None))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let because: CanonicalJsonValue =
+        serde_json::from_value(because).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut unsigned = ruma::CanonicalJsonObject::new();
+    unsigned.insert("redacted_because".into(), because);
+    redacted.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
+    serde_json::to_string(&redacted).map_err(|e| ApiError::Internal(e.to_string()))
+}

@@ -1,0 +1,432 @@
+//! `/sync`: assembling what changed for a user since their last sync, and
+//! long-polling until something does.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use missive_core::filter::event_matches;
+use missive_store::{
+    AccountDataStore, EventStore, Membership, PresenceStore, ReceiptStore, SqlStore, StoredEvent,
+    StreamPos, TimelineDirection, TypingStore,
+};
+use ruma::{
+    RoomId, UserId,
+    api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
+};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    services::{notifier::Notifier, push_rules, reader::{Reader, serve_event}},
+    time::now_ms,
+};
+
+/// Timeline events per room when the filter sets no limit.
+const DEFAULT_TIMELINE_LIMIT: i64 = 10;
+/// The most timeline events a filter may ask for per room.
+const MAX_TIMELINE_LIMIT: i64 = 100;
+/// The longest long-poll the server holds.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One sync request.
+pub struct SyncRequest<'a> {
+    pub user: &'a UserId,
+    pub since: Option<StreamPos>,
+    pub filter: FilterDefinition,
+    pub full_state: bool,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct Syncer {
+    store: Arc<SqlStore>,
+    reader: Reader,
+    notifier: Notifier,
+}
+
+/// Parses a `since` / pagination token (`s<position>`).
+pub fn parse_token(token: &str) -> ApiResult<StreamPos> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::invalid_param(format!("invalid token {token:?}")))
+}
+
+pub fn make_token(pos: StreamPos) -> String {
+    format!("s{pos}")
+}
+
+impl Syncer {
+    pub fn new(store: Arc<SqlStore>, reader: Reader, notifier: Notifier) -> Self {
+        Self { store, reader, notifier }
+    }
+
+    /// Answers a sync, waiting up to the timeout for news when there is none.
+    pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<Value> {
+        let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
+        loop {
+            let upto = self.notifier.current().max(self.store.current_position().await?);
+            let since = req.since.map(|s| s.min(upto));
+            let (response, empty) = self.assemble(&req, since, upto).await?;
+            let now = tokio::time::Instant::now();
+            if !empty || req.since.is_none() || req.full_state || now >= deadline {
+                return Ok(response);
+            }
+            self.notifier.wait_past(upto, deadline - now).await;
+        }
+    }
+
+    async fn assemble(
+        &self,
+        req: &SyncRequest<'_>,
+        since: Option<StreamPos>,
+        upto: StreamPos,
+    ) -> ApiResult<(Value, bool)> {
+        let user = req.user;
+        let memberships = self.store.user_memberships(user.as_str()).await?;
+        let active = match since {
+            Some(s) if !req.full_state => Some(self.store.rooms_active_since(user.as_str(), s).await?),
+            _ => None,
+        };
+        let room_filter = &req.filter.room;
+
+        let mut join = Map::new();
+        let mut invite = Map::new();
+        let mut leave = Map::new();
+        let mut knock = Map::new();
+        for m in &memberships {
+            if room_filter.not_rooms.iter().any(|r| r.as_str() == m.room_id)
+                || room_filter.rooms.as_ref().is_some_and(|rs| !rs.iter().any(|r| r.as_str() == m.room_id))
+            {
+                continue;
+            }
+            let Ok(room_id) = RoomId::parse(&m.room_id) else { continue };
+            let changed_since = since.is_none_or(|s| m.stream_ordering > s);
+            match m.membership.as_str() {
+                "join" => {
+                    // A room joined since the last sync is sent in full.
+                    let room_since = if changed_since || req.full_state { None } else { since };
+                    if room_since.is_some()
+                        && active.as_ref().is_some_and(|a| !a.contains(&m.room_id))
+                    {
+                        continue;
+                    }
+                    let section = self.joined_room(req, &room_id, room_since, upto, None).await?;
+                    if room_since.is_none() || !section_is_empty(&section) {
+                        join.insert(m.room_id.clone(), section);
+                    }
+                }
+                "invite" if changed_since => {
+                    invite.insert(m.room_id.clone(), self.stripped_room(&room_id, m, "invite_state").await?);
+                }
+                "knock" if changed_since => {
+                    knock.insert(m.room_id.clone(), self.stripped_room(&room_id, m, "knock_state").await?);
+                }
+                "leave" | "ban" if changed_since && (since.is_some() || room_filter.include_leave) => {
+                    let section =
+                        self.joined_room(req, &room_id, since, m.stream_ordering, Some(m)).await?;
+                    leave.insert(m.room_id.clone(), section);
+                }
+                _ => {}
+            }
+        }
+
+        let mut account_data_events = Vec::new();
+        let mut has_push_rules = false;
+        for (room, ty, content) in self.store.account_data_since(user.as_str(), since.unwrap_or(0)).await? {
+            if room.is_none() {
+                has_push_rules |= ty == push_rules::ACCOUNT_DATA_TYPE;
+                account_data_events.push(json!({ "type": ty, "content": parse_json(&content) }));
+            }
+        }
+        if since.is_none() && !has_push_rules {
+            let rules = push_rules::load(&self.store, user).await?;
+            account_data_events.push(json!({ "type": push_rules::ACCOUNT_DATA_TYPE, "content": { "global": rules } }));
+        }
+
+        let presence: Vec<Value> = self
+            .store
+            .presence_since(user.as_str(), since.unwrap_or(0))
+            .await?
+            .into_iter()
+            .map(|p| {
+                let mut content = json!({
+                    "presence": p.state,
+                    "last_active_ago": (now_ms() - p.last_active_ts).max(0),
+                    "currently_active": p.state == "online",
+                });
+                if let Some(msg) = p.status_msg {
+                    content["status_msg"] = json!(msg);
+                }
+                json!({ "type": "m.presence", "sender": p.user_id, "content": content })
+            })
+            .collect();
+
+        let empty = join.is_empty()
+            && invite.is_empty()
+            && leave.is_empty()
+            && knock.is_empty()
+            && account_data_events.is_empty()
+            && presence.is_empty();
+        let response = json!({
+            "next_batch": make_token(upto),
+            "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
+            "account_data": { "events": account_data_events },
+            "presence": { "events": presence },
+            "to_device": { "events": [] },
+            "device_lists": { "changed": [], "left": [] },
+            "device_one_time_keys_count": {},
+        });
+        Ok((response, empty))
+    }
+
+    /// The section of a joined room (or, with `left`, of a room the user
+    /// left, cut at the leave).
+    async fn joined_room(
+        &self,
+        req: &SyncRequest<'_>,
+        room_id: &RoomId,
+        since: Option<StreamPos>,
+        upto: StreamPos,
+        left: Option<&Membership>,
+    ) -> ApiResult<Value> {
+        let user = req.user;
+        let filter = &req.filter.room;
+        let limit = filter
+            .timeline
+            .limit
+            .map(|l| i64::try_from(u64::from(l)).unwrap_or(MAX_TIMELINE_LIMIT))
+            .unwrap_or(DEFAULT_TIMELINE_LIMIT)
+            .clamp(1, MAX_TIMELINE_LIMIT);
+
+        // Newest `limit` events after `since`, then put back in order.
+        let mut raw = self
+            .store
+            .room_events(room_id.as_str(), upto + 1, since, TimelineDirection::Backward, limit + 1)
+            .await?;
+        let limited = raw.len() as i64 > limit;
+        raw.truncate(limit as usize);
+        raw.reverse();
+        let visible = self.reader.filter_visible(room_id, user, raw).await?;
+        let timeline: Vec<&StoredEvent> = visible
+            .iter()
+            .filter(|e| event_matches(&filter.timeline, &e.event_type, &e.sender, room_id.as_str()))
+            .collect();
+        let timeline_start = visible.first().map(|e| e.stream_ordering).unwrap_or(upto + 1);
+        let prev_batch = make_token(timeline_start - 1);
+
+        let state = self
+            .room_state_section(req, room_id, since, limited, timeline_start, &timeline)
+            .await?;
+
+        let mut section = json!({
+            "timeline": {
+                "events": timeline.iter().map(|e| serve_event(e)).collect::<Vec<_>>(),
+                "limited": limited,
+                "prev_batch": prev_batch,
+            },
+            "state": { "events": state },
+            "account_data": { "events": self.room_account_data(user, room_id, since).await? },
+        });
+        if left.is_none() {
+            section["ephemeral"] = json!({ "events": self.ephemeral(user, room_id, since, &filter.ephemeral).await? });
+            let read_up_to = self.store.read_up_to(room_id.as_str(), user.as_str()).await?;
+            let (notifications, highlights) =
+                self.store.unread_counts(user.as_str(), room_id.as_str(), read_up_to).await?;
+            section["unread_notifications"] =
+                json!({ "notification_count": notifications, "highlight_count": highlights });
+            let membership_changed = since.is_none()
+                || timeline.iter().any(|e| e.event_type == "m.room.member")
+                || state.iter().any(|e| e["type"] == "m.room.member");
+            if membership_changed {
+                section["summary"] = self.summary(room_id, user).await?;
+            }
+        }
+        Ok(section)
+    }
+
+    /// The `state` of a room section: what the client must know at the
+    /// start of the timeline that it did not already know.
+    async fn room_state_section(
+        &self,
+        req: &SyncRequest<'_>,
+        room_id: &RoomId,
+        since: Option<StreamPos>,
+        limited: bool,
+        timeline_start: StreamPos,
+        timeline: &[&StoredEvent],
+    ) -> ApiResult<Vec<Value>> {
+        let filter = &req.filter.room.state;
+        let lazy = !matches!(filter.lazy_load_options, LazyLoadOptions::Disabled);
+        if since.is_some() && !limited {
+            return Ok(Vec::new());
+        }
+        let state_at_start = match self.store.state_group_before(room_id.as_str(), timeline_start).await? {
+            Some(group) => self.store.state_at_group(group).await?,
+            None => BTreeMap::new(),
+        };
+        let wanted: Vec<String> = match since {
+            None => state_at_start
+                .iter()
+                .filter(|((ty, key), _)| {
+                    !lazy
+                        || ty != "m.room.member"
+                        || key == req.user.as_str()
+                        || timeline.iter().any(|e| e.sender == *key)
+                })
+                .map(|(_, id)| id.clone())
+                .collect(),
+            Some(s) => {
+                // Limited incremental sync: the state changed in the gap
+                // between `since` and the timeline, as of the timeline start.
+                let gap = self.store.state_events_between(room_id.as_str(), s, timeline_start - 1).await?;
+                let mut ids: Vec<String> = gap
+                    .iter()
+                    .filter_map(|e| {
+                        state_at_start.get(&(e.event_type.clone(), e.state_key.clone().unwrap_or_default())).cloned()
+                    })
+                    .collect();
+                if lazy {
+                    for e in timeline {
+                        if let Some(id) = state_at_start.get(&("m.room.member".to_owned(), e.sender.clone())) {
+                            ids.push(id.clone());
+                        }
+                    }
+                }
+                ids.sort();
+                ids.dedup();
+                ids
+            }
+        };
+        let in_timeline: Vec<&str> = timeline.iter().map(|e| e.event_id.as_str()).collect();
+        let wanted: Vec<String> = wanted.into_iter().filter(|id| !in_timeline.contains(&id.as_str())).collect();
+        let events = self.store.events(&wanted).await?;
+        Ok(events
+            .iter()
+            .filter(|e| event_matches(filter, &e.event_type, &e.sender, room_id.as_str()))
+            .map(serve_event)
+            .collect())
+    }
+
+    async fn room_account_data(&self, user: &UserId, room_id: &RoomId, since: Option<StreamPos>) -> ApiResult<Vec<Value>> {
+        Ok(self
+            .store
+            .account_data_since(user.as_str(), since.unwrap_or(0))
+            .await?
+            .into_iter()
+            .filter(|(room, _, _)| room.as_deref() == Some(room_id.as_str()))
+            .map(|(_, ty, content)| json!({ "type": ty, "content": parse_json(&content) }))
+            .collect())
+    }
+
+    async fn ephemeral(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        since: Option<StreamPos>,
+        filter: &RoomEventFilter,
+    ) -> ApiResult<Vec<Value>> {
+        let mut out = Vec::new();
+        if let Some(typing) = self.store.typing_since(room_id.as_str(), since.unwrap_or(0), now_ms()).await?
+            && event_matches(filter, "m.typing", "", room_id.as_str())
+        {
+            out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
+        }
+        let receipts = self.store.receipts_since(room_id.as_str(), since.unwrap_or(0)).await?;
+        let mut content: Map<String, Value> = Map::new();
+        for r in receipts {
+            // Private read receipts are shown to their owner only.
+            if r.receipt_type == "m.read.private" && r.user_id != user.as_str() {
+                continue;
+            }
+            let mut receipt = json!({ "ts": r.ts });
+            if !r.thread_id.is_empty() {
+                receipt["thread_id"] = json!(r.thread_id);
+            }
+            let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
+            by_event
+                .as_object_mut()
+                .expect("inserted as an object")
+                .entry(r.receipt_type)
+                .or_insert_with(|| json!({}))[r.user_id] = receipt;
+        }
+        if !content.is_empty() && event_matches(filter, "m.receipt", "", room_id.as_str()) {
+            out.push(json!({ "type": "m.receipt", "content": content }));
+        }
+        Ok(out)
+    }
+
+    async fn summary(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Value> {
+        let members = self.store.room_members(room_id.as_str()).await?;
+        let joined = members.iter().filter(|m| m.membership == "join").count();
+        let invited = members.iter().filter(|m| m.membership == "invite").count();
+        let heroes: Vec<&str> = members
+            .iter()
+            .filter(|m| m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite"))
+            .take(5)
+            .map(|m| m.user_id.as_str())
+            .collect();
+        Ok(json!({
+            "m.heroes": heroes,
+            "m.joined_member_count": joined,
+            "m.invited_member_count": invited,
+        }))
+    }
+
+    /// An invited or knocked room: stripped state for the client to show.
+    async fn stripped_room(&self, room_id: &RoomId, m: &Membership, key: &str) -> ApiResult<Value> {
+        let mut events = Vec::new();
+        for ty in [
+            "m.room.create",
+            "m.room.name",
+            "m.room.avatar",
+            "m.room.topic",
+            "m.room.join_rules",
+            "m.room.canonical_alias",
+            "m.room.encryption",
+        ] {
+            if let Some(e) = self.store.current_state_event(room_id.as_str(), ty, "").await? {
+                events.push(stripped(&e));
+            }
+        }
+        if let Some(own) = self.store.event(&m.event_id).await? {
+            if let Ok(v) = serde_json::from_str::<Value>(&own.json)
+                && let Some(inviter) = v.get("sender").and_then(Value::as_str)
+                && let Some(inviter_member) =
+                    self.store.current_state_event(room_id.as_str(), "m.room.member", inviter).await?
+            {
+                events.push(stripped(&inviter_member));
+            }
+            events.push(serve_event(&own));
+        }
+        Ok(json!({ key: { "events": events } }))
+    }
+}
+
+fn section_is_empty(section: &Value) -> bool {
+    let empty = |path: &[&str]| {
+        let mut v = section;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_array().is_none_or(|a| a.is_empty())
+    };
+    empty(&["timeline", "events"])
+        && empty(&["state", "events"])
+        && empty(&["ephemeral", "events"])
+        && empty(&["account_data", "events"])
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+}
+
+fn stripped(e: &StoredEvent) -> Value {
+    let v = parse_json(&e.json);
+    json!({
+        "type": v["type"],
+        "state_key": v["state_key"],
+        "sender": v["sender"],
+        "content": v["content"],
+    })
+}
