@@ -1,0 +1,41 @@
+# Missive — build, run and test. See README.md.
+
+CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
+export CARGO_TARGET_DIR
+CARGO ?= cargo
+
+.PHONY: run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+
+## Build everything (release) and start the server on 127.0.0.1:8008 with
+## embedded storage in ./data and open registration for local trials.
+run: build-release
+	MISSIVE_REGISTRATION=$${MISSIVE_REGISTRATION:-open} $(CARGO_TARGET_DIR)/release/missive-server
+
+build:
+	$(CARGO) build --workspace
+
+build-release:
+	$(CARGO) build --release -p missive-server
+
+## All tests: unit, storage conformance (SQLite + PostgreSQL), integration
+## tests driving the real binary with matrix-sdk, and the schemathesis run.
+test: ensure-postgres clean-test-dbs test-rust schemathesis
+
+test-rust:
+	$(CARGO) test --workspace
+
+ensure-postgres:
+	@scripts/ensure-postgres.sh
+
+clean-test-dbs:
+	@scripts/clean-test-dbs.sh
+
+schemathesis:
+	@scripts/schemathesis.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need on a fresh Debian machine: the
+# PostgreSQL client tools, pkg-config, and Python's venv for schemathesis.
+set -euo pipefail
+need=()
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "missing packages: ${need[*]} (install them with apt-get)" >&2
+    exit 1
+  fi
+fi
