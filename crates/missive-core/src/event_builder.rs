@@ -29,7 +29,11 @@ pub struct EventTemplate {
 }
 
 impl EventTemplate {
-    pub fn state(event_type: StateEventType, state_key: impl Into<String>, content: serde_json::Value) -> Self {
+    pub fn state(
+        event_type: StateEventType,
+        state_key: impl Into<String>,
+        content: serde_json::Value,
+    ) -> Self {
         Self {
             event_type: event_type.to_string().into(),
             state_key: Some(state_key.into()),
@@ -39,7 +43,12 @@ impl EventTemplate {
     }
 
     pub fn message(event_type: TimelineEventType, content: serde_json::Value) -> Self {
-        Self { event_type, state_key: None, content, redacts: None }
+        Self {
+            event_type,
+            state_key: None,
+            content,
+            redacts: None,
+        }
     }
 }
 
@@ -83,7 +92,9 @@ pub fn required_state(
 
 fn content_raw(template: &EventTemplate) -> Result<Box<RawValue>, CoreError> {
     if !template.content.is_object() {
-        return Err(CoreError::InvalidEvent("content must be a JSON object".into()));
+        return Err(CoreError::InvalidEvent(
+            "content must be a JSON object".into(),
+        ));
     }
     to_raw_value(&template.content).map_err(|e| CoreError::InvalidEvent(e.to_string()))
 }
@@ -100,7 +111,9 @@ pub fn build_event(
 ) -> Result<Pdu, CoreError> {
     let is_create = template.event_type == TimelineEventType::RoomCreate;
     if ctx.prev_events.is_empty() && !is_create {
-        return Err(CoreError::InvalidEvent("the room has no events to build on".into()));
+        return Err(CoreError::InvalidEvent(
+            "the room has no events to build on".into(),
+        ));
     }
     let content_raw = content_raw(&template)?;
     let auth_types = state_res::auth_types_for_event(
@@ -118,7 +131,13 @@ pub fn build_event(
     auth_events.sort();
     auth_events.dedup();
 
-    let depth = ctx.prev_events.iter().map(|p| u64::from(p.depth)).max().unwrap_or(0) + 1;
+    let depth = ctx
+        .prev_events
+        .iter()
+        .map(|p| u64::from(p.depth))
+        .max()
+        .unwrap_or(0)
+        + 1;
 
     let mut object = CanonicalJsonObject::new();
     let mut content: CanonicalJsonValue = serde_json::from_value(template.content.clone())
@@ -129,9 +148,15 @@ pub fn build_event(
         if ctx.rules.redaction.content_field_redacts
             && let CanonicalJsonValue::Object(c) = &mut content
         {
-            c.insert("redacts".into(), CanonicalJsonValue::String(redacts.to_string()));
+            c.insert(
+                "redacts".into(),
+                CanonicalJsonValue::String(redacts.to_string()),
+            );
         }
-        object.insert("redacts".into(), CanonicalJsonValue::String(redacts.to_string()));
+        object.insert(
+            "redacts".into(),
+            CanonicalJsonValue::String(redacts.to_string()),
+        );
     }
     object.insert("auth_events".into(), ids(&auth_events));
     object.insert("content".into(), content);
@@ -142,22 +167,39 @@ pub fn build_event(
     );
     let prev_ids: Vec<OwnedEventId> = ctx.prev_events.iter().map(|p| p.event_id.clone()).collect();
     object.insert("prev_events".into(), ids(&prev_ids));
-    object.insert("room_id".into(), CanonicalJsonValue::String(ctx.room_id.to_string()));
-    object.insert("sender".into(), CanonicalJsonValue::String(sender.to_string()));
+    object.insert(
+        "room_id".into(),
+        CanonicalJsonValue::String(ctx.room_id.to_string()),
+    );
+    object.insert(
+        "sender".into(),
+        CanonicalJsonValue::String(sender.to_string()),
+    );
     if let Some(key) = &template.state_key {
         object.insert("state_key".into(), CanonicalJsonValue::String(key.clone()));
     }
-    object.insert("type".into(), CanonicalJsonValue::String(template.event_type.to_string()));
+    object.insert(
+        "type".into(),
+        CanonicalJsonValue::String(template.event_type.to_string()),
+    );
 
     let mut unsigned = CanonicalJsonObject::new();
     if let Some(key) = &template.state_key
-        && let Some(previous) = ctx.state.get(&(template.event_type.to_string().into(), key.clone()))
+        && let Some(previous) = ctx
+            .state
+            .get(&(template.event_type.to_string().into(), key.clone()))
     {
-        unsigned.insert("replaces_state".into(), CanonicalJsonValue::String(previous.event_id.to_string()));
+        unsigned.insert(
+            "replaces_state".into(),
+            CanonicalJsonValue::String(previous.event_id.to_string()),
+        );
         if let Some(prev_content) = previous.json.get("content") {
             unsigned.insert("prev_content".into(), prev_content.clone());
         }
-        unsigned.insert("prev_sender".into(), CanonicalJsonValue::String(previous.sender.to_string()));
+        unsigned.insert(
+            "prev_sender".into(),
+            CanonicalJsonValue::String(previous.sender.to_string()),
+        );
     }
 
     ruma::signatures::hash_and_sign_event(
@@ -168,17 +210,18 @@ pub fn build_event(
     )
     .map_err(|e| CoreError::InvalidEvent(format!("signing failed: {e}")))?;
 
-    let size = serde_json::to_vec(&object).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&object)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_PDU_BYTES {
         return Err(CoreError::TooLarge);
     }
-    let hash = ruma::signatures::reference_hash(&object, ctx.rules)
-        .map_err(|e| match e {
-            ruma::signatures::JsonError::PduTooLarge => CoreError::TooLarge,
-            other => CoreError::InvalidEvent(other.to_string()),
-        })?;
-    let event_id = EventId::parse(format!("${hash}"))
-        .map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
+    let hash = ruma::signatures::reference_hash(&object, ctx.rules).map_err(|e| match e {
+        ruma::signatures::JsonError::PduTooLarge => CoreError::TooLarge,
+        other => CoreError::InvalidEvent(other.to_string()),
+    })?;
+    let event_id =
+        EventId::parse(format!("${hash}")).map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
 
     if !unsigned.is_empty() {
         object.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
@@ -191,8 +234,11 @@ pub fn build_event(
 /// Applies the room version's authorization rules to a new event against
 /// the state it is built on.
 pub fn authorise(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
-    let by_id: HashMap<&EventId, &Pdu> =
-        ctx.state.values().map(|p| (p.event_id.as_ref(), p)).collect();
+    let by_id: HashMap<&EventId, &Pdu> = ctx
+        .state
+        .values()
+        .map(|p| (p.event_id.as_ref(), p))
+        .collect();
     state_res::check_state_independent_auth_rules(&ctx.rules.authorization, pdu, |id| {
         by_id.get(id).copied()
     })
@@ -204,7 +250,11 @@ pub fn authorise(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
 }
 
 fn ids(ids: &[OwnedEventId]) -> CanonicalJsonValue {
-    CanonicalJsonValue::Array(ids.iter().map(|id| CanonicalJsonValue::String(id.to_string())).collect())
+    CanonicalJsonValue::Array(
+        ids.iter()
+            .map(|id| CanonicalJsonValue::String(id.to_string()))
+            .collect(),
+    )
 }
 
 fn int(v: u64) -> Result<ruma::Int, CoreError> {

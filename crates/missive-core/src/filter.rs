@@ -20,7 +20,12 @@ pub fn type_matches(pattern: &str, event_type: &str) -> bool {
 }
 
 /// Whether an event passes a room event filter.
-pub fn event_matches(filter: &RoomEventFilter, event_type: &str, sender: &str, room_id: &str) -> bool {
+pub fn event_matches(
+    filter: &RoomEventFilter,
+    event_type: &str,
+    sender: &str,
+    room_id: &str,
+) -> bool {
     if filter.not_types.iter().any(|p| type_matches(p, event_type)) {
         return false;
     }

@@ -1,8 +1,8 @@
 //! A persistent data unit (a room event) as the server holds it.
 
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId,
-    OwnedRoomId, OwnedUserId, RoomId, UInt, UserId, events::TimelineEventType,
+    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
+    OwnedUserId, RoomId, UInt, UserId, events::TimelineEventType,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -53,9 +53,12 @@ impl Pdu {
     }
 
     /// Parses a PDU from its canonical JSON object.
-    pub fn from_object(event_id: OwnedEventId, json: CanonicalJsonObject) -> Result<Self, CoreError> {
-        let text = serde_json::to_string(&json)
-            .map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
+    pub fn from_object(
+        event_id: OwnedEventId,
+        json: CanonicalJsonObject,
+    ) -> Result<Self, CoreError> {
+        let text =
+            serde_json::to_string(&json).map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
         let f: PduFields = serde_json::from_str(&text)
             .map_err(|e| CoreError::InvalidEvent(format!("malformed PDU: {e}")))?;
         // Room v11 moved `redacts` into the content; read either place.
@@ -65,7 +68,9 @@ impl Pdu {
             struct C {
                 redacts: Option<OwnedEventId>,
             }
-            serde_json::from_str::<C>(f.content.get()).ok().and_then(|c| c.redacts)
+            serde_json::from_str::<C>(f.content.get())
+                .ok()
+                .and_then(|c| c.redacts)
         });
         Ok(Self {
             event_id,
@@ -112,12 +117,23 @@ pub fn client_event(
     unsigned_extra: Option<serde_json::Value>,
 ) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    for key in ["content", "origin_server_ts", "room_id", "sender", "state_key", "type", "redacts"] {
+    for key in [
+        "content",
+        "origin_server_ts",
+        "room_id",
+        "sender",
+        "state_key",
+        "type",
+        "redacts",
+    ] {
         if let Some(v) = json.get(key) {
             out.insert(key.to_owned(), v.clone().into());
         }
     }
-    out.insert("event_id".to_owned(), serde_json::Value::String(event_id.to_string()));
+    out.insert(
+        "event_id".to_owned(),
+        serde_json::Value::String(event_id.to_string()),
+    );
     let mut unsigned = match json.get("unsigned") {
         Some(CanonicalJsonValue::Object(o)) => {
             serde_json::Value::from(CanonicalJsonValue::Object(o.clone()))

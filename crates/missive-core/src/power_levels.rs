@@ -2,7 +2,9 @@
 
 use ruma::{
     OwnedUserId, UserId,
-    events::room::power_levels::{RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource},
+    events::room::power_levels::{
+        RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource,
+    },
     room_version_rules::RoomVersionRules,
 };
 
@@ -17,7 +19,11 @@ pub fn effective(
 ) -> RoomPowerLevels {
     let content: Option<RoomPowerLevelsEventContent> =
         power_levels.and_then(|p| serde_json::from_str(p.content.get()).ok());
-    RoomPowerLevels::new(RoomPowerLevelsSource::from(content), &rules.authorization, creators)
+    RoomPowerLevels::new(
+        RoomPowerLevelsSource::from(content),
+        &rules.authorization,
+        creators,
+    )
 }
 
 /// Whether `user` may redact an event sent by `target_sender`.

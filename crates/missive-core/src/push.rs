@@ -49,7 +49,11 @@ mod tests {
     use super::*;
 
     fn message(body: &str, sender: &str) -> Raw<serde_json::Value> {
-        let mentions: Vec<&str> = if body.contains("Bob") { vec!["@bob:example.org"] } else { vec![] };
+        let mentions: Vec<&str> = if body.contains("Bob") {
+            vec!["@bob:example.org"]
+        } else {
+            vec![]
+        };
         Raw::new(&serde_json::json!({
             "type": "m.room.message",
             "sender": sender,

@@ -15,7 +15,9 @@ pub fn rules(version: &RoomVersionId) -> Result<RoomVersionRules, CoreError> {
     if !SUPPORTED_ROOM_VERSIONS.contains(version) {
         return Err(CoreError::UnsupportedRoomVersion(version.to_string()));
     }
-    version.rules().ok_or_else(|| CoreError::UnsupportedRoomVersion(version.to_string()))
+    version
+        .rules()
+        .ok_or_else(|| CoreError::UnsupportedRoomVersion(version.to_string()))
 }
 
 /// Parses and checks a stored or requested room version.

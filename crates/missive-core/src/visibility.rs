@@ -16,7 +16,10 @@ impl HistoryVisibility {
     /// Parses the content's `history_visibility`; unknown or missing values
     /// count as `shared`, the spec's default.
     pub fn from_content(content: Option<&serde_json::Value>) -> Self {
-        match content.and_then(|c| c.get("history_visibility")).and_then(|v| v.as_str()) {
+        match content
+            .and_then(|c| c.get("history_visibility"))
+            .and_then(|v| v.as_str())
+        {
             Some("world_readable") => Self::WorldReadable,
             Some("invited") => Self::Invited,
             Some("joined") => Self::Joined,
@@ -48,7 +51,6 @@ pub fn can_see_event(visibility: HistoryVisibility, viewer: ViewerAtEvent<'_>) -
     }
 }
 
-
 /// The more "joined" of two memberships (join > invite > knock > leave > ban).
 fn most_joined<'a>(a: &'a str, b: Option<&'a str>) -> &'a str {
     const PRIORITY: [&str; 5] = ["join", "invite", "knock", "leave", "ban"];
@@ -71,11 +73,20 @@ pub struct RoomHistory {
 impl RoomHistory {
     /// Whether the user may see the event at stream position `pos`.
     pub fn can_see(&self, pos: i64) -> bool {
-        let before = self.memberships.iter().rev().find(|(p, _)| *p < pos).map(|(_, m)| m.as_str());
+        let before = self
+            .memberships
+            .iter()
+            .rev()
+            .find(|(p, _)| *p < pos)
+            .map(|(_, m)| m.as_str());
         // For the user's own membership event, use the "most joined" of the
         // memberships before and after it, and always show a leave that
         // ends a join or an invite, so the room visibly goes away.
-        let own = self.memberships.iter().find(|(p, _)| *p == pos).map(|(_, m)| m.as_str());
+        let own = self
+            .memberships
+            .iter()
+            .find(|(p, _)| *p == pos)
+            .map(|(_, m)| m.as_str());
         let membership_at_event = match own {
             Some("leave") if matches!(before, Some("join" | "invite")) => return true,
             Some(own) => Some(most_joined(own, before)),
@@ -88,8 +99,17 @@ impl RoomHistory {
             .rev()
             .find(|(p, _)| *p < pos)
             .map_or(HistoryVisibility::Shared, |(_, v)| *v);
-        let joined_since = self.memberships.iter().any(|(p, m)| *p >= pos && m == "join");
-        can_see_event(visibility, ViewerAtEvent { membership_at_event, joined_since })
+        let joined_since = self
+            .memberships
+            .iter()
+            .any(|(p, m)| *p >= pos && m == "join");
+        can_see_event(
+            visibility,
+            ViewerAtEvent {
+                membership_at_event,
+                joined_since,
+            },
+        )
     }
 
     /// The user's current membership, if any.
@@ -103,17 +123,27 @@ mod tests {
     use super::*;
 
     fn viewer(m: Option<&str>, joined_since: bool) -> ViewerAtEvent<'_> {
-        ViewerAtEvent { membership_at_event: m, joined_since }
+        ViewerAtEvent {
+            membership_at_event: m,
+            joined_since,
+        }
     }
 
     #[test]
     fn world_readable_is_open_to_everyone() {
-        assert!(can_see_event(HistoryVisibility::WorldReadable, viewer(None, false)));
+        assert!(can_see_event(
+            HistoryVisibility::WorldReadable,
+            viewer(None, false)
+        ));
     }
 
     #[test]
     fn joined_members_see_events_sent_while_joined() {
-        for v in [HistoryVisibility::Shared, HistoryVisibility::Invited, HistoryVisibility::Joined] {
+        for v in [
+            HistoryVisibility::Shared,
+            HistoryVisibility::Invited,
+            HistoryVisibility::Joined,
+        ] {
             assert!(can_see_event(v, viewer(Some("join"), false)));
         }
     }
@@ -121,48 +151,93 @@ mod tests {
     #[test]
     fn shared_history_opens_to_later_members_only() {
         assert!(can_see_event(HistoryVisibility::Shared, viewer(None, true)));
-        assert!(!can_see_event(HistoryVisibility::Shared, viewer(None, false)));
-        assert!(!can_see_event(HistoryVisibility::Shared, viewer(Some("leave"), false)));
+        assert!(!can_see_event(
+            HistoryVisibility::Shared,
+            viewer(None, false)
+        ));
+        assert!(!can_see_event(
+            HistoryVisibility::Shared,
+            viewer(Some("leave"), false)
+        ));
     }
 
     #[test]
     fn invited_history_starts_at_the_invite() {
-        assert!(can_see_event(HistoryVisibility::Invited, viewer(Some("invite"), true)));
-        assert!(!can_see_event(HistoryVisibility::Invited, viewer(None, true)));
+        assert!(can_see_event(
+            HistoryVisibility::Invited,
+            viewer(Some("invite"), true)
+        ));
+        assert!(!can_see_event(
+            HistoryVisibility::Invited,
+            viewer(None, true)
+        ));
     }
 
     #[test]
     fn joined_history_hides_events_before_joining() {
-        assert!(!can_see_event(HistoryVisibility::Joined, viewer(Some("invite"), true)));
-        assert!(!can_see_event(HistoryVisibility::Joined, viewer(None, true)));
-        assert!(!can_see_event(HistoryVisibility::Joined, viewer(Some("leave"), false)));
+        assert!(!can_see_event(
+            HistoryVisibility::Joined,
+            viewer(Some("invite"), true)
+        ));
+        assert!(!can_see_event(
+            HistoryVisibility::Joined,
+            viewer(None, true)
+        ));
+        assert!(!can_see_event(
+            HistoryVisibility::Joined,
+            viewer(Some("leave"), false)
+        ));
     }
 
     #[test]
     fn banned_or_left_users_see_nothing_new() {
-        assert!(!can_see_event(HistoryVisibility::Shared, viewer(Some("ban"), false)));
-        assert!(!can_see_event(HistoryVisibility::Invited, viewer(Some("leave"), false)));
+        assert!(!can_see_event(
+            HistoryVisibility::Shared,
+            viewer(Some("ban"), false)
+        ));
+        assert!(!can_see_event(
+            HistoryVisibility::Invited,
+            viewer(Some("leave"), false)
+        ));
     }
 
     #[test]
     fn unknown_settings_default_to_shared() {
         let c = serde_json::json!({"history_visibility": "something"});
-        assert_eq!(HistoryVisibility::from_content(Some(&c)), HistoryVisibility::Shared);
-        assert_eq!(HistoryVisibility::from_content(None), HistoryVisibility::Shared);
+        assert_eq!(
+            HistoryVisibility::from_content(Some(&c)),
+            HistoryVisibility::Shared
+        );
+        assert_eq!(
+            HistoryVisibility::from_content(None),
+            HistoryVisibility::Shared
+        );
         let c = serde_json::json!({"history_visibility": "joined"});
-        assert_eq!(HistoryVisibility::from_content(Some(&c)), HistoryVisibility::Joined);
+        assert_eq!(
+            HistoryVisibility::from_content(Some(&c)),
+            HistoryVisibility::Joined
+        );
     }
 
-    fn history(memberships: &[(i64, &str)], visibility: &[(i64, HistoryVisibility)]) -> RoomHistory {
+    fn history(
+        memberships: &[(i64, &str)],
+        visibility: &[(i64, HistoryVisibility)],
+    ) -> RoomHistory {
         RoomHistory {
-            memberships: memberships.iter().map(|(p, m)| (*p, m.to_string())).collect(),
+            memberships: memberships
+                .iter()
+                .map(|(p, m)| (*p, m.to_string()))
+                .collect(),
             visibility: visibility.to_vec(),
         }
     }
 
     #[test]
     fn a_member_who_left_keeps_history_up_to_the_leave() {
-        let h = history(&[(5, "join"), (20, "leave")], &[(3, HistoryVisibility::Shared)]);
+        let h = history(
+            &[(5, "join"), (20, "leave")],
+            &[(3, HistoryVisibility::Shared)],
+        );
         assert!(h.can_see(10));
         assert!(h.can_see(20), "sees own leave");
         assert!(!h.can_see(21));
@@ -172,7 +247,10 @@ mod tests {
 
     #[test]
     fn joined_visibility_hides_history_before_the_join() {
-        let h = history(&[(10, "invite"), (12, "join")], &[(3, HistoryVisibility::Joined)]);
+        let h = history(
+            &[(10, "invite"), (12, "join")],
+            &[(3, HistoryVisibility::Joined)],
+        );
         assert!(!h.can_see(8));
         assert!(!h.can_see(11));
         assert!(h.can_see(12));

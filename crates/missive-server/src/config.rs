@@ -102,7 +102,8 @@ impl Config {
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
                 toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e))?
             }
             None => Config::default(),
@@ -117,7 +118,9 @@ impl Config {
             self.server_name = v;
         }
         if let Some(v) = var("MISSIVE_LISTEN") {
-            self.listen = v.parse().map_err(|_| ConfigError::Env("MISSIVE_LISTEN", v))?;
+            self.listen = v
+                .parse()
+                .map_err(|_| ConfigError::Env("MISSIVE_LISTEN", v))?;
         }
         if let Some(v) = var("MISSIVE_DATA_DIR") {
             self.data_dir = v.into();
@@ -191,8 +194,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         let mut c = Config::default();
-        assert!(c.apply_env(|k| (k == "MISSIVE_REGISTRATION").then(|| "maybe".into())).is_err());
-        assert!(c.apply_env(|k| (k == "MISSIVE_LISTEN").then(|| "nowhere".into())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "MISSIVE_REGISTRATION").then(|| "maybe".into()))
+                .is_err()
+        );
+        assert!(
+            c.apply_env(|k| (k == "MISSIVE_LISTEN").then(|| "nowhere".into()))
+                .is_err()
+        );
     }
 
     #[test]

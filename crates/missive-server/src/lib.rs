@@ -86,7 +86,11 @@ pub fn app(state: AppState) -> Router {
             http::Method::DELETE,
             http::Method::OPTIONS,
         ])
-        .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE, "x-requested-with".parse().expect("valid header")]);
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            "x-requested-with".parse().expect("valid header"),
+        ]);
     // Log the method and path only: query strings may carry access tokens.
     let trace = TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -94,7 +98,9 @@ pub fn app(state: AppState) -> Router {
     api::router()
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+            axum::response::IntoResponse::into_response(ApiError::Internal(
+                "handler panicked".into(),
+            ))
         }))
         .layer(trace)
         .layer(cors)

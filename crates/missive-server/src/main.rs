@@ -3,11 +3,17 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use missive_server::{app, build_state, config::Config, services::accounts::random_alphanumeric, spawn_housekeeping};
+use missive_server::{
+    app, build_state, config::Config, services::accounts::random_alphanumeric, spawn_housekeeping,
+};
 use missive_store::{AccountStore, RegistrationToken};
 
 #[derive(Parser)]
-#[command(name = "missive-server", version, about = "Missive: a Matrix homeserver for public administrations")]
+#[command(
+    name = "missive-server",
+    version,
+    about = "Missive: a Matrix homeserver for public administrations"
+)]
 struct Cli {
     /// Configuration file (TOML). MISSIVE_* variables override it.
     #[arg(long, short)]
@@ -100,9 +106,12 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     );
     let housekeeping = spawn_housekeeping(&state);
     let store = state.store.clone();
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     housekeeping.abort();
     store.close().await;
     tracing::info!("missive-server stopped");
@@ -135,11 +144,18 @@ async fn shutdown_signal() {
 async fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Error>> {
     let state = build_state(config).await?;
     match admin {
-        Admin::CreateUser { name, password, admin } => {
+        Admin::CreateUser {
+            name,
+            password,
+            admin,
+        } => {
             let user_id = state.accounts.check_available(&name.to_lowercase()).await?;
             let generated = password.is_none();
             let password = password.unwrap_or_else(|| random_alphanumeric(20));
-            state.accounts.create_user(&user_id, Some(&password), admin).await?;
+            state
+                .accounts
+                .create_user(&user_id, Some(&password), admin)
+                .await?;
             println!("created {user_id}{}", if admin { " (admin)" } else { "" });
             if generated {
                 println!("password: {password}");
@@ -150,7 +166,12 @@ async fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::erro
             let expiry_ts = days.map(|d| missive_server::time::now_ms() + d * 86_400_000);
             state
                 .store
-                .create_registration_token(RegistrationToken { token: token.clone(), uses_allowed: uses, completed: 0, expiry_ts })
+                .create_registration_token(RegistrationToken {
+                    token: token.clone(),
+                    uses_allowed: uses,
+                    completed: 0,
+                    expiry_ts,
+                })
                 .await?;
             println!("registration token: {token}");
         }

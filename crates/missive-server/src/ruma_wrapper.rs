@@ -11,8 +11,8 @@ use http_body_util::BodyExt;
 use ruma::api::{
     IncomingRequest, OutgoingResponse,
     auth_scheme::{
-        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional,
-        NoAccessToken, NoAuthentication,
+        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+        NoAuthentication,
     },
     error::{DeserializationError, FromHttpRequestError},
 };
@@ -129,7 +129,9 @@ where
         let identity = match T::Authentication::RULE {
             TokenRule::None => None,
             rule => match access_token(&parts) {
-                Some(token) => Some(Accounts::authenticate(&state.accounts, &token, client_ip).await?),
+                Some(token) => {
+                    Some(Accounts::authenticate(&state.accounts, &token, client_ip).await?)
+                }
                 None if matches!(rule, TokenRule::Required) => return Err(ApiError::MissingToken),
                 None => None,
             },
@@ -141,19 +143,30 @@ where
             serde_json::from_slice::<serde_json::Value>(&bytes).ok()
         };
         let has_body = !bytes.is_empty();
-        if has_body && json_body.is_none() && parts.method != http::Method::GET && is_json_endpoint(&parts) {
+        if has_body
+            && json_body.is_none()
+            && parts.method != http::Method::GET
+            && is_json_endpoint(&parts)
+        {
             return Err(ApiError::NotJson("request body is not valid JSON".into()));
         }
         if let Some(v) = &json_body
             && !v.is_object()
             && is_json_endpoint(&parts)
         {
-            return Err(ApiError::NotJson("request body must be a JSON object".into()));
+            return Err(ApiError::NotJson(
+                "request body must be a JSON object".into(),
+            ));
         }
 
         let http_req = http::Request::from_parts(parts, bytes);
         let body = T::try_from_http_request(http_req, &path_params).map_err(request_error)?;
-        Ok(Ruma { body, identity, json_body, client_ip })
+        Ok(Ruma {
+            body,
+            identity,
+            json_body,
+            client_ip,
+        })
     }
 }
 
@@ -191,9 +204,10 @@ impl<T: OutgoingResponse> From<T> for RumaResponse<T> {
 impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
     fn into_response(self) -> Response {
         match self.0.try_into_http_response::<bytes::BytesMut>() {
-            Ok(res) => res.map(|b| axum::body::Body::from(b.freeze())).into_response(),
+            Ok(res) => res
+                .map(|b| axum::body::Body::from(b.freeze()))
+                .into_response(),
             Err(e) => ApiError::Internal(format!("cannot serialise response: {e}")).into_response(),
         }
     }
 }
-

@@ -87,7 +87,11 @@ impl AccountDataStore for SqlStore {
         rows.iter()
             .map(|r| {
                 let room: String = r.try_get(0)?;
-                Ok(((!room.is_empty()).then_some(room), r.try_get(1)?, r.try_get(2)?))
+                Ok((
+                    (!room.is_empty()).then_some(room),
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                ))
             })
             .collect()
     }

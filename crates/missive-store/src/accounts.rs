@@ -71,7 +71,8 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
     })
 }
 
-const USER_COLUMNS: &str = "u.user_id, u.password_hash, u.is_admin, u.deactivated, u.displayname, u.avatar_url";
+const USER_COLUMNS: &str =
+    "u.user_id, u.password_hash, u.is_admin, u.deactivated, u.displayname, u.avatar_url";
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -95,10 +96,12 @@ impl AccountStore for SqlStore {
     }
 
     async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users u WHERE u.user_id = $1")))
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.user_id = $1"
+        )))
+        .bind(user_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -215,5 +218,7 @@ impl AccountStore for SqlStore {
 
 /// Escapes LIKE wildcards so a search term matches literally.
 pub(crate) fn escape_like(term: &str) -> String {
-    term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    term.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

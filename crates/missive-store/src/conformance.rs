@@ -11,7 +11,13 @@ fn user(id: &str) -> NewUser {
         user_id: id.into(),
         password_hash: Some("hash".into()),
         is_admin: false,
-        displayname: Some(id.trim_start_matches('@').split(':').next().unwrap_or("").into()),
+        displayname: Some(
+            id.trim_start_matches('@')
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .into(),
+        ),
         created_ts: 1,
     }
 }
@@ -35,12 +41,21 @@ pub fn event(room: &str, id: &str, ty: &str, state_key: Option<&str>, prev: &[&s
 }
 
 fn member(room: &str, id: &str, user: &str, membership: &str, prev: &[&str]) -> NewEvent {
-    NewEvent { membership: Some(membership.into()), ..event(room, id, "m.room.member", Some(user), prev) }
+    NewEvent {
+        membership: Some(membership.into()),
+        ..event(room, id, "m.room.member", Some(user), prev)
+    }
 }
 
 /// Creates `room` with a create event and alice's join; returns the last event ID.
 pub async fn create_room(store: &SqlStore, room: &str) -> String {
-    let mut create = event(room, &format!("$create{room}"), "m.room.create", Some(""), &[]);
+    let mut create = event(
+        room,
+        &format!("$create{room}"),
+        "m.room.create",
+        Some(""),
+        &[],
+    );
     create.create_room = Some(RoomRecord {
         room_id: room.into(),
         room_version: "11".into(),
@@ -48,20 +63,35 @@ pub async fn create_room(store: &SqlStore, room: &str) -> String {
         published: false,
         join_rule: "invite".into(),
     });
-    let join = member(room, &format!("$join{room}"), "@alice:test", "join", &[&format!("$create{room}")]);
+    let join = member(
+        room,
+        &format!("$join{room}"),
+        "@alice:test",
+        "join",
+        &[&format!("$create{room}")],
+    );
     store.persist_events(vec![create, join]).await.unwrap();
     format!("$join{room}")
 }
 
 pub async fn accounts_are_unique_and_updatable(store: SqlStore) {
     store.create_user(user("@alice:test")).await.unwrap();
-    assert!(matches!(store.create_user(user("@alice:test")).await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.create_user(user("@alice:test")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     let alice = store.user("@alice:test").await.unwrap().unwrap();
     assert_eq!(alice.displayname.as_deref(), Some("alice"));
     assert!(!alice.deactivated);
     store.set_password_hash("@alice:test", "new").await.unwrap();
-    store.set_displayname("@alice:test", Some("Alice A.")).await.unwrap();
-    store.set_avatar_url("@alice:test", Some("mxc://test/a")).await.unwrap();
+    store
+        .set_displayname("@alice:test", Some("Alice A."))
+        .await
+        .unwrap();
+    store
+        .set_avatar_url("@alice:test", Some("mxc://test/a"))
+        .await
+        .unwrap();
     let alice = store.user("@alice:test").await.unwrap().unwrap();
     assert_eq!(alice.password_hash.as_deref(), Some("new"));
     assert_eq!(alice.displayname.as_deref(), Some("Alice A."));
@@ -76,13 +106,31 @@ pub async fn user_search_respects_shared_rooms(store: SqlStore) {
         store.create_user(user(u)).await.unwrap();
     }
     let last = create_room(&store, "!r:test").await;
-    store.persist_event(member("!r:test", "$bobjoin", "@bob:test", "join", &[&last])).await.unwrap();
+    store
+        .persist_event(member("!r:test", "$bobjoin", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
     let found = store.search_users("@alice:test", "bo", 10).await.unwrap();
-    assert_eq!(found.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["@bob:test"]);
+    assert_eq!(
+        found.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
+        ["@bob:test"]
+    );
     // Carol shares no room with alice and is in no public room.
-    assert!(store.search_users("@alice:test", "carol", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .search_users("@alice:test", "carol", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Wildcards in the term match literally.
-    assert!(store.search_users("@alice:test", "%", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .search_users("@alice:test", "%", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn tokens_die_with_their_device(store: SqlStore) {
@@ -93,23 +141,63 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         last_seen_ts: Some(5),
         last_seen_ip: None,
     };
-    store.create_device_with_token(dev("D1"), "h1").await.unwrap();
-    store.create_device_with_token(dev("D2"), "h2").await.unwrap();
-    store.create_device_with_token(dev("D3"), "h3").await.unwrap();
+    store
+        .create_device_with_token(dev("D1"), "h1")
+        .await
+        .unwrap();
+    store
+        .create_device_with_token(dev("D2"), "h2")
+        .await
+        .unwrap();
+    store
+        .create_device_with_token(dev("D3"), "h3")
+        .await
+        .unwrap();
     let owner = store.token_owner("h1").await.unwrap().unwrap();
-    assert_eq!((owner.user_id.as_str(), owner.device_id.as_str()), ("@alice:test", "D1"));
+    assert_eq!(
+        (owner.user_id.as_str(), owner.device_id.as_str()),
+        ("@alice:test", "D1")
+    );
     assert_eq!(store.devices("@alice:test").await.unwrap().len(), 3);
-    assert!(store.rename_device("@alice:test", "D1", "laptop").await.unwrap());
-    assert!(!store.rename_device("@alice:test", "nope", "x").await.unwrap());
-    assert_eq!(store.device("@alice:test", "D1").await.unwrap().unwrap().display_name.as_deref(), Some("laptop"));
+    assert!(
+        store
+            .rename_device("@alice:test", "D1", "laptop")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rename_device("@alice:test", "nope", "x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .device("@alice:test", "D1")
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("laptop")
+    );
 
     store.delete_token("h1").await.unwrap();
     assert!(store.token_owner("h1").await.unwrap().is_none());
-    store.delete_devices("@alice:test", &["D2".into()]).await.unwrap();
+    store
+        .delete_devices("@alice:test", &["D2".into()])
+        .await
+        .unwrap();
     assert!(store.token_owner("h2").await.unwrap().is_none());
     assert!(store.device("@alice:test", "D2").await.unwrap().is_none());
-    store.create_device_with_token(dev("D4"), "h4").await.unwrap();
-    store.delete_all_devices("@alice:test", Some("D4")).await.unwrap();
+    store
+        .create_device_with_token(dev("D4"), "h4")
+        .await
+        .unwrap();
+    store
+        .delete_all_devices("@alice:test", Some("D4"))
+        .await
+        .unwrap();
     assert!(store.token_owner("h3").await.unwrap().is_none());
     assert!(store.token_owner("h4").await.unwrap().is_some());
     assert_eq!(store.devices("@alice:test").await.unwrap().len(), 1);
@@ -121,15 +209,25 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     let room = store.room("!r:test").await.unwrap().unwrap();
     assert_eq!(room.room_version, "11");
     let ext = store.forward_extremities("!r:test").await.unwrap();
-    assert_eq!(ext.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), [last.as_str()]);
+    assert_eq!(
+        ext.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        [last.as_str()]
+    );
 
-    let outcome = store.persist_event(event("!r:test", "$m1", "m.room.message", None, &[&last])).await.unwrap();
-    let PersistOutcome::Persisted { stream_ordering } = outcome else { panic!("not persisted") };
+    let outcome = store
+        .persist_event(event("!r:test", "$m1", "m.room.message", None, &[&last]))
+        .await
+        .unwrap();
+    let PersistOutcome::Persisted { stream_ordering } = outcome else {
+        panic!("not persisted")
+    };
     assert!(stream_ordering > before);
     assert_eq!(store.current_position().await.unwrap(), stream_ordering);
 
     // Building on stale extremities is refused, and nothing is written.
-    let stale = store.persist_event(event("!r:test", "$m2", "m.room.message", None, &[&last])).await;
+    let stale = store
+        .persist_event(event("!r:test", "$m2", "m.room.message", None, &[&last]))
+        .await;
     assert!(matches!(stale, Err(StoreError::RoomChanged(_))));
     assert!(store.event("$m2").await.unwrap().is_none());
 
@@ -137,14 +235,36 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     name.json = r#"{"content":{"name":"Room"}}"#.into();
     store.persist_event(name).await.unwrap();
     let state = store.current_state("!r:test").await.unwrap();
-    assert_eq!(state.get(&("m.room.name".into(), "".into())).map(String::as_str), Some("$name"));
+    assert_eq!(
+        state
+            .get(&("m.room.name".into(), "".into()))
+            .map(String::as_str),
+        Some("$name")
+    );
     assert_eq!(state.len(), 3);
-    let name_event = store.current_state_event("!r:test", "m.room.name", "").await.unwrap().unwrap();
+    let name_event = store
+        .current_state_event("!r:test", "m.room.name", "")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(name_event.event_id, "$name");
     // The state before the name event lacks it; the state after has it.
-    let before_name = store.state_group_before("!r:test", name_event.stream_ordering).await.unwrap().unwrap();
-    assert!(!store.state_at_group(before_name).await.unwrap().contains_key(&("m.room.name".into(), "".into())));
-    assert_eq!(store.state_at_group(name_event.state_group).await.unwrap(), state);
+    let before_name = store
+        .state_group_before("!r:test", name_event.stream_ordering)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store
+            .state_at_group(before_name)
+            .await
+            .unwrap()
+            .contains_key(&("m.room.name".into(), "".into()))
+    );
+    assert_eq!(
+        store.state_at_group(name_event.state_group).await.unwrap(),
+        state
+    );
 }
 
 pub async fn long_state_chains_resolve(store: SqlStore) {
@@ -153,67 +273,167 @@ pub async fn long_state_chains_resolve(store: SqlStore) {
     for i in 0..250 {
         let id = format!("$s{i}");
         let key = format!("k{}", i % 7);
-        store.persist_event(event("!r:test", &id, "org.example.setting", Some(&key), &[&prev])).await.unwrap();
+        store
+            .persist_event(event(
+                "!r:test",
+                &id,
+                "org.example.setting",
+                Some(&key),
+                &[&prev],
+            ))
+            .await
+            .unwrap();
         prev = id;
     }
     let current = store.current_state("!r:test").await.unwrap();
     let last = store.event(&prev).await.unwrap().unwrap();
-    assert_eq!(store.state_at_group(last.state_group).await.unwrap(), current);
+    assert_eq!(
+        store.state_at_group(last.state_group).await.unwrap(),
+        current
+    );
     assert_eq!(current.len(), 2 + 7);
-    assert_eq!(current.get(&("org.example.setting".into(), "k5".into())).map(String::as_str), Some("$s243"));
+    assert_eq!(
+        current
+            .get(&("org.example.setting".into(), "k5".into()))
+            .map(String::as_str),
+        Some("$s243")
+    );
     // State in the middle of the chain is still exact.
     let mid = store.event("$s100").await.unwrap().unwrap();
     let mid_state = store.state_at_group(mid.state_group).await.unwrap();
-    assert_eq!(mid_state.get(&("org.example.setting".into(), "k2".into())).map(String::as_str), Some("$s100"));
-    assert_eq!(mid_state.get(&("org.example.setting".into(), "k3".into())).map(String::as_str), Some("$s94"));
+    assert_eq!(
+        mid_state
+            .get(&("org.example.setting".into(), "k2".into()))
+            .map(String::as_str),
+        Some("$s100")
+    );
+    assert_eq!(
+        mid_state
+            .get(&("org.example.setting".into(), "k3".into()))
+            .map(String::as_str),
+        Some("$s94")
+    );
 }
 
 pub async fn memberships_track_the_latest_event(store: SqlStore) {
     let last = create_room(&store, "!r:test").await;
-    store.persist_event(member("!r:test", "$inv", "@bob:test", "invite", &[&last])).await.unwrap();
-    assert_eq!(store.membership("!r:test", "@bob:test").await.unwrap().unwrap().membership, "invite");
-    store.persist_event(member("!r:test", "$bj", "@bob:test", "join", &["$inv"])).await.unwrap();
-    store.persist_event(member("!r:test", "$bl", "@bob:test", "leave", &["$bj"])).await.unwrap();
-    let bob = store.membership("!r:test", "@bob:test").await.unwrap().unwrap();
-    assert_eq!((bob.membership.as_str(), bob.event_id.as_str()), ("leave", "$bl"));
-    let history = store.state_history("!r:test", "m.room.member", "@bob:test").await.unwrap();
-    let kinds: Vec<_> = history.iter().filter_map(|e| e.membership.as_deref()).collect();
+    store
+        .persist_event(member("!r:test", "$inv", "@bob:test", "invite", &[&last]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .membership("!r:test", "@bob:test")
+            .await
+            .unwrap()
+            .unwrap()
+            .membership,
+        "invite"
+    );
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &["$inv"]))
+        .await
+        .unwrap();
+    store
+        .persist_event(member("!r:test", "$bl", "@bob:test", "leave", &["$bj"]))
+        .await
+        .unwrap();
+    let bob = store
+        .membership("!r:test", "@bob:test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (bob.membership.as_str(), bob.event_id.as_str()),
+        ("leave", "$bl")
+    );
+    let history = store
+        .state_history("!r:test", "m.room.member", "@bob:test")
+        .await
+        .unwrap();
+    let kinds: Vec<_> = history
+        .iter()
+        .filter_map(|e| e.membership.as_deref())
+        .collect();
     assert_eq!(kinds, ["invite", "join", "leave"]);
     assert_eq!(store.room_members("!r:test").await.unwrap().len(), 2);
     assert_eq!(store.user_memberships("@bob:test").await.unwrap().len(), 1);
     store.forget_room("!r:test", "@bob:test").await.unwrap();
-    assert!(store.user_memberships("@bob:test").await.unwrap().is_empty());
-    assert!(store.shared_rooms("@alice:test", "@bob:test").await.unwrap().is_empty());
+    assert!(
+        store
+            .user_memberships("@bob:test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .shared_rooms("@alice:test", "@bob:test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn timelines_paginate_both_ways(store: SqlStore) {
     let mut prev = create_room(&store, "!r:test").await;
     for i in 0..25 {
         let id = format!("$m{i}");
-        store.persist_event(event("!r:test", &id, "m.room.message", None, &[&prev])).await.unwrap();
+        store
+            .persist_event(event("!r:test", &id, "m.room.message", None, &[&prev]))
+            .await
+            .unwrap();
         prev = id;
     }
     let now = store.current_position().await.unwrap();
-    let page = store.room_events("!r:test", now + 1, None, TimelineDirection::Backward, 10).await.unwrap();
+    let page = store
+        .room_events("!r:test", now + 1, None, TimelineDirection::Backward, 10)
+        .await
+        .unwrap();
     assert_eq!(page.len(), 10);
     assert_eq!(page[0].event_id, "$m24");
-    assert!(page.windows(2).all(|w| w[0].stream_ordering > w[1].stream_ordering));
+    assert!(
+        page.windows(2)
+            .all(|w| w[0].stream_ordering > w[1].stream_ordering)
+    );
     let older = store
-        .room_events("!r:test", page[9].stream_ordering, None, TimelineDirection::Backward, 100)
+        .room_events(
+            "!r:test",
+            page[9].stream_ordering,
+            None,
+            TimelineDirection::Backward,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(older.len(), 15 + 2);
-    let forward = store.room_events("!r:test", 0, Some(now), TimelineDirection::Forward, 5).await.unwrap();
+    let forward = store
+        .room_events("!r:test", 0, Some(now), TimelineDirection::Forward, 5)
+        .await
+        .unwrap();
     assert_eq!(forward[0].event_type, "m.room.create");
-    assert!(forward.windows(2).all(|w| w[0].stream_ordering < w[1].stream_ordering));
+    assert!(
+        forward
+            .windows(2)
+            .all(|w| w[0].stream_ordering < w[1].stream_ordering)
+    );
     let bounded = store
-        .room_events("!r:test", now + 1, Some(page[4].stream_ordering), TimelineDirection::Backward, 100)
+        .room_events(
+            "!r:test",
+            now + 1,
+            Some(page[4].stream_ordering),
+            TimelineDirection::Backward,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(bounded.len(), 4);
     let ids: Vec<String> = vec!["$m3".into(), "$m1".into(), "$missing".into()];
     let got = store.events(&ids).await.unwrap();
-    assert_eq!(got.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), ["$m1", "$m3"]);
+    assert_eq!(
+        got.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["$m1", "$m3"]
+    );
 }
 
 pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
@@ -227,11 +447,32 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
     again.prev_events = vec!["$t1".into()];
     assert_eq!(
         store.persist_event(again).await.unwrap(),
-        PersistOutcome::DuplicateTxn { event_id: "$t1".into() }
+        PersistOutcome::DuplicateTxn {
+            event_id: "$t1".into()
+        }
     );
-    assert_eq!(store.txn_event("@alice:test", "D1", "txn1").await.unwrap().as_deref(), Some("$t1"));
-    assert!(store.txn_event("@alice:test", "D2", "txn1").await.unwrap().is_none());
-    assert_eq!(store.unread_counts("@bob:test", "!r:test", 0).await.unwrap(), (1, 1));
+    assert_eq!(
+        store
+            .txn_event("@alice:test", "D1", "txn1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$t1")
+    );
+    assert!(
+        store
+            .txn_event("@alice:test", "D2", "txn1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .unread_counts("@bob:test", "!r:test", 0)
+            .await
+            .unwrap(),
+        (1, 1)
+    );
 
     let mut redaction = event("!r:test", "$red", "m.room.redaction", None, &["$t1"]);
     redaction.redaction = Some(("$t1".into(), r#"{"redacted":true}"#.into()));
@@ -242,16 +483,48 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
 }
 
 pub async fn account_data_streams_changes(store: SqlStore) {
-    let p1 = store.set_account_data("@a:test", None, "m.direct", "{}").await.unwrap();
-    let p2 = store.set_account_data("@a:test", Some("!r:test"), "m.tag", r#"{"tags":{}}"#).await.unwrap();
+    let p1 = store
+        .set_account_data("@a:test", None, "m.direct", "{}")
+        .await
+        .unwrap();
+    let p2 = store
+        .set_account_data("@a:test", Some("!r:test"), "m.tag", r#"{"tags":{}}"#)
+        .await
+        .unwrap();
     assert!(p2 > p1);
-    store.set_account_data("@a:test", None, "m.direct", r#"{"x":1}"#).await.unwrap();
-    assert_eq!(store.account_data("@a:test", None, "m.direct").await.unwrap().as_deref(), Some(r#"{"x":1}"#));
-    assert!(store.account_data("@a:test", None, "m.tag").await.unwrap().is_none());
+    store
+        .set_account_data("@a:test", None, "m.direct", r#"{"x":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_data("@a:test", None, "m.direct")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"x":1}"#)
+    );
+    assert!(
+        store
+            .account_data("@a:test", None, "m.tag")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let since = store.account_data_since("@a:test", p1).await.unwrap();
     assert_eq!(since.len(), 2);
-    assert!(since.iter().any(|(room, ty, _)| room.as_deref() == Some("!r:test") && ty == "m.tag"));
-    assert!(store.account_data_since("@b:test", 0).await.unwrap().is_empty());
+    assert!(
+        since
+            .iter()
+            .any(|(room, ty, _)| room.as_deref() == Some("!r:test") && ty == "m.tag")
+    );
+    assert!(
+        store
+            .account_data_since("@b:test", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn receipts_only_move_forward(store: SqlStore) {
@@ -272,58 +545,163 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event_id, "$e9");
     let now = store.current_position().await.unwrap();
-    assert!(store.receipts_since("!r:test", now).await.unwrap().is_empty());
+    assert!(
+        store
+            .receipts_since("!r:test", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn typing_expires(store: SqlStore) {
-    store.set_typing("!r:test", "@a:test", Some(10_000)).await.unwrap();
-    store.set_typing("!r:test", "@b:test", Some(20_000)).await.unwrap();
-    assert_eq!(store.typing_since("!r:test", 0, 5_000).await.unwrap().unwrap(), ["@a:test", "@b:test"]);
+    store
+        .set_typing("!r:test", "@a:test", Some(10_000))
+        .await
+        .unwrap();
+    store
+        .set_typing("!r:test", "@b:test", Some(20_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .typing_since("!r:test", 0, 5_000)
+            .await
+            .unwrap()
+            .unwrap(),
+        ["@a:test", "@b:test"]
+    );
     let pos = store.current_position().await.unwrap();
-    assert!(store.typing_since("!r:test", pos, 5_000).await.unwrap().is_none());
+    assert!(
+        store
+            .typing_since("!r:test", pos, 5_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.expire_typing(15_000).await.unwrap();
-    assert_eq!(store.typing_since("!r:test", pos, 15_000).await.unwrap().unwrap(), ["@b:test"]);
+    assert_eq!(
+        store
+            .typing_since("!r:test", pos, 15_000)
+            .await
+            .unwrap()
+            .unwrap(),
+        ["@b:test"]
+    );
     store.set_typing("!r:test", "@b:test", None).await.unwrap();
-    assert!(store.typing_since("!r:test", 0, 15_000).await.unwrap().unwrap().is_empty());
+    assert!(
+        store
+            .typing_since("!r:test", 0, 15_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn small_tables_round_trip(store: SqlStore) {
-    let f = store.create_filter("@a:test", r#"{"room":{}}"#).await.unwrap();
-    assert_eq!(store.filter("@a:test", &f).await.unwrap().as_deref(), Some(r#"{"room":{}}"#));
+    let f = store
+        .create_filter("@a:test", r#"{"room":{}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.filter("@a:test", &f).await.unwrap().as_deref(),
+        Some(r#"{"room":{}}"#)
+    );
     assert!(store.filter("@b:test", &f).await.unwrap().is_none());
-    assert!(store.filter("@a:test", "not-a-number").await.unwrap().is_none());
+    assert!(
+        store
+            .filter("@a:test", "not-a-number")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    store.create_alias("#a:test", "!r:test", "@a:test").await.unwrap();
-    assert!(matches!(store.create_alias("#a:test", "!x:test", "@a:test").await, Err(StoreError::AlreadyExists(_))));
+    store
+        .create_alias("#a:test", "!r:test", "@a:test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_alias("#a:test", "!x:test", "@a:test").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     assert_eq!(store.alias("#a:test").await.unwrap().unwrap().0, "!r:test");
     assert_eq!(store.room_aliases("!r:test").await.unwrap(), ["#a:test"]);
     assert!(store.delete_alias("#a:test").await.unwrap());
     assert!(!store.delete_alias("#a:test").await.unwrap());
 
-    let s = UiaaSession { session_id: "s1".into(), completed: vec!["m.login.dummy".into()], params: "{}".into(), created_ts: 10 };
+    let s = UiaaSession {
+        session_id: "s1".into(),
+        completed: vec!["m.login.dummy".into()],
+        params: "{}".into(),
+        created_ts: 10,
+    };
     store.save_uiaa_session(&s).await.unwrap();
     assert_eq!(store.uiaa_session("s1").await.unwrap().unwrap(), s);
     store.expire_uiaa_sessions(11).await.unwrap();
     assert!(store.uiaa_session("s1").await.unwrap().is_none());
 
-    let token = RegistrationToken { token: "tok".into(), uses_allowed: Some(1), completed: 0, expiry_ts: None };
-    store.create_registration_token(token.clone()).await.unwrap();
+    let token = RegistrationToken {
+        token: "tok".into(),
+        uses_allowed: Some(1),
+        completed: 0,
+        expiry_ts: None,
+    };
+    store
+        .create_registration_token(token.clone())
+        .await
+        .unwrap();
     store.use_registration_token("tok").await.unwrap();
-    assert_eq!(store.registration_token("tok").await.unwrap().unwrap().completed, 1);
+    assert_eq!(
+        store
+            .registration_token("tok")
+            .await
+            .unwrap()
+            .unwrap()
+            .completed,
+        1
+    );
 
-    let p = PresenceRecord { user_id: "@a:test".into(), state: "online".into(), status_msg: None, last_active_ts: 3 };
+    let p = PresenceRecord {
+        user_id: "@a:test".into(),
+        state: "online".into(),
+        status_msg: None,
+        last_active_ts: 3,
+    };
     let pos = store.set_presence(&p).await.unwrap();
     assert_eq!(store.presence("@a:test").await.unwrap().unwrap(), p);
-    assert_eq!(store.presence_since("@a:test", pos - 1).await.unwrap().len(), 1);
-    assert!(store.presence_since("@a:test", pos).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .presence_since("@a:test", pos - 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .presence_since("@a:test", pos)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn room_activity_is_indexed(store: SqlStore) {
     let last = create_room(&store, "!r1:test").await;
     create_room(&store, "!r2:test").await;
     let pos = store.current_position().await.unwrap();
-    assert!(store.rooms_active_since("@alice:test", pos).await.unwrap().is_empty());
-    store.persist_event(event("!r1:test", "$x", "m.room.message", None, &[&last])).await.unwrap();
+    assert!(
+        store
+            .rooms_active_since("@alice:test", pos)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .persist_event(event("!r1:test", "$x", "m.room.message", None, &[&last]))
+        .await
+        .unwrap();
     let active = store.rooms_active_since("@alice:test", pos).await.unwrap();
     assert_eq!(active.into_iter().collect::<Vec<_>>(), ["!r1:test"]);
     store.set_room_published("!r2:test", true).await.unwrap();

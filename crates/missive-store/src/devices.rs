@@ -39,8 +39,13 @@ pub trait DeviceStore: Send + Sync {
     async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()>;
     /// Deletes every device and token of the user except `keep`.
     async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()>;
-    async fn touch_device(&self, user_id: &str, device_id: &str, ts: i64, ip: Option<&str>)
-    -> StoreResult<()>;
+    async fn touch_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        ts: i64,
+        ip: Option<&str>,
+    ) -> StoreResult<()>;
 }
 
 fn device_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DeviceRecord> {
@@ -73,12 +78,14 @@ impl DeviceStore for SqlStore {
         .bind(&device.last_seen_ip)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES ($1, $2, $3)")
-            .bind(token_hash)
-            .bind(&device.user_id)
-            .bind(&device.device_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(&device.user_id)
+        .bind(&device.device_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -88,8 +95,13 @@ impl DeviceStore for SqlStore {
             .bind(token_hash)
             .fetch_optional(&self.read)
             .await?;
-        row.map(|r| Ok(TokenOwner { user_id: r.try_get(0)?, device_id: r.try_get(1)? }))
-            .transpose()
+        row.map(|r| {
+            Ok(TokenOwner {
+                user_id: r.try_get(0)?,
+                device_id: r.try_get(1)?,
+            })
+        })
+        .transpose()
     }
 
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()> {
@@ -155,11 +167,13 @@ impl DeviceStore for SqlStore {
     async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for table in ["access_tokens", "devices"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE user_id = $1 AND device_id <> $2")))
-                .bind(user_id)
-                .bind(keep.unwrap_or(""))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE user_id = $1 AND device_id <> $2"
+            )))
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

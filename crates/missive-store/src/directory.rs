@@ -48,9 +48,11 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn room_aliases(&self, room_id: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias")
-            .bind(room_id)
-            .fetch_all(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias")
+                .bind(room_id)
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 }

@@ -83,9 +83,13 @@ pub struct NewEvent {
 /// What [`EventStore::persist_event`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PersistOutcome {
-    Persisted { stream_ordering: StreamPos },
+    Persisted {
+        stream_ordering: StreamPos,
+    },
     /// The client's transaction ID was already used: this is its event.
-    DuplicateTxn { event_id: String },
+    DuplicateTxn {
+        event_id: String,
+    },
 }
 
 /// Order of a timeline read.
@@ -107,8 +111,12 @@ pub trait EventStore: Send + Sync {
     async fn persist_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PersistOutcome>>;
     /// Every event of one (type, state key) in the room, oldest first: the
     /// history of a membership or setting.
-    async fn state_history(&self, room_id: &str, event_type: &str, state_key: &str)
-    -> StoreResult<Vec<StoredEvent>>;
+    async fn state_history(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> StoreResult<Vec<StoredEvent>>;
 
     async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>>;
     async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()>;
@@ -118,8 +126,12 @@ pub trait EventStore: Send + Sync {
 
     async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>>;
     async fn events(&self, event_ids: &[String]) -> StoreResult<Vec<StoredEvent>>;
-    async fn txn_event(&self, user_id: &str, device_id: &str, txn_id: &str)
-    -> StoreResult<Option<String>>;
+    async fn txn_event(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        txn_id: &str,
+    ) -> StoreResult<Option<String>>;
 
     async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
     async fn current_state(&self, room_id: &str) -> StoreResult<StateMap>;
@@ -133,10 +145,14 @@ pub trait EventStore: Send + Sync {
     /// The state after the events of a state group.
     async fn state_at_group(&self, group: i64) -> StoreResult<StateMap>;
     /// The state group in force just before `stream_ordering` in the room.
-    async fn state_group_before(&self, room_id: &str, stream_ordering: StreamPos)
-    -> StoreResult<Option<i64>>;
+    async fn state_group_before(
+        &self,
+        room_id: &str,
+        stream_ordering: StreamPos,
+    ) -> StoreResult<Option<i64>>;
     /// The state group after the event at or just before `pos` in the room.
-    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos) -> StoreResult<Option<i64>>;
+    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos)
+    -> StoreResult<Option<i64>>;
     /// The latest state event of a type and key at or before a position.
     async fn state_event_at(
         &self,
@@ -175,11 +191,19 @@ pub trait EventStore: Send + Sync {
     /// Rooms of the user's memberships with anything new after `since`
     /// (events, receipts, typing or room account data): the only rooms an
     /// incremental sync needs to look at.
-    async fn rooms_active_since(&self, user_id: &str, since: StreamPos) -> StoreResult<HashSet<String>>;
+    async fn rooms_active_since(
+        &self,
+        user_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<HashSet<String>>;
 
     /// (notifications, highlights) for the user in the room after a position.
-    async fn unread_counts(&self, user_id: &str, room_id: &str, after: StreamPos)
-    -> StoreResult<(i64, i64)>;
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: StreamPos,
+    ) -> StoreResult<(i64, i64)>;
 }
 
 const EVENT_COLUMNS: &str = "e.stream_ordering, e.event_id, e.room_id, e.sender, e.event_type, \
@@ -219,7 +243,6 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         event: &NewEvent,
     ) -> StoreResult<PersistOutcome> {
-
         if let Some((user, device, txn_id)) = &event.txn {
             let existing: Option<String> = sqlx::query_scalar(
                 "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
@@ -265,7 +288,10 @@ impl SqlStore {
         .fetch_optional(&mut **tx)
         .await?;
         let Some(current_group) = current_group else {
-            return Err(StoreError::Corrupt(format!("room {} does not exist", event.room_id)));
+            return Err(StoreError::Corrupt(format!(
+                "room {} does not exist",
+                event.room_id
+            )));
         };
 
         let extremities: Vec<String> =
@@ -274,14 +300,16 @@ impl SqlStore {
                 .fetch_all(&mut **tx)
                 .await?;
         let expected: HashSet<&String> = event.prev_events.iter().collect();
-        if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e)) {
+        if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e))
+        {
             return Err(StoreError::RoomChanged(event.room_id.clone()));
         }
 
         let pos = self.next_positions(tx, 1).await?;
         let state_group = match &event.state_key {
             Some(state_key) => {
-                self.write_state(tx, event, state_key, pos, current_group).await?;
+                self.write_state(tx, event, state_key, pos, current_group)
+                    .await?;
                 pos
             }
             None => current_group.ok_or_else(|| {
@@ -353,7 +381,9 @@ impl SqlStore {
             .await?;
         }
 
-        Ok(PersistOutcome::Persisted { stream_ordering: pos })
+        Ok(PersistOutcome::Persisted {
+            stream_ordering: pos,
+        })
     }
 
     async fn write_state(
@@ -376,10 +406,12 @@ impl SqlStore {
         .await?;
 
         let prev_len: Option<i64> = match prev_group {
-            Some(g) => sqlx::query_scalar("SELECT chain_len FROM state_groups WHERE group_id = $1")
-                .bind(g)
-                .fetch_optional(&mut **tx)
-                .await?,
+            Some(g) => {
+                sqlx::query_scalar("SELECT chain_len FROM state_groups WHERE group_id = $1")
+                    .bind(g)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
             None => None,
         };
         let chain_len = prev_len.map_or(0, |l| l + 1);
@@ -529,16 +561,20 @@ impl EventStore for SqlStore {
     }
 
     async fn count_published_rooms(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE published = 1")
-            .fetch_one(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE published = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
     }
 
     async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id = $1")))
-            .bind(event_id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id = $1"
+        )))
+        .bind(event_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(event_from_row).transpose()
     }
 
@@ -666,7 +702,11 @@ impl EventStore for SqlStore {
         .await?)
     }
 
-    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos) -> StoreResult<Option<i64>> {
+    async fn event_state_group_at(
+        &self,
+        room_id: &str,
+        pos: StreamPos,
+    ) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering <= $2 \
              ORDER BY stream_ordering DESC LIMIT 1",
@@ -801,7 +841,11 @@ impl EventStore for SqlStore {
         .await?)
     }
 
-    async fn rooms_active_since(&self, user_id: &str, since: StreamPos) -> StoreResult<HashSet<String>> {
+    async fn rooms_active_since(
+        &self,
+        user_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<HashSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT m.room_id FROM memberships m WHERE m.user_id = $1 AND m.forgotten = 0 AND ( \
                  EXISTS (SELECT 1 FROM events e WHERE e.room_id = m.room_id AND e.stream_ordering > $2) \

@@ -27,10 +27,12 @@ impl FilterStore for SqlStore {
         let Ok(id) = filter_id.parse::<i64>() else {
             return Ok(None);
         };
-        Ok(sqlx::query_scalar("SELECT json FROM filters WHERE user_id = $1 AND filter_id = $2")
-            .bind(user_id)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT json FROM filters WHERE user_id = $1 AND filter_id = $2")
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
     }
 }

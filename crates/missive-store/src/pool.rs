@@ -94,7 +94,12 @@ impl SqlStore {
             .after_connect(pragmas)
             .connect_with(opts)
             .await?;
-        Ok(Self { backend: Backend::Sqlite, read, write, database_url: url.to_owned() })
+        Ok(Self {
+            backend: Backend::Sqlite,
+            read,
+            write,
+            database_url: url.to_owned(),
+        })
     }
 
     async fn open_postgres(url: &str, max_connections: u32) -> StoreResult<Self> {

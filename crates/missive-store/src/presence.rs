@@ -18,8 +18,11 @@ pub trait PresenceStore: Send + Sync {
     async fn set_presence(&self, presence: &PresenceRecord) -> StoreResult<StreamPos>;
     async fn presence(&self, user_id: &str) -> StoreResult<Option<PresenceRecord>>;
     /// Presence changes after `since` of users sharing a room with `user_id`.
-    async fn presence_since(&self, user_id: &str, since: StreamPos)
-    -> StoreResult<Vec<PresenceRecord>>;
+    async fn presence_since(
+        &self,
+        user_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<Vec<PresenceRecord>>;
 }
 
 fn presence_from_row(r: &sqlx::any::AnyRow) -> StoreResult<PresenceRecord> {

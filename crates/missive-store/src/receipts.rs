@@ -23,8 +23,11 @@ pub trait ReceiptStore: Send + Sync {
     /// later event (receipts only move forward). Returns whether it moved.
     async fn set_receipt(&self, receipt: ReceiptRecord) -> StoreResult<bool>;
     /// Receipts in the room changed after `since`.
-    async fn receipts_since(&self, room_id: &str, since: StreamPos)
-    -> StoreResult<Vec<ReceiptRecord>>;
+    async fn receipts_since(
+        &self,
+        room_id: &str,
+        since: StreamPos,
+    ) -> StoreResult<Vec<ReceiptRecord>>;
     /// Stream ordering of the newest event the user has read in the room
     /// (public or private read receipt), or 0.
     async fn read_up_to(&self, room_id: &str, user_id: &str) -> StoreResult<StreamPos>;

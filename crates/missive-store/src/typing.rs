@@ -7,13 +7,21 @@ use crate::{SqlStore, StoreResult, StreamPos};
 #[async_trait]
 pub trait TypingStore: Send + Sync {
     /// Marks the user typing until `expires_ts`, or not typing (`None`).
-    async fn set_typing(&self, room_id: &str, user_id: &str, expires_ts: Option<i64>)
-    -> StoreResult<()>;
+    async fn set_typing(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        expires_ts: Option<i64>,
+    ) -> StoreResult<()>;
     /// Removes expired entries, bumping the positions of their rooms.
     async fn expire_typing(&self, now_ts: i64) -> StoreResult<()>;
     /// If the room's typing set changed after `since`: the users typing now.
-    async fn typing_since(&self, room_id: &str, since: StreamPos, now_ts: i64)
-    -> StoreResult<Option<Vec<String>>>;
+    async fn typing_since(
+        &self,
+        room_id: &str,
+        since: StreamPos,
+        now_ts: i64,
+    ) -> StoreResult<Option<Vec<String>>>;
 }
 
 #[async_trait]
@@ -95,7 +103,7 @@ impl TypingStore for SqlStore {
                 .bind(room_id)
                 .fetch_optional(&self.read)
                 .await?;
-        if !changed.is_some_and(|pos| pos > since) {
+        if changed.is_none_or(|pos| pos <= since) {
             return Ok(None);
         }
         let users = sqlx::query_scalar(

@@ -22,7 +22,10 @@ use crate::{
     state::AppState,
 };
 
-pub async fn register(State(s): State<AppState>, req: Ruma<register::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn register(
+    State(s): State<AppState>,
+    req: Ruma<register::v3::Request>,
+) -> ApiResult<Json<Value>> {
     s.limiter.check_register(req.client_ip)?;
     let flows: &[&[&str]] = match s.config.registration {
         RegistrationMode::Disabled => return Err(ApiError::RegistrationDisabled),
@@ -55,7 +58,12 @@ pub async fn register(State(s): State<AppState>, req: Ruma<register::v3::Request
     }
     let session = s
         .accounts
-        .new_session(&user_id, req.body.device_id.clone(), req.body.initial_device_display_name.clone(), req.client_ip)
+        .new_session(
+            &user_id,
+            req.body.device_id.clone(),
+            req.body.initial_device_display_name.clone(),
+            req.client_ip,
+        )
         .await?;
     Ok(Json(json!({
         "user_id": user_id,
@@ -70,7 +78,9 @@ pub async fn get_username_availability(
     req: Ruma<get_username_availability::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     s.limiter.check_register(req.client_ip)?;
-    s.accounts.check_available(&req.body.username.to_lowercase()).await?;
+    s.accounts
+        .check_available(&req.body.username.to_lowercase())
+        .await?;
     Ok(Json(json!({ "available": true })))
 }
 
@@ -82,23 +92,36 @@ pub async fn check_registration_token_validity(
     if s.config.registration != RegistrationMode::Token {
         return Err(ApiError::forbidden("registration tokens are not in use"));
     }
-    Ok(Json(json!({ "valid": s.uiaa.registration_token_valid(&req.body.token).await? })))
+    Ok(Json(
+        json!({ "valid": s.uiaa.registration_token_valid(&req.body.token).await? }),
+    ))
 }
 
 pub async fn get_login_types(_req: Ruma<get_login_types::v3::Request>) -> Json<Value> {
     Json(json!({ "flows": [{ "type": "m.login.password" }] }))
 }
 
-pub async fn login(State(s): State<AppState>, req: Ruma<login::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn login(
+    State(s): State<AppState>,
+    req: Ruma<login::v3::Request>,
+) -> ApiResult<Json<Value>> {
     s.limiter.check_login(req.client_ip)?;
     let login::v3::LoginInfo::Password(info) = &req.body.login_info else {
-        return Err(ApiError::Unknown("only m.login.password is supported".into()));
+        return Err(ApiError::Unknown(
+            "only m.login.password is supported".into(),
+        ));
     };
     let user_input = match &info.identifier {
         Some(ruma::api::client::uiaa::UserIdentifier::Matrix(id)) => id.user.clone(),
         _ => {
-            let legacy = req.json_body.as_ref().and_then(|b| b.get("user")).and_then(Value::as_str);
-            legacy.map(str::to_owned).ok_or_else(|| ApiError::forbidden("only user identifiers are supported"))?
+            let legacy = req
+                .json_body
+                .as_ref()
+                .and_then(|b| b.get("user"))
+                .and_then(Value::as_str);
+            legacy
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::forbidden("only user identifiers are supported"))?
         }
     };
     let user_id = s.accounts.resolve_login_user(&user_input)?;
@@ -108,7 +131,12 @@ pub async fn login(State(s): State<AppState>, req: Ruma<login::v3::Request>) -> 
     s.accounts.check_password(&user_id, &info.password).await?;
     let session = s
         .accounts
-        .new_session(&user_id, req.body.device_id.clone(), req.body.initial_device_display_name.clone(), req.client_ip)
+        .new_session(
+            &user_id,
+            req.body.device_id.clone(),
+            req.body.initial_device_display_name.clone(),
+            req.client_ip,
+        )
         .await?;
     tracing::info!(user = %user_id, device = %session.device_id, "logged in");
     Ok(Json(json!({
@@ -120,21 +148,33 @@ pub async fn login(State(s): State<AppState>, req: Ruma<login::v3::Request>) -> 
     })))
 }
 
-pub async fn logout(State(s): State<AppState>, req: Ruma<logout::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn logout(
+    State(s): State<AppState>,
+    req: Ruma<logout::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    s.store.delete_devices(me.user_id.as_str(), &[me.device_id.to_string()]).await?;
+    s.store
+        .delete_devices(me.user_id.as_str(), &[me.device_id.to_string()])
+        .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn logout_all(State(s): State<AppState>, req: Ruma<logout_all::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn logout_all(
+    State(s): State<AppState>,
+    req: Ruma<logout_all::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    s.store.delete_all_devices(me.user_id.as_str(), None).await?;
+    s.store
+        .delete_all_devices(me.user_id.as_str(), None)
+        .await?;
     Ok(Json(json!({})))
 }
 
 pub async fn whoami(req: Ruma<whoami::v3::Request>) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    Ok(Json(json!({ "user_id": me.user_id, "device_id": me.device_id, "is_guest": false })))
+    Ok(Json(
+        json!({ "user_id": me.user_id, "device_id": me.device_id, "is_guest": false }),
+    ))
 }
 
 pub async fn change_password(
@@ -143,37 +183,58 @@ pub async fn change_password(
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    s.uiaa.authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth).await?;
+    s.uiaa
+        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .await?;
     if req.body.new_password.is_empty() {
-        return Err(ApiError::MissingParam("new_password must not be empty".into()));
+        return Err(ApiError::MissingParam(
+            "new_password must not be empty".into(),
+        ));
     }
-    s.accounts.set_password(&me.user_id, &req.body.new_password).await?;
+    s.accounts
+        .set_password(&me.user_id, &req.body.new_password)
+        .await?;
     if req.body.logout_devices {
-        s.store.delete_all_devices(me.user_id.as_str(), Some(me.device_id.as_str())).await?;
+        s.store
+            .delete_all_devices(me.user_id.as_str(), Some(me.device_id.as_str()))
+            .await?;
     }
     Ok(Json(json!({})))
 }
 
-pub async fn deactivate(State(s): State<AppState>, req: Ruma<deactivate::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn deactivate(
+    State(s): State<AppState>,
+    req: Ruma<deactivate::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    s.uiaa.authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth).await?;
+    s.uiaa
+        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .await?;
     // Leave every room, then lock the account and end its sessions.
     for m in s.store_memberships(&me.user_id).await? {
         if matches!(m.membership.as_str(), "join" | "invite" | "knock")
             && let Ok(room_id) = ruma::RoomId::parse(&m.room_id)
         {
-            let _ = s.rooms.set_other_membership(&room_id, &me.user_id, &me.user_id, "leave", None).await;
+            let _ = s
+                .rooms
+                .set_other_membership(&room_id, &me.user_id, &me.user_id, "leave", None)
+                .await;
         }
     }
     s.store.deactivate_user(me.user_id.as_str()).await?;
-    s.store.delete_all_devices(me.user_id.as_str(), None).await?;
+    s.store
+        .delete_all_devices(me.user_id.as_str(), None)
+        .await?;
     tracing::info!(user = %me.user_id, "deactivated");
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }
 
 impl AppState {
-    async fn store_memberships(&self, user: &ruma::UserId) -> ApiResult<Vec<missive_store::Membership>> {
+    async fn store_memberships(
+        &self,
+        user: &ruma::UserId,
+    ) -> ApiResult<Vec<missive_store::Membership>> {
         use missive_store::EventStore;
         Ok(self.store.user_memberships(user.as_str()).await?)
     }

@@ -4,7 +4,9 @@ use axum::{Json, extract::State};
 use missive_store::{AccountDataStore, EventStore, ReceiptRecord, ReceiptStore, TypingStore};
 use ruma::{
     EventId, RoomId, UserId,
-    api::client::{read_marker::set_read_marker, receipt::create_receipt, typing::create_typing_event},
+    api::client::{
+        read_marker::set_read_marker, receipt::create_receipt, typing::create_typing_event,
+    },
     events::receipt::ReceiptThread,
 };
 use serde_json::{Value, json};
@@ -19,13 +21,6 @@ use crate::{
 /// The longest a client may claim to be typing for.
 const MAX_TYPING_MS: i64 = 120_000;
 
-async fn require_joined(s: &AppState, room: &RoomId, user: &UserId) -> ApiResult<()> {
-    match s.store.membership(room.as_str(), user.as_str()).await? {
-        Some(m) if m.membership == "join" => Ok(()),
-        _ => Err(ApiError::forbidden("you are not in this room")),
-    }
-}
-
 pub async fn create_typing_event(
     State(s): State<AppState>,
     req: Ruma<create_typing_event::v3::Request>,
@@ -33,9 +28,11 @@ pub async fn create_typing_event(
     let me = req.user()?;
     let b = &req.body;
     if me.user_id != b.user_id {
-        return Err(ApiError::forbidden("you can only set your own typing state"));
+        return Err(ApiError::forbidden(
+            "you can only set your own typing state",
+        ));
     }
-    require_joined(&s, &b.room_id, &me.user_id).await?;
+    s.reader.require_joined(&b.room_id, &me.user_id).await?;
     let expires = match &b.state {
         create_typing_event::v3::Typing::Yes(info) => {
             let ms = (info.timeout.as_millis() as i64).clamp(1000, MAX_TYPING_MS);
@@ -43,7 +40,9 @@ pub async fn create_typing_event(
         }
         _ => None,
     };
-    s.store.set_typing(b.room_id.as_str(), me.user_id.as_str(), expires).await?;
+    s.store
+        .set_typing(b.room_id.as_str(), me.user_id.as_str(), expires)
+        .await?;
     s.rooms.notify(s.store.current_position().await?);
     Ok(Json(json!({})))
 }
@@ -81,33 +80,53 @@ async fn receipt(
     Ok(())
 }
 
-async fn fully_read(s: &AppState, room: &RoomId, user: &UserId, event_id: &EventId) -> ApiResult<()> {
+async fn fully_read(
+    s: &AppState,
+    room: &RoomId,
+    user: &UserId,
+    event_id: &EventId,
+) -> ApiResult<()> {
     let content = json!({ "event_id": event_id }).to_string();
-    let pos = s.store.set_account_data(user.as_str(), Some(room.as_str()), "m.fully_read", &content).await?;
+    let pos = s
+        .store
+        .set_account_data(user.as_str(), Some(room.as_str()), "m.fully_read", &content)
+        .await?;
     s.rooms.notify(pos);
     Ok(())
 }
 
-pub async fn create_receipt(State(s): State<AppState>, req: Ruma<create_receipt::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn create_receipt(
+    State(s): State<AppState>,
+    req: Ruma<create_receipt::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let b = &req.body;
-    require_joined(&s, &b.room_id, &me.user_id).await?;
+    s.reader.require_joined(&b.room_id, &me.user_id).await?;
     let thread = match &b.thread {
         ReceiptThread::Unthreaded => String::new(),
         other => other.as_str().unwrap_or_default().to_owned(),
     };
     match b.receipt_type.to_string().as_str() {
         "m.fully_read" => fully_read(&s, &b.room_id, &me.user_id, &b.event_id).await?,
-        t @ ("m.read" | "m.read.private") => receipt(&s, &b.room_id, &me.user_id, t, &b.event_id, &thread).await?,
-        other => return Err(ApiError::invalid_param(format!("unknown receipt type {other}"))),
+        t @ ("m.read" | "m.read.private") => {
+            receipt(&s, &b.room_id, &me.user_id, t, &b.event_id, &thread).await?
+        }
+        other => {
+            return Err(ApiError::invalid_param(format!(
+                "unknown receipt type {other}"
+            )));
+        }
     }
     Ok(Json(json!({})))
 }
 
-pub async fn set_read_marker(State(s): State<AppState>, req: Ruma<set_read_marker::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn set_read_marker(
+    State(s): State<AppState>,
+    req: Ruma<set_read_marker::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let b = &req.body;
-    require_joined(&s, &b.room_id, &me.user_id).await?;
+    s.reader.require_joined(&b.room_id, &me.user_id).await?;
     if let Some(id) = &b.fully_read {
         fully_read(&s, &b.room_id, &me.user_id, id).await?;
     }

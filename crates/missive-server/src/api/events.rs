@@ -51,8 +51,14 @@ pub async fn send_message_event(
     let b = &req.body;
     let content = content_of(b.body.json())?;
     let template = EventTemplate::message(b.event_type.to_string().into(), content);
-    let txn = Txn { device_id: me.device_id.as_str(), txn_id: b.txn_id.as_str() };
-    let event_id = s.rooms.send(&b.room_id, &me.user_id, template, Some(txn)).await?;
+    let txn = Txn {
+        device_id: me.device_id.as_str(),
+        txn_id: b.txn_id.as_str(),
+    };
+    let event_id = s
+        .rooms
+        .send(&b.room_id, &me.user_id, template, Some(txn))
+        .await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
@@ -68,14 +74,21 @@ pub async fn send_state_event(
         check_canonical_alias(&s, &b.room_id, &content).await?;
     }
     let template = EventTemplate::state(b.event_type.clone(), b.state_key.clone(), content);
-    let event_id = s.rooms.send(&b.room_id, &me.user_id, template, None).await?;
+    let event_id = s
+        .rooms
+        .send(&b.room_id, &me.user_id, template, None)
+        .await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
 /// A canonical alias must be a local alias of this room.
 async fn check_canonical_alias(s: &AppState, room_id: &RoomId, content: &Value) -> ApiResult<()> {
     use missive_store::DirectoryStore;
-    let mut aliases: Vec<&str> = content.get("alias").and_then(Value::as_str).into_iter().collect();
+    let mut aliases: Vec<&str> = content
+        .get("alias")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect();
     if let Some(alts) = content.get("alt_aliases").and_then(Value::as_array) {
         aliases.extend(alts.iter().filter_map(Value::as_str));
     }
@@ -85,14 +98,19 @@ async fn check_canonical_alias(s: &AppState, room_id: &RoomId, content: &Value) 
         if parsed.server_name() == *s.accounts.server_name() {
             let target = s.store.alias(alias).await?;
             if target.is_none_or(|(r, _)| r != room_id.as_str()) {
-                return Err(ApiError::BadAlias(format!("{alias} does not point to this room")));
+                return Err(ApiError::BadAlias(format!(
+                    "{alias} does not point to this room"
+                )));
             }
         }
     }
     Ok(())
 }
 
-pub async fn redact_event(State(s): State<AppState>, req: Ruma<redact_event::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn redact_event(
+    State(s): State<AppState>,
+    req: Ruma<redact_event::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     s.limiter.check_send(me.user_id.as_str())?;
     let b = &req.body;
@@ -106,12 +124,21 @@ pub async fn redact_event(State(s): State<AppState>, req: Ruma<redact_event::v3:
         content,
         redacts: Some(b.event_id.clone()),
     };
-    let txn = Txn { device_id: me.device_id.as_str(), txn_id: b.txn_id.as_str() };
-    let event_id = s.rooms.send(&b.room_id, &me.user_id, template, Some(txn)).await?;
+    let txn = Txn {
+        device_id: me.device_id.as_str(),
+        txn_id: b.txn_id.as_str(),
+    };
+    let event_id = s
+        .rooms
+        .send(&b.room_id, &me.user_id, template, Some(txn))
+        .await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
-pub async fn get_state_events(State(s): State<AppState>, req: Ruma<get_state_events::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_state_events(
+    State(s): State<AppState>,
+    req: Ruma<get_state_events::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let state = s.reader.state(&req.body.room_id, &me.user_id).await?;
     Ok(Json(Value::Array(state.iter().map(serve_event).collect())))
@@ -131,10 +158,17 @@ pub async fn get_state_event_for_key(
         .ok_or_else(|| ApiError::not_found("state event not found"))?;
     let served = serve_event(event);
     let full = b.format == get_state_event_for_key::v3::StateEventFormat::Event;
-    Ok(Json(if full { served } else { served["content"].clone() }))
+    Ok(Json(if full {
+        served
+    } else {
+        served["content"].clone()
+    }))
 }
 
-pub async fn get_room_event(State(s): State<AppState>, req: Ruma<get_room_event::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_room_event(
+    State(s): State<AppState>,
+    req: Ruma<get_room_event::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let b = &req.body;
     let event = s
@@ -144,13 +178,20 @@ pub async fn get_room_event(State(s): State<AppState>, req: Ruma<get_room_event:
         .filter(|e| e.room_id == b.room_id.as_str())
         .ok_or_else(|| ApiError::not_found("event not found"))?;
     s.reader.read_scope(&b.room_id, &me.user_id).await?;
-    let visible = s.reader.filter_visible(&b.room_id, &me.user_id, vec![event]).await?;
-    let event = visible.first().ok_or_else(|| ApiError::not_found("event not found"))?;
+    let visible = s
+        .reader
+        .filter_visible(&b.room_id, &me.user_id, vec![event])
+        .await?;
+    let event = visible
+        .first()
+        .ok_or_else(|| ApiError::not_found("event not found"))?;
     Ok(Json(serve_event(event)))
 }
 
 fn page_limit(limit: ruma::UInt) -> i64 {
-    i64::try_from(u64::from(limit)).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)
+    i64::try_from(u64::from(limit))
+        .unwrap_or(MAX_PAGE)
+        .clamp(1, MAX_PAGE)
 }
 
 /// The highest stream position the user may read in the room.
@@ -174,10 +215,22 @@ pub async fn get_message_events(
     let current = s.store.current_position().await?;
     let (from, events) = match b.dir {
         Direction::Backward => {
-            let from = b.from.as_deref().map(parse_token).transpose()?.unwrap_or(current).min(cap);
+            let from = b
+                .from
+                .as_deref()
+                .map(parse_token)
+                .transpose()?
+                .unwrap_or(current)
+                .min(cap);
             let events = s
                 .store
-                .room_events(b.room_id.as_str(), from + 1, to, TimelineDirection::Backward, limit)
+                .room_events(
+                    b.room_id.as_str(),
+                    from + 1,
+                    to,
+                    TimelineDirection::Backward,
+                    limit,
+                )
                 .await?;
             (from, events)
         }
@@ -186,16 +239,29 @@ pub async fn get_message_events(
             let upper = to.unwrap_or(i64::MAX).min(cap);
             let events = s
                 .store
-                .room_events(b.room_id.as_str(), from, Some(upper), TimelineDirection::Forward, limit)
+                .room_events(
+                    b.room_id.as_str(),
+                    from,
+                    Some(upper),
+                    TimelineDirection::Forward,
+                    limit,
+                )
                 .await?;
             (from, events)
         }
     };
     let end = (events.len() as i64 == limit).then(|| {
         let last = events.last().map(|e| e.stream_ordering).unwrap_or(from);
-        make_token(if b.dir == Direction::Backward { last - 1 } else { last })
+        make_token(if b.dir == Direction::Backward {
+            last - 1
+        } else {
+            last
+        })
     });
-    let visible = s.reader.filter_visible(&b.room_id, &me.user_id, events).await?;
+    let visible = s
+        .reader
+        .filter_visible(&b.room_id, &me.user_id, events)
+        .await?;
     let chunk: Vec<&StoredEvent> = visible
         .iter()
         .filter(|e| event_matches(&b.filter, &e.event_type, &e.sender, b.room_id.as_str()))
@@ -228,14 +294,21 @@ async fn lazy_members(
     senders.dedup();
     let mut out = Vec::new();
     for sender in senders {
-        if let Some(e) = s.store.current_state_event(room_id.as_str(), "m.room.member", sender).await? {
+        if let Some(e) = s
+            .store
+            .current_state_event(room_id.as_str(), "m.room.member", sender)
+            .await?
+        {
             out.push(serve_event(&e));
         }
     }
     Ok(out)
 }
 
-pub async fn get_context(State(s): State<AppState>, req: Ruma<get_context::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_context(
+    State(s): State<AppState>,
+    req: Ruma<get_context::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let b = &req.body;
     let scope = s.reader.read_scope(&b.room_id, &me.user_id).await?;
@@ -246,7 +319,10 @@ pub async fn get_context(State(s): State<AppState>, req: Ruma<get_context::v3::R
         .await?
         .filter(|e| e.room_id == b.room_id.as_str() && e.stream_ordering <= cap)
         .ok_or_else(|| ApiError::not_found("event not found"))?;
-    let visible = s.reader.filter_visible(&b.room_id, &me.user_id, vec![event.clone()]).await?;
+    let visible = s
+        .reader
+        .filter_visible(&b.room_id, &me.user_id, vec![event.clone()])
+        .await?;
     if visible.is_empty() {
         return Err(ApiError::not_found("event not found"));
     }
@@ -255,8 +331,14 @@ pub async fn get_context(State(s): State<AppState>, req: Ruma<get_context::v3::R
     let after_n = limit - before_n;
     let pos = event.stream_ordering;
     let room = b.room_id.as_str();
-    let before = s.store.room_events(room, pos, None, TimelineDirection::Backward, before_n).await?;
-    let after = s.store.room_events(room, pos, Some(cap), TimelineDirection::Forward, after_n).await?;
+    let before = s
+        .store
+        .room_events(room, pos, None, TimelineDirection::Backward, before_n)
+        .await?;
+    let after = s
+        .store
+        .room_events(room, pos, Some(cap), TimelineDirection::Forward, after_n)
+        .await?;
     let start = make_token(before.last().map_or(pos - 1, |e| e.stream_ordering - 1));
     let end = make_token(after.last().map_or(pos, |e| e.stream_ordering));
     let keep = |events: Vec<StoredEvent>| -> Vec<StoredEvent> {
@@ -265,8 +347,16 @@ pub async fn get_context(State(s): State<AppState>, req: Ruma<get_context::v3::R
             .filter(|e| event_matches(&b.filter, &e.event_type, &e.sender, room))
             .collect()
     };
-    let before = keep(s.reader.filter_visible(&b.room_id, &me.user_id, before).await?);
-    let after = keep(s.reader.filter_visible(&b.room_id, &me.user_id, after).await?);
+    let before = keep(
+        s.reader
+            .filter_visible(&b.room_id, &me.user_id, before)
+            .await?,
+    );
+    let after = keep(
+        s.reader
+            .filter_visible(&b.room_id, &me.user_id, after)
+            .await?,
+    );
     let state = match s.store.event_state_group_at(room, pos).await? {
         Some(group) => {
             let ids: Vec<String> = s.store.state_at_group(group).await?.into_values().collect();
@@ -305,12 +395,13 @@ pub async fn get_member_events(
     Ok(Json(json!({ "chunk": chunk })))
 }
 
-pub async fn joined_members(State(s): State<AppState>, req: Ruma<joined_members::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn joined_members(
+    State(s): State<AppState>,
+    req: Ruma<joined_members::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let room = &req.body.room_id;
-    if !s.store.membership(room.as_str(), me.user_id.as_str()).await?.is_some_and(|m| m.membership == "join") {
-        return Err(ApiError::forbidden("you are not in this room"));
-    }
+    s.reader.require_joined(room, &me.user_id).await?;
     let mut joined = serde_json::Map::new();
     for e in s.store.current_state_events(room.as_str()).await? {
         if e.event_type != "m.room.member" || e.membership.as_deref() != Some("join") {

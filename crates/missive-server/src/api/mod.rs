@@ -32,27 +32,38 @@ where
     T: 'static,
 {
     let filter = MethodFilter::try_from(R::METHOD).expect("ruma endpoints use standard methods");
-    R::PATH_BUILDER
-        .all_paths()
-        .fold(router, |router, path| router.route(path, on(filter, handler.clone())))
+    R::PATH_BUILDER.all_paths().fold(router, |router, path| {
+        router.route(path, on(filter, handler.clone()))
+    })
 }
 
 /// All client-server endpoints, plus discovery and health.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
-        account as acc, alias, config, context, device, directory as dir, discovery as disc, filter,
-        knock, membership as mem, message, presence as pres, profile as prof, push, read_marker,
-        receipt, redact, room, session, state as st, sync as sy, tag, typing, user_directory,
+        account as acc, alias, config, context, device, directory as dir, discovery as disc,
+        filter, knock, membership as mem, message, presence as pres, profile as prof, push,
+        read_marker, receipt, redact, room, session, state as st, sync as sy, tag, typing,
+        user_directory,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
-        .route("/.well-known/matrix/client", get(discovery::well_known_client))
-        .route("/.well-known/matrix/server", get(discovery::well_known_server));
-    let r = route::<disc::get_supported_versions::Request, _, _>(r, discovery::get_supported_versions);
+        .route(
+            "/.well-known/matrix/client",
+            get(discovery::well_known_client),
+        )
+        .route(
+            "/.well-known/matrix/server",
+            get(discovery::well_known_server),
+        );
+    let r =
+        route::<disc::get_supported_versions::Request, _, _>(r, discovery::get_supported_versions);
     let r = route::<disc::get_capabilities::v3::Request, _, _>(r, discovery::get_capabilities);
 
     let r = route::<acc::register::v3::Request, _, _>(r, account::register);
-    let r = route::<acc::get_username_availability::v3::Request, _, _>(r, account::get_username_availability);
+    let r = route::<acc::get_username_availability::v3::Request, _, _>(
+        r,
+        account::get_username_availability,
+    );
     let r = route::<acc::check_registration_token_validity::v1::Request, _, _>(
         r,
         account::check_registration_token_validity,
@@ -80,7 +91,10 @@ pub fn router() -> Router<AppState> {
     let r = route::<room::create_room::v3::Request, _, _>(r, rooms::create_room);
     let r = route::<mem::joined_rooms::v3::Request, _, _>(r, rooms::joined_rooms);
     let r = route::<mem::join_room_by_id::v3::Request, _, _>(r, rooms::join_room_by_id);
-    let r = route::<mem::join_room_by_id_or_alias::v3::Request, _, _>(r, rooms::join_room_by_id_or_alias);
+    let r = route::<mem::join_room_by_id_or_alias::v3::Request, _, _>(
+        r,
+        rooms::join_room_by_id_or_alias,
+    );
     let r = route::<knock::knock_room::v3::Request, _, _>(r, rooms::knock_room);
     let r = route::<mem::invite_user::v3::Request, _, _>(r, rooms::invite_user);
     let r = route::<mem::leave_room::v3::Request, _, _>(r, rooms::leave_room);
@@ -93,7 +107,8 @@ pub fn router() -> Router<AppState> {
     let r = route::<st::send_state_event::v3::Request, _, _>(r, events::send_state_event);
     let r = route::<redact::redact_event::v3::Request, _, _>(r, events::redact_event);
     let r = route::<st::get_state_events::v3::Request, _, _>(r, events::get_state_events);
-    let r = route::<st::get_state_event_for_key::v3::Request, _, _>(r, events::get_state_event_for_key);
+    let r =
+        route::<st::get_state_event_for_key::v3::Request, _, _>(r, events::get_state_event_for_key);
     let r = route::<room::get_room_event::v3::Request, _, _>(r, events::get_room_event);
     let r = route::<message::get_message_events::v3::Request, _, _>(r, events::get_message_events);
     let r = route::<context::get_context::v3::Request, _, _>(r, events::get_context);
@@ -104,27 +119,47 @@ pub fn router() -> Router<AppState> {
     let r = route::<filter::create_filter::v3::Request, _, _>(r, sync::create_filter);
     let r = route::<filter::get_filter::v3::Request, _, _>(r, sync::get_filter);
 
-    let r = route::<typing::create_typing_event::v3::Request, _, _>(r, ephemeral::create_typing_event);
+    let r =
+        route::<typing::create_typing_event::v3::Request, _, _>(r, ephemeral::create_typing_event);
     let r = route::<receipt::create_receipt::v3::Request, _, _>(r, ephemeral::create_receipt);
     let r = route::<read_marker::set_read_marker::v3::Request, _, _>(r, ephemeral::set_read_marker);
 
-    let r = route::<config::set_global_account_data::v3::Request, _, _>(r, account_data::set_global_account_data);
-    let r = route::<config::get_global_account_data::v3::Request, _, _>(r, account_data::get_global_account_data);
-    let r = route::<config::set_room_account_data::v3::Request, _, _>(r, account_data::set_room_account_data);
-    let r = route::<config::get_room_account_data::v3::Request, _, _>(r, account_data::get_room_account_data);
+    let r = route::<config::set_global_account_data::v3::Request, _, _>(
+        r,
+        account_data::set_global_account_data,
+    );
+    let r = route::<config::get_global_account_data::v3::Request, _, _>(
+        r,
+        account_data::get_global_account_data,
+    );
+    let r = route::<config::set_room_account_data::v3::Request, _, _>(
+        r,
+        account_data::set_room_account_data,
+    );
+    let r = route::<config::get_room_account_data::v3::Request, _, _>(
+        r,
+        account_data::get_room_account_data,
+    );
     let r = route::<tag::get_tags::v3::Request, _, _>(r, account_data::get_tags);
     let r = route::<tag::create_tag::v3::Request, _, _>(r, account_data::create_tag);
     let r = route::<tag::delete_tag::v3::Request, _, _>(r, account_data::delete_tag);
 
     let r = route::<push::get_pushrules_all::v3::Request, _, _>(r, push_rules::get_pushrules_all);
-    let r = route::<push::get_pushrules_global_scope::v3::Request, _, _>(r, push_rules::get_pushrules_global_scope);
+    let r = route::<push::get_pushrules_global_scope::v3::Request, _, _>(
+        r,
+        push_rules::get_pushrules_global_scope,
+    );
     let r = route::<push::get_pushrule::v3::Request, _, _>(r, push_rules::get_pushrule);
-    let r = route::<push::get_pushrule_enabled::v3::Request, _, _>(r, push_rules::get_pushrule_enabled);
-    let r = route::<push::get_pushrule_actions::v3::Request, _, _>(r, push_rules::get_pushrule_actions);
+    let r =
+        route::<push::get_pushrule_enabled::v3::Request, _, _>(r, push_rules::get_pushrule_enabled);
+    let r =
+        route::<push::get_pushrule_actions::v3::Request, _, _>(r, push_rules::get_pushrule_actions);
     let r = route::<push::set_pushrule::v3::Request, _, _>(r, push_rules::set_pushrule);
     let r = route::<push::delete_pushrule::v3::Request, _, _>(r, push_rules::delete_pushrule);
-    let r = route::<push::set_pushrule_enabled::v3::Request, _, _>(r, push_rules::set_pushrule_enabled);
-    let r = route::<push::set_pushrule_actions::v3::Request, _, _>(r, push_rules::set_pushrule_actions);
+    let r =
+        route::<push::set_pushrule_enabled::v3::Request, _, _>(r, push_rules::set_pushrule_enabled);
+    let r =
+        route::<push::set_pushrule_actions::v3::Request, _, _>(r, push_rules::set_pushrule_actions);
     let r = route::<push::get_pushers::v3::Request, _, _>(r, push_rules::get_pushers);
 
     let r = route::<alias::create_alias::v3::Request, _, _>(r, directory::create_alias);
@@ -134,7 +169,10 @@ pub fn router() -> Router<AppState> {
     let r = route::<dir::get_room_visibility::v3::Request, _, _>(r, directory::get_room_visibility);
     let r = route::<dir::set_room_visibility::v3::Request, _, _>(r, directory::set_room_visibility);
     let r = route::<dir::get_public_rooms::v3::Request, _, _>(r, directory::get_public_rooms);
-    let r = route::<dir::get_public_rooms_filtered::v3::Request, _, _>(r, directory::get_public_rooms_filtered);
+    let r = route::<dir::get_public_rooms_filtered::v3::Request, _, _>(
+        r,
+        directory::get_public_rooms_filtered,
+    );
     let r = route::<user_directory::search_users::v3::Request, _, _>(r, directory::search_users);
 
     let r = route::<pres::set_presence::v3::Request, _, _>(r, presence::set_presence);

@@ -12,7 +12,10 @@ use crate::{
     time::now_ms,
 };
 
-pub async fn set_presence(State(s): State<AppState>, req: Ruma<set_presence::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn set_presence(
+    State(s): State<AppState>,
+    req: Ruma<set_presence::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     if me.user_id != req.body.user_id {
         return Err(ApiError::forbidden("you can only set your own presence"));
@@ -36,18 +39,31 @@ pub async fn set_presence(State(s): State<AppState>, req: Ruma<set_presence::v3:
     Ok(Json(json!({})))
 }
 
-pub async fn get_presence(State(s): State<AppState>, req: Ruma<get_presence::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_presence(
+    State(s): State<AppState>,
+    req: Ruma<get_presence::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let target = &req.body.user_id;
     if !s.config.presence {
         return Err(ApiError::forbidden("presence is disabled on this server"));
     }
     let shares_room = *target == me.user_id
-        || !s.store.shared_rooms(me.user_id.as_str(), target.as_str()).await?.is_empty();
+        || !s
+            .store
+            .shared_rooms(me.user_id.as_str(), target.as_str())
+            .await?
+            .is_empty();
     if !shares_room {
-        return Err(ApiError::forbidden("you do not share a room with this user"));
+        return Err(ApiError::forbidden(
+            "you do not share a room with this user",
+        ));
     }
-    let p = s.store.presence(target.as_str()).await?.ok_or_else(|| ApiError::not_found("no presence known"))?;
+    let p = s
+        .store
+        .presence(target.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("no presence known"))?;
     let mut out = json!({
         "presence": p.state,
         "last_active_ago": (now_ms() - p.last_active_ts).max(0),

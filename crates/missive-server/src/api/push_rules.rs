@@ -3,8 +3,9 @@
 use axum::{Json, extract::State};
 use ruma::{
     api::client::push::{
-        delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, get_pushrules_all,
-        get_pushrules_global_scope, get_pushers, set_pushrule, set_pushrule_actions, set_pushrule_enabled,
+        delete_pushrule, get_pushers, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
+        get_pushrules_all, get_pushrules_global_scope, set_pushrule, set_pushrule_actions,
+        set_pushrule_enabled,
     },
     push::{InsertPushRuleError, RemovePushRuleError},
 };
@@ -17,7 +18,10 @@ use crate::{
     state::AppState,
 };
 
-pub async fn get_pushrules_all(State(s): State<AppState>, req: Ruma<get_pushrules_all::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_pushrules_all(
+    State(s): State<AppState>,
+    req: Ruma<get_pushrules_all::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let rules = push_rules::load(&s.store, &me.user_id).await?;
     Ok(Json(json!({ "global": rules })))
@@ -32,19 +36,33 @@ pub async fn get_pushrules_global_scope(
 }
 
 /// One rule as the client API shows it, looked up in the serialised set.
-fn rule_json(rules: &ruma::push::Ruleset, kind: ruma::push::RuleKind, id: &str) -> ApiResult<Value> {
+fn rule_json(
+    rules: &ruma::push::Ruleset,
+    kind: ruma::push::RuleKind,
+    id: &str,
+) -> ApiResult<Value> {
     let all = serde_json::to_value(rules).map_err(|e| ApiError::Internal(e.to_string()))?;
     all.get(kind.as_str())
         .and_then(Value::as_array)
-        .and_then(|list| list.iter().find(|r| r.get("rule_id").and_then(Value::as_str) == Some(id)))
+        .and_then(|list| {
+            list.iter()
+                .find(|r| r.get("rule_id").and_then(Value::as_str) == Some(id))
+        })
         .cloned()
         .ok_or_else(|| ApiError::not_found("push rule not found"))
 }
 
-pub async fn get_pushrule(State(s): State<AppState>, req: Ruma<get_pushrule::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_pushrule(
+    State(s): State<AppState>,
+    req: Ruma<get_pushrule::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let rules = push_rules::load(&s.store, &me.user_id).await?;
-    Ok(Json(rule_json(&rules, req.body.kind.clone(), &req.body.rule_id)?))
+    Ok(Json(rule_json(
+        &rules,
+        req.body.kind.clone(),
+        &req.body.rule_id,
+    )?))
 }
 
 pub async fn get_pushrule_enabled(
@@ -54,7 +72,9 @@ pub async fn get_pushrule_enabled(
     let me = req.user()?;
     let rules = push_rules::load(&s.store, &me.user_id).await?;
     let rule = rule_json(&rules, req.body.kind.clone(), &req.body.rule_id)?;
-    Ok(Json(json!({ "enabled": rule.get("enabled").cloned().unwrap_or(json!(true)) })))
+    Ok(Json(
+        json!({ "enabled": rule.get("enabled").cloned().unwrap_or(json!(true)) }),
+    ))
 }
 
 pub async fn get_pushrule_actions(
@@ -64,33 +84,51 @@ pub async fn get_pushrule_actions(
     let me = req.user()?;
     let rules = push_rules::load(&s.store, &me.user_id).await?;
     let rule = rule_json(&rules, req.body.kind.clone(), &req.body.rule_id)?;
-    Ok(Json(json!({ "actions": rule.get("actions").cloned().unwrap_or(json!([])) })))
+    Ok(Json(
+        json!({ "actions": rule.get("actions").cloned().unwrap_or(json!([])) }),
+    ))
 }
 
-async fn save(s: &AppState, user: &ruma::UserId, rules: &ruma::push::Ruleset) -> ApiResult<Json<Value>> {
+async fn save(
+    s: &AppState,
+    user: &ruma::UserId,
+    rules: &ruma::push::Ruleset,
+) -> ApiResult<Json<Value>> {
     let pos = push_rules::save(&s.store, user, rules).await?;
     s.rooms.notify(pos);
     Ok(Json(json!({})))
 }
 
-pub async fn set_pushrule(State(s): State<AppState>, req: Ruma<set_pushrule::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn set_pushrule(
+    State(s): State<AppState>,
+    req: Ruma<set_pushrule::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let mut rules = push_rules::load(&s.store, &me.user_id).await?;
     let b = &req.body;
-    rules.insert(b.rule.clone(), b.after.as_deref(), b.before.as_deref()).map_err(|e| match e {
-        InsertPushRuleError::UnknownRuleId => ApiError::not_found("no rule to place this one beside"),
-        other => ApiError::invalid_param(other.to_string()),
-    })?;
+    rules
+        .insert(b.rule.clone(), b.after.as_deref(), b.before.as_deref())
+        .map_err(|e| match e {
+            InsertPushRuleError::UnknownRuleId => {
+                ApiError::not_found("no rule to place this one beside")
+            }
+            other => ApiError::invalid_param(other.to_string()),
+        })?;
     save(&s, &me.user_id, &rules).await
 }
 
-pub async fn delete_pushrule(State(s): State<AppState>, req: Ruma<delete_pushrule::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn delete_pushrule(
+    State(s): State<AppState>,
+    req: Ruma<delete_pushrule::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let mut rules = push_rules::load(&s.store, &me.user_id).await?;
-    rules.remove(req.body.kind.clone(), &req.body.rule_id).map_err(|e| match e {
-        RemovePushRuleError::NotFound => ApiError::not_found("push rule not found"),
-        other => ApiError::invalid_param(other.to_string()),
-    })?;
+    rules
+        .remove(req.body.kind.clone(), &req.body.rule_id)
+        .map_err(|e| match e {
+            RemovePushRuleError::NotFound => ApiError::not_found("push rule not found"),
+            other => ApiError::invalid_param(other.to_string()),
+        })?;
     save(&s, &me.user_id, &rules).await
 }
 
@@ -113,7 +151,11 @@ pub async fn set_pushrule_actions(
     let me = req.user()?;
     let mut rules = push_rules::load(&s.store, &me.user_id).await?;
     rules
-        .set_actions(req.body.kind.clone(), &req.body.rule_id, req.body.actions.clone())
+        .set_actions(
+            req.body.kind.clone(),
+            &req.body.rule_id,
+            req.body.actions.clone(),
+        )
         .map_err(|_| ApiError::not_found("push rule not found"))?;
     save(&s, &me.user_id, &rules).await
 }

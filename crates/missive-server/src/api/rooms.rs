@@ -5,8 +5,8 @@ use missive_store::{EventStore, SqlStore};
 use ruma::api::client::{
     knock::knock_room,
     membership::{
-        ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms,
-        kick_user, leave_room, unban_user,
+        ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias,
+        joined_rooms, kick_user, leave_room, unban_user,
     },
     room::{Visibility, create_room},
 };
@@ -23,7 +23,10 @@ fn field(body: &Option<Value>, name: &str) -> Option<Value> {
     body.as_ref().and_then(|b| b.get(name)).cloned()
 }
 
-pub async fn create_room(State(s): State<AppState>, req: Ruma<create_room::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn create_room(
+    State(s): State<AppState>,
+    req: Ruma<create_room::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     s.limiter.check_send(me.user_id.as_str())?;
     let b = &req.body;
@@ -53,7 +56,10 @@ pub async fn create_room(State(s): State<AppState>, req: Ruma<create_room::v3::R
     Ok(Json(json!({ "room_id": room_id })))
 }
 
-pub async fn joined_rooms(State(store): State<std::sync::Arc<SqlStore>>, req: Ruma<joined_rooms::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn joined_rooms(
+    State(store): State<std::sync::Arc<SqlStore>>,
+    req: Ruma<joined_rooms::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let rooms: Vec<String> = store
         .user_memberships(me.user_id.as_str())
@@ -65,9 +71,14 @@ pub async fn joined_rooms(State(store): State<std::sync::Arc<SqlStore>>, req: Ru
     Ok(Json(json!({ "joined_rooms": rooms })))
 }
 
-pub async fn join_room_by_id(State(rooms): State<Rooms>, req: Ruma<join_room_by_id::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn join_room_by_id(
+    State(rooms): State<Rooms>,
+    req: Ruma<join_room_by_id::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    rooms.join(&req.body.room_id, &me.user_id, req.body.reason.as_deref()).await?;
+    rooms
+        .join(&req.body.room_id, &me.user_id, req.body.reason.as_deref())
+        .await?;
     Ok(Json(json!({ "room_id": req.body.room_id })))
 }
 
@@ -77,77 +88,147 @@ pub async fn join_room_by_id_or_alias(
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
-    rooms.join(&room_id, &me.user_id, req.body.reason.as_deref()).await?;
+    rooms
+        .join(&room_id, &me.user_id, req.body.reason.as_deref())
+        .await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
-pub async fn knock_room(State(rooms): State<Rooms>, req: Ruma<knock_room::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn knock_room(
+    State(rooms): State<Rooms>,
+    req: Ruma<knock_room::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
-    rooms.knock(&room_id, &me.user_id, req.body.reason.as_deref()).await?;
+    rooms
+        .knock(&room_id, &me.user_id, req.body.reason.as_deref())
+        .await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
 
-pub async fn invite_user(State(rooms): State<Rooms>, req: Ruma<invite_user::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn invite_user(
+    State(rooms): State<Rooms>,
+    req: Ruma<invite_user::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let invite_user::v3::InvitationRecipient::UserId(recipient) = &req.body.recipient else {
-        return Err(ApiError::Unknown("third-party invites are not supported".into()));
+        return Err(ApiError::Unknown(
+            "third-party invites are not supported".into(),
+        ));
     };
-    let is_direct = field(&req.json_body, "is_direct").and_then(|v| v.as_bool()).unwrap_or(false);
+    let is_direct = field(&req.json_body, "is_direct")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     rooms
-        .invite(&req.body.room_id, &me.user_id, &recipient.user_id, recipient.reason.as_deref(), is_direct)
+        .invite(
+            &req.body.room_id,
+            &me.user_id,
+            &recipient.user_id,
+            recipient.reason.as_deref(),
+            is_direct,
+        )
         .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn leave_room(State(rooms): State<Rooms>, req: Ruma<leave_room::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn leave_room(
+    State(rooms): State<Rooms>,
+    req: Ruma<leave_room::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     rooms
-        .set_other_membership(&req.body.room_id, &me.user_id, &me.user_id, "leave", req.body.reason.as_deref())
+        .set_other_membership(
+            &req.body.room_id,
+            &me.user_id,
+            &me.user_id,
+            "leave",
+            req.body.reason.as_deref(),
+        )
         .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn kick_user(State(rooms): State<Rooms>, req: Ruma<kick_user::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn kick_user(
+    State(rooms): State<Rooms>,
+    req: Ruma<kick_user::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    let current = rooms.store().membership(req.body.room_id.as_str(), req.body.user_id.as_str()).await?;
+    let current = rooms
+        .store()
+        .membership(req.body.room_id.as_str(), req.body.user_id.as_str())
+        .await?;
     if !current.is_some_and(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock")) {
         return Err(ApiError::forbidden("the user is not in the room"));
     }
     rooms
-        .set_other_membership(&req.body.room_id, &me.user_id, &req.body.user_id, "leave", req.body.reason.as_deref())
+        .set_other_membership(
+            &req.body.room_id,
+            &me.user_id,
+            &req.body.user_id,
+            "leave",
+            req.body.reason.as_deref(),
+        )
         .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn ban_user(State(rooms): State<Rooms>, req: Ruma<ban_user::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn ban_user(
+    State(rooms): State<Rooms>,
+    req: Ruma<ban_user::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     rooms
-        .set_other_membership(&req.body.room_id, &me.user_id, &req.body.user_id, "ban", req.body.reason.as_deref())
+        .set_other_membership(
+            &req.body.room_id,
+            &me.user_id,
+            &req.body.user_id,
+            "ban",
+            req.body.reason.as_deref(),
+        )
         .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn unban_user(State(rooms): State<Rooms>, req: Ruma<unban_user::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn unban_user(
+    State(rooms): State<Rooms>,
+    req: Ruma<unban_user::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    let current = rooms.store().membership(req.body.room_id.as_str(), req.body.user_id.as_str()).await?;
-    if !current.is_some_and(|m| m.membership == "ban") {
+    let current = rooms
+        .store()
+        .membership(req.body.room_id.as_str(), req.body.user_id.as_str())
+        .await?;
+    if current.is_none_or(|m| m.membership != "ban") {
         return Err(ApiError::forbidden("the user is not banned"));
     }
     rooms
-        .set_other_membership(&req.body.room_id, &me.user_id, &req.body.user_id, "leave", req.body.reason.as_deref())
+        .set_other_membership(
+            &req.body.room_id,
+            &me.user_id,
+            &req.body.user_id,
+            "leave",
+            req.body.reason.as_deref(),
+        )
         .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn forget_room(State(store): State<std::sync::Arc<SqlStore>>, req: Ruma<forget_room::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn forget_room(
+    State(store): State<std::sync::Arc<SqlStore>>,
+    req: Ruma<forget_room::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    match store.membership(req.body.room_id.as_str(), me.user_id.as_str()).await? {
-        Some(m) if matches!(m.membership.as_str(), "join" | "invite" | "knock") => {
-            Err(ApiError::BadState("leave the room before forgetting it".into()))
-        }
+    match store
+        .membership(req.body.room_id.as_str(), me.user_id.as_str())
+        .await?
+    {
+        Some(m) if matches!(m.membership.as_str(), "join" | "invite" | "knock") => Err(
+            ApiError::BadState("leave the room before forgetting it".into()),
+        ),
         Some(_) => {
-            store.forget_room(req.body.room_id.as_str(), me.user_id.as_str()).await?;
+            store
+                .forget_room(req.body.room_id.as_str(), me.user_id.as_str())
+                .await?;
             Ok(Json(json!({})))
         }
         None => Err(ApiError::not_found("you were never in this room")),

@@ -24,7 +24,10 @@ use crate::{
 /// Largest filter a client may store, in bytes of JSON.
 const MAX_FILTER_BYTES: usize = 16 * 1024;
 
-pub async fn sync_events(State(s): State<AppState>, req: Ruma<sync_events::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn sync_events(
+    State(s): State<AppState>,
+    req: Ruma<sync_events::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     let b = &req.body;
     let filter = match &b.filter {
@@ -36,7 +39,8 @@ pub async fn sync_events(State(s): State<AppState>, req: Ruma<sync_events::v3::R
                 .filter(me.user_id.as_str(), id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("filter not found"))?;
-            serde_json::from_str(&json).map_err(|e| ApiError::Internal(format!("stored filter unreadable: {e}")))?
+            serde_json::from_str(&json)
+                .map_err(|e| ApiError::Internal(format!("stored filter unreadable: {e}")))?
         }
         Some(_) => FilterDefinition::default(),
     };
@@ -62,7 +66,9 @@ pub async fn sync_events(State(s): State<AppState>, req: Ruma<sync_events::v3::R
 async fn update_presence(s: &AppState, user: &str, state: &PresenceState) -> ApiResult<()> {
     let state = state.as_str();
     let current = s.store.presence(user).await?;
-    let stale = current.as_ref().is_none_or(|p| p.state != state || now_ms() - p.last_active_ts > 5 * 60_000);
+    let stale = current
+        .as_ref()
+        .is_none_or(|p| p.state != state || now_ms() - p.last_active_ts > 5 * 60_000);
     if stale {
         let pos = s
             .store
@@ -78,12 +84,18 @@ async fn update_presence(s: &AppState, user: &str, state: &PresenceState) -> Api
     Ok(())
 }
 
-pub async fn create_filter(State(s): State<AppState>, req: Ruma<create_filter::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn create_filter(
+    State(s): State<AppState>,
+    req: Ruma<create_filter::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden("you can only create filters for yourself"));
+        return Err(ApiError::forbidden(
+            "you can only create filters for yourself",
+        ));
     }
-    let json = serde_json::to_string(&req.body.filter).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_string(&req.body.filter).map_err(|e| ApiError::Internal(e.to_string()))?;
     if json.len() > MAX_FILTER_BYTES {
         return Err(ApiError::TooLarge("filter too large".into()));
     }
@@ -91,7 +103,10 @@ pub async fn create_filter(State(s): State<AppState>, req: Ruma<create_filter::v
     Ok(Json(json!({ "filter_id": id })))
 }
 
-pub async fn get_filter(State(s): State<AppState>, req: Ruma<get_filter::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn get_filter(
+    State(s): State<AppState>,
+    req: Ruma<get_filter::v3::Request>,
+) -> ApiResult<Json<Value>> {
     let me = req.user()?;
     if me.user_id != req.body.user_id {
         return Err(ApiError::forbidden("you can only read your own filters"));
@@ -101,5 +116,7 @@ pub async fn get_filter(State(s): State<AppState>, req: Ruma<get_filter::v3::Req
         .filter(me.user_id.as_str(), &req.body.filter_id)
         .await?
         .ok_or_else(|| ApiError::not_found("filter not found"))?;
-    Ok(Json(serde_json::from_str(&json).unwrap_or_else(|_| json!({}))))
+    Ok(Json(
+        serde_json::from_str(&json).unwrap_or_else(|_| json!({})),
+    ))
 }

@@ -7,9 +7,7 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use base64::Engine;
-use missive_store::{
-    AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, StoreError,
-};
+use missive_store::{AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, StoreError};
 use rand::RngCore;
 use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use sha2::{Digest, Sha256};
@@ -56,7 +54,11 @@ impl Accounts {
             .token_owner(&hash_token(token))
             .await?
             .ok_or(ApiError::UnknownToken)?;
-        let user = self.store.user(&owner.user_id).await?.ok_or(ApiError::UnknownToken)?;
+        let user = self
+            .store
+            .user(&owner.user_id)
+            .await?
+            .ok_or(ApiError::UnknownToken)?;
         if user.deactivated {
             return Err(ApiError::UnknownToken);
         }
@@ -91,7 +93,9 @@ impl Accounts {
         let user_id = UserId::parse(format!("@{localpart}:{}", self.server_name))
             .map_err(|e| ApiError::InvalidUsername(e.to_string()))?;
         if user_id.as_str().len() > 255 {
-            return Err(ApiError::InvalidUsername("user ID is longer than 255 bytes".into()));
+            return Err(ApiError::InvalidUsername(
+                "user ID is longer than 255 bytes".into(),
+            ));
         }
         Ok(user_id)
     }
@@ -177,7 +181,10 @@ impl Accounts {
                 &hash_token(&access_token),
             )
             .await?;
-        Ok(Session { access_token, device_id })
+        Ok(Session {
+            access_token,
+            device_id,
+        })
     }
 
     pub async fn logout(&self, token: &str) -> ApiResult<()> {
@@ -186,7 +193,10 @@ impl Accounts {
 
     pub async fn set_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
         let hash = hash_password(password.to_owned()).await?;
-        Ok(self.store.set_password_hash(user_id.as_str(), &hash).await?)
+        Ok(self
+            .store
+            .set_password_hash(user_id.as_str(), &hash)
+            .await?)
     }
 }
 
@@ -199,7 +209,10 @@ pub fn hash_token(token: &str) -> String {
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("mst_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "mst_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// A random string of uppercase letters, as device IDs usually are.
@@ -211,7 +224,9 @@ pub fn random_alphanumeric(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rngs::OsRng;
-    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// Hashes with argon2id off the async threads (it is deliberately slow).
@@ -231,7 +246,9 @@ async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ApiError::Internal(format!("stored password hash unreadable: {e}")))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -259,7 +276,11 @@ mod tests {
     async fn argon2id_hashes_verify() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
     }
 }

@@ -17,7 +17,9 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(current: StreamPos) -> Self {
-        Self { position: watch::Sender::new(current) }
+        Self {
+            position: watch::Sender::new(current),
+        }
     }
 
     /// Relays positions from another source (the database's channel).

@@ -28,9 +28,10 @@ fn nz(v: u32) -> NonZeroU32 {
 impl Limiter {
     pub fn new(cfg: &RateLimits) -> Self {
         let send = Quota::per_second(nz(cfg.send_per_second)).allow_burst(nz(cfg.send_burst));
-        let login = Quota::per_minute(nz(cfg.login_per_minute)).allow_burst(nz(cfg.login_per_minute.min(10)));
-        let register =
-            Quota::per_minute(nz(cfg.register_per_minute)).allow_burst(nz(cfg.register_per_minute.min(5)));
+        let login = Quota::per_minute(nz(cfg.login_per_minute))
+            .allow_burst(nz(cfg.login_per_minute.min(10)));
+        let register = Quota::per_minute(nz(cfg.register_per_minute))
+            .allow_burst(nz(cfg.register_per_minute.min(5)));
         Self {
             enabled: cfg.enabled,
             send: Arc::new(RateLimiter::keyed(send)),
@@ -68,12 +69,12 @@ impl Limiter {
     }
 }
 
-fn to_result(
-    r: Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>,
-) -> ApiResult<()> {
+fn to_result(r: Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>>) -> ApiResult<()> {
     r.map_err(|not_until| {
         let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::LimitExceeded { retry_after_ms: wait.as_millis().max(1) as u64 }
+        ApiError::LimitExceeded {
+            retry_after_ms: wait.as_millis().max(1) as u64,
+        }
     })
 }
 
@@ -83,7 +84,11 @@ mod tests {
 
     #[test]
     fn bursts_beyond_the_quota_are_refused_with_a_retry_time() {
-        let cfg = RateLimits { send_per_second: 1, send_burst: 2, ..RateLimits::default() };
+        let cfg = RateLimits {
+            send_per_second: 1,
+            send_burst: 2,
+            ..RateLimits::default()
+        };
         let l = Limiter::new(&cfg);
         assert!(l.check_send("@a:x").is_ok());
         assert!(l.check_send("@a:x").is_ok());
@@ -97,7 +102,12 @@ mod tests {
 
     #[test]
     fn disabled_limits_never_refuse() {
-        let cfg = RateLimits { enabled: false, send_per_second: 1, send_burst: 1, ..RateLimits::default() };
+        let cfg = RateLimits {
+            enabled: false,
+            send_per_second: 1,
+            send_burst: 1,
+            ..RateLimits::default()
+        };
         let l = Limiter::new(&cfg);
         for _ in 0..100 {
             assert!(l.check_send("@a:x").is_ok());

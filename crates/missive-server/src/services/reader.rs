@@ -42,7 +42,12 @@ impl Reader {
             .state_history(room_id.as_str(), "m.room.member", user.as_str())
             .await?
             .into_iter()
-            .map(|e| (e.stream_ordering, e.membership.unwrap_or_else(|| "leave".into())))
+            .map(|e| {
+                (
+                    e.stream_ordering,
+                    e.membership.unwrap_or_else(|| "leave".into()),
+                )
+            })
             .collect();
         let visibility = self
             .store
@@ -53,10 +58,16 @@ impl Reader {
                 let content = serde_json::from_str::<serde_json::Value>(&e.json)
                     .ok()
                     .and_then(|v| v.get("content").cloned());
-                (e.stream_ordering, HistoryVisibility::from_content(content.as_ref()))
+                (
+                    e.stream_ordering,
+                    HistoryVisibility::from_content(content.as_ref()),
+                )
             })
             .collect();
-        Ok(RoomHistory { memberships, visibility })
+        Ok(RoomHistory {
+            memberships,
+            visibility,
+        })
     }
 
     /// Keeps the events the user may see.
@@ -70,7 +81,22 @@ impl Reader {
             return Ok(events);
         }
         let history = self.history(room_id, user).await?;
-        Ok(events.into_iter().filter(|e| history.can_see(e.stream_ordering)).collect())
+        Ok(events
+            .into_iter()
+            .filter(|e| history.can_see(e.stream_ordering))
+            .collect())
+    }
+
+    /// `M_FORBIDDEN` unless the user is joined to the room now.
+    pub async fn require_joined(&self, room_id: &RoomId, user: &UserId) -> ApiResult<()> {
+        match self
+            .store
+            .membership(room_id.as_str(), user.as_str())
+            .await?
+        {
+            Some(m) if m.membership == "join" => Ok(()),
+            _ => Err(ApiError::forbidden("you are not in this room")),
+        }
     }
 
     /// Whether the user may read the room's state, and up to where.
@@ -79,7 +105,10 @@ impl Reader {
         if self.store.room(room_id.as_str()).await?.is_none() {
             return Err(ApiError::forbidden("you are not allowed to read this room"));
         }
-        let membership = self.store.membership(room_id.as_str(), user.as_str()).await?;
+        let membership = self
+            .store
+            .membership(room_id.as_str(), user.as_str())
+            .await?;
         match membership {
             Some(m) if m.membership == "join" => return Ok(ReadScope::Current),
             Some(m) if matches!(m.membership.as_str(), "leave" | "ban") => {
@@ -97,7 +126,10 @@ impl Reader {
     }
 
     async fn world_readable(&self, room_id: &RoomId) -> ApiResult<bool> {
-        let ev = self.store.current_state_event(room_id.as_str(), "m.room.history_visibility", "").await?;
+        let ev = self
+            .store
+            .current_state_event(room_id.as_str(), "m.room.history_visibility", "")
+            .await?;
         let content = ev
             .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.json).ok())
             .and_then(|v| v.get("content").cloned());
@@ -133,4 +165,3 @@ pub fn serve_event(e: &StoredEvent) -> Value {
     let age = (now_ms() - e.origin_server_ts).max(0);
     client_event(&id, &object, Some(json!({ "age": age })))
 }
-

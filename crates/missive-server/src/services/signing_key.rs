@@ -21,8 +21,12 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<Ed25519KeyPair> {
     }
     let text = std::fs::read_to_string(&path)?;
     let mut parts = text.split_whitespace();
-    let (Some("ed25519"), Some(version), Some(doc)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid(format!("{} is not a signing key file", path.display())));
+    let (Some("ed25519"), Some(version), Some(doc)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(format!(
+            "{} is not a signing key file",
+            path.display()
+        )));
     };
     let der = base64::engine::general_purpose::STANDARD
         .decode(doc)

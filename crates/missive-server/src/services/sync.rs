@@ -16,7 +16,11 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{notifier::Notifier, push_rules, reader::{Reader, serve_event}},
+    services::{
+        notifier::Notifier,
+        push_rules,
+        reader::{Reader, serve_event},
+    },
     time::now_ms,
 };
 
@@ -58,14 +62,21 @@ pub fn make_token(pos: StreamPos) -> String {
 
 impl Syncer {
     pub fn new(store: Arc<SqlStore>, reader: Reader, notifier: Notifier) -> Self {
-        Self { store, reader, notifier }
+        Self {
+            store,
+            reader,
+            notifier,
+        }
     }
 
     /// Answers a sync, waiting up to the timeout for news when there is none.
     pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<Value> {
         let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
         loop {
-            let upto = self.notifier.current().max(self.store.current_position().await?);
+            let upto = self
+                .notifier
+                .current()
+                .max(self.store.current_position().await?);
             let since = req.since.map(|s| s.min(upto));
             let (response, empty) = self.assemble(&req, since, upto).await?;
             let now = tokio::time::Instant::now();
@@ -85,7 +96,9 @@ impl Syncer {
         let user = req.user;
         let memberships = self.store.user_memberships(user.as_str()).await?;
         let active = match since {
-            Some(s) if !req.full_state => Some(self.store.rooms_active_since(user.as_str(), s).await?),
+            Some(s) if !req.full_state => {
+                Some(self.store.rooms_active_since(user.as_str(), s).await?)
+            }
             _ => None,
         };
         let room_filter = &req.filter.room;
@@ -95,36 +108,59 @@ impl Syncer {
         let mut leave = Map::new();
         let mut knock = Map::new();
         for m in &memberships {
-            if room_filter.not_rooms.iter().any(|r| r.as_str() == m.room_id)
-                || room_filter.rooms.as_ref().is_some_and(|rs| !rs.iter().any(|r| r.as_str() == m.room_id))
+            if room_filter
+                .not_rooms
+                .iter()
+                .any(|r| r.as_str() == m.room_id)
+                || room_filter
+                    .rooms
+                    .as_ref()
+                    .is_some_and(|rs| !rs.iter().any(|r| r.as_str() == m.room_id))
             {
                 continue;
             }
-            let Ok(room_id) = RoomId::parse(&m.room_id) else { continue };
+            let Ok(room_id) = RoomId::parse(&m.room_id) else {
+                continue;
+            };
             let changed_since = since.is_none_or(|s| m.stream_ordering > s);
             match m.membership.as_str() {
                 "join" => {
                     // A room joined since the last sync is sent in full.
-                    let room_since = if changed_since || req.full_state { None } else { since };
+                    let room_since = if changed_since || req.full_state {
+                        None
+                    } else {
+                        since
+                    };
                     if room_since.is_some()
                         && active.as_ref().is_some_and(|a| !a.contains(&m.room_id))
                     {
                         continue;
                     }
-                    let section = self.joined_room(req, &room_id, room_since, upto, None).await?;
+                    let section = self
+                        .joined_room(req, &room_id, room_since, upto, None)
+                        .await?;
                     if room_since.is_none() || !section_is_empty(&section) {
                         join.insert(m.room_id.clone(), section);
                     }
                 }
                 "invite" if changed_since => {
-                    invite.insert(m.room_id.clone(), self.stripped_room(&room_id, m, "invite_state").await?);
+                    invite.insert(
+                        m.room_id.clone(),
+                        self.stripped_room(&room_id, m, "invite_state").await?,
+                    );
                 }
                 "knock" if changed_since => {
-                    knock.insert(m.room_id.clone(), self.stripped_room(&room_id, m, "knock_state").await?);
+                    knock.insert(
+                        m.room_id.clone(),
+                        self.stripped_room(&room_id, m, "knock_state").await?,
+                    );
                 }
-                "leave" | "ban" if changed_since && (since.is_some() || room_filter.include_leave) => {
-                    let section =
-                        self.joined_room(req, &room_id, since, m.stream_ordering, Some(m)).await?;
+                "leave" | "ban"
+                    if changed_since && (since.is_some() || room_filter.include_leave) =>
+                {
+                    let section = self
+                        .joined_room(req, &room_id, since, m.stream_ordering, Some(m))
+                        .await?;
                     leave.insert(m.room_id.clone(), section);
                 }
                 _ => {}
@@ -133,7 +169,11 @@ impl Syncer {
 
         let mut account_data_events = Vec::new();
         let mut has_push_rules = false;
-        for (room, ty, content) in self.store.account_data_since(user.as_str(), since.unwrap_or(0)).await? {
+        for (room, ty, content) in self
+            .store
+            .account_data_since(user.as_str(), since.unwrap_or(0))
+            .await?
+        {
             if room.is_none() {
                 has_push_rules |= ty == push_rules::ACCOUNT_DATA_TYPE;
                 account_data_events.push(json!({ "type": ty, "content": parse_json(&content) }));
@@ -141,7 +181,9 @@ impl Syncer {
         }
         if since.is_none() && !has_push_rules {
             let rules = push_rules::load(&self.store, user).await?;
-            account_data_events.push(json!({ "type": push_rules::ACCOUNT_DATA_TYPE, "content": { "global": rules } }));
+            account_data_events.push(
+                json!({ "type": push_rules::ACCOUNT_DATA_TYPE, "content": { "global": rules } }),
+            );
         }
 
         let presence: Vec<Value> = self
@@ -202,7 +244,13 @@ impl Syncer {
         // Newest `limit` events after `since`, then put back in order.
         let mut raw = self
             .store
-            .room_events(room_id.as_str(), upto + 1, since, TimelineDirection::Backward, limit + 1)
+            .room_events(
+                room_id.as_str(),
+                upto + 1,
+                since,
+                TimelineDirection::Backward,
+                limit + 1,
+            )
             .await?;
         let limited = raw.len() as i64 > limit;
         raw.truncate(limit as usize);
@@ -212,7 +260,10 @@ impl Syncer {
             .iter()
             .filter(|e| event_matches(&filter.timeline, &e.event_type, &e.sender, room_id.as_str()))
             .collect();
-        let timeline_start = visible.first().map(|e| e.stream_ordering).unwrap_or(upto + 1);
+        let timeline_start = visible
+            .first()
+            .map(|e| e.stream_ordering)
+            .unwrap_or(upto + 1);
         let prev_batch = make_token(timeline_start - 1);
 
         let state = self
@@ -229,10 +280,16 @@ impl Syncer {
             "account_data": { "events": self.room_account_data(user, room_id, since).await? },
         });
         if left.is_none() {
-            section["ephemeral"] = json!({ "events": self.ephemeral(user, room_id, since, &filter.ephemeral).await? });
-            let read_up_to = self.store.read_up_to(room_id.as_str(), user.as_str()).await?;
-            let (notifications, highlights) =
-                self.store.unread_counts(user.as_str(), room_id.as_str(), read_up_to).await?;
+            section["ephemeral"] =
+                json!({ "events": self.ephemeral(user, room_id, since, &filter.ephemeral).await? });
+            let read_up_to = self
+                .store
+                .read_up_to(room_id.as_str(), user.as_str())
+                .await?;
+            let (notifications, highlights) = self
+                .store
+                .unread_counts(user.as_str(), room_id.as_str(), read_up_to)
+                .await?;
             section["unread_notifications"] =
                 json!({ "notification_count": notifications, "highlight_count": highlights });
             let membership_changed = since.is_none()
@@ -261,7 +318,11 @@ impl Syncer {
         if since.is_some() && !limited {
             return Ok(Vec::new());
         }
-        let state_at_start = match self.store.state_group_before(room_id.as_str(), timeline_start).await? {
+        let state_at_start = match self
+            .store
+            .state_group_before(room_id.as_str(), timeline_start)
+            .await?
+        {
             Some(group) => self.store.state_at_group(group).await?,
             None => BTreeMap::new(),
         };
@@ -279,16 +340,26 @@ impl Syncer {
             Some(s) => {
                 // Limited incremental sync: the state changed in the gap
                 // between `since` and the timeline, as of the timeline start.
-                let gap = self.store.state_events_between(room_id.as_str(), s, timeline_start - 1).await?;
+                let gap = self
+                    .store
+                    .state_events_between(room_id.as_str(), s, timeline_start - 1)
+                    .await?;
                 let mut ids: Vec<String> = gap
                     .iter()
                     .filter_map(|e| {
-                        state_at_start.get(&(e.event_type.clone(), e.state_key.clone().unwrap_or_default())).cloned()
+                        state_at_start
+                            .get(&(
+                                e.event_type.clone(),
+                                e.state_key.clone().unwrap_or_default(),
+                            ))
+                            .cloned()
                     })
                     .collect();
                 if lazy {
                     for e in timeline {
-                        if let Some(id) = state_at_start.get(&("m.room.member".to_owned(), e.sender.clone())) {
+                        if let Some(id) =
+                            state_at_start.get(&("m.room.member".to_owned(), e.sender.clone()))
+                        {
                             ids.push(id.clone());
                         }
                     }
@@ -299,7 +370,10 @@ impl Syncer {
             }
         };
         let in_timeline: Vec<&str> = timeline.iter().map(|e| e.event_id.as_str()).collect();
-        let wanted: Vec<String> = wanted.into_iter().filter(|id| !in_timeline.contains(&id.as_str())).collect();
+        let wanted: Vec<String> = wanted
+            .into_iter()
+            .filter(|id| !in_timeline.contains(&id.as_str()))
+            .collect();
         let events = self.store.events(&wanted).await?;
         Ok(events
             .iter()
@@ -308,7 +382,12 @@ impl Syncer {
             .collect())
     }
 
-    async fn room_account_data(&self, user: &UserId, room_id: &RoomId, since: Option<StreamPos>) -> ApiResult<Vec<Value>> {
+    async fn room_account_data(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        since: Option<StreamPos>,
+    ) -> ApiResult<Vec<Value>> {
         Ok(self
             .store
             .account_data_since(user.as_str(), since.unwrap_or(0))
@@ -327,12 +406,18 @@ impl Syncer {
         filter: &RoomEventFilter,
     ) -> ApiResult<Vec<Value>> {
         let mut out = Vec::new();
-        if let Some(typing) = self.store.typing_since(room_id.as_str(), since.unwrap_or(0), now_ms()).await?
+        if let Some(typing) = self
+            .store
+            .typing_since(room_id.as_str(), since.unwrap_or(0), now_ms())
+            .await?
             && event_matches(filter, "m.typing", "", room_id.as_str())
         {
             out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
         }
-        let receipts = self.store.receipts_since(room_id.as_str(), since.unwrap_or(0)).await?;
+        let receipts = self
+            .store
+            .receipts_since(room_id.as_str(), since.unwrap_or(0))
+            .await?;
         let mut content: Map<String, Value> = Map::new();
         for r in receipts {
             // Private read receipts are shown to their owner only.
@@ -362,7 +447,9 @@ impl Syncer {
         let invited = members.iter().filter(|m| m.membership == "invite").count();
         let heroes: Vec<&str> = members
             .iter()
-            .filter(|m| m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite"))
+            .filter(|m| {
+                m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite")
+            })
             .take(5)
             .map(|m| m.user_id.as_str())
             .collect();
@@ -385,15 +472,21 @@ impl Syncer {
             "m.room.canonical_alias",
             "m.room.encryption",
         ] {
-            if let Some(e) = self.store.current_state_event(room_id.as_str(), ty, "").await? {
+            if let Some(e) = self
+                .store
+                .current_state_event(room_id.as_str(), ty, "")
+                .await?
+            {
                 events.push(stripped(&e));
             }
         }
         if let Some(own) = self.store.event(&m.event_id).await? {
             if let Ok(v) = serde_json::from_str::<Value>(&own.json)
                 && let Some(inviter) = v.get("sender").and_then(Value::as_str)
-                && let Some(inviter_member) =
-                    self.store.current_state_event(room_id.as_str(), "m.room.member", inviter).await?
+                && let Some(inviter_member) = self
+                    .store
+                    .current_state_event(room_id.as_str(), "m.room.member", inviter)
+                    .await?
             {
                 events.push(stripped(&inviter_member));
             }

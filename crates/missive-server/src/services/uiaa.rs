@@ -65,21 +65,27 @@ impl Uiaa {
         auth: Option<&Value>,
     ) -> ApiResult<Completed> {
         let now = now_ms();
-        self.store.expire_uiaa_sessions(now - SESSION_LIFETIME_MS).await?;
+        self.store
+            .expire_uiaa_sessions(now - SESSION_LIFETIME_MS)
+            .await?;
         let session_id = auth.and_then(|a| a.get("session")).and_then(Value::as_str);
         let existing = match session_id {
             Some(id) => self.store.uiaa_session(id).await?,
             None => None,
         };
         let mut session = existing.unwrap_or_else(|| UiaaSession {
-            session_id: session_id.map(str::to_owned).unwrap_or_else(|| random_alphanumeric(24)),
+            session_id: session_id
+                .map(str::to_owned)
+                .unwrap_or_else(|| random_alphanumeric(24)),
             completed: Vec::new(),
             params: json!({ "purpose": purpose.key() }).to_string(),
             created_ts: now,
         });
         let mut params: Value = serde_json::from_str(&session.params).unwrap_or_else(|_| json!({}));
         if params.get("purpose").and_then(Value::as_str) != Some(purpose.key().as_str()) {
-            return Err(ApiError::forbidden("this authentication session belongs to another request"));
+            return Err(ApiError::forbidden(
+                "this authentication session belongs to another request",
+            ));
         }
 
         let stage = auth.and_then(|a| a.get("type")).and_then(Value::as_str);
@@ -88,7 +94,9 @@ impl Uiaa {
             let result = if allowed {
                 self.run_stage(&purpose, stage, auth, &mut params).await
             } else {
-                Err(ApiError::forbidden(format!("authentication stage {stage} is not offered")))
+                Err(ApiError::forbidden(format!(
+                    "authentication stage {stage} is not offered"
+                )))
             };
             match result {
                 Ok(()) => {
@@ -104,7 +112,9 @@ impl Uiaa {
             }
         }
 
-        let done = flows.iter().any(|f| f.iter().all(|s| session.completed.iter().any(|c| c == s)));
+        let done = flows
+            .iter()
+            .any(|f| f.iter().all(|s| session.completed.iter().any(|c| c == s)));
         if done {
             self.store.delete_uiaa_session(&session.session_id).await?;
             return Ok(Completed {
@@ -142,18 +152,26 @@ impl Uiaa {
                 {
                     return Err(ApiError::forbidden("you can only authenticate as yourself"));
                 }
-                let password = auth.get("password").and_then(Value::as_str).unwrap_or_default();
+                let password = auth
+                    .get("password")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 self.accounts.check_password(user, password).await
             }
             REGISTRATION_TOKEN => {
-                let token = auth.get("token").and_then(Value::as_str).unwrap_or_default();
+                let token = auth
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 if !self.registration_token_valid(token).await? {
                     return Err(ApiError::Unauthorized("invalid registration token".into()));
                 }
                 params["registration_token"] = Value::String(token.to_owned());
                 Ok(())
             }
-            other => Err(ApiError::forbidden(format!("unsupported authentication stage {other}"))),
+            other => Err(ApiError::forbidden(format!(
+                "unsupported authentication stage {other}"
+            ))),
         }
     }
 
@@ -167,7 +185,12 @@ impl Uiaa {
         Ok(unexpired && uses_left)
     }
 
-    fn challenge(&self, flows: &[&[&str]], session: &UiaaSession, err: Option<&ApiError>) -> ApiError {
+    fn challenge(
+        &self,
+        flows: &[&[&str]],
+        session: &UiaaSession,
+        err: Option<&ApiError>,
+    ) -> ApiError {
         let mut body = json!({
             "flows": flows.iter().map(|f| json!({ "stages": f })).collect::<Vec<_>>(),
             "params": {},

@@ -5,9 +5,12 @@ use missive_core::{
     event_builder::{self, EventTemplate, RoomContext, StateEvents},
     room_versions,
 };
-use missive_store::{AccountStore, DirectoryStore, EventStore, PersistOutcome, RoomRecord, StoreError};
+use missive_store::{
+    AccountStore, DirectoryStore, EventStore, PersistOutcome, RoomRecord, StoreError,
+};
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId,
+    MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId,
+    UserId,
     events::{StateEventType, TimelineEventType},
 };
 use serde_json::{Value, json};
@@ -39,7 +42,10 @@ impl Rooms {
     /// Creates the room and returns its ID.
     pub async fn create_room(&self, req: CreateRoom) -> ApiResult<OwnedRoomId> {
         let store = self.store();
-        let version = req.room_version.clone().unwrap_or(room_versions::DEFAULT_ROOM_VERSION);
+        let version = req
+            .room_version
+            .clone()
+            .unwrap_or(room_versions::DEFAULT_ROOM_VERSION);
         let rules = room_versions::rules(&version)?;
         let server = self.server_name().clone();
         let room_id = RoomId::parse(format!("!{}:{server}", random_alphanumeric(18)))
@@ -57,14 +63,21 @@ impl Rooms {
             None => None,
         };
 
-        let templates = self.initial_events(&req, &version, alias.as_deref()).await?;
+        let templates = self
+            .initial_events(&req, &version, alias.as_deref())
+            .await?;
         let creator = req.creator.as_ref();
         let mut state = StateEvents::new();
         let mut prev: Vec<Pdu> = Vec::new();
         let mut new_events = Vec::new();
         let now = MilliSecondsSinceUnixEpoch::now();
         for template in templates {
-            let ctx = RoomContext { room_id: &room_id, rules: &rules, prev_events: &prev, state: &state };
+            let ctx = RoomContext {
+                room_id: &room_id,
+                rules: &rules,
+                prev_events: &prev,
+                state: &state,
+            };
             let pdu = event_builder::build_event(template, creator, &ctx, &self.inner.signer, now)?;
             let mut new = self.new_event(&pdu, &rules).await?;
             if pdu.event_type == TimelineEventType::RoomCreate {
@@ -81,13 +94,18 @@ impl Rooms {
                 new.push_actions = push::recipients(store, &pdu, &state).await?;
             }
             if let Some(key) = &pdu.state_key {
-                state.insert((pdu.event_type.to_string().into(), key.clone()), pdu.clone());
+                state.insert(
+                    (pdu.event_type.to_string().into(), key.clone()),
+                    pdu.clone(),
+                );
             }
             prev = vec![pdu];
             new_events.push(new);
         }
         let outcomes = match store.persist_events(new_events).await {
-            Err(StoreError::AlreadyExists(_)) => return Err(ApiError::Internal("room ID collision".into())),
+            Err(StoreError::AlreadyExists(_)) => {
+                return Err(ApiError::Internal("room ID collision".into()));
+            }
             other => other?,
         };
         if let Some(PersistOutcome::Persisted { stream_ordering }) = outcomes.last() {
@@ -95,7 +113,10 @@ impl Rooms {
         }
 
         if let Some(alias) = alias {
-            match store.create_alias(alias.as_str(), room_id.as_str(), creator.as_str()).await {
+            match store
+                .create_alias(alias.as_str(), room_id.as_str(), creator.as_str())
+                .await
+            {
                 Err(StoreError::AlreadyExists(_)) => {
                     return Err(ApiError::RoomInUse("room alias already taken".into()));
                 }
@@ -116,10 +137,14 @@ impl Rooms {
         alias: Option<&RoomAliasId>,
     ) -> ApiResult<Vec<EventTemplate>> {
         let creator = &req.creator;
-        let preset = req
-            .preset
-            .clone()
-            .unwrap_or_else(|| if req.public { "public_chat" } else { "private_chat" }.to_owned());
+        let preset = req.preset.clone().unwrap_or_else(|| {
+            if req.public {
+                "public_chat"
+            } else {
+                "private_chat"
+            }
+            .to_owned()
+        });
         let mut out = Vec::new();
 
         let mut create = match &req.creation_content {
@@ -173,10 +198,18 @@ impl Rooms {
                     power_levels[k] = v.clone();
                 }
             }
-            Some(_) => return Err(ApiError::bad_json("power_level_content_override must be an object")),
+            Some(_) => {
+                return Err(ApiError::bad_json(
+                    "power_level_content_override must be an object",
+                ));
+            }
             None => {}
         }
-        out.push(EventTemplate::state(StateEventType::RoomPowerLevels, "", power_levels));
+        out.push(EventTemplate::state(
+            StateEventType::RoomPowerLevels,
+            "",
+            power_levels,
+        ));
 
         if let Some(alias) = alias {
             out.push(EventTemplate::state(
@@ -186,32 +219,57 @@ impl Rooms {
             ));
         }
 
-        let join_rule = if preset == "public_chat" { "public" } else { "invite" };
-        out.push(EventTemplate::state(StateEventType::RoomJoinRules, "", json!({ "join_rule": join_rule })));
+        let join_rule = if preset == "public_chat" {
+            "public"
+        } else {
+            "invite"
+        };
+        out.push(EventTemplate::state(
+            StateEventType::RoomJoinRules,
+            "",
+            json!({ "join_rule": join_rule }),
+        ));
         out.push(EventTemplate::state(
             StateEventType::RoomHistoryVisibility,
             "",
             json!({ "history_visibility": "shared" }),
         ));
-        let guest = if preset == "public_chat" { "forbidden" } else { "can_join" };
-        out.push(EventTemplate::state(StateEventType::RoomGuestAccess, "", json!({ "guest_access": guest })));
+        let guest = if preset == "public_chat" {
+            "forbidden"
+        } else {
+            "can_join"
+        };
+        out.push(EventTemplate::state(
+            StateEventType::RoomGuestAccess,
+            "",
+            json!({ "guest_access": guest }),
+        ));
 
         for ev in &req.initial_state {
-            let ty = ev.get("type").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::bad_json("initial_state events need a type")
-            })?;
+            let ty = ev
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_json("initial_state events need a type"))?;
             let key = ev.get("state_key").and_then(Value::as_str).unwrap_or("");
             let content = ev.get("content").cloned().unwrap_or_else(|| json!({}));
             if matches!(ty, "m.room.create" | "m.room.member") {
-                return Err(ApiError::bad_json(format!("{ty} cannot be set in initial_state")));
+                return Err(ApiError::bad_json(format!(
+                    "{ty} cannot be set in initial_state"
+                )));
             }
             // A later template for the same state replaces an earlier one.
-            out.retain(|t| !(t.event_type.to_string() == ty && t.state_key.as_deref() == Some(key)));
+            out.retain(|t| {
+                !(t.event_type.to_string() == ty && t.state_key.as_deref() == Some(key))
+            });
             out.push(EventTemplate::state(ty.into(), key, content));
         }
 
         if let Some(name) = &req.name {
-            out.push(EventTemplate::state(StateEventType::RoomName, "", json!({ "name": name })));
+            out.push(EventTemplate::state(
+                StateEventType::RoomName,
+                "",
+                json!({ "name": name }),
+            ));
         }
         if let Some(topic) = &req.topic {
             out.push(EventTemplate::state(
@@ -225,7 +283,11 @@ impl Rooms {
             if req.is_direct {
                 content["is_direct"] = json!(true);
             }
-            out.push(EventTemplate::state(StateEventType::RoomMember, invitee.as_str(), content));
+            out.push(EventTemplate::state(
+                StateEventType::RoomMember,
+                invitee.as_str(),
+                content,
+            ));
         }
         Ok(out)
     }

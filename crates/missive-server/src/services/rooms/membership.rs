@@ -3,9 +3,7 @@
 
 use missive_core::event_builder::EventTemplate;
 use missive_store::{AccountStore, DirectoryStore, EventStore};
-use ruma::{
-    OwnedEventId, OwnedRoomId, RoomId, RoomOrAliasId, UserId, events::StateEventType,
-};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomOrAliasId, UserId, events::StateEventType};
 use serde_json::{Value, json};
 
 use super::Rooms;
@@ -34,36 +32,60 @@ impl Rooms {
         target: &UserId,
         content: Value,
     ) -> ApiResult<OwnedEventId> {
-        self.send(room_id, sender, EventTemplate::state(StateEventType::RoomMember, target.as_str(), content), None)
-            .await
+        self.send(
+            room_id,
+            sender,
+            EventTemplate::state(StateEventType::RoomMember, target.as_str(), content),
+            None,
+        )
+        .await
     }
 
     /// Joins `user` to the room (already-joined users re-send their profile,
     /// as the spec allows).
-    pub async fn join(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> ApiResult<OwnedEventId> {
+    pub async fn join(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        reason: Option<&str>,
+    ) -> ApiResult<OwnedEventId> {
         let (room, _) = self.room(room_id).await?;
         let mut content = self.member_content("join", user, reason).await?;
-        let current = self.store().membership(room_id.as_str(), user.as_str()).await?;
-        let invited_or_joined =
-            current.as_ref().is_some_and(|m| m.membership == "invite" || m.membership == "join");
-        if !invited_or_joined && matches!(room.join_rule.as_str(), "restricted" | "knock_restricted") {
+        let current = self
+            .store()
+            .membership(room_id.as_str(), user.as_str())
+            .await?;
+        let invited_or_joined = current
+            .as_ref()
+            .is_some_and(|m| m.membership == "invite" || m.membership == "join");
+        if !invited_or_joined
+            && matches!(room.join_rule.as_str(), "restricted" | "knock_restricted")
+        {
             let authoriser = self.restricted_join_authoriser(room_id, user).await?;
             content["join_authorised_via_users_server"] = json!(authoriser);
         }
-        self.set_membership(room_id, user, user, content).await.map_err(|e| match e {
-            ApiError::Forbidden(_) if current.as_ref().is_some_and(|m| m.membership == "ban") => {
-                ApiError::forbidden("you are banned from this room")
-            }
-            ApiError::Forbidden(_) if !invited_or_joined => {
-                ApiError::forbidden("you are not invited to this room")
-            }
-            other => other,
-        })
+        self.set_membership(room_id, user, user, content)
+            .await
+            .map_err(|e| match e {
+                ApiError::Forbidden(_)
+                    if current.as_ref().is_some_and(|m| m.membership == "ban") =>
+                {
+                    ApiError::forbidden("you are banned from this room")
+                }
+                ApiError::Forbidden(_) if !invited_or_joined => {
+                    ApiError::forbidden("you are not invited to this room")
+                }
+                other => other,
+            })
     }
 
     /// For restricted rooms: a local member who may invite, if `user` is in
     /// one of the rooms the join rule allows.
-    async fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> ApiResult<String> {
+    async fn restricted_join_authoriser(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> ApiResult<String> {
         let store = self.store();
         let join_rules = store
             .current_state_event(room_id.as_str(), "m.room.join_rules", "")
@@ -82,16 +104,24 @@ impl Rooms {
             .unwrap_or_default();
         let mut qualifies = false;
         for allowed in &allowed_rooms {
-            if store.membership(allowed, user.as_str()).await?.is_some_and(|m| m.membership == "join") {
+            if store
+                .membership(allowed, user.as_str())
+                .await?
+                .is_some_and(|m| m.membership == "join")
+            {
                 qualifies = true;
                 break;
             }
         }
         if !qualifies {
-            return Err(ApiError::forbidden("you are not a member of a room that grants access"));
+            return Err(ApiError::forbidden(
+                "you are not a member of a room that grants access",
+            ));
         }
         let (_, rules) = self.room(room_id).await?;
-        let pl_event = store.current_state_event(room_id.as_str(), "m.room.power_levels", "").await?;
+        let pl_event = store
+            .current_state_event(room_id.as_str(), "m.room.power_levels", "")
+            .await?;
         let pl_pdu = pl_event.as_ref().map(super::to_pdu).transpose()?;
         let levels = missive_core::power_levels::effective(pl_pdu.as_ref(), &rules, Vec::new());
         let server_suffix = format!(":{}", self.server_name());
@@ -99,12 +129,16 @@ impl Rooms {
             if member.membership != "join" || !member.user_id.ends_with(&server_suffix) {
                 continue;
             }
-            let Ok(member_id) = UserId::parse(&member.user_id) else { continue };
+            let Ok(member_id) = UserId::parse(&member.user_id) else {
+                continue;
+            };
             if levels.for_user(&member_id) >= levels.invite {
                 return Ok(member.user_id);
             }
         }
-        Err(ApiError::forbidden("no member of this server can authorise the join"))
+        Err(ApiError::forbidden(
+            "no member of this server can authorise the join",
+        ))
     }
 
     pub async fn invite(
@@ -117,14 +151,28 @@ impl Rooms {
     ) -> ApiResult<OwnedEventId> {
         let (_, _) = self.room(room_id).await?;
         if target.server_name() == *self.server_name()
-            && self.store().user(target.as_str()).await?.is_none_or(|u| u.deactivated)
+            && self
+                .store()
+                .user(target.as_str())
+                .await?
+                .is_none_or(|u| u.deactivated)
         {
             return Err(ApiError::not_found("user not found"));
         }
-        if let Some(m) = self.store().membership(room_id.as_str(), target.as_str()).await?
+        if let Some(m) = self
+            .store()
+            .membership(room_id.as_str(), target.as_str())
+            .await?
             && matches!(m.membership.as_str(), "join" | "ban")
         {
-            return Err(ApiError::forbidden(format!("user is already {}ed", if m.membership == "join" { "join" } else { "bann" })));
+            return Err(ApiError::forbidden(format!(
+                "user is already {}ed",
+                if m.membership == "join" {
+                    "join"
+                } else {
+                    "bann"
+                }
+            )));
         }
         let mut content = self.member_content("invite", target, reason).await?;
         if is_direct {
@@ -143,7 +191,10 @@ impl Rooms {
         reason: Option<&str>,
     ) -> ApiResult<OwnedEventId> {
         let (_, _) = self.room(room_id).await?;
-        let current = self.store().membership(room_id.as_str(), target.as_str()).await?;
+        let current = self
+            .store()
+            .membership(room_id.as_str(), target.as_str())
+            .await?;
         if membership == "leave" && sender == target && current.is_none() {
             return Err(ApiError::forbidden("you are not in this room"));
         }
@@ -151,7 +202,12 @@ impl Rooms {
         self.set_membership(room_id, sender, target, content).await
     }
 
-    pub async fn knock(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> ApiResult<OwnedEventId> {
+    pub async fn knock(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        reason: Option<&str>,
+    ) -> ApiResult<OwnedEventId> {
         let content = self.member_content("knock", user, reason).await?;
         self.set_membership(room_id, user, user, content).await
     }
@@ -161,7 +217,9 @@ impl Rooms {
     pub async fn propagate_profile(&self, user: &UserId) -> ApiResult<()> {
         let memberships = self.store().user_memberships(user.as_str()).await?;
         for m in memberships.into_iter().filter(|m| m.membership == "join") {
-            let Ok(room_id) = RoomId::parse(&m.room_id) else { continue };
+            let Ok(room_id) = RoomId::parse(&m.room_id) else {
+                continue;
+            };
             let content = self.member_content("join", user, None).await?;
             if let Err(e) = self.set_membership(&room_id, user, user, content).await {
                 tracing::warn!(room = %room_id, error = %e, "profile update not sent to room");

@@ -63,7 +63,14 @@ pub fn to_pdu(event: &StoredEvent) -> ApiResult<Pdu> {
 
 impl Rooms {
     pub fn new(store: Arc<SqlStore>, signer: Signer, notifier: Notifier) -> Self {
-        Self { inner: Arc::new(Inner { store, signer, notifier, locks: Default::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                signer,
+                notifier,
+                locks: Default::default(),
+            }),
+        }
     }
 
     pub fn server_name(&self) -> &OwnedServerName {
@@ -105,7 +112,9 @@ impl Rooms {
     ) -> ApiResult<OwnedEventId> {
         let store = &self.inner.store;
         if let Some(txn) = &txn
-            && let Some(id) = store.txn_event(sender.as_str(), txn.device_id, txn.txn_id).await?
+            && let Some(id) = store
+                .txn_event(sender.as_str(), txn.device_id, txn.txn_id)
+                .await?
         {
             return EventId::parse(id).map_err(|e| ApiError::Internal(e.to_string()));
         }
@@ -113,18 +122,31 @@ impl Rooms {
         let _guard = lock.lock().await;
         for _ in 0..MAX_BUILD_ATTEMPTS {
             let (room, rules) = self.room(room_id).await?;
-            let prev: Vec<Pdu> =
-                store.forward_extremities(room_id.as_str()).await?.iter().map(to_pdu).collect::<ApiResult<_>>()?;
+            let prev: Vec<Pdu> = store
+                .forward_extremities(room_id.as_str())
+                .await?
+                .iter()
+                .map(to_pdu)
+                .collect::<ApiResult<_>>()?;
             let mut state = StateEvents::new();
             for (ty, key) in event_builder::required_state(&template, sender, &rules)? {
-                if let Some(ev) = store.current_state_event(room_id.as_str(), &ty.to_string(), &key).await? {
+                if let Some(ev) = store
+                    .current_state_event(room_id.as_str(), &ty.to_string(), &key)
+                    .await?
+                {
                     state.insert((ty, key), to_pdu(&ev)?);
                 }
             }
             if let Some(target) = &template.redacts {
-                self.check_redaction(&room, &rules, sender, target, &state).await?;
+                self.check_redaction(&room, &rules, sender, target, &state)
+                    .await?;
             }
-            let ctx = RoomContext { room_id, rules: &rules, prev_events: &prev, state: &state };
+            let ctx = RoomContext {
+                room_id,
+                rules: &rules,
+                prev_events: &prev,
+                state: &state,
+            };
             let pdu = event_builder::build_event(
                 template.clone(),
                 sender,
@@ -133,9 +155,13 @@ impl Rooms {
                 MilliSecondsSinceUnixEpoch::now(),
             )?;
             let mut new = self.new_event(&pdu, &rules).await?;
-            new.txn = txn
-                .as_ref()
-                .map(|t| (sender.to_string(), t.device_id.to_owned(), t.txn_id.to_owned()));
+            new.txn = txn.as_ref().map(|t| {
+                (
+                    sender.to_string(),
+                    t.device_id.to_owned(),
+                    t.txn_id.to_owned(),
+                )
+            });
             new.push_actions = push::recipients(store, &pdu, &state).await?;
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
@@ -149,22 +175,32 @@ impl Rooms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::Internal(format!("room {room_id} kept changing; event not sent")))
+        Err(ApiError::Internal(format!(
+            "room {room_id} kept changing; event not sent"
+        )))
     }
 
     /// The store record for a built PDU (without txn or push actions).
     async fn new_event(&self, pdu: &Pdu, rules: &RoomVersionRules) -> ApiResult<NewEvent> {
         let content = pdu.content_value();
-        let text = |field: &str| content.get(field).and_then(|v| v.as_str()).map(str::to_owned);
-        let membership =
-            (pdu.event_type == TimelineEventType::RoomMember).then(|| text("membership")).flatten();
-        let join_rule =
-            (pdu.event_type == TimelineEventType::RoomJoinRules).then(|| text("join_rule")).flatten();
+        let text = |field: &str| {
+            content
+                .get(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let membership = (pdu.event_type == TimelineEventType::RoomMember)
+            .then(|| text("membership"))
+            .flatten();
+        let join_rule = (pdu.event_type == TimelineEventType::RoomJoinRules)
+            .then(|| text("join_rule"))
+            .flatten();
         let redaction = match &pdu.redacts {
             Some(target) => match self.inner.store.event(target.as_str()).await? {
-                Some(target_event) if target_event.room_id == pdu.room_id.as_str() => {
-                    Some((target.to_string(), redacted_json(&target_event, pdu, rules)?))
-                }
+                Some(target_event) if target_event.room_id == pdu.room_id.as_str() => Some((
+                    target.to_string(),
+                    redacted_json(&target_event, pdu, rules)?,
+                )),
                 _ => None,
             },
             None => None,
@@ -230,7 +266,11 @@ impl Rooms {
 
 /// The JSON a redacted event is served as: the room version's redaction
 /// algorithm, with `unsigned.redacted_because` pointing at the redaction.
-fn redacted_json(target: &StoredEvent, redaction: &Pdu, rules: &RoomVersionRules) -> ApiResult<String> {
+fn redacted_json(
+    target: &StoredEvent,
+    redaction: &Pdu,
+    rules: &RoomVersionRules,
+) -> ApiResult<String> {
     let object: ruma::CanonicalJsonObject = serde_json::from_str(&target.json)
         .map_err(|e| ApiError::Internal(format!("stored event unreadable: {e}")))?;
     let mut redacted = ruma::canonical_json::redact(object, &rules.redaction, None)

@@ -2,12 +2,13 @@
 //! the event is written so unread counts are a simple count at sync time.
 
 use missive_core::{
-    Pdu,
-    event_builder::StateEvents,
-    power_levels, push as core_push, room_versions,
+    Pdu, event_builder::StateEvents, power_levels, push as core_push, room_versions,
 };
 use missive_store::{AccountStore, EventStore, SqlStore};
-use ruma::{events::{StateEventType, TimelineEventType}, serde::Raw};
+use ruma::{
+    events::{StateEventType, TimelineEventType},
+    serde::Raw,
+};
 
 use crate::{error::ApiResult, services::push_rules};
 
@@ -27,7 +28,11 @@ pub async fn recipients(
         .collect();
     if pdu.event_type == TimelineEventType::RoomMember
         && let Some(target) = &pdu.state_key
-        && pdu.content_value().get("membership").and_then(|m| m.as_str()) == Some("invite")
+        && pdu
+            .content_value()
+            .get("membership")
+            .and_then(|m| m.as_str())
+            == Some("invite")
     {
         candidates.push(target.clone());
     }
@@ -50,7 +55,9 @@ pub async fn recipients(
 
     let mut out = Vec::new();
     for user in candidates {
-        let Ok(user_id) = ruma::UserId::parse(&user) else { continue };
+        let Ok(user_id) = ruma::UserId::parse(&user) else {
+            continue;
+        };
         let ruleset = push_rules::load(store, &user_id).await?;
         let display_name = store
             .user(&user)
