@@ -133,6 +133,15 @@ pub trait EventStore: Send + Sync {
         txn_id: &str,
     ) -> StoreResult<Option<String>>;
 
+    /// Transaction IDs the device used for the given events (event ID →
+    /// transaction ID), so clients can match their local echoes.
+    async fn txn_ids_for_events(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        event_ids: &[String],
+    ) -> StoreResult<BTreeMap<String, String>>;
+
     async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
     async fn current_state(&self, room_id: &str) -> StoreResult<StateMap>;
     async fn current_state_events(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
@@ -612,6 +621,33 @@ impl EventStore for SqlStore {
         .bind(txn_id)
         .fetch_optional(&self.read)
         .await?)
+    }
+
+    async fn txn_ids_for_events(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        event_ids: &[String],
+    ) -> StoreResult<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for chunk in event_ids.chunks(200) {
+            let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT event_id, txn_id FROM event_txns WHERE user_id = $1 AND device_id = $2 \
+                 AND event_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(user_id)
+                .bind(device_id);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>> {

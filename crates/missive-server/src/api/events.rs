@@ -269,7 +269,7 @@ pub async fn get_message_events(
     let state = lazy_members(&s, &b.room_id, &b.filter, &chunk).await?;
     let mut out = json!({
         "start": make_token(from),
-        "chunk": chunk.iter().map(|e| serve_event(e)).collect::<Vec<_>>(),
+        "chunk": s.reader.serve_timeline(&chunk, &me.user_id, me.device_id.as_str()).await?,
         "state": state,
     });
     if let Some(end) = end {

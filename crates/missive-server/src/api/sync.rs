@@ -52,6 +52,7 @@ pub async fn sync_events(
         .syncer
         .sync(SyncRequest {
             user: &me.user_id,
+            device_id: me.device_id.as_str(),
             since,
             filter,
             full_state: b.full_state,

@@ -87,6 +87,38 @@ impl Reader {
             .collect())
     }
 
+    /// Events in the client format, with `unsigned.transaction_id` on those
+    /// this device sent (clients match them to their local echoes).
+    pub async fn serve_timeline(
+        &self,
+        events: &[&StoredEvent],
+        user: &UserId,
+        device_id: &str,
+    ) -> ApiResult<Vec<Value>> {
+        let own: Vec<String> = events
+            .iter()
+            .filter(|e| e.sender == user.as_str())
+            .map(|e| e.event_id.clone())
+            .collect();
+        let txns = if own.is_empty() {
+            Default::default()
+        } else {
+            self.store
+                .txn_ids_for_events(user.as_str(), device_id, &own)
+                .await?
+        };
+        Ok(events
+            .iter()
+            .map(|e| {
+                let mut v = serve_event(e);
+                if let Some(txn) = txns.get(&e.event_id) {
+                    v["unsigned"]["transaction_id"] = json!(txn);
+                }
+                v
+            })
+            .collect())
+    }
+
     /// `M_FORBIDDEN` unless the user is joined to the room now.
     pub async fn require_joined(&self, room_id: &RoomId, user: &UserId) -> ApiResult<()> {
         match self

@@ -34,6 +34,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// One sync request.
 pub struct SyncRequest<'a> {
     pub user: &'a UserId,
+    pub device_id: &'a str,
     pub since: Option<StreamPos>,
     pub filter: FilterDefinition,
     pub full_state: bool,
@@ -272,7 +273,7 @@ impl Syncer {
 
         let mut section = json!({
             "timeline": {
-                "events": timeline.iter().map(|e| serve_event(e)).collect::<Vec<_>>(),
+                "events": self.reader.serve_timeline(&timeline, user, req.device_id).await?,
                 "limited": limited,
                 "prev_batch": prev_batch,
             },
