@@ -9,20 +9,24 @@
 
 mod account_data;
 mod accounts;
+mod backup;
 pub mod conformance;
 mod devices;
 mod directory;
 mod error;
 mod events;
 mod filters;
+mod keys;
 mod pool;
 mod presence;
 mod receipts;
+mod to_device;
 mod typing;
 mod uiaa;
 
 pub use account_data::AccountDataStore;
 pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord};
+pub use backup::{BackedUpKey, BackupStore, BackupVersion};
 pub use devices::{DeviceRecord, DeviceStore, TokenOwner};
 pub use directory::DirectoryStore;
 pub use error::{StoreError, StoreResult};
@@ -31,9 +35,11 @@ pub use events::{
     TimelineDirection,
 };
 pub use filters::FilterStore;
+pub use keys::{KeyStore, OneTimeKey};
 pub use pool::{Backend, SqlStore, StoreOptions};
 pub use presence::{PresenceRecord, PresenceStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
+pub use to_device::{ToDeviceMessage, ToDeviceStore};
 pub use typing::TypingStore;
 pub use uiaa::{UiaaSession, UiaaStore};
 
