@@ -150,15 +150,10 @@ impl DeviceStore for SqlStore {
     async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for device_id in device_ids {
-            for table in ["access_tokens", "devices"] {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM {table} WHERE user_id = $1 AND device_id = $2"
-                )))
-                .bind(user_id)
-                .bind(device_id)
-                .execute(&mut *tx)
-                .await?;
-            }
+            delete_device_rows(&mut tx, user_id, "device_id = $2", device_id).await?;
+        }
+        if !device_ids.is_empty() {
+            self.bump_device_list(&mut tx, user_id).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -166,15 +161,8 @@ impl DeviceStore for SqlStore {
 
     async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for table in ["access_tokens", "devices"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE user_id = $1 AND device_id <> $2"
-            )))
-            .bind(user_id)
-            .bind(keep.unwrap_or(""))
-            .execute(&mut *tx)
-            .await?;
-        }
+        delete_device_rows(&mut tx, user_id, "device_id <> $2", keep.unwrap_or("")).await?;
+        self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -197,4 +185,33 @@ impl DeviceStore for SqlStore {
         .await?;
         Ok(())
     }
+}
+
+/// Everything that belongs to a device: its record, tokens, keys and queued
+/// to-device messages. `condition` selects devices with `$2`.
+async fn delete_device_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    condition: &str,
+    device: &str,
+) -> StoreResult<()> {
+    const TABLES: [(&str, &str, &str); 6] = [
+        ("access_tokens", "user_id", "device_id"),
+        ("devices", "user_id", "device_id"),
+        ("device_keys", "user_id", "device_id"),
+        ("one_time_keys", "user_id", "device_id"),
+        ("fallback_keys", "user_id", "device_id"),
+        ("to_device", "recipient_user", "recipient_device"),
+    ];
+    for (table, user_col, device_col) in TABLES {
+        let condition = condition.replace("device_id", device_col);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE {user_col} = $1 AND {condition}"
+        )))
+        .bind(user_id)
+        .bind(device)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -89,7 +89,7 @@ pub trait KeyStore: Send + Sync {
 }
 
 impl SqlStore {
-    async fn bump_device_list(
+    pub(crate) async fn bump_device_list(
         &self,
         tx: &mut Transaction<'static, Any>,
         user_id: &str,
