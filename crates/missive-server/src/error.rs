@@ -63,6 +63,13 @@ pub enum ApiError {
     BadAlias(String),
     #[error("{0}")]
     Exists(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{message}")]
+    WrongRoomKeysVersion {
+        current: Option<String>,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -111,6 +118,8 @@ impl ApiError {
             Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
             BadAlias(_) => (StatusCode::BAD_REQUEST, "M_BAD_ALIAS"),
             Exists(_) => (StatusCode::CONFLICT, "M_UNKNOWN"),
+            InvalidSignature(_) => (StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE"),
+            WrongRoomKeysVersion { .. } => (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
         }
     }
@@ -123,6 +132,9 @@ impl IntoResponse for ApiError {
             ApiError::UiaRequired(state) => state.clone(),
             ApiError::LimitExceeded { retry_after_ms } => json!({
                 "errcode": errcode, "error": self.to_string(), "retry_after_ms": retry_after_ms,
+            }),
+            ApiError::WrongRoomKeysVersion { current, message } => json!({
+                "errcode": errcode, "error": message, "current_version": current,
             }),
             ApiError::UnknownToken => json!({
                 "errcode": errcode, "error": self.to_string(), "soft_logout": false,

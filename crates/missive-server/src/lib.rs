@@ -23,8 +23,8 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, notifier::Notifier, rate_limit::Limiter, reader::Reader, rooms::Rooms,
-        signing_key, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, notifier::Notifier, rate_limit::Limiter, reader::Reader,
+        rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -65,6 +65,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     Ok(AppState {
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
+        e2ee: E2ee::new(store.clone(), notifier.clone()),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter: Limiter::new(&config.rate_limits),
         config: Arc::new(config),

@@ -9,8 +9,8 @@ use missive_store::SqlStore;
 use crate::{
     config::Config,
     services::{
-        accounts::Accounts, rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer,
-        uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, rate_limit::Limiter, reader::Reader, rooms::Rooms,
+        sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -19,6 +19,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,
+    pub e2ee: E2ee,
     pub uiaa: Uiaa,
     pub rooms: Rooms,
     pub reader: Reader,
@@ -40,9 +41,18 @@ from_ref!(
     config: Arc<Config>,
     store: Arc<SqlStore>,
     accounts: Accounts,
+    e2ee: E2ee,
     uiaa: Uiaa,
     rooms: Rooms,
     reader: Reader,
     syncer: Syncer,
     limiter: Limiter,
 );
+
+impl AppState {
+    /// Wakes syncs after a store write that did not return its position.
+    pub async fn notify_latest(&self) -> crate::error::ApiResult<()> {
+        self.rooms.notify(self.store.current_position().await?);
+        Ok(())
+    }
+}

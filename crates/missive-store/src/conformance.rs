@@ -1017,6 +1017,7 @@ macro_rules! store_conformance_tests {
             device_list_changes_reach_room_members,
             to_device_messages_wait_for_acknowledgement,
             backups_keep_the_best_session_copy,
+            dehydrated_devices_replace_each_other,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

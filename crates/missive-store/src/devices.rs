@@ -30,6 +30,9 @@ pub trait DeviceStore: Send + Sync {
         device: DeviceRecord,
         token_hash: &str,
     ) -> StoreResult<()>;
+    /// Creates or updates a device that has no access token (a dehydrated
+    /// device waiting on the server).
+    async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()>;
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
     async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
@@ -87,6 +90,22 @@ impl DeviceStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE \
+             SET display_name = excluded.display_name",
+        )
+        .bind(&device.user_id)
+        .bind(&device.device_id)
+        .bind(&device.display_name)
+        .bind(device.last_seen_ts)
+        .bind(&device.last_seen_ip)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 

@@ -156,6 +156,7 @@ pub async fn logout(
     s.store
         .delete_devices(me.user_id.as_str(), &[me.device_id.to_string()])
         .await?;
+    s.notify_latest().await?;
     Ok(Json(json!({})))
 }
 
@@ -167,6 +168,7 @@ pub async fn logout_all(
     s.store
         .delete_all_devices(me.user_id.as_str(), None)
         .await?;
+    s.notify_latest().await?;
     Ok(Json(json!({})))
 }
 
@@ -198,6 +200,7 @@ pub async fn change_password(
         s.store
             .delete_all_devices(me.user_id.as_str(), Some(me.device_id.as_str()))
             .await?;
+        s.notify_latest().await?;
     }
     Ok(Json(json!({})))
 }
@@ -226,6 +229,7 @@ pub async fn deactivate(
     s.store
         .delete_all_devices(me.user_id.as_str(), None)
         .await?;
+    s.notify_latest().await?;
     tracing::info!(user = %me.user_id, "deactivated");
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }

@@ -85,6 +85,7 @@ pub async fn delete_device(
     s.store
         .delete_devices(me.user_id.as_str(), &[req.body.device_id.to_string()])
         .await?;
+    s.notify_latest().await?;
     Ok(Json(json!({})))
 }
 
@@ -99,5 +100,6 @@ pub async fn delete_devices(
         .await?;
     let ids: Vec<String> = req.body.devices.iter().map(ToString::to_string).collect();
     s.store.delete_devices(me.user_id.as_str(), &ids).await?;
+    s.notify_latest().await?;
     Ok(Json(json!({})))
 }

@@ -73,12 +73,34 @@ pub async fn send_state_event(
     if b.event_type == StateEventType::RoomCanonicalAlias {
         check_canonical_alias(&s, &b.room_id, &content).await?;
     }
+    if b.event_type == StateEventType::RoomEncryption {
+        check_encryption_kept(&s, &b.room_id, &content).await?;
+    }
     let template = EventTemplate::state(b.event_type.clone(), b.state_key.clone(), content);
     let event_id = s
         .rooms
         .send(&b.room_id, &me.user_id, template, None)
         .await?;
     Ok(Json(json!({ "event_id": event_id })))
+}
+
+/// Once a room is encrypted it stays so, with the same algorithm: a
+/// change that would drop or downgrade encryption is refused.
+async fn check_encryption_kept(s: &AppState, room_id: &RoomId, content: &Value) -> ApiResult<()> {
+    let Some(current) = s
+        .store
+        .current_state_event(room_id.as_str(), "m.room.encryption", "")
+        .await?
+    else {
+        return Ok(());
+    };
+    let current = serve_event(&current)["content"]["algorithm"].clone();
+    if content.get("algorithm") != Some(&current) {
+        return Err(ApiError::forbidden(
+            "encryption cannot be removed or changed once enabled",
+        ));
+    }
+    Ok(())
 }
 
 /// A canonical alias must be a local alias of this room.

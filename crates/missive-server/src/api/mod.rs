@@ -4,11 +4,14 @@
 
 mod account;
 mod account_data;
+mod backup;
+mod dehydrated;
 mod devices;
 mod directory;
 mod discovery;
 mod ephemeral;
 mod events;
+mod keys;
 mod presence;
 mod profile;
 mod push_rules;
@@ -40,10 +43,10 @@ where
 /// All client-server endpoints, plus discovery and health.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
-        account as acc, alias, config, context, device, directory as dir, discovery as disc,
-        filter, knock, membership as mem, message, presence as pres, profile as prof, push,
-        read_marker, receipt, redact, room, session, state as st, sync as sy, tag, typing,
-        user_directory,
+        account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
+        directory as dir, discovery as disc, filter, keys as k, knock, membership as mem, message,
+        presence as pres, profile as prof, push, read_marker, receipt, redact, room, session,
+        state as st, sync as sy, tag, to_device, typing, user_directory,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
@@ -177,6 +180,63 @@ pub fn router() -> Router<AppState> {
 
     let r = route::<pres::set_presence::v3::Request, _, _>(r, presence::set_presence);
     let r = route::<pres::get_presence::v3::Request, _, _>(r, presence::get_presence);
+
+    let r = route::<k::upload_keys::v3::Request, _, _>(r, keys::upload_keys);
+    let r = route::<k::get_keys::v3::Request, _, _>(r, keys::get_keys);
+    let r = route::<k::claim_keys::v3::Request, _, _>(r, keys::claim_keys);
+    let r = route::<k::get_key_changes::v3::Request, _, _>(r, keys::get_key_changes);
+    let r = route::<k::upload_signing_keys::v3::Request, _, _>(r, keys::upload_signing_keys);
+    let r = route::<k::upload_signatures::v3::Request, _, _>(r, keys::upload_signatures);
+    let r =
+        route::<to_device::send_event_to_device::v3::Request, _, _>(r, keys::send_event_to_device);
+
+    let r = route::<bk::create_backup_version::v3::Request, _, _>(r, backup::create_backup_version);
+    let r =
+        route::<bk::get_latest_backup_info::v3::Request, _, _>(r, backup::get_latest_backup_info);
+    let r = route::<bk::get_backup_info::v3::Request, _, _>(r, backup::get_backup_info);
+    let r = route::<bk::update_backup_version::v3::Request, _, _>(r, backup::update_backup_version);
+    let r = route::<bk::delete_backup_version::v3::Request, _, _>(r, backup::delete_backup_version);
+    let r = route::<bk::add_backup_keys::v3::Request, _, _>(r, backup::add_backup_keys);
+    let r = route::<bk::add_backup_keys_for_room::v3::Request, _, _>(
+        r,
+        backup::add_backup_keys_for_room,
+    );
+    let r = route::<bk::add_backup_keys_for_session::v3::Request, _, _>(
+        r,
+        backup::add_backup_keys_for_session,
+    );
+    let r = route::<bk::get_backup_keys::v3::Request, _, _>(r, backup::get_backup_keys);
+    let r = route::<bk::get_backup_keys_for_room::v3::Request, _, _>(
+        r,
+        backup::get_backup_keys_for_room,
+    );
+    let r = route::<bk::get_backup_keys_for_session::v3::Request, _, _>(
+        r,
+        backup::get_backup_keys_for_session,
+    );
+    let r = route::<bk::delete_backup_keys::v3::Request, _, _>(r, backup::delete_backup_keys);
+    let r = route::<bk::delete_backup_keys_for_room::v3::Request, _, _>(
+        r,
+        backup::delete_backup_keys_for_room,
+    );
+    let r = route::<bk::delete_backup_keys_for_session::v3::Request, _, _>(
+        r,
+        backup::delete_backup_keys_for_session,
+    );
+
+    let r = route::<dh::put_dehydrated_device::unstable::Request, _, _>(
+        r,
+        dehydrated::put_dehydrated_device,
+    );
+    let r = route::<dh::get_dehydrated_device::unstable::Request, _, _>(
+        r,
+        dehydrated::get_dehydrated_device,
+    );
+    let r = route::<dh::delete_dehydrated_device::unstable::Request, _, _>(
+        r,
+        dehydrated::delete_dehydrated_device,
+    );
+    let r = route::<dh::get_events::unstable::Request, _, _>(r, dehydrated::get_dehydrated_events);
 
     r.fallback(|| async { ApiError::Unrecognized })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use missive_core::filter::event_matches;
 use missive_store::{
-    AccountDataStore, EventStore, Membership, PresenceStore, ReceiptStore, SqlStore, StoredEvent,
-    StreamPos, TimelineDirection, TypingStore,
+    AccountDataStore, EventStore, KeyStore, Membership, PresenceStore, ReceiptStore, SqlStore,
+    StoredEvent, StreamPos, TimelineDirection, ToDeviceStore, TypingStore,
 };
 use ruma::{
     RoomId, UserId,
@@ -28,6 +28,8 @@ use crate::{
 const DEFAULT_TIMELINE_LIMIT: i64 = 10;
 /// The most timeline events a filter may ask for per room.
 const MAX_TIMELINE_LIMIT: i64 = 100;
+/// To-device messages per sync response (more wait for the next one).
+const MAX_TO_DEVICE_PER_SYNC: i64 = 100;
 /// The longest long-poll the server holds.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -205,7 +207,41 @@ impl Syncer {
             })
             .collect();
 
+        // End-to-end encryption: messages for this device, whose devices
+        // changed, and how many one-time keys the device has left.
+        let to_device: Vec<Value> = self
+            .store
+            .take_to_device(
+                user.as_str(),
+                req.device_id,
+                since,
+                upto,
+                MAX_TO_DEVICE_PER_SYNC,
+            )
+            .await?
+            .iter()
+            .map(|m| parse_json(m))
+            .collect();
+        let (changed, left) = match since {
+            Some(s) => {
+                self.device_list_delta(user, s, &memberships, active.as_ref())
+                    .await?
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let otk_counts = self
+            .store
+            .one_time_key_counts(user.as_str(), req.device_id)
+            .await?;
+        let fallback_types = self
+            .store
+            .unused_fallback_key_types(user.as_str(), req.device_id)
+            .await?;
+
         let empty = join.is_empty()
+            && to_device.is_empty()
+            && changed.is_empty()
+            && left.is_empty()
             && invite.is_empty()
             && leave.is_empty()
             && knock.is_empty()
@@ -216,11 +252,86 @@ impl Syncer {
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
             "account_data": { "events": account_data_events },
             "presence": { "events": presence },
-            "to_device": { "events": [] },
-            "device_lists": { "changed": [], "left": [] },
-            "device_one_time_keys_count": {},
+            "to_device": { "events": to_device },
+            "device_lists": { "changed": changed, "left": left },
+            "device_one_time_keys_count": otk_counts,
+            "device_unused_fallback_key_types": fallback_types,
         });
         Ok((response, empty))
+    }
+
+    /// Users whose devices the client must re-fetch (changed keys, or newly
+    /// sharing a room) and users it no longer shares any room with.
+    async fn device_list_delta(
+        &self,
+        user: &UserId,
+        since: StreamPos,
+        memberships: &[Membership],
+        active: Option<&std::collections::HashSet<String>>,
+    ) -> ApiResult<(Vec<String>, Vec<String>)> {
+        let mut changed = self.store.device_list_changes(user.as_str(), since).await?;
+        let mut left = std::collections::BTreeSet::new();
+        for m in memberships {
+            // Membership changes are room events: quiet rooms have none.
+            if m.stream_ordering <= since && active.is_some_and(|a| !a.contains(&m.room_id)) {
+                continue;
+            }
+            let Ok(room_id) = RoomId::parse(&m.room_id) else {
+                continue;
+            };
+            let members = self.store.room_members(room_id.as_str()).await?;
+            if m.membership == "join" && m.stream_ordering > since {
+                // We joined: everyone in the room is new to us.
+                changed.extend(
+                    members
+                        .iter()
+                        .filter(|o| o.membership == "join")
+                        .map(|o| o.user_id.clone()),
+                );
+                continue;
+            }
+            for other in members
+                .iter()
+                .filter(|o| o.stream_ordering > since && o.user_id != user.as_str())
+            {
+                match other.membership.as_str() {
+                    "join" if m.membership == "join" => {
+                        changed.insert(other.user_id.clone());
+                    }
+                    "leave" | "ban" => {
+                        left.insert(other.user_id.clone());
+                    }
+                    _ => {}
+                }
+            }
+            if matches!(m.membership.as_str(), "leave" | "ban") && m.stream_ordering > since {
+                left.extend(
+                    members
+                        .iter()
+                        .filter(|o| o.membership == "join")
+                        .map(|o| o.user_id.clone()),
+                );
+            }
+        }
+        // Still sharing another room: not "left".
+        let mut really_left = Vec::new();
+        for other in left {
+            if other != user.as_str()
+                && self
+                    .store
+                    .shared_rooms(user.as_str(), &other)
+                    .await?
+                    .is_empty()
+            {
+                really_left.push(other);
+            }
+        }
+        let mut changed: Vec<String> = changed
+            .into_iter()
+            .filter(|u| !really_left.contains(u))
+            .collect();
+        changed.sort();
+        Ok((changed, really_left))
     }
 
     /// The section of a joined room (or, with `left`, of a room the user

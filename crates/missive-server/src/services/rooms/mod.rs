@@ -239,6 +239,17 @@ impl Rooms {
             .await?
             .filter(|e| e.room_id == room.room_id)
             .ok_or_else(|| ApiError::not_found("event to redact not found in this room"))?;
+        // Redacting these would strip the room's encryption or identity
+        // from its current state.
+        if matches!(
+            target.event_type.as_str(),
+            "m.room.encryption" | "m.room.create"
+        ) {
+            return Err(ApiError::forbidden(format!(
+                "{} events cannot be redacted",
+                target.event_type
+            )));
+        }
         let creators = if rules.authorization.explicitly_privilege_room_creators {
             vec![crate::services::accounts::parse_user(&room.creator)?]
         } else {

@@ -1,0 +1,456 @@
+//! What the server owes end-to-end encryption: storing and serving keys,
+//! verifying cross-signing signatures, and routing to-device messages.
+//! The server never sees plaintext; it only moves and checks public keys.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use missive_store::{DeviceStore, KeyStore, OneTimeKey, SqlStore, ToDeviceMessage, ToDeviceStore};
+use ruma::{CanonicalJsonObject, CanonicalJsonValue, UserId, serde::Base64};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    services::notifier::Notifier,
+};
+
+/// The largest content of one to-device message, in bytes.
+pub const MAX_TO_DEVICE_BYTES: usize = 65_536;
+
+#[derive(Clone)]
+pub struct E2ee {
+    store: Arc<SqlStore>,
+    notifier: Notifier,
+}
+
+fn parse_object(json: &str) -> ApiResult<CanonicalJsonObject> {
+    serde_json::from_str(json)
+        .map_err(|e| ApiError::Internal(format!("stored key unreadable: {e}")))
+}
+
+fn to_value(o: &CanonicalJsonObject) -> Value {
+    serde_json::to_value(o).unwrap_or(Value::Null)
+}
+
+/// Splits `algorithm:key_id`.
+pub fn split_key_id(id: &str) -> ApiResult<(&str, &str)> {
+    id.split_once(':')
+        .ok_or_else(|| ApiError::bad_json(format!("invalid key ID {id:?}")))
+}
+
+impl E2ee {
+    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
+        Self { store, notifier }
+    }
+
+    /// Stores a device's identity keys after checking they are its own.
+    pub async fn upload_device_keys(
+        &self,
+        user: &UserId,
+        device: &str,
+        keys: &Value,
+    ) -> ApiResult<()> {
+        if keys.get("user_id").and_then(Value::as_str) != Some(user.as_str())
+            || keys.get("device_id").and_then(Value::as_str) != Some(device)
+        {
+            return Err(ApiError::bad_json(
+                "device_keys must be for this user and device",
+            ));
+        }
+        if !keys.get("keys").is_some_and(Value::is_object)
+            || !keys.get("algorithms").is_some_and(Value::is_array)
+        {
+            return Err(ApiError::bad_json("device_keys needs keys and algorithms"));
+        }
+        let stored = self.store.device_keys(user.as_str()).await?;
+        let new_json =
+            serde_json::to_string(keys).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if stored.get(device) == Some(&new_json) {
+            return Ok(());
+        }
+        let pos = self
+            .store
+            .set_device_keys(user.as_str(), device, &new_json)
+            .await?;
+        self.notifier.notify(pos);
+        Ok(())
+    }
+
+    /// Parses `{"algorithm:id": key}` maps of one-time or fallback keys.
+    pub fn parse_one_time_keys(keys: &Map<String, Value>) -> ApiResult<Vec<OneTimeKey>> {
+        keys.iter()
+            .map(|(id, key)| {
+                let (algorithm, key_id) = split_key_id(id)?;
+                if !(key.is_object() || key.is_string()) {
+                    return Err(ApiError::bad_json(format!(
+                        "one-time key {id} is malformed"
+                    )));
+                }
+                Ok(OneTimeKey {
+                    algorithm: algorithm.to_owned(),
+                    key_id: key_id.to_owned(),
+                    key_json: serde_json::to_string(key)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The device keys, with display names, of the requested devices.
+    pub async fn query_device_keys(
+        &self,
+        user: &UserId,
+        devices: &[String],
+    ) -> ApiResult<Map<String, Value>> {
+        let keys = self.store.device_keys(user.as_str()).await?;
+        let names: BTreeMap<String, Option<String>> = self
+            .store
+            .devices(user.as_str())
+            .await?
+            .into_iter()
+            .map(|d| (d.device_id, d.display_name))
+            .collect();
+        let mut out = Map::new();
+        for (device, json) in keys {
+            if !devices.is_empty() && !devices.contains(&device) {
+                continue;
+            }
+            let mut v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            if let Some(Some(name)) = names.get(&device) {
+                v["unsigned"] = json!({ "device_display_name": name });
+            }
+            out.insert(device, v);
+        }
+        Ok(out)
+    }
+
+    /// The user's cross-signing keys by type.
+    pub async fn cross_signing_keys(&self, user: &UserId) -> ApiResult<BTreeMap<String, Value>> {
+        Ok(self
+            .store
+            .cross_signing_keys(user.as_str())
+            .await?
+            .into_iter()
+            .map(|(ty, json)| (ty, serde_json::from_str(&json).unwrap_or(Value::Null)))
+            .collect())
+    }
+
+    /// Checks and stores new cross-signing keys: right owner and usage, and
+    /// the self- and user-signing keys signed by the (new or current) master.
+    pub async fn upload_cross_signing_keys(
+        &self,
+        user: &UserId,
+        master: Option<&Value>,
+        self_signing: Option<&Value>,
+        user_signing: Option<&Value>,
+    ) -> ApiResult<()> {
+        let current = self.cross_signing_keys(user).await?;
+        let master_key = match master.or(current.get("master")) {
+            Some(m) => Some(single_public_key(m)?),
+            None => None,
+        };
+        for (key, usage) in [
+            (master, "master"),
+            (self_signing, "self_signing"),
+            (user_signing, "user_signing"),
+        ] {
+            let Some(key) = key else { continue };
+            if key.get("user_id").and_then(Value::as_str) != Some(user.as_str()) {
+                return Err(ApiError::bad_json(format!(
+                    "{usage} key belongs to another user"
+                )));
+            }
+            let usages = key
+                .get("usage")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !usages.iter().any(|u| u.as_str() == Some(usage)) {
+                return Err(ApiError::bad_json(format!(
+                    "{usage} key lacks the {usage} usage"
+                )));
+            }
+            single_public_key(key)?;
+            if usage != "master" {
+                let Some(master_key) = &master_key else {
+                    return Err(ApiError::bad_json("upload a master key first"));
+                };
+                let signed = verify_signature(
+                    key,
+                    user.as_str(),
+                    &format!("ed25519:{master_key}"),
+                    master_key,
+                );
+                if !signed {
+                    return Err(ApiError::InvalidSignature(format!(
+                        "{usage} key is not signed by the master key"
+                    )));
+                }
+            }
+        }
+        for (key, usage) in [
+            (master, "master"),
+            (self_signing, "self_signing"),
+            (user_signing, "user_signing"),
+        ] {
+            if let Some(key) = key {
+                let json =
+                    serde_json::to_string(key).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let pos = self
+                    .store
+                    .set_cross_signing_key(user.as_str(), usage, &json)
+                    .await?;
+                self.notifier.notify(pos);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds uploaded signatures to stored keys after verifying each one.
+    /// Returns the failures map of the response.
+    pub async fn upload_signatures(
+        &self,
+        signer: &UserId,
+        signed: &Map<String, Value>,
+    ) -> ApiResult<Value> {
+        let mut failures = Map::new();
+        for (target_user, keys) in signed {
+            let Ok(target) = UserId::parse(target_user) else {
+                continue;
+            };
+            let Some(keys) = keys.as_object() else {
+                continue;
+            };
+            for (key_id, object) in keys {
+                if let Err(e) = self.apply_signature(signer, &target, key_id, object).await {
+                    let (code, msg) = match &e {
+                        ApiError::InvalidSignature(m) => ("M_INVALID_SIGNATURE", m.clone()),
+                        ApiError::NotFound(m) => ("M_NOT_FOUND", m.clone()),
+                        other => ("M_BAD_JSON", other.to_string()),
+                    };
+                    failures
+                        .entry(target_user.clone())
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .expect("inserted as object")
+                        .insert(key_id.clone(), json!({ "errcode": code, "error": msg }));
+                }
+            }
+        }
+        Ok(Value::Object(failures))
+    }
+
+    async fn apply_signature(
+        &self,
+        signer: &UserId,
+        target: &UserId,
+        key_id: &str,
+        uploaded: &Value,
+    ) -> ApiResult<()> {
+        // Find the stored object: a device of the target, or one of its
+        // cross-signing keys (identified by its public key).
+        let devices = self.store.device_keys(target.as_str()).await?;
+        let cross = self.store.cross_signing_keys(target.as_str()).await?;
+        let (kind, stored_json) = if let Some(json) = devices.get(key_id) {
+            (None, json.clone())
+        } else if let Some((ty, json)) = cross.iter().find(|(_, json)| {
+            serde_json::from_str::<Value>(json)
+                .ok()
+                .and_then(|v| single_public_key(&v).ok())
+                .as_deref()
+                == Some(key_id)
+        }) {
+            (Some(ty.clone()), json.clone())
+        } else {
+            return Err(ApiError::not_found(format!("no key {key_id} for {target}")));
+        };
+        let mut stored = parse_object(&stored_json)?;
+        let new_signatures = uploaded
+            .get("signatures")
+            .and_then(|s| s.get(signer.as_str()))
+            .and_then(Value::as_object)
+            .ok_or_else(|| ApiError::bad_json("no signatures from the uploader"))?;
+        for (sig_key_id, signature) in new_signatures {
+            let Some(sig) = signature.as_str() else {
+                continue;
+            };
+            let signing_key = self.signing_public_key(signer, sig_key_id).await?;
+            let mut candidate = stored.clone();
+            candidate.remove("unsigned");
+            let mut one = CanonicalJsonObject::new();
+            let mut inner = CanonicalJsonObject::new();
+            inner.insert(
+                sig_key_id.clone(),
+                CanonicalJsonValue::String(sig.to_owned()),
+            );
+            one.insert(signer.to_string(), CanonicalJsonValue::Object(inner));
+            candidate.insert("signatures".into(), CanonicalJsonValue::Object(one));
+            if !verify_signature(
+                &to_value(&candidate),
+                signer.as_str(),
+                sig_key_id,
+                &signing_key,
+            ) {
+                return Err(ApiError::InvalidSignature(format!(
+                    "signature {sig_key_id} does not verify"
+                )));
+            }
+            let sigs = stored
+                .entry("signatures".into())
+                .or_insert_with(|| CanonicalJsonValue::Object(CanonicalJsonObject::new()));
+            if let CanonicalJsonValue::Object(sigs) = sigs {
+                let by_signer = sigs
+                    .entry(signer.to_string())
+                    .or_insert_with(|| CanonicalJsonValue::Object(CanonicalJsonObject::new()));
+                if let CanonicalJsonValue::Object(by_signer) = by_signer {
+                    by_signer.insert(
+                        sig_key_id.clone(),
+                        CanonicalJsonValue::String(sig.to_owned()),
+                    );
+                }
+            }
+        }
+        let json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pos = match kind {
+            None => {
+                self.store
+                    .set_device_keys(target.as_str(), key_id, &json)
+                    .await?
+            }
+            Some(ty) => {
+                self.store
+                    .set_cross_signing_key(target.as_str(), &ty, &json)
+                    .await?
+            }
+        };
+        self.notifier.notify(pos);
+        Ok(())
+    }
+
+    /// The public key behind `ed25519:<id>` of `signer`: one of their
+    /// devices, or one of their cross-signing keys.
+    async fn signing_public_key(&self, signer: &UserId, sig_key_id: &str) -> ApiResult<String> {
+        let (_, id) = split_key_id(sig_key_id)?;
+        if let Some(json) = self.store.device_keys(signer.as_str()).await?.get(id) {
+            let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+            if let Some(k) = v["keys"][sig_key_id].as_str() {
+                return Ok(k.to_owned());
+            }
+        }
+        for json in self
+            .store
+            .cross_signing_keys(signer.as_str())
+            .await?
+            .values()
+        {
+            let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+            if single_public_key(&v).ok().as_deref() == Some(id) {
+                return Ok(id.to_owned());
+            }
+        }
+        Err(ApiError::InvalidSignature(format!(
+            "unknown signing key {sig_key_id}"
+        )))
+    }
+
+    /// Queues a to-device message for each target device (`*`: all).
+    pub async fn send_to_device(
+        &self,
+        sender: &UserId,
+        sender_device: &str,
+        txn_id: &str,
+        event_type: &str,
+        messages: &Map<String, Value>,
+    ) -> ApiResult<()> {
+        let mut queue = Vec::new();
+        for (user, by_device) in messages {
+            let Ok(user_id) = UserId::parse(user) else {
+                continue;
+            };
+            let Some(by_device) = by_device.as_object() else {
+                continue;
+            };
+            let devices = self.store.devices(user_id.as_str()).await?;
+            for (device, content) in by_device {
+                let body = serde_json::to_string(content)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                if body.len() > MAX_TO_DEVICE_BYTES {
+                    return Err(ApiError::TooLarge("to-device message too large".into()));
+                }
+                let message =
+                    json!({ "type": event_type, "sender": sender, "content": content }).to_string();
+                let targets: Vec<&str> = if device == "*" {
+                    devices.iter().map(|d| d.device_id.as_str()).collect()
+                } else {
+                    vec![device.as_str()]
+                };
+                for target in targets {
+                    queue.push(ToDeviceMessage {
+                        recipient_user: user_id.to_string(),
+                        recipient_device: target.to_owned(),
+                        message_json: message.clone(),
+                    });
+                }
+            }
+        }
+        if let Some(pos) = self
+            .store
+            .queue_to_device(Some((sender.as_str(), sender_device, txn_id)), &queue)
+            .await?
+        {
+            self.notifier.notify(pos);
+        }
+        Ok(())
+    }
+}
+
+/// The single ed25519 public key of a cross-signing key.
+fn single_public_key(key: &Value) -> ApiResult<String> {
+    let keys = key
+        .get("keys")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_json("key has no keys"))?;
+    if keys.len() != 1 {
+        return Err(ApiError::bad_json(
+            "a cross-signing key holds exactly one public key",
+        ));
+    }
+    let (id, value) = keys.iter().next().expect("one entry");
+    let (_, public) = split_key_id(id)?;
+    if value.as_str() != Some(public) {
+        return Err(ApiError::bad_json(
+            "cross-signing key ID must be its public key",
+        ));
+    }
+    Ok(public.to_owned())
+}
+
+/// Whether `object` carries a valid signature by `signer` with the key
+/// `key_id` whose public part is `public_key` (unpadded base64).
+fn verify_signature(object: &Value, signer: &str, key_id: &str, public_key: &str) -> bool {
+    let Ok(mut canonical) = serde_json::from_value::<CanonicalJsonObject>(object.clone()) else {
+        return false;
+    };
+    canonical.remove("unsigned");
+    let Some(CanonicalJsonValue::Object(sigs)) = canonical.get("signatures") else {
+        return false;
+    };
+    let Some(CanonicalJsonValue::Object(by_signer)) = sigs.get(signer) else {
+        return false;
+    };
+    let Some(sig) = by_signer.get(key_id).cloned() else {
+        return false;
+    };
+    let mut only = CanonicalJsonObject::new();
+    let mut inner = CanonicalJsonObject::new();
+    inner.insert(key_id.to_owned(), sig);
+    only.insert(signer.to_owned(), CanonicalJsonValue::Object(inner));
+    canonical.insert("signatures".into(), CanonicalJsonValue::Object(only));
+    let Ok(public) = Base64::parse(public_key) else {
+        return false;
+    };
+    let mut set = BTreeMap::new();
+    set.insert(key_id.to_owned(), public);
+    let mut map = BTreeMap::new();
+    map.insert(signer.to_owned(), set);
+    ruma::signatures::verify_json(&map, &canonical).is_ok()
+}
