@@ -202,13 +202,21 @@ pub fn build_event(
         );
     }
 
+    // Refuse oversized events before spending a signature on them (the
+    // hash and signature add under 200 bytes; the check below is exact).
+    if serde_json::to_vec(&object).map_or(usize::MAX, |v| v.len()) > MAX_PDU_BYTES {
+        return Err(CoreError::TooLarge);
+    }
     ruma::signatures::hash_and_sign_event(
         signer.server_name.as_str(),
         &signer.key,
         &mut object,
         &ctx.rules.redaction,
     )
-    .map_err(|e| CoreError::InvalidEvent(format!("signing failed: {e}")))?;
+    .map_err(|e| match e {
+        ruma::signatures::JsonError::PduTooLarge => CoreError::TooLarge,
+        other => CoreError::InvalidEvent(format!("signing failed: {other}")),
+    })?;
 
     let size = serde_json::to_vec(&object)
         .map(|v| v.len())
@@ -259,4 +267,209 @@ fn ids(ids: &[OwnedEventId]) -> CanonicalJsonValue {
 
 fn int(v: u64) -> Result<ruma::Int, CoreError> {
     ruma::Int::try_from(v).map_err(|_| CoreError::InvalidEvent("integer out of range".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{
+        RoomVersionId, owned_server_name, room_id, room_version_rules::RoomVersionRules, user_id,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    fn signer() -> Signer {
+        let doc = Ed25519KeyPair::generate();
+        Signer {
+            server_name: owned_server_name!("example.org"),
+            key: Ed25519KeyPair::from_der(&doc, "k1".into()).unwrap(),
+        }
+    }
+
+    /// A room built event by event in memory, as the server does.
+    struct Room {
+        rules: RoomVersionRules,
+        signer: Signer,
+        state: StateEvents,
+        prev: Vec<Pdu>,
+    }
+
+    impl Room {
+        fn new() -> Self {
+            let mut room = Room {
+                rules: RoomVersionId::V11.rules().unwrap(),
+                signer: signer(),
+                state: StateEvents::new(),
+                prev: Vec::new(),
+            };
+            let alice = user_id!("@alice:example.org");
+            room.send(
+                alice,
+                EventTemplate::state(
+                    StateEventType::RoomCreate,
+                    "",
+                    json!({"room_version": "11"}),
+                ),
+            )
+            .unwrap();
+            room.send(alice, member("join")).map(|_| ()).unwrap();
+            room.send(
+                alice,
+                EventTemplate::state(
+                    StateEventType::RoomPowerLevels,
+                    "",
+                    json!({"users": {"@alice:example.org": 100}, "state_default": 50, "events_default": 0}),
+                ),
+            )
+            .unwrap();
+            room.send(
+                alice,
+                EventTemplate::state(
+                    StateEventType::RoomJoinRules,
+                    "",
+                    json!({"join_rule": "invite"}),
+                ),
+            )
+            .unwrap();
+            room
+        }
+
+        fn send(&mut self, sender: &UserId, template: EventTemplate) -> Result<Pdu, CoreError> {
+            let ctx = RoomContext {
+                room_id: room_id!("!room:example.org"),
+                rules: &self.rules,
+                prev_events: &self.prev,
+                state: &self.state,
+            };
+            let pdu = build_event(
+                template,
+                sender,
+                &ctx,
+                &self.signer,
+                MilliSecondsSinceUnixEpoch::now(),
+            )?;
+            if let Some(key) = &pdu.state_key {
+                self.state.insert(
+                    (pdu.event_type.to_string().into(), key.clone()),
+                    pdu.clone(),
+                );
+            }
+            self.prev = vec![pdu.clone()];
+            Ok(pdu)
+        }
+    }
+
+    fn member(membership: &str) -> EventTemplate {
+        EventTemplate::state(
+            StateEventType::RoomMember,
+            "@alice:example.org",
+            json!({"membership": membership}),
+        )
+    }
+
+    fn member_of(user: &str, membership: &str) -> EventTemplate {
+        EventTemplate::state(
+            StateEventType::RoomMember,
+            user,
+            json!({"membership": membership}),
+        )
+    }
+
+    fn text(body: &str) -> EventTemplate {
+        EventTemplate::message(
+            TimelineEventType::RoomMessage,
+            json!({"msgtype": "m.text", "body": body}),
+        )
+    }
+
+    #[test]
+    fn members_may_talk_and_events_are_signed_and_hashed() {
+        let mut room = Room::new();
+        let pdu = room
+            .send(user_id!("@alice:example.org"), text("hello"))
+            .unwrap();
+        assert_eq!(u64::from(pdu.depth), 5);
+        assert!(
+            pdu.auth_events.len() >= 3,
+            "create, power levels and sender's membership"
+        );
+        // The event ID is the reference hash of the signed event.
+        let hash = ruma::signatures::reference_hash(&pdu.json, &room.rules).unwrap();
+        assert_eq!(pdu.event_id.as_str(), format!("${hash}"));
+        let public = room.signer.key.public_key();
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert(
+            "ed25519:k1".to_owned(),
+            ruma::serde::Base64::new(public.to_vec()),
+        );
+        let mut map = std::collections::BTreeMap::new();
+        map.insert("example.org".to_owned(), keys);
+        let verified = ruma::signatures::verify_event(&map, &pdu.json, &room.rules).unwrap();
+        assert_eq!(verified, ruma::signatures::Verified::All);
+    }
+
+    #[test]
+    fn outsiders_may_not_send() {
+        let mut room = Room::new();
+        let err = room
+            .send(user_id!("@mallory:example.org"), text("spam"))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+    }
+
+    #[test]
+    fn invite_only_rooms_need_an_invite() {
+        let mut room = Room::new();
+        let bob = user_id!("@bob:example.org");
+        let err = room.send(bob, member_of(bob.as_str(), "join")).unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        room.send(
+            user_id!("@alice:example.org"),
+            member_of(bob.as_str(), "invite"),
+        )
+        .unwrap();
+        room.send(bob, member_of(bob.as_str(), "join")).unwrap();
+        room.send(bob, text("thanks")).unwrap();
+    }
+
+    #[test]
+    fn power_levels_guard_state_changes() {
+        let mut room = Room::new();
+        let bob = user_id!("@bob:example.org");
+        room.send(
+            user_id!("@alice:example.org"),
+            member_of(bob.as_str(), "invite"),
+        )
+        .unwrap();
+        room.send(bob, member_of(bob.as_str(), "join")).unwrap();
+        let rename = EventTemplate::state(StateEventType::RoomName, "", json!({"name": "mine"}));
+        let err = room.send(bob, rename.clone()).unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        room.send(user_id!("@alice:example.org"), rename).unwrap();
+        // Bob cannot kick alice either.
+        let err = room
+            .send(bob, member_of("@alice:example.org", "leave"))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+    }
+
+    #[test]
+    fn oversized_events_are_refused() {
+        let mut room = Room::new();
+        let err = room
+            .send(user_id!("@alice:example.org"), text(&"x".repeat(70_000)))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::TooLarge), "{err:?}");
+    }
+
+    #[test]
+    fn a_second_create_event_is_refused() {
+        let mut room = Room::new();
+        let again = EventTemplate::state(
+            StateEventType::RoomCreate,
+            "",
+            json!({"room_version": "11"}),
+        );
+        assert!(room.send(user_id!("@alice:example.org"), again).is_err());
+    }
 }

@@ -147,6 +147,14 @@ impl IntoResponse for ApiError {
             _ => json!({ "errcode": errcode, "error": self.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::TooLarge(_)) {
+            // The rest of an oversized body is never read: the connection
+            // cannot carry another request.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         if let ApiError::LimitExceeded { retry_after_ms } = self {
             let secs = retry_after_ms.div_ceil(1000).to_string();
             if let Ok(v) = http::HeaderValue::from_str(&secs) {

@@ -15,6 +15,7 @@ use ruma::api::{
         NoAuthentication,
     },
     error::{DeserializationError, FromHttpRequestError},
+    path_builder::PathBuilder,
 };
 
 use crate::{
@@ -98,13 +99,20 @@ where
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let path_params: Vec<String> = {
+        let mut path_params: Vec<String> = {
             use axum::extract::FromRequestParts;
             match axum::extract::RawPathParams::from_request_parts(&mut parts, state).await {
                 Ok(params) => params.iter().map(|(_, v)| v.to_owned()).collect(),
                 Err(_) => Vec::new(),
             }
         };
+        // Routes registered without an optional trailing parameter (an empty
+        // state key) pass fewer values: the missing ones are empty.
+        let expected = T::PATH_BUILDER
+            .all_paths()
+            .next()
+            .map_or(0, |p| p.matches('{').count());
+        path_params.resize(expected.max(path_params.len()), String::new());
         let client_ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

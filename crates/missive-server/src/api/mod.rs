@@ -40,6 +40,24 @@ where
     })
 }
 
+/// Like [`route`], and also without the last path parameter (with or
+/// without a trailing slash): the spec lets clients omit an empty state key.
+fn route_optional_last<R, H, T>(router: Router<AppState>, handler: H) -> Router<AppState>
+where
+    R: IncomingRequest,
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(R::METHOD).expect("ruma endpoints use standard methods");
+    let router = route::<R, H, T>(router, handler.clone());
+    R::PATH_BUILDER.all_paths().fold(router, |router, path| {
+        let short = path.rsplit_once('/').map_or(path, |(head, _)| head);
+        router
+            .route(short, on(filter, handler.clone()))
+            .route(&format!("{short}/"), on(filter, handler.clone()))
+    })
+}
+
 /// All client-server endpoints, plus discovery and health.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
@@ -107,11 +125,14 @@ pub fn router() -> Router<AppState> {
     let r = route::<mem::forget_room::v3::Request, _, _>(r, rooms::forget_room);
 
     let r = route::<message::send_message_event::v3::Request, _, _>(r, events::send_message_event);
-    let r = route::<st::send_state_event::v3::Request, _, _>(r, events::send_state_event);
+    let r =
+        route_optional_last::<st::send_state_event::v3::Request, _, _>(r, events::send_state_event);
     let r = route::<redact::redact_event::v3::Request, _, _>(r, events::redact_event);
     let r = route::<st::get_state_events::v3::Request, _, _>(r, events::get_state_events);
-    let r =
-        route::<st::get_state_event_for_key::v3::Request, _, _>(r, events::get_state_event_for_key);
+    let r = route_optional_last::<st::get_state_event_for_key::v3::Request, _, _>(
+        r,
+        events::get_state_event_for_key,
+    );
     let r = route::<room::get_room_event::v3::Request, _, _>(r, events::get_room_event);
     let r = route::<message::get_message_events::v3::Request, _, _>(r, events::get_message_events);
     let r = route::<context::get_context::v3::Request, _, _>(r, events::get_context);

@@ -1,0 +1,253 @@
+//! Test harness: the real `missive-server` binary on a free port, on SQLite
+//! or on a fresh PostgreSQL database, and matrix-sdk clients for it.
+
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use matrix_sdk::{
+    Client,
+    config::SyncSettings,
+    ruma::api::client::{account::register, uiaa},
+};
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server, stopped (and its database dropped) on drop.
+pub struct TestServer {
+    child: Child,
+    pub base_url: String,
+    pub data_dir: tempfile::TempDir,
+    postgres_db: Option<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn psql(sql: &str) {
+    let status = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql must be installed for PostgreSQL tests");
+    assert!(status.success(), "psql failed: {sql}");
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts the server with extra environment variables.
+    pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let postgres_db = (backend == Backend::Postgres).then(|| {
+            let name = format!("missive_it_{}_{port}", std::process::id());
+            psql(&format!("CREATE DATABASE {name}"));
+            name
+        });
+        let log = std::fs::File::create(data_dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
+        cmd.env("MISSIVE_SERVER_NAME", "localhost")
+            .env("MISSIVE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MISSIVE_DATA_DIR", data_dir.path())
+            .env("MISSIVE_REGISTRATION", "open")
+            .env("MISSIVE_RATE_LIMITS", "off")
+            .env_remove("MISSIVE_DATABASE_URL")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(db) = &postgres_db {
+            cmd.env(
+                "MISSIVE_DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:5432/{db}"),
+            );
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start missive-server");
+        let server = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            postgres_db,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = http.get(format!("{}/health", self.base_url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server did not become healthy; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
+    }
+
+    /// A new matrix-sdk client (in-memory stores) for this server.
+    pub async fn client(&self) -> Client {
+        Client::builder()
+            .homeserver_url(&self.base_url)
+            .build()
+            .await
+            .expect("client")
+    }
+
+    /// Registers `name` (password `password`) through matrix-sdk, answering
+    /// the user-interactive auth challenge with `m.login.dummy`.
+    pub async fn register(&self, name: &str) -> Client {
+        let client = self.client().await;
+        let mut request = register::v3::Request::new();
+        request.username = Some(name.to_owned());
+        request.password = Some(PASSWORD.to_owned());
+        request.initial_device_display_name = Some(format!("{name}'s test device"));
+        let first = client.matrix_auth().register(request.clone()).await;
+        let err = first.expect_err("the first register call asks for auth");
+        let info = err.as_uiaa_response().expect("a UIA challenge").clone();
+        let mut dummy = uiaa::Dummy::new();
+        dummy.session = info.session.clone();
+        request.auth = Some(uiaa::AuthData::Dummy(dummy));
+        client
+            .matrix_auth()
+            .register(request)
+            .await
+            .expect("register");
+        client
+    }
+
+    /// Logs in again as `name` on a new client (a new device).
+    pub async fn login(&self, name: &str) -> Client {
+        let client = self.client().await;
+        client
+            .matrix_auth()
+            .login_username(name, PASSWORD)
+            .send()
+            .await
+            .expect("login");
+        client
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+        if let Some(db) = &self.postgres_db {
+            let _ = Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                ])
+                .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// One sync round (no waiting) so the client's state catches up; returns
+/// the next batch token.
+pub async fn sync_once(client: &Client) -> String {
+    client
+        .sync_once(SyncSettings::default().timeout(Duration::ZERO))
+        .await
+        .expect("sync")
+        .next_batch
+}
+
+/// Whether the client sees an invite to the room.
+pub fn invited_to(client: &Client, room_id: &matrix_sdk::ruma::RoomId) -> bool {
+    client
+        .get_room(room_id)
+        .is_some_and(|r| r.state() == matrix_sdk::RoomState::Invited)
+}
+
+/// Syncs until `check` holds, at most `rounds` times (each round long-polls
+/// briefly); panics with `what` otherwise. No assertion on elapsed time.
+pub async fn sync_until<F, Fut>(clients: &[&Client], rounds: usize, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..rounds {
+        for c in clients {
+            c.sync_once(SyncSettings::default().timeout(Duration::from_millis(300)))
+                .await
+                .expect("sync");
+        }
+        if check().await {
+            return;
+        }
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+/// Generates one test per backend from an `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$body($crate::support::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$body($crate::support::Backend::Postgres).await }
+            )*
+        }
+    };
+}
