@@ -995,16 +995,33 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
 }
 
 pub async fn dehydrated_devices_replace_each_other(store: SqlStore) {
-    assert!(store.set_dehydrated_device("@a:test", "DH1", "{}").await.unwrap().is_none());
+    assert!(
+        store
+            .set_dehydrated_device("@a:test", "DH1", "{}")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        store.set_dehydrated_device("@a:test", "DH2", r#"{"v":2}"#).await.unwrap().as_deref(),
+        store
+            .set_dehydrated_device("@a:test", "DH2", r#"{"v":2}"#)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("DH1")
     );
     assert_eq!(
         store.dehydrated_device("@a:test").await.unwrap(),
         Some(("DH2".into(), r#"{"v":2}"#.into()))
     );
-    assert_eq!(store.delete_dehydrated_device("@a:test").await.unwrap().as_deref(), Some("DH2"));
+    assert_eq!(
+        store
+            .delete_dehydrated_device("@a:test")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("DH2")
+    );
     assert!(store.dehydrated_device("@a:test").await.unwrap().is_none());
 }
 
