@@ -339,9 +339,124 @@ async fn backup_restores_history_on_a_new_login(backend: Backend) {
     assert_eq!(found.as_deref(), Some("an old secret"));
 }
 
+async fn sas_emoji_verification(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    sync_once(&alice).await;
+    sync_once(&bob).await;
+    // Sharing a room makes each side track the other's devices.
+    encrypted_room(&alice, &bob).await;
+    let (alice_id, bob_id) = (
+        alice.user_id().unwrap().to_owned(),
+        bob.user_id().unwrap().to_owned(),
+    );
+
+    let bob_device = alice
+        .encryption()
+        .get_device(&bob_id, bob.device_id().unwrap())
+        .await
+        .unwrap()
+        .expect("alice knows bob's device");
+    assert!(!bob_device.is_verified());
+    let request = bob_device
+        .request_verification()
+        .await
+        .expect("request verification");
+    let flow_id = request.flow_id().to_owned();
+
+    sync_until(
+        &[&bob],
+        20,
+        "bob receives the verification request",
+        || async {
+            bob.encryption()
+                .get_verification_request(&alice_id, &flow_id)
+                .await
+                .is_some()
+        },
+    )
+    .await;
+    let bob_request = bob
+        .encryption()
+        .get_verification_request(&alice_id, &flow_id)
+        .await
+        .unwrap();
+    bob_request.accept().await.expect("bob accepts");
+    sync_until(&[&alice], 20, "alice sees bob ready", || async {
+        request.is_ready()
+    })
+    .await;
+    let alice_sas = request
+        .start_sas()
+        .await
+        .expect("start SAS")
+        .expect("SAS started");
+
+    sync_until(&[&bob], 20, "bob sees the SAS start", || async {
+        bob.encryption()
+            .get_verification(&alice_id, &flow_id)
+            .await
+            .and_then(|v| v.sas())
+            .is_some()
+    })
+    .await;
+    let bob_sas = bob
+        .encryption()
+        .get_verification(&alice_id, &flow_id)
+        .await
+        .and_then(|v| v.sas())
+        .unwrap();
+    bob_sas.accept().await.expect("bob accepts SAS");
+    sync_until(&[&alice, &bob], 20, "both show emoji", || async {
+        alice_sas.emoji().is_some() && bob_sas.emoji().is_some()
+    })
+    .await;
+    let emoji = |sas: &matrix_sdk::encryption::verification::SasVerification| {
+        sas.emoji()
+            .unwrap()
+            .iter()
+            .map(|e| e.symbol)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emoji(&alice_sas),
+        emoji(&bob_sas),
+        "both users see the same seven emoji"
+    );
+
+    alice_sas.confirm().await.expect("alice confirms");
+    bob_sas.confirm().await.expect("bob confirms");
+    sync_until(&[&alice, &bob], 20, "verification completes", || async {
+        alice_sas.is_done() && bob_sas.is_done()
+    })
+    .await;
+    let bob_seen_by_alice = alice
+        .encryption()
+        .get_device(&bob_id, bob.device_id().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let alice_seen_by_bob = bob
+        .encryption()
+        .get_device(&alice_id, alice.device_id().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        bob_seen_by_alice.is_verified(),
+        "alice marks bob's device verified"
+    );
+    assert!(
+        alice_seen_by_bob.is_verified(),
+        "bob marks alice's device verified"
+    );
+}
+
 both_backends! {
     encrypted_messages_are_decrypted_both_ways => exchange_messages,
     a_member_who_left_gets_no_new_keys => leaver_cannot_read_new_messages,
     cross_signing_bootstraps_and_resets_with_password => cross_signing_bootstrap,
     key_backup_restores_history_with_the_recovery_key => backup_restores_history_on_a_new_login,
+    sas_emoji_verification_marks_both_devices_verified => sas_emoji_verification,
 }
