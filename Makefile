@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+.PHONY: js-deps run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
 
 ## Build everything (release) and start the server on 127.0.0.1:8008 with
 ## embedded storage in ./data and open registration for local trials.
@@ -19,10 +19,14 @@ build-release:
 
 ## All tests: unit, storage conformance (SQLite + PostgreSQL), integration
 ## tests driving the real binary with matrix-sdk, and the schemathesis run.
-test: ensure-postgres clean-test-dbs test-rust schemathesis
+test: ensure-postgres clean-test-dbs js-deps test-rust schemathesis
 
 test-rust:
 	$(CARGO) test --workspace
+
+## matrix-js-sdk for the interoperability test (from the committed lock file).
+js-deps:
+	npm ci --prefix interop/js --no-audit --no-fund
 
 ensure-postgres:
 	@scripts/ensure-postgres.sh
