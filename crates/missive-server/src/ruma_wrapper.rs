@@ -168,7 +168,15 @@ where
         }
 
         let http_req = http::Request::from_parts(parts, bytes);
-        let body = T::try_from_http_request(http_req, &path_params).map_err(request_error)?;
+        // ruma's parsers can panic on some malformed bodies (e.g. a login
+        // without "type"); bad input must still get a 400, not a 500.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            T::try_from_http_request(http_req, &path_params)
+        }));
+        let body = match parsed {
+            Ok(result) => result.map_err(request_error)?,
+            Err(_) => return Err(ApiError::bad_json("malformed request")),
+        };
         Ok(Ruma {
             body,
             identity,

@@ -12,7 +12,11 @@ use matrix_sdk::{
     ruma::{
         OwnedRoomId,
         api::client::{receipt::create_receipt::v3::ReceiptType, room::create_room},
-        events::{receipt::ReceiptThread, room::message::RoomMessageEventContent},
+        api::error::ErrorKind,
+        events::{
+            receipt::ReceiptThread,
+            room::{member::MembershipState, message::RoomMessageEventContent},
+        },
     },
 };
 use support::{Backend, TestServer, sync_once, sync_until};
@@ -65,17 +69,36 @@ async fn conversation(backend: Backend) {
     assert_eq!(bob_room.name().as_deref(), Some("Cabinet"));
     assert_eq!(bob_room.topic().as_deref(), Some("Réunion du lundi"));
 
-    // A long-poll from bob is woken by alice's message: start it, then send.
+    // A long-poll from bob (since a token, 30 s timeout) is woken by
+    // alice's message: start it, then send. An unrelated wake-up only
+    // restarts the poll from its next_batch, a bounded number of times.
     let token = sync_once(&bob).await;
     let poll = {
         let bob = bob.clone();
+        let room_id = room_id.clone();
         tokio::spawn(async move {
-            bob.sync_once(
-                SyncSettings::default()
-                    .token(token)
-                    .timeout(Duration::from_secs(30)),
-            )
-            .await
+            let mut token = token;
+            for _ in 0..5 {
+                let response = bob
+                    .sync_once(
+                        SyncSettings::default()
+                            .token(token)
+                            .timeout(Duration::from_secs(30)),
+                    )
+                    .await
+                    .expect("long-poll sync");
+                let bodies: Vec<String> = response
+                    .rooms
+                    .joined
+                    .get(&room_id)
+                    .map(|j| j.timeline.events.iter().filter_map(body).collect())
+                    .unwrap_or_default();
+                if !bodies.is_empty() {
+                    return bodies;
+                }
+                token = response.next_batch;
+            }
+            panic!("five long-polls returned without alice's message");
         })
     };
     let alice_room = alice.get_room(&room_id).unwrap();
@@ -83,14 +106,7 @@ async fn conversation(backend: Backend) {
         .send(RoomMessageEventContent::text_plain("Bonjour Bob"))
         .await
         .expect("send");
-    let response = poll.await.unwrap().expect("long-poll sync");
-    let joined = response
-        .rooms
-        .joined
-        .get(&room_id)
-        .expect("the room is in the woken sync");
-    let bodies: Vec<String> = joined.timeline.events.iter().filter_map(body).collect();
-    assert_eq!(bodies, ["Bonjour Bob"]);
+    assert_eq!(poll.await.unwrap(), ["Bonjour Bob"]);
 
     // Bob answers; alice receives it.
     let reply = bob_room
@@ -110,24 +126,33 @@ async fn conversation(backend: Backend) {
     .await;
 
     // Typing and a read receipt from bob reach alice through sync.
-    let token = sync_once(&alice).await;
+    let mut token = sync_once(&alice).await;
     bob_room.typing_notice(true).await.expect("typing");
-    let typing = alice
-        .sync_once(
-            SyncSettings::default()
-                .token(token)
-                .timeout(Duration::from_secs(10)),
-        )
-        .await
-        .expect("sync");
-    let ephemeral = &typing.rooms.joined[&room_id].ephemeral;
-    assert!(
-        ephemeral
-            .iter()
-            .any(|e| e.json().get().contains("m.typing")
-                && e.json().get().contains("@bob:localhost")),
-        "bob's typing notice reached alice"
-    );
+    let mut bob_typing = false;
+    for _ in 0..10 {
+        let response = alice
+            .sync_once(
+                SyncSettings::default()
+                    .token(token)
+                    .timeout(Duration::from_secs(10)),
+            )
+            .await
+            .expect("sync");
+        bob_typing = response.rooms.joined.get(&room_id).is_some_and(|j| {
+            j.ephemeral.iter().any(|e| {
+                e.get_field::<String>("type").ok().flatten().as_deref() == Some("m.typing")
+                    && e.get_field::<serde_json::Value>("content")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|c| c["user_ids"] == serde_json::json!(["@bob:localhost"]))
+            })
+        });
+        if bob_typing {
+            break;
+        }
+        token = response.next_batch;
+    }
+    assert!(bob_typing, "bob's typing notice never reached alice's sync");
     bob_room
         .send_single_receipt(
             ReceiptType::Read,
@@ -168,9 +193,13 @@ async fn conversation(backend: Backend) {
     // Bob leaves; alice sees it.
     bob_room.leave().await.expect("leave");
     sync_until(&[&alice], 20, "alice sees bob leave", || async {
-        alice
-            .get_room(&room_id)
-            .is_some_and(|r| r.joined_members_count() == 1)
+        let left = alice_room
+            .get_member_no_sync(bob.user_id().unwrap())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|m| *m.membership() == MembershipState::Leave);
+        left && alice_room.joined_members_count() == 1
     })
     .await;
 }
@@ -192,6 +221,7 @@ async fn history_paginates(backend: Backend) {
     let bob_room = bob.get_room(&room_id).unwrap();
     let mut from = None;
     let mut seen = Vec::new();
+    let mut exhausted = false;
     for _ in 0..50 {
         let mut options = MessagesOptions::backward().from(from.as_deref());
         options.limit = 7u32.into();
@@ -199,9 +229,16 @@ async fn history_paginates(backend: Backend) {
         seen.extend(page.chunk.iter().filter_map(body));
         match page.end {
             Some(end) => from = Some(end),
-            None => break,
+            None => {
+                exhausted = true;
+                break;
+            }
         }
     }
+    assert!(
+        exhausted,
+        "/messages never omitted `end` at the start of the room"
+    );
     seen.reverse();
     let expected: Vec<String> = (0..30).map(|i| format!("message {i}")).collect();
     assert_eq!(seen, expected, "every message, once, in order");
@@ -246,6 +283,13 @@ async fn outsiders_cannot_read(backend: Backend) {
     assert_eq!(
         err.as_client_api_error().map(|e| e.status_code.as_u16()),
         Some(403)
+    );
+    assert!(
+        matches!(
+            err.client_api_error_kind(),
+            Some(ErrorKind::Forbidden { .. })
+        ),
+        "M_FORBIDDEN, got {err:?}"
     );
     // Nothing about the room leaks into carol's sync.
     let response = carol

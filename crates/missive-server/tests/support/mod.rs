@@ -93,7 +93,7 @@ impl TestServer {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start missive-server");
-        let server = Self {
+        let mut server = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             data_dir,
@@ -103,9 +103,20 @@ impl TestServer {
         server
     }
 
-    async fn wait_healthy(&self) {
-        let http = reqwest::Client::new();
+    /// Polls `/health` for up to about 60 s; gives up at once, with the
+    /// log, if the process exits first.
+    async fn wait_healthy(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
         for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "missive-server exited ({status}) before it was healthy; log:\n{}",
+                    self.log()
+                );
+            }
             if let Ok(r) = http.get(format!("{}/health", self.base_url)).send().await
                 && r.status().is_success()
             {
@@ -113,7 +124,34 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("server did not become healthy; log:\n{}", self.log());
+        panic!(
+            "missive-server did not answer GET /health with 200 within ~60 s; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Runs `missive-server admin ARGS` on this server's configuration
+    /// (same data dir and database); returns (success, stdout + stderr).
+    pub fn admin(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
+        cmd.arg("admin")
+            .args(args)
+            .env("MISSIVE_SERVER_NAME", "localhost")
+            .env("MISSIVE_DATA_DIR", self.data_dir.path())
+            .env_remove("MISSIVE_DATABASE_URL");
+        if let Some(db) = &self.postgres_db {
+            cmd.env(
+                "MISSIVE_DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:5432/{db}"),
+            );
+        }
+        let out = cmd.output().expect("run missive-server admin");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
     }
 
     pub fn log(&self) -> String {
