@@ -29,6 +29,8 @@ pub struct TestServer {
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
     postgres_db: Option<String>,
+    port: u16,
+    env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -59,6 +61,38 @@ fn psql(sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
+fn spawn(
+    port: u16,
+    data_dir: &std::path::Path,
+    postgres_db: Option<&str>,
+    env: &[(String, String)],
+) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("server.log"))
+        .expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
+    cmd.env("MISSIVE_SERVER_NAME", "localhost")
+        .env("MISSIVE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MISSIVE_DATA_DIR", data_dir)
+        .env("MISSIVE_REGISTRATION", "open")
+        .env("MISSIVE_RATE_LIMITS", "off")
+        .env_remove("MISSIVE_DATABASE_URL")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    if let Some(db) = postgres_db {
+        cmd.env(
+            "MISSIVE_DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{db}"),
+        );
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start missive-server")
+}
+
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, &[]).await
@@ -73,34 +107,35 @@ impl TestServer {
             psql(&format!("CREATE DATABASE {name}"));
             name
         });
-        let log = std::fs::File::create(data_dir.path().join("server.log")).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
-        cmd.env("MISSIVE_SERVER_NAME", "localhost")
-            .env("MISSIVE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MISSIVE_DATA_DIR", data_dir.path())
-            .env("MISSIVE_REGISTRATION", "open")
-            .env("MISSIVE_RATE_LIMITS", "off")
-            .env_remove("MISSIVE_DATABASE_URL")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        if let Some(db) = &postgres_db {
-            cmd.env(
-                "MISSIVE_DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{db}"),
-            );
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start missive-server");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn(port, data_dir.path(), postgres_db.as_deref(), &env);
         let mut server = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             data_dir,
             postgres_db,
+            port,
+            env,
         };
         server.wait_healthy().await;
         server
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all) and starts it
+    /// again on the same data.
+    pub async fn crash_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+        self.child = spawn(
+            self.port,
+            self.data_dir.path(),
+            self.postgres_db.as_deref(),
+            &self.env,
+        );
+        self.wait_healthy().await;
     }
 
     /// Polls `/health` for up to about 60 s; gives up at once, with the
