@@ -124,6 +124,34 @@ impl TestServer {
         server
     }
 
+    /// A second server process on the same PostgreSQL database (and signing
+    /// key), as a scaled-out deployment runs them. It does not own the
+    /// database: the first server drops it.
+    pub async fn second_process(&self) -> TestServer {
+        let db = self
+            .postgres_db
+            .as_deref()
+            .expect("scale-out needs PostgreSQL");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(
+            self.data_dir.path().join("signing.key"),
+            data_dir.path().join("signing.key"),
+        )
+        .expect("share the signing key");
+        let port = free_port();
+        let child = spawn(port, data_dir.path(), Some(db), &self.env);
+        let mut server = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            postgres_db: None,
+            port,
+            env: self.env.clone(),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
     /// Kills the server with SIGKILL (no shutdown at all) and starts it
     /// again on the same data.
     pub async fn crash_and_restart(&mut self) {
