@@ -40,6 +40,43 @@ pub struct Config {
     pub presence: bool,
     /// Log format: `pretty` or `json`.
     pub log_format: String,
+    pub media: MediaConfig,
+}
+
+/// The media repository and its antivirus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Largest file accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes each user may store in all; 0 for no quota.
+    pub quota_bytes: u64,
+    /// Asynchronous upload reservations a user may hold at once.
+    pub max_pending_uploads: i64,
+    /// Serve the deprecated unauthenticated `/_matrix/media/v3/download`
+    /// and `/thumbnail` endpoints (off, as in Synapse since the freeze).
+    pub legacy_unauthenticated: bool,
+    /// URL previews (off: the server would fetch what users link to).
+    pub url_previews: bool,
+    /// clamd's socket: `unix:/run/clamav/clamd.ctl` or `tcp:host:3310`.
+    /// Unset: no scanning.
+    pub clamd: Option<String>,
+    /// Accept files when clamd cannot be reached (default: refuse them).
+    pub clamd_fail_open: bool,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            quota_bytes: 10 * 1024 * 1024 * 1024,
+            max_pending_uploads: 10,
+            legacy_unauthenticated: false,
+            url_previews: false,
+            clamd: None,
+            clamd_fail_open: false,
+        }
+    }
 }
 
 /// Request rates, per user (or per IP before login).
@@ -82,6 +119,7 @@ impl Default for Config {
             max_request_bytes: 1024 * 1024,
             presence: true,
             log_format: "pretty".into(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -155,6 +193,29 @@ impl Config {
         }
         if let Some(v) = var("MISSIVE_LOG_FORMAT") {
             self.log_format = v;
+        }
+        if let Some(v) = var("MISSIVE_MAX_UPLOAD_BYTES") {
+            self.media.max_upload_bytes = v
+                .parse()
+                .map_err(|_| ConfigError::Env("MISSIVE_MAX_UPLOAD_BYTES", v))?;
+        }
+        if let Some(v) = var("MISSIVE_MEDIA_QUOTA_BYTES") {
+            self.media.quota_bytes = v
+                .parse()
+                .map_err(|_| ConfigError::Env("MISSIVE_MEDIA_QUOTA_BYTES", v))?;
+        }
+        if let Some(v) = var("MISSIVE_CLAMD") {
+            if !v.is_empty() && crate::services::media::antivirus::Clamd::parse(&v).is_none() {
+                return Err(ConfigError::Env("MISSIVE_CLAMD", v));
+            }
+            self.media.clamd = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("MISSIVE_CLAMD_FAIL_OPEN") {
+            self.media.clamd_fail_open = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_CLAMD_FAIL_OPEN", v)),
+            };
         }
         Ok(())
     }

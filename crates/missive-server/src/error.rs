@@ -65,6 +65,16 @@ pub enum ApiError {
     Exists(String),
     #[error("{0}")]
     InvalidSignature(String),
+    #[error("{0}")]
+    ResourceLimitExceeded(String),
+    #[error("this file was refused because it contains malware ({0})")]
+    MediaInfected(String),
+    #[error("the antivirus service is unavailable; try again later")]
+    ScannerUnavailable,
+    #[error("this media has already been uploaded")]
+    CannotOverwriteMedia,
+    #[error("this media has not been uploaded yet")]
+    NotYetUploaded,
     #[error("{message}")]
     WrongRoomKeysVersion {
         current: Option<String>,
@@ -119,6 +129,11 @@ impl ApiError {
             BadAlias(_) => (StatusCode::BAD_REQUEST, "M_BAD_ALIAS"),
             Exists(_) => (StatusCode::CONFLICT, "M_UNKNOWN"),
             InvalidSignature(_) => (StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE"),
+            ResourceLimitExceeded(_) => (StatusCode::FORBIDDEN, "M_RESOURCE_LIMIT_EXCEEDED"),
+            MediaInfected(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+            ScannerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
+            CannotOverwriteMedia => (StatusCode::CONFLICT, "M_CANNOT_OVERWRITE_MEDIA"),
+            NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, "M_NOT_YET_UPLOADED"),
             WrongRoomKeysVersion { .. } => (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
         }
@@ -135,6 +150,10 @@ impl IntoResponse for ApiError {
             }),
             ApiError::WrongRoomKeysVersion { current, message } => json!({
                 "errcode": errcode, "error": message, "current_version": current,
+            }),
+            // The content scanner API's reason, for clients that know it.
+            ApiError::MediaInfected(_) => json!({
+                "errcode": errcode, "error": self.to_string(), "reason": "MCS_MEDIA_NOT_CLEAN",
             }),
             ApiError::UnknownToken => json!({
                 "errcode": errcode, "error": self.to_string(), "soft_logout": false,

@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::Router;
 use missive_core::event_builder::Signer;
-use missive_store::{SqlStore, StoreOptions, TypingStore};
+use missive_store::{FsBlobStore, SqlStore, StoreOptions, TypingStore, default_blob_root};
 use ruma::ServerName;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLayer};
 
@@ -23,8 +23,8 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, e2ee::E2ee, notifier::Notifier, rate_limit::Limiter, reader::Reader,
-        rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -66,6 +66,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     Ok(AppState {
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
         e2ee: E2ee::new(store.clone(), notifier.clone()),
+        media: Media::new(
+            store.clone(),
+            Arc::new(FsBlobStore::new(default_blob_root(&config.data_dir))?),
+            config.media.clone(),
+            accounts.server_name().clone(),
+        ),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter: Limiter::new(&config.rate_limits),
         config: Arc::new(config),

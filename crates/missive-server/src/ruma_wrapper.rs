@@ -76,7 +76,7 @@ type ApiResultRef<'a> = Result<&'a Identity, ApiError>;
 
 /// Extracts the access token from the Authorization header or the
 /// deprecated `access_token` query parameter.
-fn access_token(parts: &http::request::Parts) -> Option<String> {
+pub fn access_token(parts: &http::request::Parts) -> Option<String> {
     if let Some(v) = parts.headers.get(http::header::AUTHORIZATION)
         && let Ok(v) = v.to_str()
         && let Some(token) = v.strip_prefix("Bearer ")

@@ -9,8 +9,8 @@ use missive_store::SqlStore;
 use crate::{
     config::Config,
     services::{
-        accounts::Accounts, e2ee::E2ee, rate_limit::Limiter, reader::Reader, rooms::Rooms,
-        sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, media::Media, rate_limit::Limiter, reader::Reader,
+        rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -20,6 +20,7 @@ pub struct AppState {
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,
     pub e2ee: E2ee,
+    pub media: Media,
     pub uiaa: Uiaa,
     pub rooms: Rooms,
     pub reader: Reader,
@@ -42,6 +43,7 @@ from_ref!(
     store: Arc<SqlStore>,
     accounts: Accounts,
     e2ee: E2ee,
+    media: Media,
     uiaa: Uiaa,
     rooms: Rooms,
     reader: Reader,

@@ -12,6 +12,7 @@ mod discovery;
 mod ephemeral;
 mod events;
 mod keys;
+mod media;
 mod presence;
 mod profile;
 mod push_rules;
@@ -21,7 +22,7 @@ mod sync;
 use axum::{
     Router,
     handler::Handler,
-    routing::{MethodFilter, get, on},
+    routing::{MethodFilter, delete, get, on, post, put},
 };
 use ruma::api::{IncomingRequest, path_builder::PathBuilder};
 
@@ -258,6 +259,62 @@ pub fn router() -> Router<AppState> {
         dehydrated::delete_dehydrated_device,
     );
     let r = route::<dh::get_events::unstable::Request, _, _>(r, dehydrated::get_dehydrated_events);
+
+    let r = r
+        .route("/_matrix/media/v3/upload", post(media::upload))
+        .route("/_matrix/media/r0/upload", post(media::upload))
+        .route("/_matrix/media/v1/create", post(media::create_mxc_uri))
+        .route(
+            "/_matrix/media/v3/upload/{server}/{media_id}",
+            put(media::upload_pending),
+        )
+        .route("/_matrix/client/v1/media/config", get(media::config))
+        .route("/_matrix/media/v3/config", get(media::config))
+        .route(
+            "/_matrix/client/v1/media/download/{server}/{media_id}",
+            get(media::download),
+        )
+        .route(
+            "/_matrix/client/v1/media/download/{server}/{media_id}/{filename}",
+            get(media::download),
+        )
+        .route(
+            "/_matrix/client/v1/media/thumbnail/{server}/{media_id}",
+            get(media::thumbnail),
+        )
+        .route(
+            "/_matrix/client/v1/media/preview_url",
+            get(media::preview_url),
+        )
+        .route("/_matrix/media/v3/preview_url", get(media::preview_url))
+        .route(
+            "/_matrix/media/v3/download/{server}/{media_id}",
+            get(media::legacy_download),
+        )
+        .route(
+            "/_matrix/media/v3/download/{server}/{media_id}/{filename}",
+            get(media::legacy_download),
+        )
+        .route(
+            "/_matrix/media/r0/download/{server}/{media_id}",
+            get(media::legacy_download),
+        )
+        .route(
+            "/_matrix/media/v3/thumbnail/{server}/{media_id}",
+            get(media::legacy_thumbnail),
+        )
+        .route(
+            "/_matrix/media/r0/thumbnail/{server}/{media_id}",
+            get(media::legacy_thumbnail),
+        )
+        .route(
+            "/_synapse/admin/v1/media/{server}/{media_id}",
+            delete(media::admin_delete_media),
+        )
+        .route(
+            "/_synapse/admin/v1/users/{user_id}/media",
+            delete(media::admin_delete_user_media),
+        );
 
     r.fallback(|| async { ApiError::Unrecognized })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

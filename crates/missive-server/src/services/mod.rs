@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod e2ee;
+pub mod media;
 pub mod notifier;
 pub mod push_rules;
 pub mod rate_limit;

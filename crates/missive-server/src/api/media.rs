@@ -1,0 +1,389 @@
+//! The media repository's HTTP endpoints. Uploads are streamed (never
+//! buffered whole); downloads support ranges and are served with headers
+//! that stop browsers from running uploaded content.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    body::Body,
+    extract::{FromRequestParts, Path, Query, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::Response,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    services::{
+        accounts::Identity,
+        media::{StoredFile, thumbnail::Method},
+    },
+    state::AppState,
+};
+
+/// The caller of a media endpoint, from the access token (media endpoints
+/// bypass the buffering ruma extractor to stream their bodies).
+pub struct Authed(pub Identity);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let token = crate::ruma_wrapper::access_token(parts).ok_or(ApiError::MissingToken)?;
+        Ok(Authed(state.accounts.authenticate(&token, None).await?))
+    }
+}
+
+/// Content types a browser may show inline (Synapse's list); everything
+/// else (HTML, SVG, scripts, ...) is served as an attachment.
+const INLINE_CONTENT_TYPES: &[&str] = &[
+    "text/css",
+    "text/plain",
+    "text/csv",
+    "application/json",
+    "application/ld+json",
+    "image/jpeg",
+    "image/gif",
+    "image/png",
+    "image/apng",
+    "image/webp",
+    "image/avif",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "audio/mp4",
+    "audio/webm",
+    "audio/aac",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wave",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/x-pn-wav",
+    "audio/flac",
+    "audio/x-flac",
+];
+
+/// Forbids scripts, plugins and navigation for anything a browser renders.
+const MEDIA_CSP: &str = "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; \
+                         style-src 'unsafe-inline'; media-src 'self'; object-src 'self';";
+
+fn content_type_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A file name safe for a header: no path, no control characters.
+fn sanitize_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .take(255)
+        .collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    (!clean.is_empty()).then_some(clean)
+}
+
+fn content_disposition(inline: bool, filename: Option<&str>) -> String {
+    let kind = if inline { "inline" } else { "attachment" };
+    match filename.and_then(sanitize_filename) {
+        Some(name) => {
+            let ascii: String = name
+                .chars()
+                .map(|c| if c.is_ascii() && c != '\\' { c } else { '_' })
+                .collect();
+            let encoded: String = form_urlencoded::byte_serialize(name.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20");
+            format!("{kind}; filename=\"{ascii}\"; filename*=utf-8''{encoded}")
+        }
+        None => kind.to_owned(),
+    }
+}
+
+/// Serves a stored file with range support and the safe headers.
+async fn serve(
+    file: StoredFile,
+    request_headers: &HeaderMap,
+    filename_override: Option<&str>,
+) -> ApiResult<Response> {
+    let mut request = http::Request::builder().uri("/");
+    for name in [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+    ] {
+        if let Some(v) = request_headers.get(&name) {
+            request = request.header(name, v);
+        }
+    }
+    let request = request
+        .body(Body::empty())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let response = ServeFile::new(&file.path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read media: {e}")))?;
+    let mut response = response.map(Body::new);
+    let essence = file
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let inline = INLINE_CONTENT_TYPES.contains(&essence.as_str());
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(&file.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    let disposition = content_disposition(inline, filename_override.or(file.filename.as_deref()));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(MEDIA_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    Ok(response)
+}
+
+pub async fn upload(
+    State(s): State<AppState>,
+    Authed(me): Authed,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    s.limiter.check_send(me.user_id.as_str())?;
+    s.media
+        .check_declared_size(&me.user_id, declared_length(&headers))
+        .await?;
+    let filename = query.get("filename").cloned();
+    let uri = s
+        .media
+        .upload(
+            &me.user_id,
+            content_type_of(&headers),
+            filename,
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok(Json(json!({ "content_uri": uri })))
+}
+
+pub async fn create_mxc_uri(
+    State(s): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<Json<Value>> {
+    s.limiter.check_send(me.user_id.as_str())?;
+    let (uri, expires) = s.media.create_pending(&me.user_id).await?;
+    Ok(Json(
+        json!({ "content_uri": uri, "unused_expires_at": expires }),
+    ))
+}
+
+pub async fn upload_pending(
+    State(s): State<AppState>,
+    Authed(me): Authed,
+    Path((server, media_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    s.media
+        .check_declared_size(&me.user_id, declared_length(&headers))
+        .await?;
+    let filename = query.get("filename").cloned();
+    s.media
+        .upload_pending(
+            &me.user_id,
+            &server,
+            &media_id,
+            content_type_of(&headers),
+            filename,
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn config(State(s): State<AppState>, _me: Authed) -> Json<Value> {
+    Json(json!({ "m.upload.size": s.media.max_upload_bytes() }))
+}
+
+pub async fn download(
+    State(s): State<AppState>,
+    _me: Authed,
+    Path(params): Path<Vec<String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (server, media_id, filename) = split_params(&params)?;
+    let file = s.media.file(server, media_id).await?;
+    serve(file, &headers, filename).await
+}
+
+fn split_params(params: &[String]) -> ApiResult<(&str, &str, Option<&str>)> {
+    match params {
+        [server, id] => Ok((server, id, None)),
+        [server, id, name] => Ok((server, id, Some(name.as_str()))),
+        _ => Err(ApiError::Unrecognized),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ThumbnailQuery {
+    width: Option<u32>,
+    height: Option<u32>,
+    method: Option<String>,
+}
+
+pub async fn thumbnail(
+    State(s): State<AppState>,
+    _me: Authed,
+    Path((server, media_id)): Path<(String, String)>,
+    Query(q): Query<ThumbnailQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (Some(width), Some(height)) = (q.width, q.height) else {
+        return Err(ApiError::MissingParam(
+            "width and height are required".into(),
+        ));
+    };
+    if width == 0 || height == 0 {
+        return Err(ApiError::invalid_param("width and height must be positive"));
+    }
+    let method = match q.method.as_deref() {
+        None | Some("scale") => Method::Scale,
+        Some("crop") => Method::Crop,
+        Some(other) => {
+            return Err(ApiError::invalid_param(format!(
+                "unknown thumbnail method {other}"
+            )));
+        }
+    };
+    let file = s
+        .media
+        .thumbnail(&server, &media_id, width, height, method)
+        .await?;
+    serve(file, &headers, None).await
+}
+
+pub async fn preview_url(State(s): State<AppState>, _me: Authed) -> ApiResult<Json<Value>> {
+    if !s.media.url_previews_enabled() {
+        return Err(ApiError::forbidden(
+            "URL previews are disabled on this server",
+        ));
+    }
+    Err(ApiError::forbidden("URL previews are not available yet"))
+}
+
+/// The deprecated unauthenticated endpoints: off unless configured, as in
+/// Synapse after the authenticated-media freeze.
+pub async fn legacy_download(
+    State(s): State<AppState>,
+    Path(params): Path<Vec<String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if !s.media.legacy_unauthenticated() {
+        return Err(ApiError::not_found(
+            "use the authenticated media endpoints (/_matrix/client/v1/media)",
+        ));
+    }
+    let (server, media_id, filename) = split_params(&params)?;
+    let file = s.media.file(server, media_id).await?;
+    serve(file, &headers, filename).await
+}
+
+pub async fn legacy_thumbnail(
+    State(s): State<AppState>,
+    Path((server, media_id)): Path<(String, String)>,
+    Query(q): Query<ThumbnailQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if !s.media.legacy_unauthenticated() {
+        return Err(ApiError::not_found(
+            "use the authenticated media endpoints (/_matrix/client/v1/media)",
+        ));
+    }
+    let method = if q.method.as_deref() == Some("crop") {
+        Method::Crop
+    } else {
+        Method::Scale
+    };
+    let file = s
+        .media
+        .thumbnail(
+            &server,
+            &media_id,
+            q.width.unwrap_or(96).max(1),
+            q.height.unwrap_or(96).max(1),
+            method,
+        )
+        .await?;
+    serve(file, &headers, None).await
+}
+
+/// Admin: delete one media item (Synapse's admin API path).
+pub async fn admin_delete_media(
+    State(s): State<AppState>,
+    Authed(me): Authed,
+    Path((server, media_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    if !me.is_admin {
+        return Err(ApiError::forbidden("server administrators only"));
+    }
+    if !s.media.delete(&server, &media_id).await? {
+        return Err(ApiError::not_found("media not found"));
+    }
+    tracing::info!(admin = %me.user_id, %server, %media_id, "media deleted");
+    Ok(Json(json!({ "deleted_media": [media_id], "total": 1 })))
+}
+
+/// Admin: delete all media of a user.
+pub async fn admin_delete_user_media(
+    State(s): State<AppState>,
+    Authed(me): Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !me.is_admin {
+        return Err(ApiError::forbidden("server administrators only"));
+    }
+    let user =
+        ruma::UserId::parse(&user).map_err(|_| ApiError::invalid_param("invalid user ID"))?;
+    let deleted = s.media.delete_user_media(&user).await?;
+    tracing::info!(admin = %me.user_id, user = %user, count = deleted.len(), "user media deleted");
+    Ok(Json(
+        json!({ "total": deleted.len(), "deleted_media": deleted }),
+    ))
+}
