@@ -387,3 +387,51 @@ pub async fn admin_delete_user_media(
         json!({ "total": deleted.len(), "deleted_media": deleted }),
     ))
 }
+
+// --- Content scanner API (as the matrix-content-scanner serves it) --------
+
+fn file_info(body: &Value) -> ApiResult<&Value> {
+    body.get("file")
+        .ok_or_else(|| ApiError::MissingParam("the request needs a file object".into()))
+}
+
+/// `POST /_matrix/media_proxy/unstable/scan_encrypted`: is this encrypted
+/// attachment clean?
+pub async fn scan_encrypted(
+    State(s): State<AppState>,
+    _me: Authed,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let (_, verdict) = s.media.scan_encrypted(file_info(&body)?).await?;
+    Ok(Json(match verdict {
+        None => json!({ "clean": true, "info": "File is clean" }),
+        Some(name) => json!({ "clean": false, "info": format!("File contains malware ({name})") }),
+    }))
+}
+
+/// `POST /_matrix/media_proxy/unstable/download_encrypted`: the ciphertext,
+/// only if its plaintext is clean.
+pub async fn download_encrypted(
+    State(s): State<AppState>,
+    _me: Authed,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let (file, verdict) = s.media.scan_encrypted(file_info(&body)?).await?;
+    if let Some(name) = verdict {
+        return Err(ApiError::MediaInfected(name));
+    }
+    serve(file, &headers, None).await
+}
+
+/// `GET /_matrix/media_proxy/unstable/scan/{server}/{id}`: the verdict on
+/// an unencrypted file (uploads are scanned on arrival, so a stored file
+/// is clean).
+pub async fn scan_plain(
+    State(s): State<AppState>,
+    _me: Authed,
+    Path((server, media_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    s.media.file(&server, &media_id).await?;
+    Ok(Json(json!({ "clean": true, "info": "File is clean" })))
+}

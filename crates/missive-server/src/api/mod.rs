@@ -308,6 +308,22 @@ pub fn router() -> Router<AppState> {
             get(media::legacy_thumbnail),
         )
         .route(
+            "/_matrix/media_proxy/unstable/scan_encrypted",
+            post(media::scan_encrypted),
+        )
+        .route(
+            "/_matrix/media_proxy/unstable/download_encrypted",
+            post(media::download_encrypted),
+        )
+        .route(
+            "/_matrix/media_proxy/unstable/scan/{server}/{media_id}",
+            get(media::scan_plain),
+        )
+        .route(
+            "/_matrix/media_proxy/unstable/download/{server}/{media_id}",
+            get(media::download),
+        )
+        .route(
             "/_synapse/admin/v1/media/{server}/{media_id}",
             delete(media::admin_delete_media),
         )

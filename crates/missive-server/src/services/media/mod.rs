@@ -2,6 +2,7 @@
 //! antivirus scanning before anything can be downloaded, thumbnails, quotas.
 
 pub mod antivirus;
+pub mod encrypted;
 pub mod thumbnail;
 
 use std::{path::PathBuf, sync::Arc};
@@ -368,6 +369,30 @@ impl Media {
             filename: None,
             size: record.size,
         })
+    }
+
+    /// Decrypts an encrypted attachment in memory and scans it. Returns
+    /// the ciphertext file (to serve when clean) and the verdict:
+    /// `None` when clean, `Some(signature)` when infected.
+    pub async fn scan_encrypted(
+        &self,
+        info: &serde_json::Value,
+    ) -> ApiResult<(StoredFile, Option<String>)> {
+        let file =
+            encrypted::EncryptedFile::parse(info).map_err(|e| ApiError::bad_json(e.to_string()))?;
+        let (server, media_id) = file.mxc().map_err(|e| ApiError::bad_json(e.to_string()))?;
+        let stored = self.file(server, media_id).await?;
+        if stored.size as u64 > self.config.max_upload_bytes {
+            return Err(ApiError::TooLarge("file too large to scan".into()));
+        }
+        let ciphertext = tokio::fs::read(&stored.path)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let plaintext = file
+            .decrypt(&ciphertext)
+            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        let verdict = self.scan_bytes(&plaintext).await?;
+        Ok((stored, verdict))
     }
 
     /// Deletes one media item (and its blob once unused).
