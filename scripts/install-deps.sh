@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need on a fresh Debian machine: the
 # PostgreSQL client tools, pkg-config, jq and curl, Node.js for the
-# matrix-js-sdk interoperability test, and Python's venv for schemathesis.
+# matrix-js-sdk interoperability test, ClamAV's clamd for the antivirus
+# tests (with a local EICAR signature; no download), and Python's venv for
+# schemathesis.
 set -euo pipefail
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v jq >/dev/null || need+=(jq)
+[ -x /usr/sbin/clamd ] || command -v clamd >/dev/null || need+=(clamav-daemon)
 command -v curl >/dev/null || need+=(curl)
 command -v node >/dev/null || need+=(nodejs npm)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)

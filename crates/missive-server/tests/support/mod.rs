@@ -352,3 +352,79 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A real clamd (Debian's clamav-daemon) with a local signature database
+/// holding only the EICAR test signature (the updater cannot download
+/// here). Stopped on drop.
+pub struct Clamd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// The EICAR anti-virus test file: harmless, detected by every scanner.
+pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+impl Clamd {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db");
+        std::fs::create_dir_all(&db).unwrap();
+        // MD5 signature of the 68-byte EICAR file.
+        std::fs::write(
+            db.join("eicar.hdb"),
+            "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n",
+        )
+        .unwrap();
+        let conf = dir.path().join("clamd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {}\n",
+                dir.path().join("clamd.sock").display(),
+                db.display(),
+                dir.path().join("clamd.log").display()
+            ),
+        )
+        .unwrap();
+        let clamd = ["/usr/sbin/clamd", "clamd"]
+            .into_iter()
+            .find(|p| Command::new(p).arg("--version").output().is_ok());
+        let clamd = clamd.expect("clamd must be installed (apt-get install clamav-daemon)");
+        let child = Command::new(clamd)
+            .arg(format!("--config-file={}", conf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start clamd");
+        let me = Self { child, dir };
+        for _ in 0..300 {
+            if let Ok(mut s) = tokio::net::UnixStream::connect(me.socket()).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                if s.write_all(b"zPING\0").await.is_ok() {
+                    let mut buf = [0u8; 8];
+                    if s.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        return me;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("clamd did not start");
+    }
+
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("clamd.sock")
+    }
+
+    /// The `MISSIVE_CLAMD` value for this daemon.
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.socket().display())
+    }
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
