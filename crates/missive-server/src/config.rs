@@ -58,6 +58,10 @@ pub struct MediaConfig {
     pub legacy_unauthenticated: bool,
     /// URL previews (off: the server would fetch what users link to).
     pub url_previews: bool,
+    /// Internal address ranges previews may still reach (CIDR, e.g. an
+    /// intranet `10.20.0.0/16`); loopback and private ranges are refused
+    /// otherwise.
+    pub url_preview_ip_allowlist: Vec<String>,
     /// clamd's socket: `unix:/run/clamav/clamd.ctl` or `tcp:host:3310`.
     /// Unset: no scanning.
     pub clamd: Option<String>,
@@ -73,6 +77,7 @@ impl Default for MediaConfig {
             max_pending_uploads: 10,
             legacy_unauthenticated: false,
             url_previews: false,
+            url_preview_ip_allowlist: Vec::new(),
             clamd: None,
             clamd_fail_open: false,
         }
@@ -203,6 +208,25 @@ impl Config {
             self.media.quota_bytes = v
                 .parse()
                 .map_err(|_| ConfigError::Env("MISSIVE_MEDIA_QUOTA_BYTES", v))?;
+        }
+        if let Some(v) = var("MISSIVE_URL_PREVIEWS") {
+            self.media.url_previews = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_URL_PREVIEWS", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_URL_PREVIEW_IP_ALLOWLIST") {
+            let nets: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if nets.iter().any(|n| n.parse::<ipnet::IpNet>().is_err()) {
+                return Err(ConfigError::Env("MISSIVE_URL_PREVIEW_IP_ALLOWLIST", v));
+            }
+            self.media.url_preview_ip_allowlist = nets;
         }
         if let Some(v) = var("MISSIVE_CLAMD") {
             if !v.is_empty() && crate::services::media::antivirus::Clamd::parse(&v).is_none() {

@@ -436,3 +436,67 @@ async fn uploads_fail_closed_when_clamd_is_down() {
     let (status, _) = upload(&server, &t, "text/plain", b"hello".to_vec()).await;
     assert_eq!(status, 200, "fail-open when configured");
 }
+
+/// A local web page to preview.
+async fn page_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/article",
+        axum::routing::get(|| async {
+            axum::response::Html(
+                r#"<html><head><title>t</title><meta property="og:title" content="Note de service">
+                <meta property="og:description" content="Réunion à 10h"></head></html>"#,
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/article")
+}
+
+#[tokio::test]
+async fn url_previews_are_off_by_default_and_never_reach_internal_addresses() {
+    let page = page_server().await;
+    let http = reqwest::Client::new();
+    let preview = |server: &TestServer, token: &str| {
+        http.get(format!(
+            "{}/_matrix/client/v1/media/preview_url",
+            server.base_url
+        ))
+        .query(&[("url", page.as_str())])
+        .bearer_auth(token.to_owned())
+        .send()
+    };
+
+    let off = TestServer::start(Backend::Sqlite).await;
+    let t = token(&off, "alice").await;
+    assert_eq!(
+        preview(&off, &t).await.unwrap().status(),
+        403,
+        "previews are off by default"
+    );
+
+    let on = TestServer::start_with(Backend::Sqlite, &[("MISSIVE_URL_PREVIEWS", "on")]).await;
+    let t = token(&on, "alice").await;
+    let res = preview(&on, &t).await.unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "loopback is refused even with previews on"
+    );
+
+    let allowed = TestServer::start_with(
+        Backend::Sqlite,
+        &[
+            ("MISSIVE_URL_PREVIEWS", "on"),
+            ("MISSIVE_URL_PREVIEW_IP_ALLOWLIST", "127.0.0.0/8"),
+        ],
+    )
+    .await;
+    let t = token(&allowed, "alice").await;
+    let res = preview(&allowed, &t).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let og: Value = res.json().await.unwrap();
+    assert_eq!(og["og:title"], "Note de service");
+    assert_eq!(og["og:description"], "Réunion à 10h");
+}

@@ -299,13 +299,15 @@ pub async fn thumbnail(
     serve(file, &headers, None).await
 }
 
-pub async fn preview_url(State(s): State<AppState>, _me: Authed) -> ApiResult<Json<Value>> {
-    if !s.media.url_previews_enabled() {
-        return Err(ApiError::forbidden(
-            "URL previews are disabled on this server",
-        ));
-    }
-    Err(ApiError::forbidden("URL previews are not available yet"))
+pub async fn preview_url(
+    State(s): State<AppState>,
+    _me: Authed,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let url = query
+        .get("url")
+        .ok_or_else(|| ApiError::MissingParam("url is required".into()))?;
+    Ok(Json(Value::Object(s.media.preview_url(url).await?)))
 }
 
 /// The deprecated unauthenticated endpoints: off unless configured, as in

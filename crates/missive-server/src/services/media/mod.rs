@@ -3,6 +3,7 @@
 
 pub mod antivirus;
 pub mod encrypted;
+pub mod preview;
 pub mod thumbnail;
 
 use std::{path::PathBuf, sync::Arc};
@@ -64,8 +65,24 @@ impl Media {
         self.config.max_upload_bytes
     }
 
-    pub fn url_previews_enabled(&self) -> bool {
-        self.config.url_previews
+    /// An OpenGraph preview of `url`, when previews are on.
+    pub async fn preview_url(&self, url: &str) -> ApiResult<preview::OpenGraph> {
+        if !self.config.url_previews {
+            return Err(ApiError::forbidden(
+                "URL previews are disabled on this server",
+            ));
+        }
+        let allowed: Vec<ipnet::IpNet> = self
+            .config
+            .url_preview_ip_allowlist
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        preview::preview(url, &allowed).await.map_err(|e| match e {
+            preview::PreviewError::Forbidden => ApiError::forbidden(e.to_string()),
+            preview::PreviewError::Fetch(_) => ApiError::Unknown(e.to_string()),
+            _ => ApiError::invalid_param(e.to_string()),
+        })
     }
 
     pub fn legacy_unauthenticated(&self) -> bool {

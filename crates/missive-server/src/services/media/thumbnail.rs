@@ -171,13 +171,15 @@ mod tests {
         let header = build_png_header(100_000, 100_000);
         let path = dir.path().join("bomb.png");
         std::fs::write(&path, header).unwrap();
-        assert!(matches!(
-            generate(&path, 32, 32, Method::Scale),
-            Err(ThumbnailError::TooLarge(_))
-        ));
+        let result = generate(&path, 32, 32, Method::Scale);
+        assert!(
+            matches!(result, Err(ThumbnailError::TooLarge(_))),
+            "{:?}",
+            result.err()
+        );
     }
 
-    /// The PNG signature and an IHDR chunk (with its CRC) for the given size.
+    /// A PNG signature, an IHDR chunk for the given size, and no pixels.
     fn build_png_header(w: u32, h: u32) -> Vec<u8> {
         let mut ihdr = Vec::new();
         ihdr.extend_from_slice(b"IHDR");
@@ -189,6 +191,13 @@ mod tests {
         out.extend_from_slice(&13u32.to_be_bytes());
         out.extend_from_slice(&ihdr);
         out.extend_from_slice(&crc.to_be_bytes());
+        // An empty IDAT and the end marker: a decoder reads the header, and
+        // would then try to allocate the whole image.
+        for name in [b"IDAT", b"IEND"] {
+            out.extend_from_slice(&0u32.to_be_bytes());
+            out.extend_from_slice(name);
+            out.extend_from_slice(&crc32(name).to_be_bytes());
+        }
         out
     }
 
