@@ -86,6 +86,18 @@ impl ToDeviceStore for SqlStore {
         delivered_at: StreamPos,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
+        // Most syncs find nothing queued: answer from a reader, without
+        // taking the write lock.
+        let queued: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM to_device WHERE recipient_user = $1 AND recipient_device = $2",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .fetch_one(&self.read)
+        .await?;
+        if queued == 0 {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         if let Some(acked) = acked {
             sqlx::query(
