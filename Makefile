@@ -37,6 +37,11 @@ clean-test-dbs:
 schemathesis:
 	@scripts/schemathesis.sh
 
+## Side-by-side benchmarks against Synapse (see BENCHMARKS.md); not part of
+## the tests. BENCH_SCALE=full for the benchmark issue's sizes.
+bench:
+	bench/compare.sh missive-sqlite synapse-sqlite missive-postgres synapse-postgres
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

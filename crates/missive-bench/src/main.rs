@@ -1,0 +1,261 @@
+//! `missive-bench`: a load generator for any Matrix homeserver. Each run
+//! prints one JSON line of results; bench/compare.sh runs the scenarios
+//! against missive-server and Synapse and writes BENCHMARKS.md.
+
+mod client;
+mod stats;
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use client::Client;
+use serde_json::json;
+use stats::Latencies;
+
+#[derive(Parser)]
+#[command(about = "Load generator for Matrix homeservers (Client-Server API)")]
+struct Cli {
+    /// Homeserver base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8008")]
+    url: String,
+    /// Prefix for the user names this run registers (unique per run).
+    #[arg(long, default_value = "bench")]
+    prefix: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// N clients, each sending messages into its own room for a while.
+    Send {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Messages per client.
+        #[arg(long, default_value_t = 200)]
+        messages: usize,
+    },
+    /// Delivery latency: one sender at a fixed rate, one receiver long-polling.
+    Latency {
+        /// Messages per second.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        #[arg(long, default_value_t = 200)]
+        messages: usize,
+    },
+    /// Initial sync of a user in many rooms full of history, and an
+    /// incremental sync after.
+    InitialSync {
+        #[arg(long, default_value_t = 200)]
+        rooms: usize,
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
+    },
+    /// Bursts of registrations and logins.
+    Accounts {
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.scenario {
+        Scenario::Send { clients, messages } => {
+            send(&cli.url, &cli.prefix, clients, messages).await
+        }
+        Scenario::Latency { rate, messages } => {
+            latency(&cli.url, &cli.prefix, rate, messages).await
+        }
+        Scenario::InitialSync { rooms, messages } => {
+            initial_sync(&cli.url, &cli.prefix, rooms, messages).await
+        }
+        Scenario::Accounts { users } => accounts(&cli.url, &cli.prefix, users).await,
+    };
+    match result {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("missive-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn send(
+    url: &str,
+    prefix: &str,
+    clients: usize,
+    messages: usize,
+) -> client::Result<serde_json::Value> {
+    let mut users = Vec::new();
+    for i in 0..clients {
+        let c = Client::register(url, &format!("{prefix}_s{i}")).await?;
+        let room = c.create_room(&[]).await?;
+        users.push((c, room));
+    }
+    let start = Instant::now();
+    let tasks = users.into_iter().map(|(c, room)| {
+        tokio::spawn(async move {
+            let mut lat = Latencies::new();
+            for n in 0..messages {
+                let t = Instant::now();
+                c.send_text(&room, &format!("t{n}"), "benchmark message")
+                    .await?;
+                lat.record(t.elapsed());
+            }
+            Ok::<_, String>(lat)
+        })
+    });
+    let mut all = Latencies::new();
+    for r in futures::future::join_all(tasks).await {
+        all.merge(&r.map_err(|e| e.to_string())??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let total = clients * messages;
+    Ok(
+        json!({ "scenario": "send", "clients": clients, "messages": total,
+               "throughput_per_s": total as f64 / secs, "latency_ms": all.summary() }),
+    )
+}
+
+async fn latency(
+    url: &str,
+    prefix: &str,
+    rate: u64,
+    messages: usize,
+) -> client::Result<serde_json::Value> {
+    let sender = Client::register(url, &format!("{prefix}_ls")).await?;
+    let receiver = Client::register(url, &format!("{prefix}_lr")).await?;
+    let room = sender
+        .create_room(std::slice::from_ref(&receiver.user_id))
+        .await?;
+    receiver.join(&room).await?;
+    let mut since = receiver.sync(None, 0).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let t0 = Instant::now();
+    let watched = room.clone();
+    let recv = tokio::spawn(async move {
+        let mut lat = Latencies::new();
+        let mut seen = 0;
+        while seen < messages {
+            let s = receiver.sync(Some(&since), 30_000).await?;
+            let now = t0.elapsed();
+            since = s["next_batch"].as_str().unwrap_or_default().to_owned();
+            if let Some(events) = s["rooms"]["join"][&watched]["timeline"]["events"].as_array() {
+                for e in events {
+                    if let Some(sent_us) = e["content"]["sent_at_us"].as_u64() {
+                        lat.record(now.saturating_sub(Duration::from_micros(sent_us)));
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        Ok::<_, String>(lat)
+    });
+    let interval = Duration::from_micros(1_000_000 / rate.max(1));
+    let mut tick = tokio::time::interval(interval);
+    for n in 0..messages {
+        tick.tick().await;
+        let sent_at = t0.elapsed().as_micros() as u64;
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/l{n}",
+            client::enc(&room)
+        );
+        sender
+            .put(
+                &path,
+                json!({ "msgtype": "m.text", "body": "ping", "sent_at_us": sent_at }),
+            )
+            .await?;
+    }
+    let lat = tokio::time::timeout(Duration::from_secs(120), recv)
+        .await
+        .map_err(|_| "receiver did not get every message in 120 s".to_owned())?
+        .map_err(|e| e.to_string())??;
+    Ok(
+        json!({ "scenario": "latency", "rate_per_s": rate, "messages": messages, "delivery_ms": lat.summary() }),
+    )
+}
+
+async fn initial_sync(
+    url: &str,
+    prefix: &str,
+    rooms: usize,
+    messages: usize,
+) -> client::Result<serde_json::Value> {
+    let user = Client::register(url, &format!("{prefix}_is")).await?;
+    // Fill the rooms concurrently (8 at a time) to keep set-up short.
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..rooms {
+            ids.push(user.create_room(&[]).await?);
+        }
+        ids
+    };
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(rooms.div_ceil(8).max(1))
+        .map(<[String]>::to_vec)
+        .collect();
+    let fills = chunks.into_iter().map(|chunk| {
+        let user = user.clone();
+        tokio::spawn(async move {
+            for room in chunk {
+                for n in 0..messages {
+                    user.send_text(&room, &format!("f{n}"), "history").await?;
+                }
+            }
+            Ok::<_, String>(())
+        })
+    });
+    for r in futures::future::join_all(fills).await {
+        r.map_err(|e| e.to_string())??;
+    }
+    // A fresh device, as a new login would do.
+    let fresh = Client::login(url, &format!("{prefix}_is")).await?;
+    let mut initial = Latencies::new();
+    let mut token = String::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = fresh.sync(None, 0).await?;
+        initial.record(t.elapsed());
+        token = s["next_batch"].as_str().unwrap_or_default().to_owned();
+    }
+    user.send_text(&ids[0], "after", "one more").await?;
+    let mut incremental = Latencies::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let s = fresh.sync(Some(&token), 0).await?;
+        incremental.record(t.elapsed());
+        token = s["next_batch"].as_str().unwrap_or_default().to_owned();
+    }
+    Ok(
+        json!({ "scenario": "initial_sync", "rooms": rooms, "messages_per_room": messages,
+               "initial_sync_ms": initial.summary(), "incremental_sync_ms": incremental.summary() }),
+    )
+}
+
+async fn accounts(url: &str, prefix: &str, users: usize) -> client::Result<serde_json::Value> {
+    let mut reg = Latencies::new();
+    let start = Instant::now();
+    for i in 0..users {
+        let t = Instant::now();
+        Client::register(url, &format!("{prefix}_a{i}")).await?;
+        reg.record(t.elapsed());
+    }
+    let reg_rate = users as f64 / start.elapsed().as_secs_f64();
+    let mut login = Latencies::new();
+    let start = Instant::now();
+    for i in 0..users {
+        let t = Instant::now();
+        Client::login(url, &format!("{prefix}_a{i}")).await?;
+        login.record(t.elapsed());
+    }
+    let login_rate = users as f64 / start.elapsed().as_secs_f64();
+    Ok(
+        json!({ "scenario": "accounts", "users": users, "registrations_per_s": reg_rate, "register_ms": reg.summary(),
+               "logins_per_s": login_rate, "login_ms": login.summary() }),
+    )
+}
