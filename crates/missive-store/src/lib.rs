@@ -16,6 +16,7 @@ mod dehydrated;
 mod devices;
 mod directory;
 mod error;
+mod event_types;
 mod events;
 mod filters;
 mod keys;

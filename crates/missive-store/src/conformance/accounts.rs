@@ -1,0 +1,132 @@
+//! Conformance: Accounts, profiles, devices and tokens.
+
+use super::*;
+
+pub async fn accounts_are_unique_and_updatable(store: SqlStore) {
+    store.create_user(user("@alice:test")).await.unwrap();
+    assert!(matches!(
+        store.create_user(user("@alice:test")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    assert_eq!(alice.displayname.as_deref(), Some("alice"));
+    assert!(!alice.deactivated);
+    store.set_password_hash("@alice:test", "new").await.unwrap();
+    store
+        .set_displayname("@alice:test", Some("Alice A."))
+        .await
+        .unwrap();
+    store
+        .set_avatar_url("@alice:test", Some("mxc://test/a"))
+        .await
+        .unwrap();
+    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    assert_eq!(alice.password_hash.as_deref(), Some("new"));
+    assert_eq!(alice.displayname.as_deref(), Some("Alice A."));
+    store.deactivate_user("@alice:test").await.unwrap();
+    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    assert!(alice.deactivated && alice.password_hash.is_none() && alice.displayname.is_none());
+    assert!(store.user("@nobody:test").await.unwrap().is_none());
+}
+
+pub async fn user_search_respects_shared_rooms(store: SqlStore) {
+    for u in ["@alice:test", "@bob:test", "@carol:test"] {
+        store.create_user(user(u)).await.unwrap();
+    }
+    let last = create_room(&store, "!r:test").await;
+    store
+        .persist_event(member("!r:test", "$bobjoin", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+    let found = store.search_users("@alice:test", "bo", 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
+        ["@bob:test"]
+    );
+    // Carol shares no room with alice and is in no public room.
+    assert!(
+        store
+            .search_users("@alice:test", "carol", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Wildcards in the term match literally.
+    assert!(
+        store
+            .search_users("@alice:test", "%", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn tokens_die_with_their_device(store: SqlStore) {
+    let dev = |id: &str| DeviceRecord {
+        user_id: "@alice:test".into(),
+        device_id: id.into(),
+        display_name: Some(format!("phone {id}")),
+        last_seen_ts: Some(5),
+        last_seen_ip: None,
+    };
+    store
+        .create_device_with_token(dev("D1"), "h1")
+        .await
+        .unwrap();
+    store
+        .create_device_with_token(dev("D2"), "h2")
+        .await
+        .unwrap();
+    store
+        .create_device_with_token(dev("D3"), "h3")
+        .await
+        .unwrap();
+    let owner = store.token_owner("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (owner.user_id.as_str(), owner.device_id.as_str()),
+        ("@alice:test", "D1")
+    );
+    assert_eq!(store.devices("@alice:test").await.unwrap().len(), 3);
+    assert!(
+        store
+            .rename_device("@alice:test", "D1", "laptop")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rename_device("@alice:test", "nope", "x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .device("@alice:test", "D1")
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("laptop")
+    );
+
+    store.delete_token("h1").await.unwrap();
+    assert!(store.token_owner("h1").await.unwrap().is_none());
+    store
+        .delete_devices("@alice:test", &["D2".into()])
+        .await
+        .unwrap();
+    assert!(store.token_owner("h2").await.unwrap().is_none());
+    assert!(store.device("@alice:test", "D2").await.unwrap().is_none());
+    store
+        .create_device_with_token(dev("D4"), "h4")
+        .await
+        .unwrap();
+    store
+        .delete_all_devices("@alice:test", Some("D4"))
+        .await
+        .unwrap();
+    assert!(store.token_owner("h3").await.unwrap().is_none());
+    assert!(store.token_owner("h4").await.unwrap().is_some());
+    assert_eq!(store.devices("@alice:test").await.unwrap().len(), 1);
+}

@@ -1,0 +1,304 @@
+//! Conformance: Rooms, events, state and memberships.
+
+use super::*;
+
+pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
+    let before = store.current_position().await.unwrap();
+    let last = create_room(&store, "!r:test").await;
+    let room = store.room("!r:test").await.unwrap().unwrap();
+    assert_eq!(room.room_version, "11");
+    let ext = store.forward_extremities("!r:test").await.unwrap();
+    assert_eq!(
+        ext.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        [last.as_str()]
+    );
+
+    let outcome = store
+        .persist_event(event("!r:test", "$m1", "m.room.message", None, &[&last]))
+        .await
+        .unwrap();
+    let PersistOutcome::Persisted { stream_ordering } = outcome else {
+        panic!("not persisted")
+    };
+    assert!(stream_ordering > before);
+    assert_eq!(store.current_position().await.unwrap(), stream_ordering);
+
+    // Building on stale extremities is refused, and nothing is written.
+    let stale = store
+        .persist_event(event("!r:test", "$m2", "m.room.message", None, &[&last]))
+        .await;
+    assert!(matches!(stale, Err(StoreError::RoomChanged(_))));
+    assert!(store.event("$m2").await.unwrap().is_none());
+
+    let mut name = event("!r:test", "$name", "m.room.name", Some(""), &["$m1"]);
+    name.json = r#"{"content":{"name":"Room"}}"#.into();
+    store.persist_event(name).await.unwrap();
+    let state = store.current_state("!r:test").await.unwrap();
+    assert_eq!(
+        state
+            .get(&("m.room.name".into(), "".into()))
+            .map(String::as_str),
+        Some("$name")
+    );
+    assert_eq!(state.len(), 3);
+    let name_event = store
+        .current_state_event("!r:test", "m.room.name", "")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(name_event.event_id, "$name");
+    // The state before the name event lacks it; the state after has it.
+    let before_name = store
+        .state_group_before("!r:test", name_event.stream_ordering)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store
+            .state_at_group(before_name)
+            .await
+            .unwrap()
+            .contains_key(&("m.room.name".into(), "".into()))
+    );
+    assert_eq!(
+        store.state_at_group(name_event.state_group).await.unwrap(),
+        state
+    );
+}
+
+pub async fn long_state_chains_resolve(store: SqlStore) {
+    let mut prev = create_room(&store, "!r:test").await;
+    // Enough state changes to cross several snapshots.
+    for i in 0..250 {
+        let id = format!("$s{i}");
+        let key = format!("k{}", i % 7);
+        store
+            .persist_event(event(
+                "!r:test",
+                &id,
+                "org.example.setting",
+                Some(&key),
+                &[&prev],
+            ))
+            .await
+            .unwrap();
+        prev = id;
+    }
+    let current = store.current_state("!r:test").await.unwrap();
+    let last = store.event(&prev).await.unwrap().unwrap();
+    assert_eq!(
+        store.state_at_group(last.state_group).await.unwrap(),
+        current
+    );
+    assert_eq!(current.len(), 2 + 7);
+    assert_eq!(
+        current
+            .get(&("org.example.setting".into(), "k5".into()))
+            .map(String::as_str),
+        Some("$s243")
+    );
+    // State in the middle of the chain is still exact.
+    let mid = store.event("$s100").await.unwrap().unwrap();
+    let mid_state = store.state_at_group(mid.state_group).await.unwrap();
+    assert_eq!(
+        mid_state
+            .get(&("org.example.setting".into(), "k2".into()))
+            .map(String::as_str),
+        Some("$s100")
+    );
+    assert_eq!(
+        mid_state
+            .get(&("org.example.setting".into(), "k3".into()))
+            .map(String::as_str),
+        Some("$s94")
+    );
+}
+
+pub async fn memberships_track_the_latest_event(store: SqlStore) {
+    let last = create_room(&store, "!r:test").await;
+    store
+        .persist_event(member("!r:test", "$inv", "@bob:test", "invite", &[&last]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .membership("!r:test", "@bob:test")
+            .await
+            .unwrap()
+            .unwrap()
+            .membership,
+        "invite"
+    );
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &["$inv"]))
+        .await
+        .unwrap();
+    store
+        .persist_event(member("!r:test", "$bl", "@bob:test", "leave", &["$bj"]))
+        .await
+        .unwrap();
+    let bob = store
+        .membership("!r:test", "@bob:test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (bob.membership.as_str(), bob.event_id.as_str()),
+        ("leave", "$bl")
+    );
+    let history = store
+        .state_history("!r:test", "m.room.member", "@bob:test")
+        .await
+        .unwrap();
+    let kinds: Vec<_> = history
+        .iter()
+        .filter_map(|e| e.membership.as_deref())
+        .collect();
+    assert_eq!(kinds, ["invite", "join", "leave"]);
+    assert_eq!(store.room_members("!r:test").await.unwrap().len(), 2);
+    assert_eq!(store.user_memberships("@bob:test").await.unwrap().len(), 1);
+    store.forget_room("!r:test", "@bob:test").await.unwrap();
+    assert!(
+        store
+            .user_memberships("@bob:test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .shared_rooms("@alice:test", "@bob:test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn timelines_paginate_both_ways(store: SqlStore) {
+    let mut prev = create_room(&store, "!r:test").await;
+    for i in 0..25 {
+        let id = format!("$m{i}");
+        store
+            .persist_event(event("!r:test", &id, "m.room.message", None, &[&prev]))
+            .await
+            .unwrap();
+        prev = id;
+    }
+    let now = store.current_position().await.unwrap();
+    let page = store
+        .room_events("!r:test", now + 1, None, TimelineDirection::Backward, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 10);
+    assert_eq!(page[0].event_id, "$m24");
+    assert!(
+        page.windows(2)
+            .all(|w| w[0].stream_ordering > w[1].stream_ordering)
+    );
+    let older = store
+        .room_events(
+            "!r:test",
+            page[9].stream_ordering,
+            None,
+            TimelineDirection::Backward,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 15 + 2);
+    let forward = store
+        .room_events("!r:test", 0, Some(now), TimelineDirection::Forward, 5)
+        .await
+        .unwrap();
+    assert_eq!(forward[0].event_type, "m.room.create");
+    assert!(
+        forward
+            .windows(2)
+            .all(|w| w[0].stream_ordering < w[1].stream_ordering)
+    );
+    let bounded = store
+        .room_events(
+            "!r:test",
+            now + 1,
+            Some(page[4].stream_ordering),
+            TimelineDirection::Backward,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 4);
+    let ids: Vec<String> = vec!["$m3".into(), "$m1".into(), "$missing".into()];
+    let got = store.events(&ids).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["$m1", "$m3"]
+    );
+}
+
+pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
+    let last = create_room(&store, "!r:test").await;
+    let mut send = event("!r:test", "$t1", "m.room.message", None, &[&last]);
+    send.txn = Some(("@alice:test".into(), "D1".into(), "txn1".into()));
+    send.push_actions = vec![("@bob:test".into(), true)];
+    store.persist_event(send.clone()).await.unwrap();
+    let mut again = send.clone();
+    again.event_id = "$t1bis".into();
+    again.prev_events = vec!["$t1".into()];
+    assert_eq!(
+        store.persist_event(again).await.unwrap(),
+        PersistOutcome::DuplicateTxn {
+            event_id: "$t1".into()
+        }
+    );
+    assert_eq!(
+        store
+            .txn_event("@alice:test", "D1", "txn1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$t1")
+    );
+    assert!(
+        store
+            .txn_event("@alice:test", "D2", "txn1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .unread_counts("@bob:test", "!r:test", 0)
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+
+    let mut redaction = event("!r:test", "$red", "m.room.redaction", None, &["$t1"]);
+    redaction.redaction = Some(("$t1".into(), r#"{"redacted":true}"#.into()));
+    store.persist_event(redaction).await.unwrap();
+    let redacted = store.event("$t1").await.unwrap().unwrap();
+    assert_eq!(redacted.json, r#"{"redacted":true}"#);
+    assert_eq!(redacted.redacted_by.as_deref(), Some("$red"));
+}
+
+pub async fn room_activity_is_indexed(store: SqlStore) {
+    let last = create_room(&store, "!r1:test").await;
+    create_room(&store, "!r2:test").await;
+    let pos = store.current_position().await.unwrap();
+    assert!(
+        store
+            .rooms_active_since("@alice:test", pos)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .persist_event(event("!r1:test", "$x", "m.room.message", None, &[&last]))
+        .await
+        .unwrap();
+    let active = store.rooms_active_since("@alice:test", pos).await.unwrap();
+    assert_eq!(active.into_iter().collect::<Vec<_>>(), ["!r1:test"]);
+    store.set_room_published("!r2:test", true).await.unwrap();
+    assert_eq!(store.published_rooms(0, 10).await.unwrap(), ["!r2:test"]);
+    assert_eq!(store.count_published_rooms().await.unwrap(), 1);
+}

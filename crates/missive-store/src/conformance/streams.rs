@@ -1,0 +1,208 @@
+//! Conformance: Account data, receipts, typing, presence, filters, aliases, UIA sessions.
+
+use super::*;
+
+pub async fn account_data_streams_changes(store: SqlStore) {
+    let p1 = store
+        .set_account_data("@a:test", None, "m.direct", "{}")
+        .await
+        .unwrap();
+    let p2 = store
+        .set_account_data("@a:test", Some("!r:test"), "m.tag", r#"{"tags":{}}"#)
+        .await
+        .unwrap();
+    assert!(p2 > p1);
+    store
+        .set_account_data("@a:test", None, "m.direct", r#"{"x":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_data("@a:test", None, "m.direct")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"x":1}"#)
+    );
+    assert!(
+        store
+            .account_data("@a:test", None, "m.tag")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let since = store.account_data_since("@a:test", p1).await.unwrap();
+    assert_eq!(since.len(), 2);
+    assert!(
+        since
+            .iter()
+            .any(|(room, ty, _)| room.as_deref() == Some("!r:test") && ty == "m.tag")
+    );
+    assert!(
+        store
+            .account_data_since("@b:test", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn receipts_only_move_forward(store: SqlStore) {
+    let r = |event: &str, order: i64| ReceiptRecord {
+        room_id: "!r:test".into(),
+        user_id: "@a:test".into(),
+        receipt_type: "m.read".into(),
+        thread_id: String::new(),
+        event_id: event.into(),
+        event_order: order,
+        ts: 1,
+    };
+    assert!(store.set_receipt(r("$e5", 5)).await.unwrap());
+    assert!(!store.set_receipt(r("$e3", 3)).await.unwrap());
+    assert!(store.set_receipt(r("$e9", 9)).await.unwrap());
+    assert_eq!(store.read_up_to("!r:test", "@a:test").await.unwrap(), 9);
+    let all = store.receipts_since("!r:test", 0).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].event_id, "$e9");
+    let now = store.current_position().await.unwrap();
+    assert!(
+        store
+            .receipts_since("!r:test", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn typing_expires(store: SqlStore) {
+    store
+        .set_typing("!r:test", "@a:test", Some(10_000))
+        .await
+        .unwrap();
+    store
+        .set_typing("!r:test", "@b:test", Some(20_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .typing_since("!r:test", 0, 5_000)
+            .await
+            .unwrap()
+            .unwrap(),
+        ["@a:test", "@b:test"]
+    );
+    let pos = store.current_position().await.unwrap();
+    assert!(
+        store
+            .typing_since("!r:test", pos, 5_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.expire_typing(15_000).await.unwrap();
+    assert_eq!(
+        store
+            .typing_since("!r:test", pos, 15_000)
+            .await
+            .unwrap()
+            .unwrap(),
+        ["@b:test"]
+    );
+    store.set_typing("!r:test", "@b:test", None).await.unwrap();
+    assert!(
+        store
+            .typing_since("!r:test", 0, 15_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn small_tables_round_trip(store: SqlStore) {
+    let f = store
+        .create_filter("@a:test", r#"{"room":{}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.filter("@a:test", &f).await.unwrap().as_deref(),
+        Some(r#"{"room":{}}"#)
+    );
+    assert!(store.filter("@b:test", &f).await.unwrap().is_none());
+    assert!(
+        store
+            .filter("@a:test", "not-a-number")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .create_alias("#a:test", "!r:test", "@a:test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_alias("#a:test", "!x:test", "@a:test").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.alias("#a:test").await.unwrap().unwrap().0, "!r:test");
+    assert_eq!(store.room_aliases("!r:test").await.unwrap(), ["#a:test"]);
+    assert!(store.delete_alias("#a:test").await.unwrap());
+    assert!(!store.delete_alias("#a:test").await.unwrap());
+
+    let s = UiaaSession {
+        session_id: "s1".into(),
+        completed: vec!["m.login.dummy".into()],
+        params: "{}".into(),
+        created_ts: 10,
+    };
+    store.save_uiaa_session(&s).await.unwrap();
+    assert_eq!(store.uiaa_session("s1").await.unwrap().unwrap(), s);
+    store.expire_uiaa_sessions(11).await.unwrap();
+    assert!(store.uiaa_session("s1").await.unwrap().is_none());
+
+    let token = RegistrationToken {
+        token: "tok".into(),
+        uses_allowed: Some(1),
+        completed: 0,
+        expiry_ts: None,
+    };
+    store
+        .create_registration_token(token.clone())
+        .await
+        .unwrap();
+    store.use_registration_token("tok").await.unwrap();
+    assert_eq!(
+        store
+            .registration_token("tok")
+            .await
+            .unwrap()
+            .unwrap()
+            .completed,
+        1
+    );
+
+    let p = PresenceRecord {
+        user_id: "@a:test".into(),
+        state: "online".into(),
+        status_msg: None,
+        last_active_ts: 3,
+    };
+    let pos = store.set_presence(&p).await.unwrap();
+    assert_eq!(store.presence("@a:test").await.unwrap().unwrap(), p);
+    assert_eq!(
+        store
+            .presence_since("@a:test", pos - 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .presence_since("@a:test", pos)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
