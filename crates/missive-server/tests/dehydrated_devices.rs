@@ -31,18 +31,9 @@ impl User<'_> {
 }
 
 async fn register<'a>(server: &'a TestServer, name: &str) -> User<'a> {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/register", server.base_url))
-        .json(&json!({ "username": name, "password": "pw-pw-pw", "auth": { "type": "m.login.dummy" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     User {
         server,
-        token: res["access_token"].as_str().unwrap().to_owned(),
+        token: server.register_token(name).await,
     }
 }
 

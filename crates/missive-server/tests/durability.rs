@@ -26,22 +26,9 @@ async fn call(server: &TestServer, method: &str, path: &str, token: &str, body: 
     res.json().await.unwrap_or(Value::Null)
 }
 
-async fn register(server: &TestServer, name: &str) -> String {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/register", server.base_url))
-        .json(&json!({ "username": name, "password": "pw-pw-pw", "auth": { "type": "m.login.dummy" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn acknowledged_messages_survive_kill_9(backend: Backend) {
     let mut server = TestServer::start(backend).await;
-    let token = register(&server, "alice").await;
+    let token = server.register_token("alice").await;
     let room = call(
         &server,
         "POST",
@@ -101,8 +88,8 @@ async fn acknowledged_messages_survive_kill_9(backend: Backend) {
 
 async fn logging_out_tells_contacts(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = register(&server, "alice").await;
-    let bob = register(&server, "bob").await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
     let room = call(
         &server,
         "POST",
@@ -130,7 +117,7 @@ async fn logging_out_tells_contacts(backend: Backend) {
     let login: Value = reqwest::Client::new()
         .post(format!("{}/_matrix/client/v3/login", server.base_url))
         .json(&json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "bob" },
-                        "password": "pw-pw-pw", "device_id": "BOBPHONE" }))
+                        "password": support::PASSWORD, "device_id": "BOBPHONE" }))
         .send()
         .await
         .unwrap()

@@ -27,19 +27,6 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use support::{Backend, Clamd, EICAR, TestServer, sync_once, sync_until};
 
-async fn token(server: &TestServer, name: &str) -> String {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/register", server.base_url))
-        .json(&json!({ "username": name, "password": "pw-pw-pw", "auth": { "type": "m.login.dummy" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn upload(
     server: &TestServer,
     token: &str,
@@ -166,7 +153,7 @@ both_backends! {
 #[tokio::test]
 async fn thumbnails_have_the_requested_size() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
     let (status, uri) = upload(&server, &t, "image/png", png(640, 480)).await;
     assert_eq!(status, 200, "{uri}");
     let id = media_id(&uri);
@@ -212,7 +199,7 @@ async fn limits_quotas_and_authentication() {
         ],
     )
     .await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
     let (status, json) = upload(&server, &t, "application/octet-stream", vec![0; 1001]).await;
     assert_eq!(
         (status, json["errcode"].as_str()),
@@ -266,7 +253,7 @@ async fn limits_quotas_and_authentication() {
 #[tokio::test]
 async fn dangerous_files_are_attachments_with_a_sandbox() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
     let (_, uri) = upload(
         &server,
         &t,
@@ -346,7 +333,7 @@ async fn clamav_refuses_malware_in_plain_and_encrypted_files() {
     let clamd = Clamd::start().await;
     let server =
         TestServer::start_with(Backend::Sqlite, &[("MISSIVE_CLAMD", &clamd.address())]).await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
 
     let (status, json) = upload(&server, &t, "text/plain", EICAR.to_vec()).await;
     assert_eq!(
@@ -421,7 +408,7 @@ async fn uploads_fail_closed_when_clamd_is_down() {
         &[("MISSIVE_CLAMD", "unix:/nonexistent/clamd.sock")],
     )
     .await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
     let (status, json) = upload(&server, &t, "text/plain", b"hello".to_vec()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
     let server = TestServer::start_with(
@@ -432,7 +419,7 @@ async fn uploads_fail_closed_when_clamd_is_down() {
         ],
     )
     .await;
-    let t = token(&server, "alice").await;
+    let t = server.register_token("alice").await;
     let (status, _) = upload(&server, &t, "text/plain", b"hello".to_vec()).await;
     assert_eq!(status, 200, "fail-open when configured");
 }
@@ -469,7 +456,7 @@ async fn url_previews_are_off_by_default_and_never_reach_internal_addresses() {
     };
 
     let off = TestServer::start(Backend::Sqlite).await;
-    let t = token(&off, "alice").await;
+    let t = off.register_token("alice").await;
     assert_eq!(
         preview(&off, &t).await.unwrap().status(),
         403,
@@ -477,7 +464,7 @@ async fn url_previews_are_off_by_default_and_never_reach_internal_addresses() {
     );
 
     let on = TestServer::start_with(Backend::Sqlite, &[("MISSIVE_URL_PREVIEWS", "on")]).await;
-    let t = token(&on, "alice").await;
+    let t = on.register_token("alice").await;
     let res = preview(&on, &t).await.unwrap();
     assert_eq!(
         res.status(),
@@ -493,7 +480,7 @@ async fn url_previews_are_off_by_default_and_never_reach_internal_addresses() {
         ],
     )
     .await;
-    let t = token(&allowed, "alice").await;
+    let t = allowed.register_token("alice").await;
     let res = preview(&allowed, &t).await.unwrap();
     assert_eq!(res.status(), 200);
     let og: Value = res.json().await.unwrap();

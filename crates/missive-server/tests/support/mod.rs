@@ -271,6 +271,26 @@ impl TestServer {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+impl TestServer {
+    /// Registers `name` over raw HTTP (dummy auth, password [`PASSWORD`])
+    /// and returns the access token.
+    pub async fn register_token(&self, name: &str) -> String {
+        let res: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/_matrix/client/v3/register", self.base_url))
+            .json(&serde_json::json!({ "username": name, "password": PASSWORD, "auth": { "type": "m.login.dummy" } }))
+            .send()
+            .await
+            .expect("register request")
+            .json()
+            .await
+            .expect("register response");
+        res["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registration failed: {res}"))
+            .to_owned()
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
