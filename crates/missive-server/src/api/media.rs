@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::{
     Json,
-    body::Body,
+    body::{Body, Bytes},
     extract::{FromRequestParts, Path, Query, State},
     http::{HeaderMap, HeaderValue, header},
     response::Response,
@@ -392,8 +392,12 @@ pub async fn admin_delete_user_media(
 
 // --- Content scanner API (as the matrix-content-scanner serves it) --------
 
-fn file_info(body: &Value) -> ApiResult<&Value> {
+/// The `file` object of a scanner request body, with Matrix errors for
+/// bodies that are not JSON.
+fn file_info(body: &[u8]) -> ApiResult<Value> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::NotJson(e.to_string()))?;
     body.get("file")
+        .cloned()
         .ok_or_else(|| ApiError::MissingParam("the request needs a file object".into()))
 }
 
@@ -402,9 +406,9 @@ fn file_info(body: &Value) -> ApiResult<&Value> {
 pub async fn scan_encrypted(
     State(s): State<AppState>,
     _me: Authed,
-    Json(body): Json<Value>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (_, verdict) = s.media.scan_encrypted(file_info(&body)?).await?;
+    let (_, verdict) = s.media.scan_encrypted(&file_info(&body)?).await?;
     Ok(Json(match verdict {
         None => json!({ "clean": true, "info": "File is clean" }),
         Some(name) => json!({ "clean": false, "info": format!("File contains malware ({name})") }),
@@ -417,9 +421,9 @@ pub async fn download_encrypted(
     State(s): State<AppState>,
     _me: Authed,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Bytes,
 ) -> ApiResult<Response> {
-    let (file, verdict) = s.media.scan_encrypted(file_info(&body)?).await?;
+    let (file, verdict) = s.media.scan_encrypted(&file_info(&body)?).await?;
     if let Some(name) = verdict {
         return Err(ApiError::MediaInfected(name));
     }
