@@ -4,11 +4,11 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: js-deps run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+.PHONY: js-deps web web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
 
 ## Build everything (release) and start the server on 127.0.0.1:8008 with
 ## embedded storage in ./data and open registration for local trials.
-run: build-release
+run: web build-release
 	MISSIVE_REGISTRATION=$${MISSIVE_REGISTRATION:-open} $(CARGO_TARGET_DIR)/release/missive-server
 
 build:
@@ -17,9 +17,20 @@ build:
 build-release:
 	$(CARGO) build --release -p missive-server
 
+## The web client (web/, TypeScript + matrix-js-sdk) into web/dist, which
+## missive-server serves at /. npm ci installs from the committed lock file.
+web:
+	npm ci --prefix web --no-audit --no-fund
+	npm run build --prefix web
+
+## The web client's unit tests (Vitest).
+web-test:
+	npm test --prefix web
+
 ## All tests: unit, storage conformance (SQLite + PostgreSQL), integration
-## tests driving the real binary with matrix-sdk, and the schemathesis run.
-test: ensure-postgres clean-test-dbs js-deps test-rust schemathesis
+## tests driving the real binary with matrix-sdk, the web client's unit
+## tests and browser tests (Playwright + chromium), and the schemathesis run.
+test: ensure-postgres clean-test-dbs js-deps web web-test test-rust schemathesis
 
 test-rust:
 	$(CARGO) test --workspace

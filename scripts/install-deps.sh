@@ -3,7 +3,8 @@
 # PostgreSQL client tools, pkg-config, jq and curl, Node.js for the
 # matrix-js-sdk interoperability test, ClamAV's clamd for the antivirus
 # tests (with a local EICAR signature; no download), and Python's venv for
-# schemathesis.
+# schemathesis, and Debian's chromium for the web client's browser tests
+# (driven by playwright-core; no browser download).
 set -euo pipefail
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
@@ -13,6 +14,7 @@ command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
 command -v node >/dev/null || need+=(nodejs npm)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

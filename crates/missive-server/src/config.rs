@@ -2,10 +2,10 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Who may create an account through the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistrationMode {
     /// Only admins, with `missive-server admin create-user`.
@@ -41,6 +41,13 @@ pub struct Config {
     /// Log format: `pretty` or `json`.
     pub log_format: String,
     pub media: MediaConfig,
+    /// The built web client served at `/` (`make web` writes `web/dist`);
+    /// nothing is served there when the directory holds no `index.html`.
+    pub web_client_dir: Option<PathBuf>,
+    /// Whether the user directory finds every local user (an
+    /// organisation's directory, the default) or only those sharing a room
+    /// with the searcher or in public rooms (Synapse's default).
+    pub user_directory_search_all: bool,
 }
 
 /// The media repository and its antivirus.
@@ -125,6 +132,8 @@ impl Default for Config {
             presence: true,
             log_format: "pretty".into(),
             media: MediaConfig::default(),
+            web_client_dir: Some(PathBuf::from("./web/dist")),
+            user_directory_search_all: true,
         }
     }
 }
@@ -240,6 +249,16 @@ impl Config {
                 "off" => false,
                 _ => return Err(ConfigError::Env("MISSIVE_CLAMD_FAIL_OPEN", v)),
             };
+        }
+        if let Some(v) = var("MISSIVE_USER_DIRECTORY") {
+            self.user_directory_search_all = match v.as_str() {
+                "all" => true,
+                "shared" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_USER_DIRECTORY", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_WEB_CLIENT_DIR") {
+            self.web_client_dir = (!v.is_empty()).then(|| v.into());
         }
         Ok(())
     }

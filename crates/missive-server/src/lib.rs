@@ -74,6 +74,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         ),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter: Limiter::new(&config.rate_limits),
+        web_client: Arc::new(api::web_client::WebClient::new(
+            config.web_client_dir.clone(),
+        )),
         config: Arc::new(config),
         store,
         accounts,

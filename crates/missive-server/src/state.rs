@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use missive_store::SqlStore;
 
 use crate::{
+    api::web_client::WebClient,
     config::Config,
     services::{
         accounts::Accounts, e2ee::E2ee, media::Media, rate_limit::Limiter, reader::Reader,
@@ -26,6 +27,7 @@ pub struct AppState {
     pub reader: Reader,
     pub syncer: Syncer,
     pub limiter: Limiter,
+    pub web_client: Arc<WebClient>,
 }
 
 macro_rules! from_ref {
@@ -49,6 +51,7 @@ from_ref!(
     reader: Reader,
     syncer: Syncer,
     limiter: Limiter,
+    web_client: Arc<WebClient>,
 );
 
 impl AppState {

@@ -51,6 +51,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         searcher: &str,
         term: &str,
+        scope: UserSearchScope,
         limit: i64,
     ) -> StoreResult<Vec<UserRecord>>;
 
@@ -58,6 +59,16 @@ pub trait AccountStore: Send + Sync {
     async fn registration_token(&self, token: &str) -> StoreResult<Option<RegistrationToken>>;
     /// Counts one completed use of the token.
     async fn use_registration_token(&self, token: &str) -> StoreResult<()>;
+}
+
+/// Whom the user directory lets a user find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSearchScope {
+    /// Users sharing a room with the searcher or in a public room (the
+    /// spec's minimum, Synapse's default).
+    SharedRooms,
+    /// Every active local user: an organisation's directory of colleagues.
+    AllLocal,
 }
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
@@ -147,14 +158,16 @@ impl AccountStore for SqlStore {
         &self,
         searcher: &str,
         term: &str,
+        scope: UserSearchScope,
         limit: i64,
     ) -> StoreResult<Vec<UserRecord>> {
         let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+        let all_local = i64::from(scope == UserSearchScope::AllLocal);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u \
              WHERE u.deactivated = 0 \
                AND (LOWER(u.user_id) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(u.displayname, '')) LIKE $1 ESCAPE '\\') \
-               AND (u.user_id = $2 OR EXISTS ( \
+               AND ($4 = 1 OR u.user_id = $2 OR EXISTS ( \
                      SELECT 1 FROM memberships m1 JOIN memberships m2 ON m1.room_id = m2.room_id \
                      WHERE m1.user_id = $2 AND m1.membership = 'join' \
                        AND m2.user_id = u.user_id AND m2.membership = 'join') \
@@ -167,6 +180,7 @@ impl AccountStore for SqlStore {
         .bind(pattern)
         .bind(searcher)
         .bind(limit)
+        .bind(all_local)
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(user_from_row).collect()

@@ -29,7 +29,7 @@ mod typing;
 mod uiaa;
 
 pub use account_data::AccountDataStore;
-pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord};
+pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord, UserSearchScope};
 pub use backup::{BackedUpKey, BackupStore, BackupVersion};
 pub use blobs::{BlobInfo, BlobStore, BlobWriter, FsBlobStore, default_root as default_blob_root};
 pub use dehydrated::DehydratedDeviceStore;

@@ -1,7 +1,7 @@
 //! Room aliases, the public room directory and the user directory.
 
 use axum::{Json, extract::State};
-use missive_store::{AccountStore, DirectoryStore, EventStore, StoreError};
+use missive_store::{AccountStore, DirectoryStore, EventStore, StoreError, UserSearchScope};
 use ruma::api::client::{
     alias::{create_alias, delete_alias, get_alias},
     directory::{
@@ -265,9 +265,14 @@ pub async fn search_users(
     let limit = i64::try_from(u64::from(req.body.limit))
         .unwrap_or(50)
         .clamp(1, 100);
+    let scope = if s.config.user_directory_search_all {
+        UserSearchScope::AllLocal
+    } else {
+        UserSearchScope::SharedRooms
+    };
     let found = s
         .store
-        .search_users(me.user_id.as_str(), &req.body.search_term, limit + 1)
+        .search_users(me.user_id.as_str(), &req.body.search_term, scope, limit + 1)
         .await?;
     let limited = found.len() as i64 > limit;
     let results: Vec<Value> = found

@@ -18,6 +18,7 @@ mod profile;
 mod push_rules;
 mod rooms;
 mod sync;
+pub mod web_client;
 
 use axum::{
     Router,
@@ -59,7 +60,7 @@ where
     })
 }
 
-/// All client-server endpoints, plus discovery and health.
+/// All client-server endpoints, plus discovery, health and the web client.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
         account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
@@ -332,6 +333,7 @@ pub fn router() -> Router<AppState> {
             delete(media::admin_delete_user_media),
         );
 
-    r.fallback(|| async { ApiError::Unrecognized })
+    r.route("/config.json", get(web_client::client_config))
+        .fallback(web_client::serve)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

@@ -38,7 +38,10 @@ pub async fn user_search_respects_shared_rooms(store: SqlStore) {
         .persist_event(member("!r:test", "$bobjoin", "@bob:test", "join", &[&last]))
         .await
         .unwrap();
-    let found = store.search_users("@alice:test", "bo", 10).await.unwrap();
+    let found = store
+        .search_users("@alice:test", "bo", UserSearchScope::SharedRooms, 10)
+        .await
+        .unwrap();
     assert_eq!(
         found.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
         ["@bob:test"]
@@ -46,15 +49,21 @@ pub async fn user_search_respects_shared_rooms(store: SqlStore) {
     // Carol shares no room with alice and is in no public room.
     assert!(
         store
-            .search_users("@alice:test", "carol", 10)
+            .search_users("@alice:test", "carol", UserSearchScope::SharedRooms, 10)
             .await
             .unwrap()
             .is_empty()
     );
+    // The organisation-wide directory finds her.
+    let all = store
+        .search_users("@alice:test", "carol", UserSearchScope::AllLocal, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
     // Wildcards in the term match literally.
     assert!(
         store
-            .search_users("@alice:test", "%", 10)
+            .search_users("@alice:test", "%", UserSearchScope::AllLocal, 10)
             .await
             .unwrap()
             .is_empty()

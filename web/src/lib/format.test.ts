@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { formatBytes, initials, joinNames, localpart, toUserId } from "./format";
+
+describe("format helpers", () => {
+  it("formats sizes", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.5 KB");
+    expect(formatBytes(100 * 1000 * 1000)).toBe("100 MB");
+  });
+  it("derives names and initials", () => {
+    expect(localpart("@alice:example.org")).toBe("alice");
+    expect(initials("Marie Curie")).toBe("MC");
+    expect(initials("@bob:x")).toBe("B");
+    expect(initials("")).toBe("?");
+  });
+  it("joins names", () => {
+    const others = (n: number) => `${n} others`;
+    expect(joinNames(["A"], "and", others)).toBe("A");
+    expect(joinNames(["A", "B"], "and", others)).toBe("A and B");
+    expect(joinNames(["A", "B", "C", "D", "E"], "and", others)).toBe("A, B and 3 others");
+  });
+  it("reads user IDs", () => {
+    expect(toUserId("@bob:gouv.fr", "x")).toBe("@bob:gouv.fr");
+    expect(toUserId("Bob", "gouv.fr")).toBe("@bob:gouv.fr");
+    expect(toUserId("not a user", "x")).toBeNull();
+  });
+});

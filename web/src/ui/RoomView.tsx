@@ -1,0 +1,389 @@
+// An open room: header, timeline with back-pagination and receipts,
+// typing notices, the composer, uploads with progress, and invitations.
+import {
+  ClientEvent,
+  Direction,
+  MatrixEventEvent,
+  RoomEvent,
+  RoomMemberEvent,
+  RoomStateEvent,
+  type MatrixClient,
+  type Room,
+} from "matrix-js-sdk";
+import type { VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { t } from "../i18n";
+import { formatBytes, joinNames } from "../lib/format";
+import { buildTimeline, type MessageItem, type TimelineItem } from "../lib/timeline";
+import { toRawEvent } from "../matrix/adapt";
+import { FileTooLargeError, sendFile, type Progress } from "../matrix/files";
+import { Avatar, Dialog, ErrorText, errorMessage } from "./common";
+import { Composer } from "./Composer";
+import { useEmitter, useLanguage } from "./hooks";
+import { MessageView, NoticeView, senderName, type MessageActions } from "./Message";
+import { markDirectOnJoin, UserPicker } from "./NewRoom";
+
+const ROOM_EVENTS = [
+  RoomEvent.Timeline,
+  RoomEvent.TimelineReset,
+  RoomEvent.Redaction,
+  RoomEvent.LocalEchoUpdated,
+  RoomEvent.Receipt,
+  RoomEvent.Name,
+  RoomEvent.MyMembership,
+  MatrixEventEvent.Decrypted,
+  RoomMemberEvent.Typing,
+  RoomStateEvent.Members,
+  ClientEvent.Sync,
+];
+
+interface Upload {
+  id: number;
+  name: string;
+  progress: Progress;
+  error?: string;
+}
+
+function dayLabel(ts: number): string {
+  const d = new Date(ts);
+  const today = new Date();
+  const yesterday = new Date(Date.now() - 86_400_000);
+  if (d.toDateString() === today.toDateString()) return t("today");
+  if (d.toDateString() === yesterday.toDateString()) return t("yesterday");
+  return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+}
+
+let uploadIds = 0;
+
+export function RoomView(props: {
+  client: MatrixClient;
+  room: Room;
+  onBack: () => void;
+  onLeft: () => void;
+  onVerify: (request: VerificationRequest) => void;
+  onUnlock: () => void;
+}) {
+  useLanguage();
+  const { client, room } = props;
+  useEmitter(client as never, ROOM_EVENTS);
+  const me = client.getSafeUserId();
+  const [replyTo, setReplyTo] = useState<string>();
+  const [editing, setEditing] = useState<string>();
+  const [uploads, setUploads] = useState<Upload[]>([]);
+  const [error, setError] = useState<unknown>();
+  const [inviting, setInviting] = useState(false);
+  const [dragging, setDragging] = useState(false);
+  const [paginating, setPaginating] = useState(false);
+  const [otherVerified, setOtherVerified] = useState<boolean>();
+  const scroller = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  const heightBeforePagination = useRef<number | undefined>(undefined);
+
+  const membership = room.getMyMembership();
+  const encrypted = room.hasEncryptionStateEvent();
+  const dmUser = room.guessDMUserId();
+  const isDirect = dmUser !== me && room.getJoinedMemberCount() <= 2;
+  const timeline = room.getLiveTimeline();
+  const events = timeline.getEvents();
+  const items = buildTimeline(events.map(toRawEvent), me);
+  const messages = new Map(items.filter((i): i is MessageItem => i.kind === "message").map((i) => [i.id, i]));
+  const canPaginate = timeline.getPaginationToken(Direction.Backward) !== null;
+
+  // Verification state of the other person in a direct chat.
+  useEffect(() => {
+    if (!isDirect || !encrypted) return;
+    const crypto = client.getCrypto();
+    crypto
+      ?.getUserVerificationStatus(dmUser)
+      .then((s) => setOtherVerified(s.isCrossSigningVerified()))
+      .catch(() => undefined);
+  });
+
+  // Read receipt for the newest event once it is on screen.
+  const last = [...events].reverse().find((e) => e.getId()?.startsWith("$") && e.getSender() !== me);
+  useEffect(() => {
+    if (!last || membership !== "join" || document.hidden) return;
+    if (room.hasUserReadEvent(me, last.getId()!)) return;
+    client.sendReadReceipt(last).catch(() => undefined);
+  }, [last?.getId()]);
+
+  // Keep the view at the bottom as messages arrive, unless the user scrolled
+  // up; keep the reading position when older messages are prepended.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    if (heightBeforePagination.current !== undefined) {
+      el.scrollTop += el.scrollHeight - heightBeforePagination.current;
+      heightBeforePagination.current = undefined;
+    } else if (stickToBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  });
+
+  const paginate = async () => {
+    if (paginating || !canPaginate) return;
+    setPaginating(true);
+    heightBeforePagination.current = scroller.current?.scrollHeight;
+    try {
+      await client.paginateEventTimeline(timeline, { backwards: true, limit: 30 });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setPaginating(false);
+    }
+  };
+
+  const upload = (files: File[]) => {
+    for (const file of files) {
+      const id = ++uploadIds;
+      setUploads((u) => [...u, { id, name: file.name, progress: { loaded: 0, total: file.size } }]);
+      const update = (patch: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...patch } : x)));
+      sendFile(client, room.roomId, file, (progress) => update({ progress }))
+        .then(() => setUploads((u) => u.filter((x) => x.id !== id)))
+        .catch((e) => {
+          const reason =
+            e instanceof FileTooLargeError
+              ? t("fileTooLarge", { name: file.name, max: formatBytes(e.maxBytes) })
+              : t("uploadFailed", { name: file.name, reason: errorMessage(e, "upload") });
+          update({ error: reason });
+        });
+    }
+  };
+
+  const actions: MessageActions = {
+    reply: (id) => {
+      setEditing(undefined);
+      setReplyTo(id);
+    },
+    edit: (id) => {
+      setReplyTo(undefined);
+      setEditing(id);
+    },
+    remove: (id) => {
+      if (window.confirm(t("deleteConfirm"))) client.redactEvent(room.roomId, id).catch(setError);
+    },
+    react: (id, key, own) => {
+      const done = own
+        ? client.redactEvent(room.roomId, own)
+        : client.sendEvent(room.roomId, "m.reaction" as never, { "m.relates_to": { rel_type: "m.annotation", event_id: id, key } } as never);
+      done.catch(setError);
+    },
+    retry: (id) => {
+      const event = room.findEventById(id) ?? room.getPendingEvents().find((e) => e.getTxnId() === id);
+      if (event) client.resendEvent(event, room).catch(setError);
+    },
+    unlock: props.onUnlock,
+  };
+
+  const typing = room
+    .getMembers()
+    .filter((m) => m.typing && m.userId !== me)
+    .map((m) => m.name);
+
+  const seenBy = (item: TimelineItem): string[] => {
+    const event = room.findEventById(item.id);
+    if (!event) return [];
+    return room
+      .getReceiptsForEvent(event)
+      .filter((r) => r.type === "m.read" && r.userId !== me && r.userId !== event.getSender())
+      .map((r) => senderName(room, r.userId));
+  };
+
+  if (membership === "invite") {
+    const inviter = room.getDMInviter() ?? room.getMember(me)?.events.member?.getSender();
+    return (
+      <section class="room invite-preview" aria-label={room.name}>
+        <header class="room-header">
+          <button class="icon back" aria-label={t("back")} onClick={props.onBack}>
+            ←
+          </button>
+          <h2>{room.name}</h2>
+        </header>
+        <div class="invite-body">
+          <Avatar client={client} name={room.name} mxc={room.getMxcAvatarUrl()} size={72} />
+          <p>{t("invitedBy", { user: inviter ? senderName(room, inviter) : "?" })}</p>
+          <ErrorText error={error} />
+          <div class="actions center">
+            <button
+              onClick={() =>
+                client
+                  .leave(room.roomId)
+                  .then(props.onLeft)
+                  .catch(setError)
+              }
+            >
+              {t("decline")}
+            </button>
+            <button
+              class="primary"
+              onClick={async () => {
+                try {
+                  await client.joinRoom(room.roomId);
+                  const dmInviter = room.getDMInviter();
+                  if (dmInviter) await markDirectOnJoin(client, room.roomId, dmInviter);
+                } catch (e) {
+                  setError(e);
+                }
+              }}
+            >
+              {t("accept")}
+            </button>
+          </div>
+        </div>
+      </section>
+    );
+  }
+
+  return (
+    <section
+      class={dragging ? "room dragging" : "room"}
+      aria-label={room.name}
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => e.currentTarget === e.target && setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        const files = [...(e.dataTransfer?.files ?? [])];
+        if (files.length) upload(files);
+      }}
+    >
+      <header class="room-header">
+        <button class="icon back" aria-label={t("back")} onClick={props.onBack}>
+          ←
+        </button>
+        <Avatar client={client} name={room.name} mxc={room.getMxcAvatarUrl()} />
+        <div class="room-title">
+          <h2>{room.name}</h2>
+          <span class="muted">
+            {encrypted ? `🔒 ${t("encrypted")}` : t("notEncrypted")} · {t("members", { count: room.getJoinedMemberCount() })}
+          </span>
+        </div>
+        {isDirect && encrypted && (
+          <button
+            class={otherVerified ? "small verified" : "small"}
+            data-testid="verify-user"
+            onClick={async () => {
+              try {
+                props.onVerify(await client.getCrypto()!.requestVerificationDM(dmUser, room.roomId));
+              } catch (e) {
+                setError(e);
+              }
+            }}
+          >
+            {otherVerified ? `✔ ${t("verified")}` : t("verify")}
+          </button>
+        )}
+        <button class="small" onClick={() => setInviting(true)}>
+          {t("invite")}
+        </button>
+        <button
+          class="small danger"
+          onClick={() => {
+            if (window.confirm(t("leaveConfirm", { room: room.name }))) {
+              client
+                .leave(room.roomId)
+                .then(props.onLeft)
+                .catch(setError);
+            }
+          }}
+        >
+          {t("leave")}
+        </button>
+      </header>
+      <div
+        class="timeline"
+        ref={scroller}
+        role="log"
+        aria-live="polite"
+        aria-label={room.name}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          if (el.scrollTop < 80) void paginate();
+        }}
+      >
+        {canPaginate ? (
+          <button class="link load-older" onClick={paginate} disabled={paginating}>
+            {paginating ? t("loading") : t("loadOlder")}
+          </button>
+        ) : (
+          <p class="muted start">{t("startOfRoom")}</p>
+        )}
+        {items.map((item) =>
+          item.kind === "day" ? (
+            <p class="day" key={item.id} role="separator">
+              <span>{dayLabel(item.ts)}</span>
+            </p>
+          ) : item.kind === "notice" ? (
+            <NoticeView key={item.id} room={room} item={item} />
+          ) : (
+            <MessageView
+              key={item.id}
+              client={client}
+              room={room}
+              item={item}
+              replyTo={item.replyTo ? messages.get(item.replyTo) : undefined}
+              seenBy={seenBy(item)}
+              actions={actions}
+            />
+          ),
+        )}
+      </div>
+      {typing.length > 0 && (
+        <p class="typing muted" aria-live="polite">
+          {typing.length === 1 ? t("typing1", { user: typing[0] }) : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
+        </p>
+      )}
+      {uploads.map((u) => (
+        <div class="upload" key={u.id} role="status">
+          {u.error ? (
+            <>
+              <span class="error">{u.error}</span>
+              <button class="icon small" aria-label={t("close")} onClick={() => setUploads((x) => x.filter((y) => y.id !== u.id))}>
+                ✕
+              </button>
+            </>
+          ) : (
+            <>
+              <span>{t("uploading", { name: u.name })}</span>
+              <progress max={u.progress.total || 1} value={u.progress.loaded} />
+            </>
+          )}
+        </div>
+      ))}
+      <ErrorText error={error} />
+      {dragging && <div class="drop-hint">{t("dropFiles")}</div>}
+      <Composer
+        client={client}
+        room={room}
+        encrypted={encrypted}
+        replyTo={replyTo ? messages.get(replyTo) : undefined}
+        editing={editing ? messages.get(editing) : undefined}
+        onDone={() => {
+          setReplyTo(undefined);
+          setEditing(undefined);
+        }}
+        onFiles={upload}
+        onError={setError}
+      />
+      {inviting && (
+        <Dialog title={t("inviteTitle", { room: room.name })} onClose={() => setInviting(false)}>
+          <UserPicker
+            client={client}
+            serverName={client.getDomain() ?? ""}
+            action={t("invite")}
+            onPick={async (userId) => {
+              await client.invite(room.roomId, userId);
+              setInviting(false);
+            }}
+          />
+        </Dialog>
+      )}
+    </section>
+  );
+}
