@@ -64,10 +64,13 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
   const name = me?.displayName ?? client.getSafeUserId();
   const syncState = client.getSyncState();
   const offline = syncState === SyncState.Error || syncState === SyncState.Reconnecting;
+  // While a dialog is open the rest of the app can be neither focused nor
+  // clicked: keyboard and screen-reader users stay inside the dialog.
+  const modal = open !== "none" || verification !== undefined;
 
   return (
     <div class="messenger" data-view={roomId ? "room" : "list"}>
-      <aside class="sidebar">
+      <aside class="sidebar" inert={modal}>
         <header class="sidebar-header">
           <button class="me" onClick={() => setOpen("settings")} aria-label={t("settings")}>
             <Avatar client={client} name={name} mxc={me?.avatarUrl} />
@@ -77,7 +80,7 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
             ✉
           </button>
           <button class="icon" onClick={() => setOpen("new-room")} aria-label={t("newRoom")} title={t("newRoom")}>
-            ＋
+            +
           </button>
         </header>
         {security && security !== "ready" && open === "none" && (
@@ -95,7 +98,7 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
         )}
         <RoomList client={client} selected={roomId} onSelect={setRoomId} />
       </aside>
-      <main class="main">
+      <main class="main" inert={modal}>
         {roomId && client.getRoom(roomId) ? (
           <RoomView
             key={roomId}
