@@ -1,5 +1,7 @@
 // Shared set-up for the browser tests: Debian's chromium driven by
 // playwright-core (no browser download), one context per simulated device.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const BASE_URL = process.env.MISSIVE_URL ?? "http://127.0.0.1:8008";
@@ -64,3 +66,21 @@ export const PNG_3x2 = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAMAAAACCAIAAAASFvFNAAAAFklEQVR4nGP4z8DwHwyBDAYGBgYGBgA/3QX7WNBFcAAAAABJRU5ErkJggg==",
   "base64",
 );
+
+/** Runs `body`; on failure saves a screenshot of every open page (to
+ * $E2E_ARTIFACTS or the temp dir) before failing, for the CI log. */
+export async function withScreenshots(browser, name, body) {
+  try {
+    await body();
+  } catch (e) {
+    const dir = process.env.E2E_ARTIFACTS ?? tmpdir();
+    for (const [i, context] of browser.contexts().entries()) {
+      for (const [j, page] of context.pages().entries()) {
+        const path = join(dir, `${name}-${i}-${j}.png`);
+        await page.screenshot({ path }).catch(() => undefined);
+        console.error(`screenshot: ${path}`);
+      }
+    }
+    throw e;
+  }
+}

@@ -70,9 +70,11 @@ async fn without_a_built_client_the_root_is_a_matrix_404() {
     assert_eq!(res.status(), 404);
 }
 
-/// Two people in two browsers: register, set up the secure backup, an
-/// encrypted direct chat both ways, an image decrypted by the recipient,
-/// emoji verification, and history restored on a new device.
+/// Two people in two browsers (web/e2e): register, set up the secure backup,
+/// an encrypted direct chat both ways, an image decrypted by the recipient,
+/// emoji verification, history restored on a new device; and the timeline
+/// features (rooms, invitations, replies, edits, reactions, deletion,
+/// typing, receipts, files, pagination after a reload, French, sign-out).
 #[tokio::test]
 async fn browser_end_to_end() {
     let web = web_dir();
@@ -83,15 +85,23 @@ async fn browser_end_to_end() {
     let dist = web.join("dist");
     let server = TestServer::start_with(
         Backend::Sqlite,
-        &[("MISSIVE_WEB_CLIENT_DIR", dist.to_str().unwrap())],
+        &[
+            ("MISSIVE_WEB_CLIENT_DIR", dist.to_str().unwrap()),
+            // Small, so that the size-limit message can be checked cheaply.
+            ("MISSIVE_MAX_UPLOAD_BYTES", "200000"),
+        ],
     )
     .await;
+    // Screenshots of failures outlive the server's temporary directory.
+    let artifacts = std::env::temp_dir().join("missive-e2e");
+    std::fs::create_dir_all(&artifacts).unwrap();
     let log_path = server.data_dir.path().join("e2e.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut run = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "e2e/"])
         .current_dir(&web)
         .env("MISSIVE_URL", &server.base_url)
+        .env("E2E_ARTIFACTS", &artifacts)
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .kill_on_drop(true)

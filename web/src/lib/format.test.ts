@@ -12,6 +12,7 @@ describe("format helpers", () => {
     expect(initials("Marie Curie")).toBe("MC");
     expect(initials("@bob:x")).toBe("B");
     expect(initials("")).toBe("?");
+    expect(initials("Préfecture — coordination")).toBe("PC");
   });
   it("joins names", () => {
     const others = (n: number) => `${n} others`;

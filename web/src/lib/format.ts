@@ -20,7 +20,12 @@ export function localpart(userId: string): string {
 
 /** Up to two initials for an avatar placeholder. */
 export function initials(name: string): string {
-  const words = name.replace(/^[@#!]/, "").trim().split(/\s+/).filter(Boolean);
+  // Words that start with a letter or digit: "Préfecture — coordination" is "PC".
+  const words = name
+    .replace(/^[@#!]/, "")
+    .trim()
+    .split(/\s+/)
+    .filter((w) => /^[\p{L}\p{N}]/u.test(w));
   const letters = words.length > 1 ? [words[0], words[1]] : [words[0] ?? "?"];
   return letters.map((w) => [...w][0]?.toUpperCase() ?? "").join("") || "?";
 }

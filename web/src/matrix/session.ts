@@ -156,7 +156,6 @@ export async function startClient(creds: Credentials, fresh: boolean): Promise<M
     localStorage: window.localStorage,
     dbName: `missive-sync-${creds.userId}`,
   });
-  await store.startup();
   const client = createClient({
     baseUrl: creds.homeserverUrl,
     userId: creds.userId,
@@ -166,6 +165,8 @@ export async function startClient(creds: Credentials, fresh: boolean): Promise<M
     cryptoCallbacks: secretStorageCallbacks,
     timelineSupport: true,
   });
+  // Loads the saved sync state; the SDK requires the client to exist first.
+  await store.startup();
   await client.initRustCrypto({ useIndexedDB: true });
   await client.startClient({ initialSyncLimit: 30, lazyLoadMembers: true });
   return client;

@@ -1,7 +1,7 @@
 // Writing messages: Markdown, replies, edits, typing notices, files by
 // picker (drag and drop is handled by the room view).
 import type { MatrixClient, Room } from "matrix-js-sdk";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { renderMarkdown } from "../lib/markdown";
 import type { MessageItem } from "../lib/timeline";
@@ -27,7 +27,8 @@ export function Composer(props: {
   const fileInput = useRef<HTMLInputElement>(null);
   const lastTyping = useRef(0);
 
-  useEffect(() => {
+  // Layout effect: the text to edit is in place before the next keystroke.
+  useLayoutEffect(() => {
     if (props.editing) setText(String(props.editing.content.body ?? ""));
     input.current?.focus();
   }, [props.editing?.id, props.replyTo?.id]);

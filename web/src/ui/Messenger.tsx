@@ -16,6 +16,9 @@ import { SecuritySetupDialog, UnlockDialog } from "./Security";
 import { SettingsDialog } from "./Settings";
 import { VerificationDialog } from "./Verification";
 
+const dismissalKey = (client: MatrixClient) => `missive.backupOfferDismissed.${client.getUserId()}`;
+const backupOfferDismissed = (client: MatrixClient) => localStorage.getItem(dismissalKey(client)) !== null;
+
 type Open = "none" | "new-room" | "new-chat" | "settings" | "security-setup" | "unlock";
 
 export function Messenger(props: { client: MatrixClient; server: ServerInfo; password?: string; onSignedOut: () => void }) {
@@ -41,7 +44,8 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
     // Once the first sync is in, offer what this device still lacks.
     const check = async () => {
       const state = await refreshSecurity();
-      if (state === "needs-setup") setOpen("security-setup");
+      // Offered once; after "Later" the banner stays in the sidebar instead.
+      if (state === "needs-setup" && !backupOfferDismissed(client)) setOpen("security-setup");
       else if (state === "needs-verification") setOpen("unlock");
     };
     if (client.isInitialSyncComplete()) void check();
@@ -136,6 +140,7 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
           password={props.password}
           reset={security !== "needs-setup"}
           onClose={() => {
+            localStorage.setItem(dismissalKey(client), String(Date.now()));
             setOpen("none");
             void refreshSecurity();
           }}
