@@ -4,7 +4,7 @@
 // the history restored from the backup.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launch, withScreenshots, newDevice, register, setUpSecureBackup, signIn, PNG_3x2 } from "./browser.mjs";
+import { launch, withScreenshots, newDevice, register, setUpSecureBackup, signIn, PASSWORD, PNG_3x2 } from "./browser.mjs";
 
 const suffix = Date.now().toString(36);
 const ALICE = `alice${suffix}`;
@@ -110,6 +110,34 @@ test("two people chat end to end encrypted, verify each other, and restore histo
     await timeline(laptop.page).getByText("Hi Alice, received!").waitFor({ timeout: TIMEOUT });
     await timeline(laptop.page).getByTestId("message-image").waitFor({ timeout: TIMEOUT });
 
-    for (const d of [alice, bob, laptop]) await d.context.close();
+    // Bob signs in on a tablet and verifies it with his phone instead of
+    // the recovery key: emoji between his own two devices.
+    const tablet = await newDevice(browser);
+    await signIn(tablet.page, BOB);
+    await tablet.page.getByRole("button", { name: "Verify with another device" }).click({ timeout: TIMEOUT });
+    await bob.page.getByText("Another of your devices wants to verify this one").waitFor({ timeout: TIMEOUT });
+    await bob.page.getByRole("button", { name: "Accept" }).click();
+    const phoneEmoji = bob.page.getByTestId("sas-emoji");
+    const tabletEmoji = tablet.page.getByTestId("sas-emoji");
+    await phoneEmoji.waitFor({ timeout: TIMEOUT });
+    await tabletEmoji.waitFor({ timeout: TIMEOUT });
+    assert.equal(await phoneEmoji.innerText(), await tabletEmoji.innerText());
+    await tablet.page.getByRole("button", { name: "They match" }).click();
+    await bob.page.getByRole("button", { name: "They match" }).click();
+    await tablet.page.getByTestId("verification-done").waitFor({ timeout: TIMEOUT });
+    await tablet.page.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).last().click();
+    await tablet.page.getByRole("button", { name: "Settings" }).click();
+    await tablet.page.getByText("Secure backup is on. This device is verified.").waitFor({ timeout: TIMEOUT });
+    await tablet.page.keyboard.press("Escape");
+
+    // From the laptop, Alice signs out her other session (password asked):
+    // the first browser is told its session ended.
+    await laptop.page.getByRole("button", { name: "Settings" }).click();
+    await laptop.page.getByRole("button", { name: "Sign out all other sessions" }).click();
+    await laptop.page.getByLabel("Enter your password to confirm").fill(PASSWORD);
+    await laptop.page.getByRole("button", { name: "Confirm" }).click();
+    await alice.page.getByText("Your session has ended. Sign in again.").waitFor({ timeout: TIMEOUT });
+
+    for (const d of [alice, bob, laptop, tablet]) await d.context.close();
   });
 });

@@ -19,6 +19,8 @@ import { VerificationDialog } from "./Verification";
 const dismissalKey = (client: MatrixClient) => `missive.backupOfferDismissed.${client.getUserId()}`;
 const backupOfferDismissed = (client: MatrixClient) => localStorage.getItem(dismissalKey(client)) !== null;
 
+let verificationCount = 0;
+
 type Open = "none" | "new-room" | "new-chat" | "settings" | "security-setup" | "unlock";
 
 export function Messenger(props: { client: MatrixClient; server: ServerInfo; password?: string; onSignedOut: () => void }) {
@@ -28,7 +30,10 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
   const [roomId, setRoomId] = useState<string>();
   const [open, setOpen] = useState<Open>("none");
   const [security, setSecurity] = useState<SecurityState>();
-  const [verification, setVerification] = useState<VerificationRequest>();
+  const [verification, setVerificationState] = useState<{ request: VerificationRequest; id: number }>();
+  // Each request gets its own dialog instance (its own emoji and state).
+  const setVerification = (request: VerificationRequest | undefined) =>
+    setVerificationState(request ? { request, id: ++verificationCount } : undefined);
 
   const refreshSecurity = async () => {
     try {
@@ -162,8 +167,9 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
       )}
       {verification && (
         <VerificationDialog
+          key={verification.id}
           client={client}
-          request={verification}
+          request={verification.request}
           onClose={() => {
             setVerification(undefined);
             void refreshSecurity();

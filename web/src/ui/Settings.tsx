@@ -169,7 +169,7 @@ function Sessions(props: { client: MatrixClient }) {
             <input type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
           </label>
           <button type="submit" class="danger">
-            {t("signOutDevice")}
+            {t("confirm")}
           </button>
         </form>
       )}
