@@ -175,8 +175,9 @@ IMPLEMENTED=(
   "$C/v3/directory/list/room/\\{roomId\\}"
   "$C/v3/publicRooms"
   "$C/v3/user_directory/search"
-  # presence
+  # presence and VoIP
   "$C/v3/presence/\\{userId\\}/status"
+  "$C/v3/voip/turnServer"
   # end-to-end encryption
   "$C/v3/keys/(upload|query|claim|changes|device_signing/upload|signatures/upload)"
   "$C/v3/sendToDevice/\\{eventType\\}/\\{txnId\\}"

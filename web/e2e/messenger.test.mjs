@@ -114,6 +114,12 @@ test("two people chat end to end encrypted, verify each other, and restore histo
     // the recovery key: emoji between his own two devices.
     const tablet = await newDevice(browser);
     await signIn(tablet.page, BOB);
+    // Before verifying, the old messages are explained, not shown as errors.
+    await tablet.page.getByRole("dialog").getByRole("button", { name: "Close" }).click({ timeout: TIMEOUT });
+    await tablet.page.getByRole("region", { name: "Direct chats" }).getByRole("button").first().click();
+    const waiting = timeline(tablet.page).getByText("Waiting for the key to this message");
+    await waiting.first().waitFor({ timeout: TIMEOUT });
+    await timeline(tablet.page).getByRole("button", { name: "Unlock backup" }).first().click();
     await tablet.page.getByRole("button", { name: "Verify with another device" }).click({ timeout: TIMEOUT });
     await bob.page.getByText("Another of your devices wants to verify this one").waitFor({ timeout: TIMEOUT });
     await bob.page.getByRole("button", { name: "Accept" }).click();
@@ -126,6 +132,9 @@ test("two people chat end to end encrypted, verify each other, and restore histo
     await bob.page.getByRole("button", { name: "They match" }).click();
     await tablet.page.getByTestId("verification-done").waitFor({ timeout: TIMEOUT });
     await tablet.page.getByRole("dialog").getByRole("button", { name: "Close", exact: true }).last().click();
+    // Verified, the tablet receives the backup key and reads the history.
+    await timeline(tablet.page).getByText("Hello Bob, this is encrypted").waitFor({ timeout: TIMEOUT });
+    await waiting.first().waitFor({ state: "detached", timeout: TIMEOUT });
     await tablet.page.getByRole("button", { name: "Settings" }).click();
     await tablet.page.getByText("Secure backup is on. This device is verified.").waitFor({ timeout: TIMEOUT });
     await tablet.page.keyboard.press("Escape");

@@ -118,6 +118,17 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     for await (const c of await download.createReadStream()) chunks.push(c);
     assert.equal(Buffer.concat(chunks).toString(), "1. Budget\n2. Calendrier\n", "Hugo's browser decrypted the file");
 
+    // Files can be dropped onto the room too.
+    const dropped = await claire.page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["déposé"], "glisse.txt", { type: "text/plain" }));
+      return dt;
+    });
+    await claire.page.dispatchEvent("section.room", "dragover", { dataTransfer: dropped });
+    await claire.page.getByText("Drop files to send them").waitFor();
+    await claire.page.dispatchEvent("section.room", "drop", { dataTransfer: dropped });
+    await message(hugo.page, "glisse.txt").waitFor(wait);
+
     // Forty more messages, then a reload: the session is kept, and older
     // messages come back by scrolling up to the start of the room.
     for (let i = 1; i <= 40; i++) {

@@ -20,6 +20,8 @@ export interface RawEvent {
   ts: number;
   content: Record<string, unknown>;
   stateKey?: string;
+  /** A state event's previous content (membership changes need it). */
+  prevContent?: Record<string, unknown>;
   relatesTo?: Relation;
   redacted?: boolean;
   unreadable?: UnreadableReason;

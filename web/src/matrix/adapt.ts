@@ -36,6 +36,7 @@ export function toRawEvent(e: MatrixEvent): RawEvent {
     ts: e.getTs(),
     content,
     stateKey: e.getStateKey(),
+    prevContent: e.getPrevContent(),
     relatesTo: Object.keys(relatesTo).length ? relatesTo : undefined,
     redacted: e.isRedacted(),
     unreadable: unreadable(e),

@@ -251,7 +251,12 @@ export function NoticeView(props: { room: Room; item: NoticeItem }) {
     case "m.room.member": {
       const target = String(e.content.displayname ?? localpart(e.stateKey ?? ""));
       const m = e.content.membership;
-      if (m === "join") text = e.sender === e.stateKey ? t("memberJoined", { user: target }) : null;
+      const before = e.prevContent ?? {};
+      if (m === "join" && before.membership === "join") {
+        // A profile change: only a new name is worth a line.
+        const old = before.displayname;
+        text = old && old !== e.content.displayname ? t("memberRenamed", { old: String(old), user: target }) : null;
+      } else if (m === "join") text = e.sender === e.stateKey ? t("memberJoined", { user: target }) : null;
       else if (m === "invite") text = t("memberInvited", { user, target });
       else if (m === "ban") text = t("memberBanned", { user, target });
       else if (m === "leave") text = e.sender === e.stateKey ? t("memberLeft", { user: target }) : t("memberKicked", { user, target });

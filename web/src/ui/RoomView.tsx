@@ -278,11 +278,16 @@ export function RoomView(props: {
             {otherVerified ? `✔ ${t("verified")}` : t("verify")}
           </button>
         )}
-        <button class="small" onClick={() => setInviting(true)}>
-          {t("invite")}
+        <button class="small" aria-label={t("invite")} title={t("invite")} onClick={() => setInviting(true)}>
+          <span class="glyph" aria-hidden="true">
+            👤+
+          </span>
+          <span class="label">{t("invite")}</span>
         </button>
         <button
           class="small danger"
+          aria-label={t("leave")}
+          title={t("leave")}
           onClick={() => {
             if (window.confirm(t("leaveConfirm", { room: room.name }))) {
               client
@@ -292,7 +297,10 @@ export function RoomView(props: {
             }
           }}
         >
-          {t("leave")}
+          <span class="glyph" aria-hidden="true">
+            🚪
+          </span>
+          <span class="label">{t("leave")}</span>
         </button>
       </header>
       <div

@@ -18,6 +18,7 @@ mod profile;
 mod push_rules;
 mod rooms;
 mod sync;
+mod voip;
 pub mod web_client;
 
 use axum::{
@@ -66,7 +67,7 @@ pub fn router() -> Router<AppState> {
         account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
         directory as dir, discovery as disc, filter, keys as k, knock, membership as mem, message,
         presence as pres, profile as prof, push, read_marker, receipt, redact, room, session,
-        state as st, sync as sy, tag, to_device, typing, user_directory,
+        state as st, sync as sy, tag, to_device, typing, user_directory, voip as vo,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
@@ -200,6 +201,8 @@ pub fn router() -> Router<AppState> {
         directory::get_public_rooms_filtered,
     );
     let r = route::<user_directory::search_users::v3::Request, _, _>(r, directory::search_users);
+
+    let r = route::<vo::get_turn_server_info::v3::Request, _, _>(r, voip::get_turn_server_info);
 
     let r = route::<pres::set_presence::v3::Request, _, _>(r, presence::set_presence);
     let r = route::<pres::get_presence::v3::Request, _, _>(r, presence::get_presence);
