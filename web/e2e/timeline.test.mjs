@@ -56,6 +56,21 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await hugo.page.getByRole("button", { name: "Accept" }).click();
     await composer(hugo.page).waitFor(wait);
 
+    // A public room is found in the directory and joined without invitation.
+    await claire.page.getByRole("button", { name: "New room" }).click();
+    await claire.page.getByLabel("Room name").fill(`Annonces ${suffix}`);
+    await claire.page.getByLabel(/Public: anyone/).check();
+    await claire.page.getByRole("button", { name: "Create" }).click();
+    await claire.page.getByText("Not encrypted ·").waitFor(wait);
+    await hugo.page.getByRole("button", { name: "Back" }).click();
+    await hugo.page.getByRole("button", { name: "Explore public rooms" }).click();
+    await hugo.page.getByLabel("Search rooms, or type #alias:server").fill("annonces");
+    await hugo.page.getByRole("button", { name: `Join Annonces ${suffix}` }).click(wait);
+    await hugo.page.getByRole("heading", { name: `Annonces ${suffix}` }).waitFor(wait);
+    await hugo.page.getByRole("button", { name: "Back" }).click();
+    await hugo.page.getByRole("region", { name: "Rooms" }).getByRole("button", { name: /Préfecture/ }).click();
+    await claire.page.getByRole("region", { name: "Rooms" }).getByRole("button", { name: /Préfecture/ }).click();
+
     await send(claire.page, "Réunion à 14 h en salle 2");
     await log(hugo.page).getByText("Réunion à 14 h en salle 2").waitFor(wait);
 

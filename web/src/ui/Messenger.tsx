@@ -9,7 +9,7 @@ import { logout, type ServerInfo } from "../matrix/session";
 import { watchNotifications } from "../matrix/notifications";
 import { Avatar } from "./common";
 import { useEmitter, useLanguage } from "./hooks";
-import { NewChatDialog, NewRoomDialog } from "./NewRoom";
+import { ExploreDialog, NewChatDialog, NewRoomDialog } from "./NewRoom";
 import { RoomList } from "./RoomList";
 import { RoomView } from "./RoomView";
 import { SecuritySetupDialog, UnlockDialog } from "./Security";
@@ -21,7 +21,7 @@ const backupOfferDismissed = (client: MatrixClient) => localStorage.getItem(dism
 
 let verificationCount = 0;
 
-type Open = "none" | "new-room" | "new-chat" | "settings" | "security-setup" | "unlock";
+type Open = "none" | "explore" | "new-room" | "new-chat" | "settings" | "security-setup" | "unlock";
 
 export function Messenger(props: { client: MatrixClient; server: ServerInfo; password?: string; onSignedOut: () => void }) {
   useLanguage();
@@ -88,6 +88,9 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
           <button class="icon" onClick={() => setOpen("new-chat")} aria-label={t("newChat")} title={t("newChat")}>
             ✉
           </button>
+          <button class="icon" onClick={() => setOpen("explore")} aria-label={t("exploreRooms")} title={t("exploreRooms")}>
+            🧭
+          </button>
           <button class="icon" onClick={() => setOpen("new-room")} aria-label={t("newRoom")} title={t("newRoom")}>
             +
           </button>
@@ -125,6 +128,7 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
           </div>
         )}
       </main>
+      {open === "explore" && <ExploreDialog client={client} onClose={() => setOpen("none")} onJoined={setRoomId} />}
       {open === "new-room" && <NewRoomDialog client={client} onClose={() => setOpen("none")} onCreated={setRoomId} />}
       {open === "new-chat" && <NewChatDialog client={client} serverName={props.server.serverName} onClose={() => setOpen("none")} onOpened={setRoomId} />}
       {open === "settings" && (

@@ -195,3 +195,96 @@ export async function markDirectOnJoin(client: MatrixClient, roomId: string, inv
   const updated = addDirectRoom(direct, inviter, roomId);
   if (updated) await client.setAccountData("m.direct" as never, updated as never);
 }
+
+interface PublicRoom {
+  room_id: string;
+  name?: string;
+  topic?: string;
+  canonical_alias?: string;
+  num_joined_members: number;
+}
+
+/** The server's public room directory, searchable, with a join button;
+ * an alias like `#room:server` typed in full can be joined directly. */
+export function ExploreDialog(props: { client: MatrixClient; onClose: () => void; onJoined: (roomId: string) => void }) {
+  useLanguage();
+  const [term, setTerm] = useState("");
+  const [rooms, setRooms] = useState<PublicRoom[]>([]);
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    const timer = setTimeout(async () => {
+      try {
+        const q = term.trim();
+        const res = await props.client.publicRooms({ limit: 50, filter: q ? { generic_search_term: q } : undefined });
+        setRooms(res.chunk as PublicRoom[]);
+      } catch (e) {
+        setError(e);
+      }
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [term]);
+  const join = async (idOrAlias: string) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const room = await props.client.joinRoom(idOrAlias);
+      props.onJoined(room.roomId);
+      props.onClose();
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+  const alias = /^#[^:\s]+:\S+$/.test(term.trim()) ? term.trim() : undefined;
+  return (
+    <Dialog title={t("exploreRooms")} onClose={props.onClose}>
+      <input
+        type="search"
+        placeholder={t("searchRooms")}
+        aria-label={t("searchRooms")}
+        value={term}
+        onInput={(e) => setTerm((e.target as HTMLInputElement).value)}
+      />
+      <ErrorText error={error} />
+      <ul role="list" class="user-results">
+        {alias && (
+          <li>
+            <span class="user-name">{alias}</span>
+            <button class="primary small" disabled={busy} onClick={() => join(alias)}>
+              {t("join")}
+            </button>
+          </li>
+        )}
+        {rooms.map((r) => {
+          const name = r.name ?? r.canonical_alias ?? r.room_id;
+          const joined = props.client.getRoom(r.room_id)?.getMyMembership() === "join";
+          return (
+            <li key={r.room_id}>
+              <span class="user">
+                <Avatar client={props.client} name={name} size={32} />
+                <span>
+                  <span class="user-name">{name}</span>
+                  <span class="muted user-id">
+                    {t("members", { count: r.num_joined_members })}
+                    {r.topic ? ` · ${r.topic}` : ""}
+                  </span>
+                </span>
+              </span>
+              {joined ? (
+                <button class="small" onClick={() => (props.onJoined(r.room_id), props.onClose())}>
+                  {t("open")}
+                </button>
+              ) : (
+                <button class="primary small" disabled={busy} aria-label={`${t("join")} ${name}`} onClick={() => join(r.room_id)}>
+                  {t("join")}
+                </button>
+              )}
+            </li>
+          );
+        })}
+        {rooms.length === 0 && !alias && <li class="muted">{t("noPublicRooms")}</li>}
+      </ul>
+    </Dialog>
+  );
+}

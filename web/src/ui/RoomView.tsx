@@ -10,7 +10,7 @@ import {
   type MatrixClient,
   type Room,
 } from "matrix-js-sdk";
-import type { VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { CryptoEvent, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { formatBytes, joinNames } from "../lib/format";
@@ -35,6 +35,8 @@ const ROOM_EVENTS = [
   RoomMemberEvent.Typing,
   RoomStateEvent.Members,
   ClientEvent.Sync,
+  ClientEvent.AccountData,
+  CryptoEvent.UserTrustStatusChanged,
 ];
 
 interface Upload {
@@ -81,23 +83,34 @@ export function RoomView(props: {
 
   const membership = room.getMyMembership();
   const encrypted = room.hasEncryptionStateEvent();
-  const dmUser = room.guessDMUserId();
-  const isDirect = dmUser !== me && room.getJoinedMemberCount() <= 2;
+  // A direct chat is what m.direct says (not any two-person room).
+  const direct = (client.getAccountData("m.direct" as never)?.getContent() ?? {}) as Record<string, string[]>;
+  const dmUser = Object.keys(direct).find((user) => direct[user]?.includes(room.roomId)) ?? "";
+  const isDirect = dmUser !== "" && dmUser !== me;
   const timeline = room.getLiveTimeline();
   const events = timeline.getEvents();
   const items = buildTimeline(events.map(toRawEvent), me);
   const messages = new Map(items.filter((i): i is MessageItem => i.kind === "message").map((i) => [i.id, i]));
   const canPaginate = timeline.getPaginationToken(Direction.Backward) !== null;
 
-  // Verification state of the other person in a direct chat.
+  // Verification state of the other person in a direct chat, refreshed
+  // whenever trust changes (e.g. when a verification completes).
   useEffect(() => {
     if (!isDirect || !encrypted) return;
-    const crypto = client.getCrypto();
-    crypto
-      ?.getUserVerificationStatus(dmUser)
-      .then((s) => setOtherVerified(s.isCrossSigningVerified()))
-      .catch(() => undefined);
-  });
+    let live = true;
+    const refresh = () =>
+      client
+        .getCrypto()
+        ?.getUserVerificationStatus(dmUser)
+        .then((s) => live && setOtherVerified(s.isCrossSigningVerified()))
+        .catch(() => undefined);
+    void refresh();
+    client.on(CryptoEvent.UserTrustStatusChanged, refresh);
+    return () => {
+      live = false;
+      client.off(CryptoEvent.UserTrustStatusChanged, refresh);
+    };
+  }, [dmUser, isDirect, encrypted]);
 
   // Read receipt for the newest event once it is on screen.
   const last = [...events].reverse().find((e) => e.getId()?.startsWith("$") && e.getSender() !== me);
