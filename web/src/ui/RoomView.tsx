@@ -1,5 +1,5 @@
 // An open room: header, timeline with back-pagination and receipts,
-// typing notices, the composer, uploads with progress, and invitations.
+// typing notices, the composer and uploads (invitations: InvitePreview).
 import {
   ClientEvent,
   Direction,
@@ -13,15 +13,16 @@ import {
 import { CryptoEvent, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
-import { formatBytes, joinNames } from "../lib/format";
+import { joinNames } from "../lib/format";
 import { buildTimeline, type MessageItem, type TimelineItem } from "../lib/timeline";
 import { toRawEvent } from "../matrix/adapt";
-import { FileTooLargeError, sendFile, type Progress } from "../matrix/files";
-import { Avatar, Dialog, ErrorText, errorMessage } from "./common";
+import { Avatar, Dialog, ErrorText } from "./common";
 import { Composer } from "./Composer";
 import { useEmitter, useLanguage } from "./hooks";
 import { MessageView, NoticeView, senderName, type MessageActions } from "./Message";
-import { markDirectOnJoin, UserPicker } from "./NewRoom";
+import { InvitePreview } from "./InvitePreview";
+import { UserPicker } from "./NewRoom";
+import { UploadList, useUploads } from "./Uploads";
 
 const ROOM_EVENTS = [
   RoomEvent.Timeline,
@@ -39,13 +40,6 @@ const ROOM_EVENTS = [
   CryptoEvent.UserTrustStatusChanged,
 ];
 
-interface Upload {
-  id: number;
-  name: string;
-  progress: Progress;
-  error?: string;
-}
-
 function dayLabel(ts: number): string {
   const d = new Date(ts);
   const today = new Date();
@@ -54,8 +48,6 @@ function dayLabel(ts: number): string {
   if (d.toDateString() === yesterday.toDateString()) return t("yesterday");
   return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 }
-
-let uploadIds = 0;
 
 export function RoomView(props: {
   client: MatrixClient;
@@ -71,7 +63,7 @@ export function RoomView(props: {
   const me = client.getSafeUserId();
   const [replyTo, setReplyTo] = useState<string>();
   const [editing, setEditing] = useState<string>();
-  const [uploads, setUploads] = useState<Upload[]>([]);
+  const { uploads, upload, dismiss } = useUploads(client, room.roomId);
   const [error, setError] = useState<unknown>();
   const [inviting, setInviting] = useState(false);
   const [dragging, setDragging] = useState(false);
@@ -146,23 +138,6 @@ export function RoomView(props: {
     }
   };
 
-  const upload = (files: File[]) => {
-    for (const file of files) {
-      const id = ++uploadIds;
-      setUploads((u) => [...u, { id, name: file.name, progress: { loaded: 0, total: file.size } }]);
-      const update = (patch: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...patch } : x)));
-      sendFile(client, room.roomId, file, (progress) => update({ progress }))
-        .then(() => setUploads((u) => u.filter((x) => x.id !== id)))
-        .catch((e) => {
-          const reason =
-            e instanceof FileTooLargeError
-              ? t("fileTooLarge", { name: file.name, max: formatBytes(e.maxBytes) })
-              : t("uploadFailed", { name: file.name, reason: errorMessage(e, "upload") });
-          update({ error: reason });
-        });
-    }
-  };
-
   const actions: MessageActions = {
     reply: (id) => {
       setEditing(undefined);
@@ -203,48 +178,7 @@ export function RoomView(props: {
   };
 
   if (membership === "invite") {
-    const inviter = room.getDMInviter() ?? room.getMember(me)?.events.member?.getSender();
-    return (
-      <section class="room invite-preview" aria-label={room.name}>
-        <header class="room-header">
-          <button class="icon back" aria-label={t("back")} onClick={props.onBack}>
-            ←
-          </button>
-          <h2>{room.name}</h2>
-        </header>
-        <div class="invite-body">
-          <Avatar client={client} name={room.name} mxc={room.getMxcAvatarUrl()} size={72} />
-          <p>{t("invitedBy", { user: inviter ? senderName(room, inviter) : "?" })}</p>
-          <ErrorText error={error} />
-          <div class="actions center">
-            <button
-              onClick={() =>
-                client
-                  .leave(room.roomId)
-                  .then(props.onLeft)
-                  .catch(setError)
-              }
-            >
-              {t("decline")}
-            </button>
-            <button
-              class="primary"
-              onClick={async () => {
-                try {
-                  await client.joinRoom(room.roomId);
-                  const dmInviter = room.getDMInviter();
-                  if (dmInviter) await markDirectOnJoin(client, room.roomId, dmInviter);
-                } catch (e) {
-                  setError(e);
-                }
-              }}
-            >
-              {t("accept")}
-            </button>
-          </div>
-        </div>
-      </section>
-    );
+    return <InvitePreview client={client} room={room} onBack={props.onBack} onLeft={props.onLeft} />;
   }
 
   return (
@@ -360,23 +294,7 @@ export function RoomView(props: {
           {typing.length === 1 ? t("typing1", { user: typing[0] }) : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
         </p>
       )}
-      {uploads.map((u) => (
-        <div class="upload" key={u.id} role="status">
-          {u.error ? (
-            <>
-              <span class="error">{u.error}</span>
-              <button class="icon small" aria-label={t("close")} onClick={() => setUploads((x) => x.filter((y) => y.id !== u.id))}>
-                ✕
-              </button>
-            </>
-          ) : (
-            <>
-              <span>{t("uploading", { name: u.name })}</span>
-              <progress max={u.progress.total || 1} value={u.progress.loaded} />
-            </>
-          )}
-        </div>
-      ))}
+      <UploadList uploads={uploads} onDismiss={dismiss} />
       <ErrorText error={error} />
       {dragging && <div class="drop-hint">{t("dropFiles")}</div>}
       <Composer
