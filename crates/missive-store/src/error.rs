@@ -17,6 +17,12 @@ pub enum StoreError {
     /// extremities are no longer the event's prev_events. Build it again.
     #[error("room {0} changed concurrently")]
     RoomChanged(String),
+    /// The shared transaction an event was written in could not commit.
+    #[error("event batch failed: {0}")]
+    BatchFailed(String),
+    /// The event writer task has stopped (the store is shutting down).
+    #[error("the event writer has stopped")]
+    WriterGone,
     /// Stored data could not be decoded (a bug or a damaged database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

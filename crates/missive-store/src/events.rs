@@ -158,7 +158,7 @@ fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Membership> {
 
 impl SqlStore {
     /// Inserts one event inside `tx` (see [`EventStore::persist_event`]).
-    async fn insert_event(
+    pub(crate) async fn insert_event(
         &self,
         tx: &mut Transaction<'static, Any>,
         event: &NewEvent,
@@ -406,6 +406,9 @@ impl SqlStore {
 #[async_trait]
 impl EventStore for SqlStore {
     async fn persist_event(&self, event: NewEvent) -> StoreResult<PersistOutcome> {
+        if let Some(writer) = &self.events_writer {
+            return writer.persist(event).await;
+        }
         let mut tx = self.begin().await?;
         let outcome = self.insert_event(&mut tx, &event).await?;
         if matches!(outcome, PersistOutcome::Persisted { .. }) {

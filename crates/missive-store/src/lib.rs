@@ -19,6 +19,7 @@ mod error;
 mod event_types;
 mod events;
 mod filters;
+mod group_commit;
 mod keys;
 mod media;
 mod pool;

@@ -43,6 +43,9 @@ pub struct SqlStore {
     /// the pool instead of failing with SQLITE_BUSY.
     pub(crate) write: AnyPool,
     database_url: String,
+    /// Where events are written (see `group_commit`); `None` in the writer
+    /// task's own copy of the store.
+    pub(crate) events_writer: Option<crate::group_commit::GroupCommit>,
 }
 
 impl SqlStore {
@@ -99,7 +102,9 @@ impl SqlStore {
             read,
             write,
             database_url: url.to_owned(),
-        })
+            events_writer: None,
+        }
+        .with_group_commit())
     }
 
     async fn open_postgres(url: &str, max_connections: u32) -> StoreResult<Self> {
@@ -114,7 +119,14 @@ impl SqlStore {
             read: pool.clone(),
             write: pool,
             database_url: url.to_owned(),
-        })
+            events_writer: None,
+        }
+        .with_group_commit())
+    }
+
+    fn with_group_commit(mut self) -> Self {
+        self.events_writer = Some(crate::group_commit::GroupCommit::start(self.clone()));
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -106,6 +106,7 @@ macro_rules! store_conformance_tests {
             user_search_respects_shared_rooms,
             tokens_die_with_their_device,
             events_extend_the_room_and_its_state,
+            concurrent_events_commit_together_and_conflicts_fail_alone,
             long_state_chains_resolve,
             memberships_track_the_latest_event,
             timelines_paginate_both_ways,

@@ -302,3 +302,37 @@ pub async fn room_activity_is_indexed(store: SqlStore) {
     assert_eq!(store.published_rooms(0, 10).await.unwrap(), ["!r2:test"]);
     assert_eq!(store.count_published_rooms().await.unwrap(), 1);
 }
+
+/// Events written at the same time share one commit; a conflicting one (a
+/// second event on the same extremities of a room) fails alone.
+pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: SqlStore) {
+    let a = create_room(&store, "!a:test").await;
+    let b = create_room(&store, "!b:test").await;
+    let (first, second, other) = tokio::join!(
+        store.persist_event(event("!a:test", "$a1", "m.room.message", None, &[&a])),
+        store.persist_event(event("!a:test", "$a2", "m.room.message", None, &[&a])),
+        store.persist_event(event("!b:test", "$b1", "m.room.message", None, &[&b])),
+    );
+    let (winner, loser) = match (&first, &second) {
+        (Ok(PersistOutcome::Persisted { .. }), Err(StoreError::RoomChanged(_))) => ("$a1", "$a2"),
+        (Err(StoreError::RoomChanged(_)), Ok(PersistOutcome::Persisted { .. })) => ("$a2", "$a1"),
+        results => panic!("one of two conflicting events must win: {results:?}"),
+    };
+    assert!(matches!(other, Ok(PersistOutcome::Persisted { .. })));
+    assert!(store.event(winner).await.unwrap().is_some());
+    assert!(store.event(loser).await.unwrap().is_none());
+    assert!(store.event("$b1").await.unwrap().is_some());
+    let extremities: Vec<String> = store
+        .forward_extremities("!a:test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(extremities, [winner]);
+    // The loser, rebuilt on the new extremity, goes through.
+    store
+        .persist_event(event("!a:test", loser, "m.room.message", None, &[winner]))
+        .await
+        .unwrap();
+}
