@@ -6,6 +6,7 @@
 #
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the issue's sizes (slow on Synapse)
+#   BENCH_ONLY="send latency initial-sync accounts"   a subset of the scenarios
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/missive-target}
@@ -26,6 +27,8 @@ if ! "$SYNAPSE_VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__vers
   "$SYNAPSE_VENV/bin/pip" install -q --disable-pip-version-check "matrix-synapse[postgres]==$SYNAPSE_VERSION"
 fi
 
+# BENCH_ONLY="send initial-sync": run only these scenarios (default: all).
+only() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -109,12 +112,12 @@ elif result["scenario"] == "accounts":
     row(f"{result['registrations_per_s']:.1f} reg/s", result["register_ms"]); row(f"{result['logins_per_s']:.1f} login/s", result["login_ms"])
 PY
   }
-  run "send x1" send --clients 1 --messages "$SEND_MSGS"
-  run "send x16" send --clients 16 --messages "$SEND_MSGS"
-  run "send x64" send --clients 64 --messages "$SEND_MSGS"
-  run "delivery latency" latency --rate 20 --messages 100
-  run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
-  run "accounts" accounts --users "$ACCT"
+  only send && run "send x1" send --clients 1 --messages "$SEND_MSGS"
+  only send && run "send x16" send --clients 16 --messages "$SEND_MSGS"
+  only send && run "send x64" send --clients 64 --messages "$SEND_MSGS"
+  only latency && run "delivery latency" latency --rate 20 --messages 100
+  only initial-sync && run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
+  only accounts && run "accounts" accounts --users "$ACCT"
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
   rm -rf "$dir"

@@ -3,13 +3,14 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use futures::{StreamExt, TryStreamExt, stream};
 use missive_core::filter::event_matches;
 use missive_store::{
     AccountDataStore, EventStore, KeyStore, Membership, PresenceStore, ReceiptStore, SqlStore,
     StoredEvent, StreamPos, TimelineDirection, ToDeviceStore, TypingStore,
 };
 use ruma::{
-    RoomId, UserId,
+    OwnedRoomId, RoomId, UserId,
     api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
 };
 use serde_json::{Map, Value, json};
@@ -30,6 +31,8 @@ const DEFAULT_TIMELINE_LIMIT: i64 = 10;
 const MAX_TIMELINE_LIMIT: i64 = 100;
 /// To-device messages per sync response (more wait for the next one).
 const MAX_TO_DEVICE_PER_SYNC: i64 = 100;
+/// Joined rooms assembled at once (SQLite's read pool has 8 connections).
+const ROOMS_IN_PARALLEL: usize = 8;
 /// The longest long-poll the server holds.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -106,7 +109,7 @@ impl Syncer {
         };
         let room_filter = &req.filter.room;
 
-        let mut join = Map::new();
+        let mut joined = Vec::new();
         let mut invite = Map::new();
         let mut leave = Map::new();
         let mut knock = Map::new();
@@ -139,12 +142,7 @@ impl Syncer {
                     {
                         continue;
                     }
-                    let section = self
-                        .joined_room(req, &room_id, room_since, upto, None)
-                        .await?;
-                    if room_since.is_none() || !section_is_empty(&section) {
-                        join.insert(m.room_id.clone(), section);
-                    }
+                    joined.push((room_id, room_since));
                 }
                 "invite" if changed_since => {
                     invite.insert(
@@ -167,6 +165,26 @@ impl Syncer {
                     leave.insert(m.room_id.clone(), section);
                 }
                 _ => {}
+            }
+        }
+
+        // Joined rooms are assembled a few at a time: each needs several
+        // small reads, and the database answers them in parallel.
+        let sections: Vec<(OwnedRoomId, Option<StreamPos>, Value)> =
+            stream::iter(joined)
+                .map(|(room_id, room_since)| async move {
+                    let section = self
+                        .joined_room(req, &room_id, room_since, upto, None)
+                        .await?;
+                    ApiResult::Ok((room_id, room_since, section))
+                })
+                .buffered(ROOMS_IN_PARALLEL)
+                .try_collect()
+                .await?;
+        let mut join = Map::new();
+        for (room_id, room_since, section) in sections {
+            if room_since.is_none() || !section_is_empty(&section) {
+                join.insert(room_id.to_string(), section);
             }
         }
 
