@@ -170,17 +170,16 @@ impl Syncer {
 
         // Joined rooms are assembled a few at a time: each needs several
         // small reads, and the database answers them in parallel.
-        let sections: Vec<(OwnedRoomId, Option<StreamPos>, Value)> =
-            stream::iter(joined)
-                .map(|(room_id, room_since)| async move {
-                    let section = self
-                        .joined_room(req, &room_id, room_since, upto, None)
-                        .await?;
-                    ApiResult::Ok((room_id, room_since, section))
-                })
-                .buffered(ROOMS_IN_PARALLEL)
-                .try_collect()
-                .await?;
+        let sections: Vec<(OwnedRoomId, Option<StreamPos>, Value)> = stream::iter(joined)
+            .map(|(room_id, room_since)| async move {
+                let section = self
+                    .joined_room(req, &room_id, room_since, upto, None)
+                    .await?;
+                ApiResult::Ok((room_id, room_since, section))
+            })
+            .buffered(ROOMS_IN_PARALLEL)
+            .try_collect()
+            .await?;
         let mut join = Map::new();
         for (room_id, room_since, section) in sections {
             if room_since.is_none() || !section_is_empty(&section) {
