@@ -116,6 +116,8 @@ PY
   only send && run "send x16" send --clients 16 --messages "$SEND_MSGS"
   only send && run "send x64" send --clients 64 --messages "$SEND_MSGS"
   only latency && run "delivery latency" latency --rate 20 --messages 100
+  # 1,000 messages/s offered (open loop) over 20 rooms, 3 s of load.
+  only latency && run "delivery latency 1000/s" latency --rate 1000 --messages 3000 --rooms 20
   only initial-sync && run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
   only accounts && run "accounts" accounts --users "$ACCT"
   kill "$PID" 2>/dev/null || true

@@ -35,13 +35,18 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         messages: usize,
     },
-    /// Delivery latency: one sender at a fixed rate, one receiver long-polling.
+    /// Delivery latency: messages sent at a fixed total rate (open loop:
+    /// a slow answer does not slow the offered load) into `rooms` rooms,
+    /// one receiver in all of them long-polling /sync.
     Latency {
-        /// Messages per second.
+        /// Messages per second, all rooms together.
         #[arg(long, default_value_t = 20)]
         rate: u64,
         #[arg(long, default_value_t = 200)]
         messages: usize,
+        /// Rooms (each with its own sender) the load is spread over.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
     },
     /// Initial sync of a user in many rooms full of history, and an
     /// incremental sync after.
@@ -65,9 +70,11 @@ async fn main() {
         Scenario::Send { clients, messages } => {
             send(&cli.url, &cli.prefix, clients, messages).await
         }
-        Scenario::Latency { rate, messages } => {
-            latency(&cli.url, &cli.prefix, rate, messages).await
-        }
+        Scenario::Latency {
+            rate,
+            messages,
+            rooms,
+        } => latency(&cli.url, &cli.prefix, rate, messages, rooms).await,
         Scenario::InitialSync { rooms, messages } => {
             initial_sync(&cli.url, &cli.prefix, rooms, messages).await
         }
@@ -124,19 +131,23 @@ async fn latency(
     prefix: &str,
     rate: u64,
     messages: usize,
+    rooms: usize,
 ) -> client::Result<serde_json::Value> {
-    let sender = Client::register(url, &format!("{prefix}_ls")).await?;
     let receiver = Client::register(url, &format!("{prefix}_lr")).await?;
-    let room = sender
-        .create_room(std::slice::from_ref(&receiver.user_id))
-        .await?;
-    receiver.join(&room).await?;
+    let mut senders = Vec::new();
+    for i in 0..rooms.max(1) {
+        let sender = Client::register(url, &format!("{prefix}_ls{i}")).await?;
+        let room = sender
+            .create_room(std::slice::from_ref(&receiver.user_id))
+            .await?;
+        receiver.join(&room).await?;
+        senders.push((sender, room));
+    }
     let mut since = receiver.sync(None, 0).await?["next_batch"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let t0 = Instant::now();
-    let watched = room.clone();
     let recv = tokio::spawn(async move {
         let mut lat = Latencies::new();
         let mut seen = 0;
@@ -144,8 +155,11 @@ async fn latency(
             let s = receiver.sync(Some(&since), 30_000).await?;
             let now = t0.elapsed();
             since = s["next_batch"].as_str().unwrap_or_default().to_owned();
-            if let Some(events) = s["rooms"]["join"][&watched]["timeline"]["events"].as_array() {
-                for e in events {
+            let Some(joined) = s["rooms"]["join"].as_object() else {
+                continue;
+            };
+            for room in joined.values() {
+                for e in room["timeline"]["events"].as_array().into_iter().flatten() {
                     if let Some(sent_us) = e["content"]["sent_at_us"].as_u64() {
                         lat.record(now.saturating_sub(Duration::from_micros(sent_us)));
                         seen += 1;
@@ -155,29 +169,45 @@ async fn latency(
         }
         Ok::<_, String>(lat)
     });
+    // Open loop: each message is its own task, so the offered rate holds
+    // even when answers slow down (a closed loop would hide queueing).
     let interval = Duration::from_micros(1_000_000 / rate.max(1));
     let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sends = tokio::task::JoinSet::new();
     for n in 0..messages {
         tick.tick().await;
+        let (sender, room) = senders[n % senders.len()].clone();
         let sent_at = t0.elapsed().as_micros() as u64;
-        let path = format!(
-            "/_matrix/client/v3/rooms/{}/send/m.room.message/l{n}",
-            client::enc(&room)
-        );
-        sender
-            .put(
-                &path,
-                json!({ "msgtype": "m.text", "body": "ping", "sent_at_us": sent_at }),
-            )
-            .await?;
+        sends.spawn(async move {
+            let path = format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/l{n}",
+                client::enc(&room)
+            );
+            sender
+                .put(
+                    &path,
+                    json!({ "msgtype": "m.text", "body": "ping", "sent_at_us": sent_at }),
+                )
+                .await
+        });
+    }
+    let offered_s = t0.elapsed().as_secs_f64();
+    while let Some(sent) = sends.join_next().await {
+        sent.map_err(|e| e.to_string())??;
     }
     let lat = tokio::time::timeout(Duration::from_secs(120), recv)
         .await
         .map_err(|_| "receiver did not get every message in 120 s".to_owned())?
         .map_err(|e| e.to_string())??;
-    Ok(
-        json!({ "scenario": "latency", "rate_per_s": rate, "messages": messages, "delivery_ms": lat.summary() }),
-    )
+    Ok(json!({
+        "scenario": "latency",
+        "rate_per_s": rate,
+        "achieved_rate_per_s": (messages as f64 / offered_s).round(),
+        "rooms": rooms,
+        "messages": messages,
+        "delivery_ms": lat.summary(),
+    }))
 }
 
 async fn initial_sync(
