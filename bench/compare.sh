@@ -6,7 +6,7 @@
 #
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the issue's sizes (slow on Synapse)
-#   BENCH_ONLY="send latency initial-sync accounts"   a subset of the scenarios
+#   BENCH_ONLY="send latency initial-sync accounts idle"   a subset of the scenarios
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/missive-target}
@@ -15,7 +15,7 @@ SYNAPSE_VENV=${SYNAPSE_VENV:-$HOME/.cache/synapse-venv}
 TARGETS=("${@:-missive-sqlite synapse-sqlite}")
 read -r -a TARGETS <<<"${TARGETS[*]}"
 SCALE=${BENCH_SCALE:-small}
-if [ "$SCALE" = full ]; then SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; else SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; fi
+if [ "$SCALE" = full ]; then SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; IDLE_USERS=50; else SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; IDLE_USERS=10; fi
 OUT=$ROOT/bench/results
 mkdir -p "$OUT"
 
@@ -108,6 +108,8 @@ elif result["scenario"] == "send": row(f"{result['throughput_per_s']:.0f} msg/s"
 elif result["scenario"] == "latency": row(f"{result['rate_per_s']} msg/s offered", result["delivery_ms"])
 elif result["scenario"] == "initial_sync":
     row("initial sync", result["initial_sync_ms"]); row("incremental sync", result["incremental_sync_ms"])
+elif result["scenario"] == "idle":
+    print(f"| {target} | {label} | {result['syncs']} syncs held {result['hold_s']} s | | | | {result['cpu_s_while_held']} | {result['rss_mib_while_held']} (before {result['rss_mib_before']}) |")
 elif result["scenario"] == "accounts":
     row(f"{result['registrations_per_s']:.1f} reg/s", result["register_ms"]); row(f"{result['logins_per_s']:.1f} login/s", result["login_ms"])
 PY
@@ -120,6 +122,7 @@ PY
   only latency && run "delivery latency 1000/s" latency --rate 1000 --messages 3000 --rooms 20
   only initial-sync && run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
   only accounts && run "accounts" accounts --users "$ACCT"
+  only idle && run "idle syncs" idle --users "$IDLE_USERS" --per-user 100 --hold-secs 20 --server-pid "$PID"
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
   rm -rf "$dir"

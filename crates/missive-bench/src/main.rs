@@ -3,6 +3,7 @@
 //! against missive-server and Synapse and writes BENCHMARKS.md.
 
 mod client;
+mod idle;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -56,6 +57,18 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         messages: usize,
     },
+    /// Idle clients: `users` x `per_user` long-poll syncs held open for
+    /// `hold_secs`; with `--server-pid`, the server's memory and CPU then.
+    Idle {
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        per_user: usize,
+        #[arg(long, default_value_t = 20)]
+        hold_secs: u64,
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// Bursts of registrations and logins.
     Accounts {
         #[arg(long, default_value_t = 50)]
@@ -79,6 +92,22 @@ async fn main() {
             initial_sync(&cli.url, &cli.prefix, rooms, messages).await
         }
         Scenario::Accounts { users } => accounts(&cli.url, &cli.prefix, users).await,
+        Scenario::Idle {
+            users,
+            per_user,
+            hold_secs,
+            server_pid,
+        } => {
+            idle::idle(
+                &cli.url,
+                &cli.prefix,
+                users,
+                per_user,
+                Duration::from_secs(hold_secs),
+                server_pid,
+            )
+            .await
+        }
     };
     match result {
         Ok(v) => println!("{v}"),

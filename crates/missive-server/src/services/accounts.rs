@@ -11,6 +11,7 @@ use missive_store::{AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, 
 use rand::RngCore;
 use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -36,11 +37,37 @@ pub struct Session {
 pub struct Accounts {
     store: Arc<SqlStore>,
     server_name: OwnedServerName,
+    /// argon2id holds 19 MiB per hash in flight: allowing one hash per core
+    /// at a time bounds what a burst of registrations or logins takes.
+    hashing: Arc<Semaphore>,
 }
 
 impl Accounts {
     pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName) -> Self {
-        Self { store, server_name }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            store,
+            server_name,
+            hashing: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    async fn hash(&self, password: &str) -> ApiResult<String> {
+        let _turn = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        hash_password(password.to_owned()).await
+    }
+
+    async fn verify(&self, password: &str, hash: String) -> ApiResult<bool> {
+        let _turn = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        verify_password(password.to_owned(), hash).await
     }
 
     pub fn server_name(&self) -> &OwnedServerName {
@@ -118,7 +145,7 @@ impl Accounts {
         is_admin: bool,
     ) -> ApiResult<()> {
         let password_hash = match password {
-            Some(p) => Some(hash_password(p.to_owned()).await?),
+            Some(p) => Some(self.hash(p).await?),
             None => None,
         };
         let result = self
@@ -143,7 +170,7 @@ impl Accounts {
         let user = self.store.user(user_id.as_str()).await?;
         let Some(user) = user else {
             // Spend the same time as a real check.
-            let _ = hash_password(password.to_owned()).await;
+            let _ = self.hash(password).await;
             return Err(ApiError::forbidden("invalid username or password"));
         };
         if user.deactivated {
@@ -152,7 +179,7 @@ impl Accounts {
         let Some(hash) = user.password_hash else {
             return Err(ApiError::forbidden("invalid username or password"));
         };
-        if verify_password(password.to_owned(), hash).await? {
+        if self.verify(password, hash).await? {
             Ok(())
         } else {
             Err(ApiError::forbidden("invalid username or password"))
@@ -192,7 +219,7 @@ impl Accounts {
     }
 
     pub async fn set_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
-        let hash = hash_password(password.to_owned()).await?;
+        let hash = self.hash(password).await?;
         Ok(self
             .store
             .set_password_hash(user_id.as_str(), &hash)
