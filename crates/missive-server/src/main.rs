@@ -70,33 +70,8 @@ fn init_logging(format: &str) {
     }
 }
 
-/// glibc raises its mmap threshold each time a large mapped block is freed;
-/// after that, argon2id's 19 MiB blocks come from heap arenas that are never
-/// given back, and a burst of logins leaves the server hundreds of MiB
-/// larger for good. A fixed threshold keeps large blocks mapped, so freeing
-/// them returns the memory to the system.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_large_allocations_mapped() {
-    // SAFETY: mallopt only changes allocator tuning; called before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_large_allocations_mapped() {}
-
-fn main() -> ExitCode {
-    keep_large_allocations_mapped();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(run())
-}
-
-async fn run() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
