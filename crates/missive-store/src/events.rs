@@ -62,6 +62,13 @@ pub trait EventStore: Send + Sync {
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Option<StoredEvent>>;
+    /// Several current state events of a room in one read (the ones that
+    /// exist), e.g. the auth events an event about to be built needs.
+    async fn current_state_events_for(
+        &self,
+        room_id: &str,
+        keys: &[(String, String)],
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The state after the events of a state group.
     async fn state_at_group(&self, group: i64) -> StoreResult<StateMap>;
     /// The state group in force just before `stream_ordering` in the room.
@@ -614,6 +621,37 @@ impl EventStore for SqlStore {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn current_state_events_for(
+        &self,
+        room_id: &str,
+        keys: &[(String, String)],
+    ) -> StoreResult<Vec<StoredEvent>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only placeholders are formatted in; every value is bound.
+        let wanted: Vec<String> = (0..keys.len())
+            .map(|i| {
+                format!(
+                    "(c.event_type = ${} AND c.state_key = ${})",
+                    2 * i + 2,
+                    2 * i + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id \
+             WHERE c.room_id = $1 AND ({})",
+            wanted.join(" OR ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id);
+        for (event_type, state_key) in keys {
+            query = query.bind(event_type).bind(state_key);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn state_at_group(&self, group: i64) -> StoreResult<StateMap> {

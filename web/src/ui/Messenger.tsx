@@ -57,13 +57,17 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
     else client.once(ClientEvent.Sync, () => void check());
     const onTrust = () => void refreshSecurity();
     const onRequest = (request: VerificationRequest) => setVerification(request);
+    // Our own device's verification arrives as a device-list update (the
+    // other device uploads the signature), not as a user trust change.
     client.on(CryptoEvent.UserTrustStatusChanged, onTrust);
     client.on(CryptoEvent.KeysChanged, onTrust);
+    client.on(CryptoEvent.DevicesUpdated, onTrust);
     client.on(CryptoEvent.VerificationRequestReceived, onRequest);
     const stopNotifications = watchNotifications(client, setRoomId);
     return () => {
       client.off(CryptoEvent.UserTrustStatusChanged, onTrust);
       client.off(CryptoEvent.KeysChanged, onTrust);
+      client.off(CryptoEvent.DevicesUpdated, onTrust);
       client.off(CryptoEvent.VerificationRequestReceived, onRequest);
       stopNotifications();
     };
@@ -81,7 +85,14 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
     <div class="messenger" data-view={roomId ? "room" : "list"}>
       <aside class="sidebar" inert={modal}>
         <header class="sidebar-header">
-          <button class="me" onClick={() => setOpen("settings")} aria-label={t("settings")}>
+          <button
+            class="me"
+            onClick={() => {
+              void refreshSecurity();
+              setOpen("settings");
+            }}
+            aria-label={t("settings")}
+          >
             <Avatar client={client} name={name} mxc={me?.avatarUrl} />
             <span class="me-name">{name}</span>
           </button>

@@ -47,6 +47,31 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
         .unwrap()
         .unwrap();
     assert_eq!(name_event.event_id, "$name");
+    // Several at once: the ones that exist, whatever the order asked.
+    let key = |t: &str, k: &str| (t.to_owned(), k.to_owned());
+    let mut some: Vec<String> = store
+        .current_state_events_for(
+            "!r:test",
+            &[
+                key("m.room.name", ""),
+                key("m.room.topic", ""),
+                key("m.room.create", ""),
+            ],
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    some.sort();
+    assert_eq!(some, ["$create!r:test", "$name"]);
+    assert!(
+        store
+            .current_state_events_for("!r:test", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The state before the name event lacks it; the state after has it.
     let before_name = store
         .state_group_before("!r:test", name_event.stream_ordering)

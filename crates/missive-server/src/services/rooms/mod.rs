@@ -128,14 +128,22 @@ impl Rooms {
                 .iter()
                 .map(to_pdu)
                 .collect::<ApiResult<_>>()?;
+            // The state the event's authorisation needs, in one read.
+            let wanted: Vec<(String, String)> =
+                event_builder::required_state(&template, sender, &rules)?
+                    .into_iter()
+                    .map(|(ty, key)| (ty.to_string(), key))
+                    .collect();
             let mut state = StateEvents::new();
-            for (ty, key) in event_builder::required_state(&template, sender, &rules)? {
-                if let Some(ev) = store
-                    .current_state_event(room_id.as_str(), &ty.to_string(), &key)
-                    .await?
-                {
-                    state.insert((ty, key), to_pdu(&ev)?);
-                }
+            for ev in store
+                .current_state_events_for(room_id.as_str(), &wanted)
+                .await?
+            {
+                let key = (
+                    ev.event_type.as_str().into(),
+                    ev.state_key.clone().unwrap_or_default(),
+                );
+                state.insert(key, to_pdu(&ev)?);
             }
             if let Some(target) = &template.redacts {
                 self.check_redaction(&room, &rules, sender, target, &state)
