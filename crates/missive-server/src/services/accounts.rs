@@ -1,6 +1,10 @@
 //! Accounts, passwords, devices and access tokens.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -40,7 +44,14 @@ pub struct Accounts {
     /// argon2id holds 19 MiB per hash in flight: allowing one hash per core
     /// at a time bounds what a burst of registrations or logins takes.
     hashing: Arc<Semaphore>,
+    /// When this process last recorded each device's activity (see
+    /// `note_activity`): the sessions list shows when and where a device
+    /// was last used without a database write per request.
+    last_touched: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
+
+/// A device's "last seen" is refreshed at most this often.
+const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
 
 impl Accounts {
     pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName) -> Self {
@@ -49,6 +60,7 @@ impl Accounts {
             store,
             server_name,
             hashing: Arc::new(Semaphore::new(cores)),
+            last_touched: Arc::default(),
         }
     }
 
@@ -75,7 +87,7 @@ impl Accounts {
     }
 
     /// Resolves an access token to its user and device.
-    pub async fn authenticate(&self, token: &str, _ip: Option<IpAddr>) -> ApiResult<Identity> {
+    pub async fn authenticate(&self, token: &str, ip: Option<IpAddr>) -> ApiResult<Identity> {
         let owner = self
             .store
             .token_owner(&hash_token(token))
@@ -89,11 +101,40 @@ impl Accounts {
         if user.deactivated {
             return Err(ApiError::UnknownToken);
         }
+        self.note_activity(&owner.user_id, &owner.device_id, ip);
         Ok(Identity {
             user_id: parse_user(&owner.user_id)?,
             device_id: owner.device_id.into(),
             is_admin: user.is_admin,
         })
+    }
+
+    /// Records that a device was used now, from `ip`, if it was not recorded
+    /// in the last few minutes. The write happens beside the request.
+    fn note_activity(&self, user_id: &str, device_id: &str, ip: Option<IpAddr>) {
+        let now = crate::time::now_ms();
+        {
+            let mut seen = self.last_touched.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (user_id.to_owned(), device_id.to_owned());
+            if seen
+                .get(&key)
+                .is_some_and(|&t| now - t < LAST_SEEN_EVERY_MS)
+            {
+                return;
+            }
+            seen.insert(key, now);
+        }
+        let store = self.store.clone();
+        let (user_id, device_id) = (user_id.to_owned(), device_id.to_owned());
+        tokio::spawn(async move {
+            let ip = ip.map(|ip| ip.to_string());
+            if let Err(e) = store
+                .touch_device(&user_id, &device_id, now, ip.as_deref())
+                .await
+            {
+                tracing::warn!(error = %e, "could not record device activity");
+            }
+        });
     }
 
     /// Checks a requested localpart: the spec's allowed characters, and
@@ -326,5 +367,58 @@ mod tests {
                 .unwrap()
         );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
+    }
+
+    /// Using a token records when and from where its device was last seen.
+    #[tokio::test]
+    async fn requests_refresh_the_devices_last_activity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqlStore::open(&missive_store::StoreOptions {
+                database_url: None,
+                data_dir: dir.path().into(),
+                max_connections: 2,
+            })
+            .await
+            .unwrap(),
+        );
+        store
+            .create_user(NewUser {
+                user_id: "@ann:test".into(),
+                password_hash: None,
+                is_admin: false,
+                displayname: None,
+                created_ts: 1,
+            })
+            .await
+            .unwrap();
+        let device = DeviceRecord {
+            user_id: "@ann:test".into(),
+            device_id: "PHONE".into(),
+            display_name: None,
+            last_seen_ts: Some(1),
+            last_seen_ip: None,
+        };
+        store
+            .create_device_with_token(device, &hash_token("tok"))
+            .await
+            .unwrap();
+        let accounts = Accounts::new(store.clone(), "test".try_into().unwrap());
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        accounts.authenticate("tok", Some(ip)).await.unwrap();
+        // The write runs beside the request: wait for it (bounded).
+        let mut seen = None;
+        for _ in 0..100 {
+            let devices = store.devices("@ann:test").await.unwrap();
+            if devices[0].last_seen_ip.is_some() {
+                seen = Some(devices[0].clone());
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let seen = seen.expect("the device's activity was recorded");
+        assert_eq!(seen.last_seen_ip.as_deref(), Some("10.0.0.7"));
+        assert!(seen.last_seen_ts.unwrap() > 1);
     }
 }
