@@ -1,7 +1,8 @@
 // The conversation features around the timeline, in two browsers: rooms,
 // invitations, replies, edits, reactions, deletion, typing notices, read
 // receipts, back-pagination after a reload (the session is kept), the
-// size-limit message for files, the French interface, and signing out.
+// size-limit message for files, browser notifications, the French
+// interface, and signing out.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { launch, withScreenshots, newDevice, register, setUpSecureBackup } from "./browser.mjs";
@@ -162,8 +163,30 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await log(hugo.page).getByText("point 1", { exact: true }).waitFor(wait);
     await log(hugo.page).getByText("Réunion à 15 h en salle 2").waitFor(wait);
 
-    // The interface in French, then signing out.
+    // Browser notifications while Missive is in the background. The page's
+    // Notification constructor is wrapped to see what the app shows.
+    await hugo.context.grantPermissions(["notifications"]);
     await hugo.page.getByRole("button", { name: "Back" }).click();
+    await hugo.page.getByRole("button", { name: "Settings" }).click();
+    await hugo.page.getByLabel("Show notifications on this device").check();
+    await hugo.page.keyboard.press("Escape");
+    await hugo.page.evaluate(() => {
+      const Shown = window.Notification;
+      window.__shown = [];
+      window.Notification = class extends Shown {
+        constructor(title, options) {
+          super(title, options);
+          window.__shown.push({ title, body: options?.body });
+        }
+      };
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    });
+    await composer(claire.page).fill("Notifie-moi");
+    await claire.page.keyboard.press("Enter");
+    await hugo.page.waitForFunction(() => window.__shown.some((n) => n.body === "Notifie-moi"), null, wait);
+    await hugo.page.evaluate(() => delete document.hidden);
+
+    // The interface in French, then signing out.
     await hugo.page.getByRole("button", { name: "Settings" }).click();
     await hugo.page.getByLabel("Language").selectOption("fr");
     await hugo.page.getByRole("heading", { name: "Paramètres" }).waitFor();
