@@ -25,7 +25,9 @@ async fn check(res: reqwest::Response) -> Result<Value> {
 }
 
 impl Client {
-    fn http() -> reqwest::Client {
+    /// An HTTP client of its own (its own connections), or to share among
+    /// many users with [`Client::register_on`].
+    pub fn http() -> reqwest::Client {
         reqwest::Client::builder()
             .pool_max_idle_per_host(4)
             .timeout(Duration::from_secs(120))
@@ -35,7 +37,12 @@ impl Client {
 
     /// Registers `name` with the dummy auth stage (retrying the UIA step).
     pub async fn register(base: &str, name: &str) -> Result<Self> {
-        let http = Self::http();
+        Self::register_on(Self::http(), base, name).await
+    }
+
+    /// [`Client::register`] over a shared HTTP client: thousands of users
+    /// need not hold thousands of idle connections.
+    pub async fn register_on(http: reqwest::Client, base: &str, name: &str) -> Result<Self> {
         let url = format!("{base}/_matrix/client/v3/register");
         let body = json!({ "username": name, "password": "bench-password-1", "auth": { "type": "m.login.dummy" } });
         let res = http
@@ -126,12 +133,18 @@ impl Client {
     }
 
     pub async fn create_room(&self, invite: &[String]) -> Result<String> {
-        let v = self
-            .post(
-                "/_matrix/client/v3/createRoom",
-                json!({ "preset": "private_chat", "invite": invite }),
-            )
-            .await?;
+        self.create_room_with(json!({ "preset": "private_chat", "invite": invite }))
+            .await
+    }
+
+    /// A room anyone on the server may join without an invitation.
+    pub async fn create_public_room(&self) -> Result<String> {
+        self.create_room_with(json!({ "preset": "public_chat" }))
+            .await
+    }
+
+    async fn create_room_with(&self, body: Value) -> Result<String> {
+        let v = self.post("/_matrix/client/v3/createRoom", body).await?;
         Ok(v["room_id"].as_str().ok_or("no room id")?.to_owned())
     }
 
@@ -165,4 +178,9 @@ pub fn enc(s: &str) -> String {
         .replace(':', "%3A")
         .replace('#', "%23")
         .replace('@', "%40")
+}
+
+/// Percent-encodes a query parameter value (a JSON filter).
+pub fn enc_query(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -4,6 +4,7 @@
 
 mod client;
 mod idle;
+mod rooms;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -74,6 +75,34 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         users: usize,
     },
+    /// Fan-out: one room of `members`, `syncing` of them long-polling,
+    /// one sender.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 200)]
+        syncing: usize,
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
+        /// Messages per second the sender offers.
+        #[arg(long, default_value_t = 10)]
+        rate: u64,
+    },
+    /// Joining a room whose state holds `members` members.
+    BigRoom {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Joins measured once the room is full.
+        #[arg(long, default_value_t = 20)]
+        joins: usize,
+    },
+    /// A burst of room creation: `clients` users creating `rooms` each.
+    CreateRooms {
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 25)]
+        rooms: usize,
+    },
 }
 
 #[tokio::main]
@@ -92,6 +121,18 @@ async fn main() {
             initial_sync(&cli.url, &cli.prefix, rooms, messages).await
         }
         Scenario::Accounts { users } => accounts(&cli.url, &cli.prefix, users).await,
+        Scenario::Fanout {
+            members,
+            syncing,
+            messages,
+            rate,
+        } => rooms::fanout(&cli.url, &cli.prefix, members, syncing, messages, rate).await,
+        Scenario::BigRoom { members, joins } => {
+            rooms::big_room(&cli.url, &cli.prefix, members, joins).await
+        }
+        Scenario::CreateRooms { clients, rooms } => {
+            rooms::create_rooms(&cli.url, &cli.prefix, clients, rooms).await
+        }
         Scenario::Idle {
             users,
             per_user,

@@ -2,7 +2,7 @@
 
 use ruma::{
     OwnedRoomId, OwnedUserId, UInt,
-    push::{PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
+    push::{FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
     serde::Raw,
 };
 
@@ -28,6 +28,21 @@ pub async fn evaluate(
     event: &Raw<serde_json::Value>,
     recipient: Recipient,
 ) -> PushOutcome {
+    evaluate_flattened(ruleset, &FlattenedJson::from_raw(event), recipient).await
+}
+
+/// [`evaluate`] for an event flattened once by the caller: a message to a
+/// large room is evaluated for every member, and flattening it is most of
+/// the cost of one evaluation.
+pub async fn evaluate_flattened(
+    ruleset: &Ruleset,
+    event: &FlattenedJson,
+    recipient: Recipient,
+) -> PushOutcome {
+    // As `Ruleset::get_match`: one's own events never notify.
+    if event.get_str("sender") == Some(recipient.user_id.as_str()) {
+        return PushOutcome::default();
+    }
     let mut ctx = PushConditionRoomCtx::new(
         recipient.room_id,
         UInt::try_from(recipient.member_count).unwrap_or(UInt::MAX),
@@ -37,11 +52,16 @@ pub async fn evaluate(
     if let Some(pl) = recipient.power_levels {
         ctx = ctx.with_power_levels(pl);
     }
-    let actions = ruleset.get_actions(event, &ctx).await;
-    PushOutcome {
-        notify: actions.iter().any(|a| a.should_notify()),
-        highlight: actions.iter().any(|a| a.is_highlight()),
+    for rule in ruleset {
+        if rule.applies(event, &ctx).await {
+            let actions = rule.actions();
+            return PushOutcome {
+                notify: actions.iter().any(|a| a.should_notify()),
+                highlight: actions.iter().any(|a| a.is_highlight()),
+            };
+        }
     }
+    PushOutcome::default()
 }
 
 #[cfg(test)]

@@ -133,10 +133,10 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<(i64, i64)>;
 }
 
-const EVENT_COLUMNS: &str = "e.stream_ordering, e.event_id, e.room_id, e.sender, e.event_type, \
+pub(crate) const EVENT_COLUMNS: &str = "e.stream_ordering, e.event_id, e.room_id, e.sender, e.event_type, \
     e.state_key, e.membership, e.depth, e.origin_server_ts, e.state_group, e.json, e.redacted_by";
 
-fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredEvent> {
+pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredEvent> {
     Ok(StoredEvent {
         stream_ordering: row.try_get(0)?,
         event_id: row.try_get(1)?,
@@ -153,7 +153,7 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredEvent> {
     })
 }
 
-fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Membership> {
+pub(crate) fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Membership> {
     Ok(Membership {
         room_id: row.try_get(0)?,
         user_id: row.try_get(1)?,

@@ -10,14 +10,23 @@ pub const ACCOUNT_DATA_TYPE: &str = "m.push_rules";
 
 /// The user's rule set: stored rules, or the server defaults.
 pub async fn load(store: &SqlStore, user: &UserId) -> ApiResult<Ruleset> {
-    let stored = store
-        .account_data(user.as_str(), None, ACCOUNT_DATA_TYPE)
-        .await?;
-    Ok(stored
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+    Ok(stored(store, user.as_str())
+        .await?
+        .and_then(|json| parse(&json))
+        .unwrap_or_else(|| Ruleset::server_default(user)))
+}
+
+/// The stored account data content, if any.
+pub async fn stored(store: &SqlStore, user: &str) -> ApiResult<Option<String>> {
+    Ok(store.account_data(user, None, ACCOUNT_DATA_TYPE).await?)
+}
+
+/// The rule set in stored account data content; `None` if unreadable.
+pub fn parse(json: &str) -> Option<Ruleset> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
         .and_then(|v| v.get("global").cloned())
         .and_then(|g| serde_json::from_value::<Ruleset>(g).ok())
-        .unwrap_or_else(|| Ruleset::server_default(user)))
 }
 
 /// Saves the rule set; returns the stream position of the change.

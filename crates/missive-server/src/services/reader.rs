@@ -40,34 +40,12 @@ impl Reader {
         let memberships = self
             .store
             .state_history(room_id.as_str(), "m.room.member", user.as_str())
-            .await?
-            .into_iter()
-            .map(|e| {
-                (
-                    e.stream_ordering,
-                    e.membership.unwrap_or_else(|| "leave".into()),
-                )
-            })
-            .collect();
+            .await?;
         let visibility = self
             .store
             .state_history(room_id.as_str(), "m.room.history_visibility", "")
-            .await?
-            .into_iter()
-            .map(|e| {
-                let content = serde_json::from_str::<serde_json::Value>(&e.json)
-                    .ok()
-                    .and_then(|v| v.get("content").cloned());
-                (
-                    e.stream_ordering,
-                    HistoryVisibility::from_content(content.as_ref()),
-                )
-            })
-            .collect();
-        Ok(RoomHistory {
-            memberships,
-            visibility,
-        })
+            .await?;
+        Ok(history_from(memberships.into_iter().chain(visibility)))
     }
 
     /// Keeps the events the user may see.
@@ -184,6 +162,31 @@ impl Reader {
             }
         }
     }
+}
+
+/// A room's history from the user's membership events and the room's
+/// `m.room.history_visibility` events (any order; nothing else).
+pub fn history_from(events: impl IntoIterator<Item = StoredEvent>) -> RoomHistory {
+    let mut history = RoomHistory::default();
+    for e in events {
+        if e.event_type == "m.room.history_visibility" {
+            let content = serde_json::from_str::<serde_json::Value>(&e.json)
+                .ok()
+                .and_then(|v| v.get("content").cloned());
+            history.visibility.push((
+                e.stream_ordering,
+                HistoryVisibility::from_content(content.as_ref()),
+            ));
+        } else {
+            history.memberships.push((
+                e.stream_ordering,
+                e.membership.unwrap_or_else(|| "leave".into()),
+            ));
+        }
+    }
+    history.memberships.sort_by_key(|(pos, _)| *pos);
+    history.visibility.sort_by_key(|(pos, _)| *pos);
+    history
 }
 
 /// A stored event in the client format.

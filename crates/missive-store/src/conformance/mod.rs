@@ -9,8 +9,9 @@ mod e2ee;
 mod media;
 mod rooms;
 mod streams;
+mod sync_batch;
 
-pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*};
+pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*, sync_batch::*};
 
 use crate::*;
 
@@ -109,6 +110,7 @@ macro_rules! store_conformance_tests {
             concurrent_events_commit_together_and_conflicts_fail_alone,
             long_state_chains_resolve,
             memberships_track_the_latest_event,
+            push_targets_bring_profiles_and_rules_of_joined_members,
             timelines_paginate_both_ways,
             transactions_and_redactions_apply_once,
             account_data_streams_changes,
@@ -116,6 +118,7 @@ macro_rules! store_conformance_tests {
             typing_expires,
             small_tables_round_trip,
             room_activity_is_indexed,
+            sync_reads_for_many_rooms_match_per_room_reads,
             one_time_keys_are_claimed_once_then_fallback,
             device_list_changes_reach_room_members,
             to_device_messages_wait_for_acknowledgement,

@@ -361,3 +361,43 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
         .await
         .unwrap();
 }
+
+pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlStore) {
+    store.create_user(user("@alice:test")).await.unwrap();
+    let last = create_room(&store, "!r:test").await;
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+    store
+        .persist_event(member("!r:test", "$ci", "@carol:test", "invite", &["$bj"]))
+        .await
+        .unwrap();
+    let rules = store
+        .set_account_data("@bob:test", None, "m.push_rules", r#"{"global":{}}"#)
+        .await
+        .unwrap();
+    // Room-scoped data of the same type is not the user's rule set.
+    store
+        .set_account_data("@alice:test", Some("!r:test"), "m.push_rules", "{}")
+        .await
+        .unwrap();
+    let targets = store.push_targets("!r:test").await.unwrap();
+    assert_eq!(
+        targets,
+        vec![
+            PushTarget {
+                user_id: "@alice:test".into(),
+                displayname: Some("alice".into()),
+                push_rules: None,
+            },
+            // Bob has no account here (a remote member): no profile.
+            PushTarget {
+                user_id: "@bob:test".into(),
+                displayname: None,
+                push_rules: Some((rules, r#"{"global":{}}"#.into())),
+            },
+        ]
+    );
+    assert!(store.push_targets("!none:test").await.unwrap().is_empty());
+}

@@ -52,6 +52,16 @@ struct Inner {
     /// Serialises this process's writers per room, so they rarely collide
     /// in the store's compare-and-swap on forward extremities.
     locks: std::sync::Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each room's version and creator, which never change: every send
+    /// needs them, and reading them is one query fewer per message.
+    identities: std::sync::Mutex<HashMap<OwnedRoomId, Arc<RoomIdentity>>>,
+}
+
+/// What a send needs of a room's record. Only the fields fixed at creation
+/// (ID, version, creator) are read from it.
+struct RoomIdentity {
+    room: RoomRecord,
+    rules: RoomVersionRules,
 }
 
 /// Converts a stored event to a PDU.
@@ -69,6 +79,7 @@ impl Rooms {
                 signer,
                 notifier,
                 locks: Default::default(),
+                identities: Default::default(),
             }),
         }
     }
@@ -101,6 +112,33 @@ impl Rooms {
         Ok((room, rules))
     }
 
+    /// The room's fixed identity (version rules, creator), cached.
+    async fn identity(&self, room_id: &RoomId) -> ApiResult<Arc<RoomIdentity>> {
+        let cached = self
+            .inner
+            .identities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room_id)
+            .cloned();
+        if let Some(identity) = cached {
+            return Ok(identity);
+        }
+        let (room, rules) = self.room(room_id).await?;
+        let identity = Arc::new(RoomIdentity { room, rules });
+        let mut identities = self
+            .inner
+            .identities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // A bound, not an eviction policy: the next sends simply re-read.
+        if identities.len() > 10_000 {
+            identities.clear();
+        }
+        identities.insert(room_id.to_owned(), identity.clone());
+        Ok(identity)
+    }
+
     /// Builds, authorises and persists an event from `sender`, retrying
     /// when another writer changed the room meanwhile.
     pub async fn send(
@@ -121,7 +159,8 @@ impl Rooms {
         let lock = self.room_lock(room_id);
         let _guard = lock.lock().await;
         for _ in 0..MAX_BUILD_ATTEMPTS {
-            let (room, rules) = self.room(room_id).await?;
+            let identity = self.identity(room_id).await?;
+            let (room, rules) = (&identity.room, &identity.rules);
             let prev: Vec<Pdu> = store
                 .forward_extremities(room_id.as_str())
                 .await?
@@ -130,7 +169,7 @@ impl Rooms {
                 .collect::<ApiResult<_>>()?;
             // The state the event's authorisation needs, in one read.
             let wanted: Vec<(String, String)> =
-                event_builder::required_state(&template, sender, &rules)?
+                event_builder::required_state(&template, sender, rules)?
                     .into_iter()
                     .map(|(ty, key)| (ty.to_string(), key))
                     .collect();
@@ -146,12 +185,12 @@ impl Rooms {
                 state.insert(key, to_pdu(&ev)?);
             }
             if let Some(target) = &template.redacts {
-                self.check_redaction(&room, &rules, sender, target, &state)
+                self.check_redaction(room, rules, sender, target, &state)
                     .await?;
             }
             let ctx = RoomContext {
                 room_id,
-                rules: &rules,
+                rules,
                 prev_events: &prev,
                 state: &state,
             };
@@ -162,7 +201,7 @@ impl Rooms {
                 &self.inner.signer,
                 MilliSecondsSinceUnixEpoch::now(),
             )?;
-            let mut new = self.new_event(&pdu, &rules).await?;
+            let mut new = self.new_event(&pdu, rules).await?;
             new.txn = txn.as_ref().map(|t| {
                 (
                     sender.to_string(),
@@ -170,7 +209,7 @@ impl Rooms {
                     t.txn_id.to_owned(),
                 )
             });
-            new.push_actions = push::recipients(store, &pdu, &state).await?;
+            new.push_actions = push::recipients(store, &pdu, &state, rules).await?;
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.notifier.notify(stream_ordering);

@@ -1,31 +1,31 @@
 //! Who an event notifies: each local member's push rules, evaluated when
 //! the event is written so unread counts are a simple count at sync time.
 
-use missive_core::{
-    Pdu, event_builder::StateEvents, power_levels, push as core_push, room_versions,
-};
-use missive_store::{AccountStore, EventStore, SqlStore};
+use missive_core::{Pdu, event_builder::StateEvents, power_levels, push as core_push};
+use missive_store::{AccountStore, PushTarget, PushTargetStore, SqlStore};
 use ruma::{
     events::{StateEventType, TimelineEventType},
+    push::{FlattenedJson, Ruleset},
+    room_version_rules::RoomVersionRules,
     serde::Raw,
 };
 
-use crate::{error::ApiResult, services::push_rules};
+use crate::{
+    error::{ApiError, ApiResult},
+    services::push_rules,
+};
 
 /// (user ID, highlight) for every local user the event notifies.
 pub async fn recipients(
     store: &SqlStore,
     pdu: &Pdu,
     state: &StateEvents,
+    rules: &RoomVersionRules,
 ) -> ApiResult<Vec<(String, bool)>> {
-    let server = pdu.sender.server_name();
-    let members = store.room_members(pdu.room_id.as_str()).await?;
-    let joined = members.iter().filter(|m| m.membership == "join").count() as u64;
-    let mut candidates: Vec<String> = members
-        .iter()
-        .filter(|m| m.membership == "join")
-        .map(|m| m.user_id.clone())
-        .collect();
+    // One read for every member's profile and rules: a message to a large
+    // room must not cost a query per member.
+    let mut targets = store.push_targets(pdu.room_id.as_str()).await?;
+    let joined = targets.len() as u64;
     if pdu.event_type == TimelineEventType::RoomMember
         && let Some(target) = &pdu.state_key
         && pdu
@@ -33,52 +33,64 @@ pub async fn recipients(
             .get("membership")
             .and_then(|m| m.as_str())
             == Some("invite")
+        && !targets.iter().any(|t| &t.user_id == target)
     {
-        candidates.push(target.clone());
+        targets.push(invitee(store, target).await?);
     }
-    candidates.retain(|u| u != pdu.sender.as_str() && u.ends_with(&format!(":{server}")));
-    if candidates.is_empty() {
+    let local_suffix = format!(":{}", pdu.sender.server_name());
+    targets.retain(|t| t.user_id != pdu.sender.as_str() && t.user_id.ends_with(&local_suffix));
+    if targets.is_empty() {
         return Ok(Vec::new());
     }
 
-    let room = store.room(pdu.room_id.as_str()).await?;
-    let power_levels = match room.as_ref().map(|r| room_versions::parse(&r.room_version)) {
-        Some(Ok((_, rules))) => Some(power_levels::effective(
-            state.get(&(StateEventType::RoomPowerLevels, String::new())),
-            &rules,
-            Vec::new(),
-        )),
-        _ => None,
-    };
-    let event: Raw<serde_json::Value> = Raw::new(&pdu.to_client_event(None))
-        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    let power_levels = power_levels::effective(
+        state.get(&(StateEventType::RoomPowerLevels, String::new())),
+        rules,
+        Vec::new(),
+    );
+    let event: Raw<serde_json::Value> =
+        Raw::new(&pdu.to_client_event(None)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let event = FlattenedJson::from_raw(&event);
 
     let mut out = Vec::new();
-    for user in candidates {
-        let Ok(user_id) = ruma::UserId::parse(&user) else {
+    for target in targets {
+        let Ok(user_id) = ruma::UserId::parse(&target.user_id) else {
             continue;
         };
-        let ruleset = push_rules::load(store, &user_id).await?;
-        let display_name = store
-            .user(&user)
-            .await?
-            .and_then(|u| u.displayname)
+        let ruleset = match &target.push_rules {
+            Some((_, json)) => push_rules::parse(json),
+            None => None,
+        }
+        .unwrap_or_else(|| Ruleset::server_default(&user_id));
+        let display_name = target
+            .displayname
             .unwrap_or_else(|| user_id.localpart().to_owned());
-        let outcome = core_push::evaluate(
+        let outcome = core_push::evaluate_flattened(
             &ruleset,
             &event,
             core_push::Recipient {
-                user_id: user_id.clone(),
+                user_id,
                 display_name,
                 room_id: pdu.room_id.clone(),
                 member_count: joined,
-                power_levels: power_levels.clone().map(Into::into),
+                power_levels: Some(power_levels.clone().into()),
             },
         )
         .await;
         if outcome.notify {
-            out.push((user, outcome.highlight));
+            out.push((target.user_id, outcome.highlight));
         }
     }
     Ok(out)
+}
+
+/// An invited user is not a member yet: read their profile and rules alone.
+async fn invitee(store: &SqlStore, user_id: &str) -> ApiResult<PushTarget> {
+    let displayname = store.user(user_id).await?.and_then(|u| u.displayname);
+    let push_rules = push_rules::stored(store, user_id).await?;
+    Ok(PushTarget {
+        user_id: user_id.to_owned(),
+        displayname,
+        push_rules: push_rules.map(|json| (0, json)),
+    })
 }

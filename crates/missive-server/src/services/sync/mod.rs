@@ -1,14 +1,17 @@
 //! `/sync`: assembling what changed for a user since their last sync, and
 //! long-polling until something does.
 
+mod prefetch;
+
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use missive_core::filter::event_matches;
 use missive_store::{
-    AccountDataStore, EventStore, KeyStore, Membership, PresenceStore, ReceiptStore, SqlStore,
-    StoredEvent, StreamPos, TimelineDirection, ToDeviceStore, TypingStore,
+    AccountDataStore, EventStore, KeyStore, Membership, PresenceStore, SqlStore, StoredEvent,
+    StreamPos, SyncBatchStore, TimelineDirection, ToDeviceStore,
 };
+use prefetch::{Plan, Prefetched};
 use ruma::{
     OwnedRoomId, RoomId, UserId,
     api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
@@ -110,6 +113,7 @@ impl Syncer {
         let room_filter = &req.filter.room;
 
         let mut joined = Vec::new();
+        let mut left = Vec::new();
         let mut invite = Map::new();
         let mut leave = Map::new();
         let mut knock = Map::new();
@@ -159,21 +163,46 @@ impl Syncer {
                 "leave" | "ban"
                     if changed_since && (since.is_some() || room_filter.include_leave) =>
                 {
-                    let section = self
-                        .joined_room(req, &room_id, since, m.stream_ordering, Some(m))
-                        .await?;
-                    leave.insert(m.room_id.clone(), section);
+                    left.push((room_id, m));
                 }
                 _ => {}
             }
         }
 
-        // Joined rooms are assembled a few at a time: each needs several
-        // small reads, and the database answers them in parallel.
+        let account_data = self
+            .store
+            .account_data_since(user.as_str(), since.unwrap_or(0))
+            .await?;
+        let pre = Prefetched::load(
+            &self.store,
+            user,
+            Plan {
+                joined: joined.iter().map(|(r, _)| r.to_string()).collect(),
+                left: left.iter().map(|(r, _)| r.to_string()).collect(),
+                from_start: joined
+                    .iter()
+                    .filter(|(_, room_since)| room_since.is_none())
+                    .map(|(r, _)| r.to_string())
+                    .collect(),
+                since,
+                account_data: &account_data,
+            },
+        )
+        .await?;
+        let pre = &pre;
+        for (room_id, m) in left {
+            let section = self
+                .joined_room(req, pre, &room_id, since, m.stream_ordering, Some(m))
+                .await?;
+            leave.insert(m.room_id.clone(), section);
+        }
+
+        // Joined rooms are assembled a few at a time: each still reads its
+        // timeline, and the database answers those in parallel.
         let sections: Vec<(OwnedRoomId, Option<StreamPos>, Value)> = stream::iter(joined)
             .map(|(room_id, room_since)| async move {
                 let section = self
-                    .joined_room(req, &room_id, room_since, upto, None)
+                    .joined_room(req, pre, &room_id, room_since, upto, None)
                     .await?;
                 ApiResult::Ok((room_id, room_since, section))
             })
@@ -189,14 +218,10 @@ impl Syncer {
 
         let mut account_data_events = Vec::new();
         let mut has_push_rules = false;
-        for (room, ty, content) in self
-            .store
-            .account_data_since(user.as_str(), since.unwrap_or(0))
-            .await?
-        {
+        for (room, ty, content) in &account_data {
             if room.is_none() {
                 has_push_rules |= ty == push_rules::ACCOUNT_DATA_TYPE;
-                account_data_events.push(json!({ "type": ty, "content": parse_json(&content) }));
+                account_data_events.push(json!({ "type": ty, "content": parse_json(content) }));
             }
         }
         if since.is_none() && !has_push_rules {
@@ -288,28 +313,30 @@ impl Syncer {
     ) -> ApiResult<(Vec<String>, Vec<String>)> {
         let mut changed = self.store.device_list_changes(user.as_str(), since).await?;
         let mut left = std::collections::BTreeSet::new();
-        for m in memberships {
-            // Membership changes are room events: quiet rooms have none.
-            if m.stream_ordering <= since && active.is_some_and(|a| !a.contains(&m.room_id)) {
-                continue;
-            }
-            let Ok(room_id) = RoomId::parse(&m.room_id) else {
-                continue;
-            };
-            let members = self.store.room_members(room_id.as_str()).await?;
-            if m.membership == "join" && m.stream_ordering > since {
+        // Membership changes are room events: quiet rooms have none.
+        let considered: Vec<&Membership> = memberships
+            .iter()
+            .filter(|m| m.stream_ordering > since || active.is_none_or(|a| a.contains(&m.room_id)))
+            .collect();
+        // Others' changes in all these rooms, in one read.
+        let batch: Vec<String> = considered.iter().map(|m| m.room_id.clone()).collect();
+        let mut others_changed: std::collections::HashMap<String, Vec<Membership>> =
+            Default::default();
+        for o in self.store.members_changed_in(&batch, since).await? {
+            others_changed.entry(o.room_id.clone()).or_default().push(o);
+        }
+        for m in considered {
+            let own_change = m.stream_ordering > since;
+            if m.membership == "join" && own_change {
                 // We joined: everyone in the room is new to us.
-                changed.extend(
-                    members
-                        .iter()
-                        .filter(|o| o.membership == "join")
-                        .map(|o| o.user_id.clone()),
-                );
+                changed.extend(joined_members(&self.store, &m.room_id).await?);
                 continue;
             }
-            for other in members
-                .iter()
-                .filter(|o| o.stream_ordering > since && o.user_id != user.as_str())
+            for other in others_changed
+                .get(&m.room_id)
+                .into_iter()
+                .flatten()
+                .filter(|o| o.user_id != user.as_str())
             {
                 match other.membership.as_str() {
                     "join" if m.membership == "join" => {
@@ -321,13 +348,8 @@ impl Syncer {
                     _ => {}
                 }
             }
-            if matches!(m.membership.as_str(), "leave" | "ban") && m.stream_ordering > since {
-                left.extend(
-                    members
-                        .iter()
-                        .filter(|o| o.membership == "join")
-                        .map(|o| o.user_id.clone()),
-                );
+            if matches!(m.membership.as_str(), "leave" | "ban") && own_change {
+                left.extend(joined_members(&self.store, &m.room_id).await?);
             }
         }
         // Still sharing another room: not "left".
@@ -356,6 +378,7 @@ impl Syncer {
     async fn joined_room(
         &self,
         req: &SyncRequest<'_>,
+        pre: &Prefetched,
         room_id: &RoomId,
         since: Option<StreamPos>,
         upto: StreamPos,
@@ -384,7 +407,13 @@ impl Syncer {
         let limited = raw.len() as i64 > limit;
         raw.truncate(limit as usize);
         raw.reverse();
-        let visible = self.reader.filter_visible(room_id, user, raw).await?;
+        let visible: Vec<StoredEvent> = match pre.history(room_id.as_str()) {
+            Some(history) => raw
+                .into_iter()
+                .filter(|e| history.can_see(e.stream_ordering))
+                .collect(),
+            None => self.reader.filter_visible(room_id, user, raw).await?,
+        };
         let timeline: Vec<&StoredEvent> = visible
             .iter()
             .filter(|e| event_matches(&filter.timeline, &e.event_type, &e.sender, room_id.as_str()))
@@ -406,26 +435,22 @@ impl Syncer {
                 "prev_batch": prev_batch,
             },
             "state": { "events": state },
-            "account_data": { "events": self.room_account_data(user, room_id, since).await? },
+            "account_data": { "events": room_account_data(pre, room_id) },
         });
         if left.is_none() {
             section["ephemeral"] =
-                json!({ "events": self.ephemeral(user, room_id, since, &filter.ephemeral).await? });
-            let read_up_to = self
-                .store
-                .read_up_to(room_id.as_str(), user.as_str())
-                .await?;
-            let (notifications, highlights) = self
-                .store
-                .unread_counts(user.as_str(), room_id.as_str(), read_up_to)
-                .await?;
+                json!({ "events": ephemeral(pre, user, room_id, &filter.ephemeral) });
+            let (notifications, highlights) = pre.unread(room_id.as_str());
             section["unread_notifications"] =
                 json!({ "notification_count": notifications, "highlight_count": highlights });
             let membership_changed = since.is_none()
                 || timeline.iter().any(|e| e.event_type == "m.room.member")
                 || state.iter().any(|e| e["type"] == "m.room.member");
             if membership_changed {
-                section["summary"] = self.summary(room_id, user).await?;
+                section["summary"] = match pre.members(room_id.as_str()) {
+                    Some(members) => summary(members, user),
+                    None => summary(&self.store.room_members(room_id.as_str()).await?, user),
+                };
             }
         }
         Ok(section)
@@ -511,84 +536,6 @@ impl Syncer {
             .collect())
     }
 
-    async fn room_account_data(
-        &self,
-        user: &UserId,
-        room_id: &RoomId,
-        since: Option<StreamPos>,
-    ) -> ApiResult<Vec<Value>> {
-        Ok(self
-            .store
-            .account_data_since(user.as_str(), since.unwrap_or(0))
-            .await?
-            .into_iter()
-            .filter(|(room, _, _)| room.as_deref() == Some(room_id.as_str()))
-            .map(|(_, ty, content)| json!({ "type": ty, "content": parse_json(&content) }))
-            .collect())
-    }
-
-    async fn ephemeral(
-        &self,
-        user: &UserId,
-        room_id: &RoomId,
-        since: Option<StreamPos>,
-        filter: &RoomEventFilter,
-    ) -> ApiResult<Vec<Value>> {
-        let mut out = Vec::new();
-        if let Some(typing) = self
-            .store
-            .typing_since(room_id.as_str(), since.unwrap_or(0), now_ms())
-            .await?
-            && event_matches(filter, "m.typing", "", room_id.as_str())
-        {
-            out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
-        }
-        let receipts = self
-            .store
-            .receipts_since(room_id.as_str(), since.unwrap_or(0))
-            .await?;
-        let mut content: Map<String, Value> = Map::new();
-        for r in receipts {
-            // Private read receipts are shown to their owner only.
-            if r.receipt_type == "m.read.private" && r.user_id != user.as_str() {
-                continue;
-            }
-            let mut receipt = json!({ "ts": r.ts });
-            if !r.thread_id.is_empty() {
-                receipt["thread_id"] = json!(r.thread_id);
-            }
-            let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
-            by_event
-                .as_object_mut()
-                .expect("inserted as an object")
-                .entry(r.receipt_type)
-                .or_insert_with(|| json!({}))[r.user_id] = receipt;
-        }
-        if !content.is_empty() && event_matches(filter, "m.receipt", "", room_id.as_str()) {
-            out.push(json!({ "type": "m.receipt", "content": content }));
-        }
-        Ok(out)
-    }
-
-    async fn summary(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Value> {
-        let members = self.store.room_members(room_id.as_str()).await?;
-        let joined = members.iter().filter(|m| m.membership == "join").count();
-        let invited = members.iter().filter(|m| m.membership == "invite").count();
-        let heroes: Vec<&str> = members
-            .iter()
-            .filter(|m| {
-                m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite")
-            })
-            .take(5)
-            .map(|m| m.user_id.as_str())
-            .collect();
-        Ok(json!({
-            "m.heroes": heroes,
-            "m.joined_member_count": joined,
-            "m.invited_member_count": invited,
-        }))
-    }
-
     /// An invited or knocked room: stripped state for the client to show.
     async fn stripped_room(&self, room_id: &RoomId, m: &Membership, key: &str) -> ApiResult<Value> {
         let mut events = Vec::new();
@@ -623,6 +570,79 @@ impl Syncer {
         }
         Ok(json!({ key: { "events": events } }))
     }
+}
+
+/// The users joined to a room now.
+async fn joined_members(store: &SqlStore, room_id: &str) -> ApiResult<Vec<String>> {
+    Ok(store
+        .room_members(room_id)
+        .await?
+        .into_iter()
+        .filter(|o| o.membership == "join")
+        .map(|o| o.user_id)
+        .collect())
+}
+
+fn room_account_data(pre: &Prefetched, room_id: &RoomId) -> Vec<Value> {
+    pre.account_data(room_id.as_str())
+        .iter()
+        .map(|(ty, content)| json!({ "type": ty, "content": parse_json(content) }))
+        .collect()
+}
+
+fn ephemeral(
+    pre: &Prefetched,
+    user: &UserId,
+    room_id: &RoomId,
+    filter: &RoomEventFilter,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    if let Some(typing) = pre.typing(room_id.as_str())
+        && event_matches(filter, "m.typing", "", room_id.as_str())
+    {
+        out.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
+    }
+    let mut content: Map<String, Value> = Map::new();
+    for r in pre.receipts(room_id.as_str()) {
+        // Private read receipts are shown to their owner only.
+        if r.receipt_type == "m.read.private" && r.user_id != user.as_str() {
+            continue;
+        }
+        let mut receipt = json!({ "ts": r.ts });
+        if !r.thread_id.is_empty() {
+            receipt["thread_id"] = json!(r.thread_id);
+        }
+        let by_event = content
+            .entry(r.event_id.clone())
+            .or_insert_with(|| json!({}));
+        by_event
+            .as_object_mut()
+            .expect("inserted as an object")
+            .entry(r.receipt_type.clone())
+            .or_insert_with(|| json!({}))[r.user_id.as_str()] = receipt;
+    }
+    if !content.is_empty() && event_matches(filter, "m.receipt", "", room_id.as_str()) {
+        out.push(json!({ "type": "m.receipt", "content": content }));
+    }
+    out
+}
+
+fn summary(members: &[Membership], user: &UserId) -> Value {
+    let joined = members.iter().filter(|m| m.membership == "join").count();
+    let invited = members.iter().filter(|m| m.membership == "invite").count();
+    let heroes: Vec<&str> = members
+        .iter()
+        .filter(|m| {
+            m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite")
+        })
+        .take(5)
+        .map(|m| m.user_id.as_str())
+        .collect();
+    json!({
+        "m.heroes": heroes,
+        "m.joined_member_count": joined,
+        "m.invited_member_count": invited,
+    })
 }
 
 fn section_is_empty(section: &Value) -> bool {

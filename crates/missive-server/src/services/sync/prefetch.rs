@@ -1,0 +1,120 @@
+//! What a sync reads for all the rooms it assembles at once: who may see
+//! what, typing, receipts, unread counts, room account data and (where a
+//! summary is due) memberships. One query per kind instead of one per room
+//! keeps a sync over many rooms from being a long series of round trips.
+
+use std::collections::HashMap;
+
+use missive_core::visibility::RoomHistory;
+use missive_store::{Membership, ReceiptRecord, SqlStore, StreamPos, SyncBatchStore};
+use ruma::UserId;
+
+use crate::{error::ApiResult, services::reader::history_from, time::now_ms};
+
+#[derive(Default)]
+pub(super) struct Prefetched {
+    histories: HashMap<String, RoomHistory>,
+    typing: HashMap<String, Vec<String>>,
+    receipts: HashMap<String, Vec<ReceiptRecord>>,
+    unread: HashMap<String, (i64, i64)>,
+    /// Room account data changed since the last sync: (type, content).
+    account_data: HashMap<String, Vec<(String, String)>>,
+    /// Every membership of the rooms whose summary is sure to be sent.
+    members: HashMap<String, Vec<Membership>>,
+}
+
+/// Which rooms a sync assembles, and how.
+pub(super) struct Plan<'a> {
+    /// Joined rooms: ephemeral events and unread counts are read for these.
+    pub joined: Vec<String>,
+    /// Rooms left since the last sync (their timeline up to the leave).
+    pub left: Vec<String>,
+    /// Rooms sent from their start, which always carry a summary.
+    pub from_start: Vec<String>,
+    pub since: Option<StreamPos>,
+    /// All account data changed since the last sync: (room, type, content).
+    pub account_data: &'a [(Option<String>, String, String)],
+}
+
+impl Prefetched {
+    pub(super) async fn load(store: &SqlStore, user: &UserId, plan: Plan<'_>) -> ApiResult<Self> {
+        let since = plan.since.unwrap_or(0);
+        let mut all = plan.joined.clone();
+        all.extend(plan.left.iter().cloned());
+        if all.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut by_room: HashMap<String, Vec<_>> = HashMap::new();
+        for e in store.visibility_events_in(&all, user.as_str()).await? {
+            by_room.entry(e.room_id.clone()).or_default().push(e);
+        }
+        let histories = by_room
+            .into_iter()
+            .map(|(room, events)| (room, history_from(events)))
+            .collect();
+        let mut receipts: HashMap<String, Vec<ReceiptRecord>> = HashMap::new();
+        let mut members: HashMap<String, Vec<Membership>> = HashMap::new();
+        let (typing, unread) = if plan.joined.is_empty() {
+            Default::default()
+        } else {
+            for r in store.receipts_in(&plan.joined, since).await? {
+                receipts.entry(r.room_id.clone()).or_default().push(r);
+            }
+            if !plan.from_start.is_empty() {
+                // Every position is above -1: all memberships of the rooms.
+                for m in store.members_changed_in(&plan.from_start, -1).await? {
+                    members.entry(m.room_id.clone()).or_default().push(m);
+                }
+            }
+            (
+                store.typing_in(&plan.joined, since, now_ms()).await?,
+                store.unread_counts_in(user.as_str(), &plan.joined).await?,
+            )
+        };
+        let mut account_data: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (room, ty, content) in plan.account_data {
+            if let Some(room) = room {
+                account_data
+                    .entry(room.clone())
+                    .or_default()
+                    .push((ty.clone(), content.clone()));
+            }
+        }
+        Ok(Self {
+            histories,
+            typing,
+            receipts,
+            unread,
+            account_data,
+            members,
+        })
+    }
+
+    /// The user's view of the room's history (empty if never a member).
+    pub(super) fn history(&self, room: &str) -> Option<&RoomHistory> {
+        self.histories.get(room)
+    }
+
+    /// Who types now, if that changed since the last sync.
+    pub(super) fn typing(&self, room: &str) -> Option<&[String]> {
+        self.typing.get(room).map(Vec::as_slice)
+    }
+
+    pub(super) fn receipts(&self, room: &str) -> &[ReceiptRecord] {
+        self.receipts.get(room).map_or(&[], Vec::as_slice)
+    }
+
+    /// (notifications, highlights) after the user's read receipt.
+    pub(super) fn unread(&self, room: &str) -> (i64, i64) {
+        self.unread.get(room).copied().unwrap_or((0, 0))
+    }
+
+    pub(super) fn account_data(&self, room: &str) -> &[(String, String)] {
+        self.account_data.get(room).map_or(&[], Vec::as_slice)
+    }
+
+    /// The room's memberships, if read in advance.
+    pub(super) fn members(&self, room: &str) -> Option<&[Membership]> {
+        self.members.get(room).map(Vec::as_slice)
+    }
+}

@@ -1,0 +1,142 @@
+//! Conformance: reads a sync makes for many rooms at once answer as the
+//! per-room reads do.
+
+use super::*;
+
+pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
+    let rooms: Vec<String> = vec!["!a:test".into(), "!b:test".into(), "!quiet:test".into()];
+    let a = create_room(&store, "!a:test").await;
+    let b = create_room(&store, "!b:test").await;
+    create_room(&store, "!quiet:test").await;
+    let before = store.current_position().await.unwrap();
+
+    // Bob joins a; a gets a visibility change and two messages for bob,
+    // one highlighted, the first of which he has read.
+    store
+        .persist_event(member("!a:test", "$bj", "@bob:test", "join", &[&a]))
+        .await
+        .unwrap();
+    store
+        .persist_event(event(
+            "!a:test",
+            "$hv",
+            "m.room.history_visibility",
+            Some(""),
+            &["$bj"],
+        ))
+        .await
+        .unwrap();
+    let mut m1 = event("!a:test", "$m1", "m.room.message", None, &["$hv"]);
+    m1.push_actions = vec![("@bob:test".into(), false)];
+    store.persist_event(m1).await.unwrap();
+    let mut m2 = event("!a:test", "$m2", "m.room.message", None, &["$m1"]);
+    m2.push_actions = vec![("@bob:test".into(), true)];
+    store.persist_event(m2).await.unwrap();
+    let m1_order = store.event("$m1").await.unwrap().unwrap().stream_ordering;
+    store
+        .set_receipt(ReceiptRecord {
+            room_id: "!a:test".into(),
+            user_id: "@bob:test".into(),
+            receipt_type: "m.read".into(),
+            thread_id: String::new(),
+            event_id: "$m1".into(),
+            event_order: m1_order,
+            ts: 1,
+        })
+        .await
+        .unwrap();
+    // In b, carol types and bob is invited.
+    store
+        .persist_event(member("!b:test", "$bi", "@bob:test", "invite", &[&b]))
+        .await
+        .unwrap();
+    store
+        .set_typing("!b:test", "@carol:test", Some(10_000))
+        .await
+        .unwrap();
+
+    // Visibility: bob's memberships and visibility changes, per room.
+    let batch = store
+        .visibility_events_in(&rooms, "@bob:test")
+        .await
+        .unwrap();
+    for room in &rooms {
+        let mut expected: Vec<String> = store
+            .state_history(room, "m.room.member", "@bob:test")
+            .await
+            .unwrap()
+            .into_iter()
+            .chain(
+                store
+                    .state_history(room, "m.room.history_visibility", "")
+                    .await
+                    .unwrap(),
+            )
+            .map(|e| e.event_id)
+            .collect();
+        expected.sort();
+        let mut got: Vec<String> = batch
+            .iter()
+            .filter(|e| &e.room_id == room)
+            .map(|e| e.event_id.clone())
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{room}");
+    }
+    assert!(
+        batch
+            .windows(2)
+            .all(|w| w[0].stream_ordering < w[1].stream_ordering)
+    );
+
+    // Typing: only the room that changed, with its typers.
+    let typing = store.typing_in(&rooms, before, 5_000).await.unwrap();
+    assert_eq!(typing.len(), 1);
+    assert_eq!(typing["!b:test"], ["@carol:test"]);
+    // Everyone stopped: the room is still reported, with nobody.
+    assert_eq!(
+        store.typing_in(&rooms, before, 50_000).await.unwrap()["!b:test"],
+        Vec::<String>::new()
+    );
+
+    // Receipts as per room.
+    let receipts = store.receipts_in(&rooms, before).await.unwrap();
+    assert_eq!(
+        receipts,
+        store.receipts_since("!a:test", before).await.unwrap()
+    );
+
+    // Unread counts after the read receipt.
+    let unread = store.unread_counts_in("@bob:test", &rooms).await.unwrap();
+    let read = store.read_up_to("!a:test", "@bob:test").await.unwrap();
+    assert_eq!(
+        unread["!a:test"],
+        store
+            .unread_counts("@bob:test", "!a:test", read)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unread["!a:test"], (1, 1));
+    assert_eq!(unread.len(), 1);
+
+    // Memberships changed since `before`.
+    let changed = store.members_changed_in(&rooms, before).await.unwrap();
+    let got: Vec<(&str, &str, &str)> = changed
+        .iter()
+        .map(|m| {
+            (
+                m.room_id.as_str(),
+                m.user_id.as_str(),
+                m.membership.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("!a:test", "@bob:test", "join"),
+            ("!b:test", "@bob:test", "invite")
+        ]
+    );
+    assert!(store.members_changed_in(&[], 0).await.unwrap().is_empty());
+}

@@ -1,0 +1,52 @@
+//! What push-rule evaluation needs about a room's members, read at once:
+//! every message asks this for its room, so it must not cost a query per
+//! member.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{SqlStore, StoreResult, StreamPos};
+
+/// A joined member of a room, with what their push rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    pub user_id: String,
+    /// The global display name, if set.
+    pub displayname: Option<String>,
+    /// The stored `m.push_rules` account data: its stream position (which
+    /// changes whenever the rules do) and content. `None`: server defaults.
+    pub push_rules: Option<(StreamPos, String)>,
+}
+
+#[async_trait]
+pub trait PushTargetStore: Send + Sync {
+    /// The room's joined members (local or not), ordered by user ID.
+    async fn push_targets(&self, room_id: &str) -> StoreResult<Vec<PushTarget>>;
+}
+
+#[async_trait]
+impl PushTargetStore for SqlStore {
+    async fn push_targets(&self, room_id: &str) -> StoreResult<Vec<PushTarget>> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.displayname, a.stream_pos, a.content FROM memberships m \
+             LEFT JOIN users u ON u.user_id = m.user_id \
+             LEFT JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' \
+               AND a.data_type = 'm.push_rules' \
+             WHERE m.room_id = $1 AND m.membership = 'join' ORDER BY m.user_id",
+        )
+        .bind(room_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let pos: Option<i64> = r.try_get(2)?;
+                let content: Option<String> = r.try_get(3)?;
+                Ok(PushTarget {
+                    user_id: r.try_get(0)?,
+                    displayname: r.try_get(1)?,
+                    push_rules: pos.zip(content),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,204 @@
+//! Reads a sync makes for many rooms at once. A sync touching 200 rooms
+//! would otherwise make several queries per room, and every query is a
+//! round trip to a database thread or server: these take one per kind.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::{
+    Membership, ReceiptRecord, SqlStore, StoreResult, StoredEvent, StreamPos,
+    events::{EVENT_COLUMNS, event_from_row, membership_from_row},
+};
+
+/// Rooms per query: far below both backends' limits on bound parameters.
+const ROOMS_PER_QUERY: usize = 500;
+
+#[async_trait]
+pub trait SyncBatchStore: Send + Sync {
+    /// In each room, the user's membership events and the
+    /// `m.room.history_visibility` events, oldest first: what decides which
+    /// of the room's events the user may see.
+    async fn visibility_events_in(
+        &self,
+        room_ids: &[String],
+        user_id: &str,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// Rooms whose typing changed after `since`, with who types now
+    /// (sorted; empty when everyone stopped).
+    async fn typing_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+        now_ts: i64,
+    ) -> StoreResult<HashMap<String, Vec<String>>>;
+    /// Receipts set after `since` in these rooms, in stream order.
+    async fn receipts_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+    ) -> StoreResult<Vec<ReceiptRecord>>;
+    /// Per room, the user's (notifications, highlights) after their read
+    /// receipt (public or private). Rooms with none are absent.
+    async fn unread_counts_in(
+        &self,
+        user_id: &str,
+        room_ids: &[String],
+    ) -> StoreResult<HashMap<String, (i64, i64)>>;
+    /// Memberships in these rooms that changed after `since`.
+    async fn members_changed_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+    ) -> StoreResult<Vec<Membership>>;
+}
+
+/// `$from, $from+1, ...` for `n` parameters.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl SyncBatchStore for SqlStore {
+    async fn visibility_events_in(
+        &self,
+        room_ids: &[String],
+        user_id: &str,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({}) AND \
+                 ((e.event_type = 'm.room.member' AND e.state_key = $1) OR \
+                  (e.event_type = 'm.room.history_visibility' AND e.state_key = '')) \
+                 ORDER BY e.stream_ordering",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.push(event_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn typing_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+        now_ts: i64,
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            // The rooms that changed, each with its current typers (a NULL
+            // user for a room where nobody types any more).
+            let sql = format!(
+                "SELECT r.room_id, t.user_id FROM typing_rooms r \
+                 LEFT JOIN typing t ON t.room_id = r.room_id AND t.expires_ts > $2 \
+                 WHERE r.stream_pos > $1 AND r.room_id IN ({}) ORDER BY r.room_id, t.user_id",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(since)
+                .bind(now_ts);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                let users = out.entry(row.try_get(0)?).or_default();
+                if let Some(user) = row.try_get::<Option<String>, _>(1)? {
+                    users.push(user);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn receipts_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+    ) -> StoreResult<Vec<ReceiptRecord>> {
+        let mut out = Vec::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            let sql = format!(
+                "SELECT room_id, user_id, receipt_type, thread_id, event_id, event_order, ts \
+                 FROM receipts WHERE stream_pos > $1 AND room_id IN ({}) ORDER BY stream_pos",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for r in query.fetch_all(&self.read).await? {
+                out.push(ReceiptRecord {
+                    room_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    receipt_type: r.try_get(2)?,
+                    thread_id: r.try_get(3)?,
+                    event_id: r.try_get(4)?,
+                    event_order: r.try_get(5)?,
+                    ts: r.try_get(6)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn unread_counts_in(
+        &self,
+        user_id: &str,
+        room_ids: &[String],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut out = HashMap::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            let sql = format!(
+                "SELECT a.room_id, COUNT(*), COUNT(CASE WHEN a.highlight = 1 THEN 1 END) \
+                 FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id IN ({}) \
+                 AND a.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
+                   WHERE r.room_id = a.room_id AND r.user_id = $1 \
+                   AND r.receipt_type IN ('m.read', 'm.read.private')), 0) \
+                 GROUP BY a.room_id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn members_changed_in(
+        &self,
+        room_ids: &[String],
+        since: StreamPos,
+    ) -> StoreResult<Vec<Membership>> {
+        let mut out = Vec::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            let sql = format!(
+                "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+                 WHERE stream_ordering > $1 AND room_id IN ({}) ORDER BY room_id, user_id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.push(membership_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}
