@@ -71,7 +71,7 @@ pub enum UserSearchScope {
     AllLocal,
 }
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         user_id: row.try_get("user_id")?,
         password_hash: row.try_get("password_hash")?,
@@ -82,7 +82,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> {
     })
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "u.user_id, u.password_hash, u.is_admin, u.deactivated, u.displayname, u.avatar_url";
 
 #[async_trait]

@@ -1,7 +1,10 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use crate::{SqlStore, StoreResult};
+use crate::{
+    SqlStore, StoreResult, UserRecord,
+    accounts::{USER_COLUMNS, user_from_row},
+};
 
 /// A user's device (one login session).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub trait DeviceStore: Send + Sync {
     /// device waiting on the server).
     async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()>;
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
+    /// The token's device and its user's account, in one read (every
+    /// authenticated request asks this).
+    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(String, UserRecord)>>;
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
     async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
     async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
@@ -107,6 +113,18 @@ impl DeviceStore for SqlStore {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(String, UserRecord)>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t.device_id, {USER_COLUMNS} FROM access_tokens t \
+             JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| Ok((r.try_get("device_id")?, user_from_row(&r)?)))
+            .transpose()
     }
 
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {

@@ -91,6 +91,15 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         .await
         .unwrap();
     let owner = store.token_owner("h1").await.unwrap().unwrap();
+    // Without an account row the token names nobody; with one, both at once.
+    assert!(store.token_user("h1").await.unwrap().is_none());
+    store.create_user(user("@alice:test")).await.unwrap();
+    let (device, account) = store.token_user("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (device.as_str(), account.user_id.as_str()),
+        ("D1", "@alice:test")
+    );
+    assert!(store.token_user("nope").await.unwrap().is_none());
     assert_eq!(
         (owner.user_id.as_str(), owner.device_id.as_str()),
         ("@alice:test", "D1")
