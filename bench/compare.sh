@@ -6,7 +6,8 @@
 #
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the issue's sizes (slow on Synapse)
-#   BENCH_ONLY="send latency initial-sync accounts idle"   a subset of the scenarios
+#   BENCH_ONLY="send latency initial-sync accounts idle fanout big-room create-rooms"
+#                                     a subset of the scenarios
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/missive-target}
@@ -15,7 +16,16 @@ SYNAPSE_VENV=${SYNAPSE_VENV:-$HOME/.cache/synapse-venv}
 TARGETS=("${@:-missive-sqlite synapse-sqlite}")
 read -r -a TARGETS <<<"${TARGETS[*]}"
 SCALE=${BENCH_SCALE:-small}
-if [ "$SCALE" = full ]; then SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; IDLE_USERS=50; else SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; IDLE_USERS=10; fi
+if [ "$SCALE" = full ]; then
+  SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; IDLE_USERS=50; FAN_MEMBERS=1000; FAN_SYNCING=200; BIG_ROOM=10000
+else
+  SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; IDLE_USERS=10; FAN_MEMBERS=200; FAN_SYNCING=50; BIG_ROOM=1000
+fi
+# Each scenario is killed (and reported FAILED) after this many seconds.
+TIMEOUT=${BENCH_TIMEOUT:-$([ "$SCALE" = full ] && echo 2400 || echo 900)}
+# Every held long-poll is a socket on each side: 5,000 of them need more
+# descriptors than the usual default of 1,024.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 OUT=$ROOT/bench/results
 mkdir -p "$OUT"
 
@@ -65,7 +75,7 @@ c["trusted_key_servers"] = []
 c["suppress_key_server_warning"] = True
 c["report_stats"] = False
 lifted = {"per_second": 100000, "burst_count": 100000}
-for k in ["rc_message", "rc_registration", "rc_joins", "rc_invites", "rc_3pid_validation", "rc_admin_redaction", "rc_room_creation"]:
+for k in ["rc_message", "rc_registration", "rc_joins", "rc_invites", "rc_3pid_validation", "rc_admin_redaction", "rc_room_creation", "rc_joins_per_room"]:
     c[k] = {"local": lifted, "remote": lifted, "per_room": lifted, "per_user": lifted, "per_issuer": lifted} if k in ("rc_joins", "rc_invites") else lifted
 c["rc_login"] = {"address": lifted, "account": lifted, "failed_attempts": lifted}
 c["log_config"] = None
@@ -93,7 +103,7 @@ for target in "${TARGETS[@]}"; do
     local label=$1; shift
     local before after result
     before=$(cpu_ticks "$PID")
-    result=$(timeout 900 "$BENCH" --url "http://127.0.0.1:$port" --prefix "b$RANDOM" "$@") || result='{"error":"failed"}'
+    result=$(timeout "$TIMEOUT" "$BENCH" --url "http://127.0.0.1:$port" --prefix "b$RANDOM" "$@") || result='{"error":"failed"}'
     after=$(cpu_ticks "$PID")
     echo "{\"target\":\"$target\",\"label\":\"$label\",\"cpu_s\":$(( (after - before) / TICKS )),\"result\":$result}" >>"$OUT/$target.jsonl"
     python3 - "$target" "$label" "$result" "$(( (after - before) ))" "$TICKS" "$(hwm_kib "$PID")" <<'PY'
@@ -112,6 +122,12 @@ elif result["scenario"] == "idle":
     print(f"| {target} | {label} | {result['syncs']} syncs held {result['hold_s']} s | | | | {result['cpu_s_while_held']} | {result['rss_mib_while_held']} (before {result['rss_mib_before']}) |")
 elif result["scenario"] == "accounts":
     row(f"{result['registrations_per_s']:.1f} reg/s", result["register_ms"]); row(f"{result['logins_per_s']:.1f} login/s", result["login_ms"])
+elif result["scenario"] == "fanout":
+    row(f"{result['deliveries_per_s']:.0f} deliveries/s (delivery)", result["delivery_ms"]); row(f"{result['rate_per_s']} msg/s offered (send)", result["send_ms"])
+elif result["scenario"] == "big_room":
+    row(f"{result['fill_joins_per_s']:.1f} joins/s filling (then join)", result["join_ms"])
+elif result["scenario"] == "create_rooms":
+    row(f"{result['rooms_per_s']:.1f} rooms/s", result["create_ms"])
 PY
   }
   only send && run "send x1" send --clients 1 --messages "$SEND_MSGS"
@@ -123,6 +139,11 @@ PY
   only initial-sync && run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
   only accounts && run "accounts" accounts --users "$ACCT"
   only idle && run "idle syncs" idle --users "$IDLE_USERS" --per-user 100 --hold-secs 20 --server-pid "$PID"
+  # One room, one sender at 10 msg/s, part of the members long-polling.
+  only fanout && run "fan-out ${FAN_MEMBERS}/${FAN_SYNCING}" fanout --members "$FAN_MEMBERS" --syncing "$FAN_SYNCING" --messages 50 --rate 10
+  only create-rooms && run "create rooms 8x10" create-rooms --clients 8 --rooms 10
+  # Last: filling the room takes longest (a registration and a join each).
+  only big-room && run "join ${BIG_ROOM}-member room" big-room --members "$BIG_ROOM" --joins 20
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
   rm -rf "$dir"

@@ -133,6 +133,9 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<(i64, i64)>;
 }
 
+/// Push action rows per INSERT (two parameters each, far below the limits).
+const PUSH_ACTIONS_PER_STATEMENT: usize = 200;
+
 pub(crate) const EVENT_COLUMNS: &str = "e.stream_ordering, e.event_id, e.room_id, e.sender, e.event_type, \
     e.state_key, e.membership, e.depth, e.origin_server_ts, e.state_group, e.json, e.redacted_by";
 
@@ -295,17 +298,24 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         }
-        for (user, highlight) in &event.push_actions {
-            sqlx::query(
-                "INSERT INTO event_push_actions (room_id, user_id, stream_ordering, highlight) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&event.room_id)
-            .bind(user)
-            .bind(pos)
-            .bind(i64::from(*highlight))
-            .execute(&mut **tx)
-            .await?;
+        // Many rows per statement: a message to a room of 1,000 members
+        // notifies up to 999 of them, and each statement is a round trip.
+        for chunk in event.push_actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, highlight) \
+                 VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&event.room_id)
+                .bind(pos);
+            for (user, highlight) in chunk {
+                query = query.bind(user).bind(i64::from(*highlight));
+            }
+            query.execute(&mut **tx).await?;
         }
 
         Ok(PersistOutcome::Persisted {

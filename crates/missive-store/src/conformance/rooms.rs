@@ -401,3 +401,23 @@ pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlS
     );
     assert!(store.push_targets("!none:test").await.unwrap().is_empty());
 }
+
+pub async fn push_actions_for_a_large_room_are_all_kept(store: SqlStore) {
+    let last = create_room(&store, "!big:test").await;
+    let mut message = event("!big:test", "$m", "m.room.message", None, &[&last]);
+    // More recipients than one statement carries.
+    message.push_actions = (0..450)
+        .map(|i| (format!("@u{i}:test"), i % 3 == 0))
+        .collect();
+    store.persist_event(message).await.unwrap();
+    for (i, expected) in [(0, (1, 1)), (1, (1, 0)), (449, (1, 0)), (450, (0, 0))] {
+        assert_eq!(
+            store
+                .unread_counts(&format!("@u{i}:test"), "!big:test", 0)
+                .await
+                .unwrap(),
+            expected,
+            "@u{i}"
+        );
+    }
+}
