@@ -15,6 +15,10 @@ use crate::{
 /// Rooms per query: far below both backends' limits on bound parameters.
 const ROOMS_PER_QUERY: usize = 500;
 
+/// Rooms per timeline query: each is its own indexed subquery in one
+/// statement, which the database compiles anew for every count of rooms.
+const TIMELINES_PER_QUERY: usize = 50;
+
 #[async_trait]
 pub trait SyncBatchStore: Send + Sync {
     /// In each room, the user's membership events and the
@@ -46,6 +50,17 @@ pub trait SyncBatchStore: Send + Sync {
         user_id: &str,
         room_ids: &[String],
     ) -> StoreResult<HashMap<String, (i64, i64)>>;
+    /// Per room, its newest `limit` events after `since` (from the start
+    /// when `None`) up to `upto` included, newest first: one
+    /// `room_events(room, upto + 1, since, Backward, limit)` for each room.
+    /// Rooms without such events are absent.
+    async fn timelines_in(
+        &self,
+        room_ids: &[String],
+        since: Option<StreamPos>,
+        upto: StreamPos,
+        limit: i64,
+    ) -> StoreResult<HashMap<String, Vec<StoredEvent>>>;
     /// Memberships in these rooms that changed after `since`.
     async fn members_changed_in(
         &self,
@@ -175,6 +190,46 @@ impl SyncBatchStore for SqlStore {
             for row in query.fetch_all(&self.read).await? {
                 out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
             }
+        }
+        Ok(out)
+    }
+
+    async fn timelines_in(
+        &self,
+        room_ids: &[String],
+        since: Option<StreamPos>,
+        upto: StreamPos,
+        limit: i64,
+    ) -> StoreResult<HashMap<String, Vec<StoredEvent>>> {
+        let mut out: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+        for chunk in room_ids.chunks(TIMELINES_PER_QUERY) {
+            // One index range scan per room, all in one round trip (a window
+            // function over all the rooms would read their whole history).
+            let sql = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events e \
+                         WHERE e.room_id = ${} AND e.stream_ordering <= $1 \
+                         AND e.stream_ordering > $2 ORDER BY e.stream_ordering DESC LIMIT $3) t{i}",
+                        4 + i
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(upto)
+                .bind(since.unwrap_or(0))
+                .bind(limit);
+            for room in chunk {
+                query = query.bind(room);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                let e = event_from_row(&row)?;
+                out.entry(e.room_id.clone()).or_default().push(e);
+            }
+        }
+        for events in out.values_mut() {
+            events.sort_by_key(|e| std::cmp::Reverse(e.stream_ordering));
         }
         Ok(out)
     }

@@ -139,4 +139,37 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
         ]
     );
     assert!(store.members_changed_in(&[], 0).await.unwrap().is_empty());
+
+    // Timelines: as `room_events` per room, for any window and limit.
+    let upto = store.current_position().await.unwrap();
+    for (since, limit) in [(None, 2), (None, 100), (Some(before), 3), (Some(upto), 5)] {
+        let batch = store
+            .timelines_in(&rooms, since, upto, limit)
+            .await
+            .unwrap();
+        for room in &rooms {
+            let expected: Vec<String> = store
+                .room_events(room, upto + 1, since, TimelineDirection::Backward, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect();
+            let got: Vec<String> = batch
+                .get(room)
+                .into_iter()
+                .flatten()
+                .map(|e| e.event_id.clone())
+                .collect();
+            assert_eq!(got, expected, "{room} since {since:?} limit {limit}");
+        }
+    }
+    // Events after `upto` are not included.
+    let earlier = store.timelines_in(&rooms, None, before, 100).await.unwrap();
+    assert!(
+        earlier
+            .values()
+            .flatten()
+            .all(|e| e.stream_ordering <= before)
+    );
 }

@@ -185,6 +185,8 @@ impl Syncer {
                     .map(|(r, _)| r.to_string())
                     .collect(),
                 since,
+                upto,
+                timeline_limit: timeline_limit(&req.filter.room.timeline) + 1,
                 account_data: &account_data,
             },
         )
@@ -386,24 +388,23 @@ impl Syncer {
     ) -> ApiResult<Value> {
         let user = req.user;
         let filter = &req.filter.room;
-        let limit = filter
-            .timeline
-            .limit
-            .map(|l| i64::try_from(u64::from(l)).unwrap_or(MAX_TIMELINE_LIMIT))
-            .unwrap_or(DEFAULT_TIMELINE_LIMIT)
-            .clamp(1, MAX_TIMELINE_LIMIT);
+        let limit = timeline_limit(&filter.timeline);
 
         // Newest `limit` events after `since`, then put back in order.
-        let mut raw = self
-            .store
-            .room_events(
-                room_id.as_str(),
-                upto + 1,
-                since,
-                TimelineDirection::Backward,
-                limit + 1,
-            )
-            .await?;
+        let mut raw = match pre.timeline(room_id.as_str()) {
+            Some(events) => events,
+            None => {
+                self.store
+                    .room_events(
+                        room_id.as_str(),
+                        upto + 1,
+                        since,
+                        TimelineDirection::Backward,
+                        limit + 1,
+                    )
+                    .await?
+            }
+        };
         let limited = raw.len() as i64 > limit;
         raw.truncate(limit as usize);
         raw.reverse();
@@ -570,6 +571,15 @@ impl Syncer {
         }
         Ok(json!({ key: { "events": events } }))
     }
+}
+
+/// Timeline events per room the filter asks for.
+fn timeline_limit(filter: &RoomEventFilter) -> i64 {
+    filter
+        .limit
+        .map(|l| i64::try_from(u64::from(l)).unwrap_or(MAX_TIMELINE_LIMIT))
+        .unwrap_or(DEFAULT_TIMELINE_LIMIT)
+        .clamp(1, MAX_TIMELINE_LIMIT)
 }
 
 /// The users joined to a room now.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use missive_core::visibility::RoomHistory;
-use missive_store::{Membership, ReceiptRecord, SqlStore, StreamPos, SyncBatchStore};
+use missive_store::{Membership, ReceiptRecord, SqlStore, StoredEvent, StreamPos, SyncBatchStore};
 use ruma::UserId;
 
 use crate::{error::ApiResult, services::reader::history_from, time::now_ms};
@@ -21,6 +21,8 @@ pub(super) struct Prefetched {
     account_data: HashMap<String, Vec<(String, String)>>,
     /// Every membership of the rooms whose summary is sure to be sent.
     members: HashMap<String, Vec<Membership>>,
+    /// Joined rooms' newest events (up to the limit plus one), newest first.
+    timelines: HashMap<String, Vec<StoredEvent>>,
 }
 
 /// Which rooms a sync assembles, and how.
@@ -32,6 +34,10 @@ pub(super) struct Plan<'a> {
     /// Rooms sent from their start, which always carry a summary.
     pub from_start: Vec<String>,
     pub since: Option<StreamPos>,
+    /// The stream position the sync answers up to.
+    pub upto: StreamPos,
+    /// Timeline events read per joined room.
+    pub timeline_limit: i64,
     /// All account data changed since the last sync: (room, type, content).
     pub account_data: &'a [(Option<String>, String, String)],
 }
@@ -54,6 +60,7 @@ impl Prefetched {
             .collect();
         let mut receipts: HashMap<String, Vec<ReceiptRecord>> = HashMap::new();
         let mut members: HashMap<String, Vec<Membership>> = HashMap::new();
+        let mut timelines: HashMap<String, Vec<StoredEvent>> = HashMap::new();
         let (typing, unread) = if plan.joined.is_empty() {
             Default::default()
         } else {
@@ -65,6 +72,25 @@ impl Prefetched {
                 for m in store.members_changed_in(&plan.from_start, -1).await? {
                     members.entry(m.room_id.clone()).or_default().push(m);
                 }
+            }
+            // Rooms sent from their start have no lower bound, the others
+            // start after the last sync.
+            let (from_start, after_since): (Vec<String>, Vec<String>) = plan
+                .joined
+                .iter()
+                .cloned()
+                .partition(|r| plan.from_start.contains(r));
+            for (rooms, bound) in [(from_start, None), (after_since, plan.since)] {
+                if !rooms.is_empty() {
+                    timelines.extend(
+                        store
+                            .timelines_in(&rooms, bound, plan.upto, plan.timeline_limit)
+                            .await?,
+                    );
+                }
+            }
+            for room in &plan.joined {
+                timelines.entry(room.clone()).or_default();
             }
             (
                 store.typing_in(&plan.joined, since, now_ms()).await?,
@@ -87,6 +113,7 @@ impl Prefetched {
             unread,
             account_data,
             members,
+            timelines,
         })
     }
 
@@ -111,6 +138,11 @@ impl Prefetched {
 
     pub(super) fn account_data(&self, room: &str) -> &[(String, String)] {
         self.account_data.get(room).map_or(&[], Vec::as_slice)
+    }
+
+    /// A joined room's newest events, newest first, if read in advance.
+    pub(super) fn timeline(&self, room: &str) -> Option<Vec<StoredEvent>> {
+        self.timelines.get(room).cloned()
     }
 
     /// The room's memberships, if read in advance.
