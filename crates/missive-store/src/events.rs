@@ -168,29 +168,22 @@ pub(crate) fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Member
 
 impl SqlStore {
     /// Inserts one event inside `tx` (see [`EventStore::persist_event`]).
+    ///
+    /// The ways an event is turned away (its room changed, its transaction
+    /// was already used, its room already exists) are all found before it
+    /// writes anything, and without an SQL error (which would abort a
+    /// PostgreSQL transaction): the group commit relies on this to write
+    /// many events in one transaction without a savepoint each. Any other
+    /// error may leave the event half written.
     pub(crate) async fn insert_event(
         &self,
         tx: &mut Transaction<'static, Any>,
         event: &NewEvent,
     ) -> StoreResult<PersistOutcome> {
-        if let Some((user, device, txn_id)) = &event.txn {
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-            )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some(event_id) = existing {
-                return Ok(PersistOutcome::DuplicateTxn { event_id });
-            }
-        }
-
         if let Some(room) = &event.create_room {
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO rooms (room_id, room_version, creator, published, join_rule, created_ts) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id) DO NOTHING",
             )
             .bind(&room.room_id)
             .bind(&room.room_version)
@@ -199,14 +192,10 @@ impl SqlStore {
             .bind(&room.join_rule)
             .bind(event.origin_server_ts)
             .execute(&mut **tx)
-            .await
-            .map_err(|e| {
-                if crate::error::is_unique_violation(&e) {
-                    StoreError::AlreadyExists(room.room_id.clone())
-                } else {
-                    e.into()
-                }
-            })?;
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::AlreadyExists(room.room_id.clone()));
+            }
         }
 
         // Touching the room row first makes concurrent writers to one room
@@ -233,6 +222,32 @@ impl SqlStore {
         if extremities.len() != expected.len() || !extremities.iter().all(|e| expected.contains(e))
         {
             return Err(StoreError::RoomChanged(event.room_id.clone()));
+        }
+
+        // Claiming the transaction ID first finds a repeat in the same
+        // statement, before anything of the event is written.
+        if let Some((user, device, txn_id)) = &event.txn {
+            let claimed = sqlx::query(
+                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
+            )
+            .bind(user)
+            .bind(device)
+            .bind(txn_id)
+            .bind(&event.event_id)
+            .execute(&mut **tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                let event_id: String = sqlx::query_scalar(
+                    "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+                )
+                .bind(user)
+                .bind(device)
+                .bind(txn_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                return Ok(PersistOutcome::DuplicateTxn { event_id });
+            }
         }
 
         let pos = self.next_positions(tx, 1).await?;
@@ -266,26 +281,27 @@ impl SqlStore {
         .execute(&mut **tx)
         .await?;
 
-        sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
-            .bind(&event.room_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
-            .bind(&event.room_id)
-            .bind(&event.event_id)
-            .execute(&mut **tx)
-            .await?;
-
-        if let Some((user, device, txn_id)) = &event.txn {
+        if let [only] = extremities.as_slice() {
+            // The usual case, one extremity replaced by the new event: one
+            // statement instead of two.
             sqlx::query(
-                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)",
+                "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
             )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
             .bind(&event.event_id)
+            .bind(&event.room_id)
+            .bind(only)
             .execute(&mut **tx)
             .await?;
+        } else {
+            sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
+                .bind(&event.room_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
+                .bind(&event.room_id)
+                .bind(&event.event_id)
+                .execute(&mut **tx)
+                .await?;
         }
         if let Some((target, redacted_json)) = &event.redaction {
             sqlx::query(

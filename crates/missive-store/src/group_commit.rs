@@ -3,13 +3,14 @@
 //!
 //! A single task owns the write path for events. It takes the first waiting
 //! request, then every other one already queued (up to [`MAX_BATCH`]), and
-//! writes them in one transaction, each inside its own savepoint: a request
-//! that fails (a concurrent change to its room, a bad row) is rolled back
-//! alone and answered with its own error while the others commit. Nobody is
+//! writes them in one transaction. A request turned away (a concurrent
+//! change to its room, a used transaction ID) is found before it writes
+//! anything and answered with its own error while the others commit; one
+//! that fails mid-write (a bad row) aborts the transaction, is answered
+//! with its error, and the others are written again without it. Nobody is
 //! answered before the commit, so an acknowledged event is durable. Under
 //! light load a batch is a single event and nothing waits for company.
 
-use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{NewEvent, PersistOutcome, SqlStore, StoreError, StoreResult};
@@ -67,47 +68,68 @@ impl SqlStore {
     async fn write_batch(&self, batch: Vec<Request>) {
         let (events, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|r| (r.event, r.reply)).unzip();
-        let results = match self.write_events_in_savepoints(&events).await {
-            Ok(results) => results,
-            Err(e) => {
-                let why = e.to_string();
-                tracing::error!(error = %why, events = events.len(), "event batch failed");
-                events
-                    .iter()
-                    .map(|_| Err(StoreError::BatchFailed(why.clone())))
-                    .collect()
+        let mut results: Vec<Option<StoreResult<PersistOutcome>>> =
+            events.iter().map(|_| None).collect();
+        // Events to write in the next attempt (indexes into `events`).
+        let mut pending: Vec<usize> = (0..events.len()).collect();
+        while !pending.is_empty() {
+            match self.write_events(&events, &pending).await {
+                Ok(outcomes) => {
+                    for (i, outcome) in pending.iter().zip(outcomes) {
+                        results[*i] = Some(outcome);
+                    }
+                    pending.clear();
+                }
+                Err(Failure::Event(at, e)) => {
+                    // That event may be half written and the transaction
+                    // is gone: it fails alone, the others are written again.
+                    tracing::warn!(error = %e, "event write failed; writing the rest again");
+                    results[pending.remove(at)] = Some(Err(e));
+                }
+                Err(Failure::Batch(e)) => {
+                    let why = e.to_string();
+                    tracing::error!(error = %why, events = pending.len(), "event batch failed");
+                    for i in pending.drain(..) {
+                        results[i] = Some(Err(StoreError::BatchFailed(why.clone())));
+                    }
+                }
             }
-        };
+        }
         for (reply, result) in replies.into_iter().zip(results) {
+            let result = result.unwrap_or_else(|| Err(StoreError::WriterGone));
             // A writer that gave up waiting is no reason to stop.
             let _ = reply.send(result);
         }
     }
 
-    /// Writes `events` in one transaction, one savepoint each, and commits.
-    /// The outer error means nothing was committed.
-    async fn write_events_in_savepoints(
+    /// Writes the `pending` events in one transaction and commits. An event
+    /// turned away (see [`SqlStore::insert_event`]) has written nothing, so
+    /// it needs no savepoint of its own: one statement fewer each way.
+    async fn write_events(
         &self,
         events: &[NewEvent],
-    ) -> StoreResult<Vec<StoreResult<PersistOutcome>>> {
-        let mut tx = self.begin().await?;
-        let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            savepoint(&mut tx, "SAVEPOINT one_event").await?;
-            let result = self.insert_event(&mut tx, event).await;
-            if !matches!(result, Ok(PersistOutcome::Persisted { .. })) {
-                // A duplicate or a failure leaves nothing behind.
-                savepoint(&mut tx, "ROLLBACK TO SAVEPOINT one_event").await?;
+        pending: &[usize],
+    ) -> Result<Vec<StoreResult<PersistOutcome>>, Failure> {
+        let mut tx = self.begin().await.map_err(Failure::Batch)?;
+        let mut results = Vec::with_capacity(pending.len());
+        for (at, &i) in pending.iter().enumerate() {
+            match self.insert_event(&mut tx, &events[i]).await {
+                Ok(outcome) => results.push(Ok(outcome)),
+                Err(e @ (StoreError::RoomChanged(_) | StoreError::AlreadyExists(_))) => {
+                    results.push(Err(e))
+                }
+                Err(e) => return Err(Failure::Event(at, e)),
             }
-            savepoint(&mut tx, "RELEASE SAVEPOINT one_event").await?;
-            results.push(result);
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| Failure::Batch(e.into()))?;
         Ok(results)
     }
 }
 
-async fn savepoint(tx: &mut Transaction<'static, Any>, statement: &'static str) -> StoreResult<()> {
-    sqlx::query(statement).execute(&mut **tx).await?;
-    Ok(())
+/// Why a batch's transaction did not commit.
+enum Failure {
+    /// The event at this index of the pending list failed mid-write.
+    Event(usize, StoreError),
+    /// Beginning or committing failed: nothing was written.
+    Batch(StoreError),
 }

@@ -360,6 +360,63 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
         .persist_event(event("!a:test", loser, "m.room.message", None, &[winner]))
         .await
         .unwrap();
+
+    // In one batch: a transaction ID used twice, and an event that fails
+    // mid-write (its room does not exist), beside events that must commit.
+    let c = create_room(&store, "!c:test").await;
+    let with_txn = |room: &str, id: &str, prev: &str| NewEvent {
+        txn: Some(("@alice:test".into(), "D".into(), "t1".into())),
+        ..event(room, id, "m.room.message", None, &[prev])
+    };
+    let (first, repeat, broken, fine) = tokio::join!(
+        store.persist_event(with_txn("!b:test", "$t1", "$b1")),
+        store.persist_event(with_txn("!c:test", "$t1again", &c)),
+        store.persist_event(event("!none:test", "$x", "m.room.message", None, &[])),
+        store.persist_event(event("!a:test", "$a3", "m.room.message", None, &[loser])),
+    );
+    let (kept, dropped) = match (&first, &repeat) {
+        (Ok(PersistOutcome::Persisted { .. }), Ok(PersistOutcome::DuplicateTxn { event_id })) => {
+            assert_eq!(event_id, "$t1");
+            ("$t1", "$t1again")
+        }
+        (Ok(PersistOutcome::DuplicateTxn { event_id }), Ok(PersistOutcome::Persisted { .. })) => {
+            assert_eq!(event_id, "$t1again");
+            ("$t1again", "$t1")
+        }
+        results => panic!("one transaction, one event: {results:?}"),
+    };
+    assert!(store.event(kept).await.unwrap().is_some());
+    assert!(store.event(dropped).await.unwrap().is_none());
+    assert!(broken.is_err());
+    assert!(store.event("$x").await.unwrap().is_none());
+    assert!(matches!(fine, Ok(PersistOutcome::Persisted { .. })));
+    assert!(store.event("$a3").await.unwrap().is_some());
+    // The room whose event was dropped is as it was.
+    let c_extremities: Vec<String> = store
+        .forward_extremities("!c:test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    let b_extremities: Vec<String> = store
+        .forward_extremities("!b:test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    if kept == "$t1" {
+        assert_eq!(
+            (b_extremities, c_extremities),
+            (vec!["$t1".to_owned()], vec![c])
+        );
+    } else {
+        assert_eq!(
+            (b_extremities, c_extremities),
+            (vec!["$b1".to_owned()], vec!["$t1again".to_owned()])
+        );
+    }
 }
 
 pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlStore) {
