@@ -6,6 +6,7 @@
 #
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the sizes (slow on Synapse)
+#   MISSIVE_BIN=path                  a missive-server binary other than this tree's
 #   BENCH_ONLY="send latency initial-sync accounts idle fanout big-room create-rooms"
 #                                     a subset of the scenarios
 set -euo pipefail
@@ -30,7 +31,9 @@ OUT=$ROOT/bench/results
 mkdir -p "$OUT"
 
 (cd "$ROOT" && cargo build --release -q -p missive-server -p missive-bench)
-MISSIVE=$CARGO_TARGET_DIR/release/missive-server
+# MISSIVE_BIN=path: measure another missive-server build (an older commit,
+# for before/after figures) with the same load generator.
+MISSIVE=${MISSIVE_BIN:-$CARGO_TARGET_DIR/release/missive-server}
 BENCH=$CARGO_TARGET_DIR/release/missive-bench
 if ! "$SYNAPSE_VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
   python3 -m venv "$SYNAPSE_VENV"
