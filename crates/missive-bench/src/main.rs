@@ -221,8 +221,10 @@ async fn latency(
     let recv = tokio::spawn(async move {
         let mut lat = Latencies::new();
         let mut seen = 0;
+        let mut syncs = 0u64;
         while seen < messages {
             let s = receiver.sync(Some(&since), 30_000).await?;
+            syncs += 1;
             let now = t0.elapsed();
             since = s["next_batch"].as_str().unwrap_or_default().to_owned();
             let Some(joined) = s["rooms"]["join"].as_object() else {
@@ -237,7 +239,7 @@ async fn latency(
                 }
             }
         }
-        Ok::<_, String>(lat)
+        Ok::<_, String>((lat, syncs))
     });
     // Open loop: each message is its own task, so the offered rate holds
     // even when answers slow down (a closed loop would hide queueing).
@@ -254,19 +256,24 @@ async fn latency(
                 "/_matrix/client/v3/rooms/{}/send/m.room.message/l{n}",
                 client::enc(&room)
             );
+            let started = Instant::now();
             sender
                 .put(
                     &path,
                     json!({ "msgtype": "m.text", "body": "ping", "sent_at_us": sent_at }),
                 )
-                .await
+                .await?;
+            Ok::<_, String>(started.elapsed())
         });
     }
     let offered_s = t0.elapsed().as_secs_f64();
+    // How long the server took to acknowledge (commit) each send: the part
+    // of the delivery latency spent before the event reaches any sync.
+    let mut acked = Latencies::new();
     while let Some(sent) = sends.join_next().await {
-        sent.map_err(|e| e.to_string())??;
+        acked.record(sent.map_err(|e| e.to_string())??);
     }
-    let lat = tokio::time::timeout(Duration::from_secs(120), recv)
+    let (lat, syncs) = tokio::time::timeout(Duration::from_secs(120), recv)
         .await
         .map_err(|_| "receiver did not get every message in 120 s".to_owned())?
         .map_err(|e| e.to_string())??;
@@ -277,6 +284,8 @@ async fn latency(
         "rooms": rooms,
         "messages": messages,
         "delivery_ms": lat.summary(),
+        "send_ms": acked.summary(),
+        "receiver_syncs": syncs,
     }))
 }
 

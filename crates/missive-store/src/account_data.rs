@@ -38,7 +38,9 @@ impl AccountDataStore for SqlStore {
         content: &str,
     ) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::AccountData)
+            .await?;
         sqlx::query(
             "INSERT INTO account_data (user_id, room_id, data_type, content, stream_pos) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, room_id, data_type) DO UPDATE \
@@ -76,6 +78,9 @@ impl AccountDataStore for SqlStore {
         user_id: &str,
         since: StreamPos,
     ) -> StoreResult<Vec<(Option<String>, String, String)>> {
+        if !self.changed_since(crate::StreamKind::AccountData, since) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT room_id, data_type, content FROM account_data \
              WHERE user_id = $1 AND stream_pos > $2 ORDER BY stream_pos",

@@ -111,9 +111,16 @@ impl SqlStore {
         pending: &[usize],
     ) -> Result<Vec<StoreResult<PersistOutcome>>, Failure> {
         let mut tx = self.begin().await.map_err(Failure::Batch)?;
+        // Positions for the whole batch in one statement; an event turned
+        // away leaves its own unused.
+        let last = self
+            .next_positions(&mut tx, pending.len() as i64, crate::StreamKind::Events)
+            .await
+            .map_err(Failure::Batch)?;
+        let first = last - pending.len() as i64 + 1;
         let mut results = Vec::with_capacity(pending.len());
-        for (at, &i) in pending.iter().enumerate() {
-            match self.insert_event(&mut tx, &events[i]).await {
+        for ((at, &i), pos) in pending.iter().enumerate().zip(first..) {
+            match self.insert_event(&mut tx, &events[i], pos).await {
                 Ok(outcome) => results.push(Ok(outcome)),
                 Err(e @ (StoreError::RoomChanged(_) | StoreError::AlreadyExists(_))) => {
                     results.push(Err(e))

@@ -94,7 +94,9 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         user_id: &str,
     ) -> StoreResult<StreamPos> {
-        let pos = self.next_positions(tx, 1).await?;
+        let pos = self
+            .next_positions(tx, 1, crate::StreamKind::DeviceLists)
+            .await?;
         sqlx::query(
             "INSERT INTO device_list_changes (user_id, stream_pos) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO UPDATE SET stream_pos = excluded.stream_pos",
@@ -351,6 +353,9 @@ impl KeyStore for SqlStore {
         user_id: &str,
         since: StreamPos,
     ) -> StoreResult<HashSet<String>> {
+        if !self.changed_since(crate::StreamKind::DeviceLists, since) {
+            return Ok(HashSet::new());
+        }
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT d.user_id FROM device_list_changes d WHERE d.stream_pos > $2 AND (d.user_id = $1 OR EXISTS ( \
                  SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id \

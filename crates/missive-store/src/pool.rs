@@ -6,7 +6,10 @@ use sqlx::{
 };
 use tokio::sync::mpsc;
 
-use crate::{StoreResult, StreamPos};
+use crate::{
+    StoreResult, StreamPos,
+    stream_changes::{StreamChanges, StreamKind},
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -46,6 +49,8 @@ pub struct SqlStore {
     /// Where events are written (see `group_commit`); `None` in the writer
     /// task's own copy of the store.
     pub(crate) events_writer: Option<crate::group_commit::GroupCommit>,
+    /// Which kinds of stream data changed lately (see `stream_changes`).
+    pub(crate) changes: std::sync::Arc<StreamChanges>,
 }
 
 impl SqlStore {
@@ -85,8 +90,12 @@ impl SqlStore {
                 Ok(())
             })
         }
+        // A SQLite connection cannot go stale, and testing one before each
+        // use is a round trip to its worker thread: twice the thread hops of
+        // a one-statement read.
         let write = AnyPoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .after_connect(pragmas)
             .connect_with(opts.clone())
@@ -94,15 +103,19 @@ impl SqlStore {
         SQLITE_MIGRATIONS.run(&write).await?;
         let read = AnyPoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .after_connect(pragmas)
             .connect_with(opts)
             .await?;
+        let start = Self::position_in(&read).await?;
         Ok(Self {
             backend: Backend::Sqlite,
             read,
             write,
             database_url: url.to_owned(),
             events_writer: None,
+            // One process owns the file: it sees every write.
+            changes: std::sync::Arc::new(StreamChanges::new(start, true)),
         }
         .with_group_commit())
     }
@@ -114,12 +127,15 @@ impl SqlStore {
             .connect(url)
             .await?;
         POSTGRES_MIGRATIONS.run(&pool).await?;
+        let start = Self::position_in(&pool).await?;
         Ok(Self {
             backend: Backend::Postgres,
             read: pool.clone(),
             write: pool,
             database_url: url.to_owned(),
             events_writer: None,
+            // Other server processes write to the same database.
+            changes: std::sync::Arc::new(StreamChanges::new(start, false)),
         }
         .with_group_commit())
     }
@@ -147,10 +163,20 @@ impl SqlStore {
 
     /// The newest stream position that has been committed.
     pub async fn current_position(&self) -> StoreResult<StreamPos> {
+        Self::position_in(&self.read).await
+    }
+
+    async fn position_in(pool: &AnyPool) -> StoreResult<StreamPos> {
         let pos: i64 = sqlx::query_scalar("SELECT position FROM stream_counter WHERE id = 1")
-            .fetch_one(&self.read)
+            .fetch_one(pool)
             .await?;
         Ok(pos)
+    }
+
+    /// Whether data of `kind` may have changed after `since` (`true` when
+    /// this process cannot know; see `stream_changes`).
+    pub fn changed_since(&self, kind: StreamKind, since: StreamPos) -> bool {
+        self.changes.changed_since(kind, since)
     }
 
     /// On PostgreSQL, a channel of stream positions committed by any server
@@ -188,13 +214,15 @@ impl SqlStore {
         Ok(self.write.begin().await?)
     }
 
-    /// Takes the next `n` stream positions inside `tx` and returns the last.
+    /// Takes the next `n` stream positions for data of `kind` inside `tx`
+    /// and returns the last.
     /// The counter row stays locked until `tx` ends, so positions become
     /// visible in the order they were taken, even across server processes.
     pub(crate) async fn next_positions(
         &self,
         tx: &mut Transaction<'static, Any>,
         n: i64,
+        kind: StreamKind,
     ) -> StoreResult<StreamPos> {
         let pos: i64 = sqlx::query_scalar(
             "UPDATE stream_counter SET position = position + $1 WHERE id = 1 RETURNING position",
@@ -209,6 +237,7 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await?;
         }
+        self.changes.record(kind, pos);
         Ok(pos)
     }
 }

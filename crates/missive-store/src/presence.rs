@@ -38,7 +38,9 @@ fn presence_from_row(r: &sqlx::any::AnyRow) -> StoreResult<PresenceRecord> {
 impl PresenceStore for SqlStore {
     async fn set_presence(&self, p: &PresenceRecord) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::Presence)
+            .await?;
         sqlx::query(
             "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_pos) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, \
@@ -71,6 +73,9 @@ impl PresenceStore for SqlStore {
         user_id: &str,
         since: StreamPos,
     ) -> StoreResult<Vec<PresenceRecord>> {
+        if !self.changed_since(crate::StreamKind::Presence, since) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT p.user_id, p.state, p.status_msg, p.last_active_ts FROM presence p \
              WHERE p.stream_pos > $2 AND (p.user_id = $1 OR EXISTS ( \

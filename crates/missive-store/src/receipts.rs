@@ -50,7 +50,9 @@ impl ReceiptStore for SqlStore {
         if existing.is_some_and(|order| order >= r.event_order) {
             return Ok(false);
         }
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::Receipts)
+            .await?;
         sqlx::query(
             "INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, event_order, ts, stream_pos) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \

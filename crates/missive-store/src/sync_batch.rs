@@ -111,6 +111,9 @@ impl SyncBatchStore for SqlStore {
         now_ts: i64,
     ) -> StoreResult<HashMap<String, Vec<String>>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        if !self.changed_since(crate::StreamKind::Typing, since) {
+            return Ok(out);
+        }
         for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
             // The rooms that changed, each with its current typers (a NULL
             // user for a room where nobody types any more).
@@ -142,6 +145,9 @@ impl SyncBatchStore for SqlStore {
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>> {
         let mut out = Vec::new();
+        if !self.changed_since(crate::StreamKind::Receipts, since) {
+            return Ok(out);
+        }
         for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
             let sql = format!(
                 "SELECT room_id, user_id, receipt_type, thread_id, event_id, event_order, ts \
@@ -240,6 +246,9 @@ impl SyncBatchStore for SqlStore {
         since: StreamPos,
     ) -> StoreResult<Vec<Membership>> {
         let mut out = Vec::new();
+        if !self.changed_since(crate::StreamKind::Memberships, since) {
+            return Ok(out);
+        }
         for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
             let sql = format!(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \

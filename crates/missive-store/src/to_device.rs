@@ -61,7 +61,9 @@ impl ToDeviceStore for SqlStore {
                 return Ok(None);
             }
         }
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::ToDevice)
+            .await?;
         for m in messages {
             sqlx::query(
                 "INSERT INTO to_device (recipient_user, recipient_device, stream_pos, message_json) \

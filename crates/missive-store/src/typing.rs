@@ -42,7 +42,9 @@ impl TypingStore for SqlStore {
         if was_typing.is_none() && expires_ts.is_none() {
             return Ok(());
         }
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::Typing)
+            .await?;
         match expires_ts {
             Some(expires) => {
                 sqlx::query(
@@ -80,7 +82,9 @@ impl TypingStore for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        let pos = self.next_positions(&mut tx, 1).await?;
+        let pos = self
+            .next_positions(&mut tx, 1, crate::StreamKind::Typing)
+            .await?;
         sqlx::query("DELETE FROM typing WHERE expires_ts <= $1")
             .bind(now_ts)
             .execute(&mut *tx)

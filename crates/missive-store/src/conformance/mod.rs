@@ -115,6 +115,7 @@ macro_rules! store_conformance_tests {
             timelines_paginate_both_ways,
             transactions_and_redactions_apply_once,
             account_data_streams_changes,
+            each_kind_of_change_is_seen_from_just_before_it,
             receipts_only_move_forward,
             typing_expires,
             small_tables_round_trip,

@@ -206,3 +206,131 @@ pub async fn small_tables_round_trip(store: SqlStore) {
             .is_empty()
     );
 }
+
+/// Every kind of change a sync asks about is seen from just before it,
+/// whatever other kinds changed meanwhile, and hidden from after it (the
+/// store may answer these questions without a query when nothing of that
+/// kind moved, so a kind it failed to track would show here).
+pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
+    let last = create_room(&store, "!k:test").await;
+    let rooms = vec!["!k:test".to_owned()];
+    store
+        .persist_event(member("!k:test", "$kb", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+
+    let p = store.current_position().await.unwrap();
+    store
+        .set_account_data("@bob:test", None, "m.test", "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_data_since("@bob:test", p)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.receipts_in(&rooms, p).await.unwrap().is_empty());
+    assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .members_changed_in(&rooms, p)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let p = store.current_position().await.unwrap();
+    store
+        .set_receipt(ReceiptRecord {
+            room_id: "!k:test".into(),
+            user_id: "@bob:test".into(),
+            receipt_type: "m.read".into(),
+            thread_id: String::new(),
+            event_id: "$kb".into(),
+            event_order: p,
+            ts: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.receipts_in(&rooms, p).await.unwrap().len(), 1);
+    assert!(
+        store
+            .account_data_since("@bob:test", p)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let p = store.current_position().await.unwrap();
+    store
+        .set_typing("!k:test", "@bob:test", Some(10_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.typing_in(&rooms, p, 0).await.unwrap()["!k:test"],
+        vec!["@bob:test".to_owned()]
+    );
+    assert!(store.receipts_in(&rooms, p).await.unwrap().is_empty());
+
+    let p = store.current_position().await.unwrap();
+    let bob = PresenceRecord {
+        user_id: "@bob:test".into(),
+        state: "online".into(),
+        status_msg: None,
+        last_active_ts: 3,
+    };
+    store.set_presence(&bob).await.unwrap();
+    assert_eq!(
+        store.presence_since("@alice:test", p).await.unwrap().len(),
+        1
+    );
+    assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
+
+    let p = store.current_position().await.unwrap();
+    store.mark_device_list_changed("@bob:test").await.unwrap();
+    assert!(
+        store
+            .device_list_changes("@alice:test", p)
+            .await
+            .unwrap()
+            .contains("@bob:test")
+    );
+    assert!(
+        store
+            .presence_since("@alice:test", p)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A message is not a membership change; a join is.
+    let p = store.current_position().await.unwrap();
+    store
+        .persist_event(event("!k:test", "$km", "m.room.message", None, &["$kb"]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .members_changed_in(&rooms, p)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .device_list_changes("@alice:test", p)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .persist_event(member("!k:test", "$kc", "@carol:test", "join", &["$km"]))
+        .await
+        .unwrap();
+    let changed = store.members_changed_in(&rooms, p).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].user_id, "@carol:test");
+}

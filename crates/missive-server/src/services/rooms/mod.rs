@@ -3,6 +3,7 @@
 //! with everything it changes.
 
 mod create;
+mod head;
 mod membership;
 mod push;
 
@@ -55,6 +56,8 @@ struct Inner {
     /// Each room's version and creator, which never change: every send
     /// needs them, and reading them is one query fewer per message.
     identities: std::sync::Mutex<HashMap<OwnedRoomId, Arc<RoomIdentity>>>,
+    /// Each room's forward extremities and looked-up state (see `head`).
+    heads: head::Heads,
 }
 
 /// What a send needs of a room's record. Only the fields fixed at creation
@@ -80,6 +83,7 @@ impl Rooms {
                 notifier,
                 locks: Default::default(),
                 identities: Default::default(),
+                heads: Default::default(),
             }),
         }
     }
@@ -161,29 +165,16 @@ impl Rooms {
         for _ in 0..MAX_BUILD_ATTEMPTS {
             let identity = self.identity(room_id).await?;
             let (room, rules) = (&identity.room, &identity.rules);
-            let prev: Vec<Pdu> = store
-                .forward_extremities(room_id.as_str())
-                .await?
+            let wanted = event_builder::required_state(&template, sender, rules)?;
+            let head = self.head(room_id, &wanted).await?;
+            let state: StateEvents = wanted
                 .iter()
-                .map(to_pdu)
-                .collect::<ApiResult<_>>()?;
-            // The state the event's authorisation needs, in one read.
-            let wanted: Vec<(String, String)> =
-                event_builder::required_state(&template, sender, rules)?
-                    .into_iter()
-                    .map(|(ty, key)| (ty.to_string(), key))
-                    .collect();
-            let mut state = StateEvents::new();
-            for ev in store
-                .current_state_events_for(room_id.as_str(), &wanted)
-                .await?
-            {
-                let key = (
-                    ev.event_type.as_str().into(),
-                    ev.state_key.clone().unwrap_or_default(),
-                );
-                state.insert(key, to_pdu(&ev)?);
-            }
+                .filter_map(|key| {
+                    let pdu = head.state.get(key).cloned().flatten()?;
+                    Some((key.clone(), pdu))
+                })
+                .collect();
+            let prev = head.prev.as_slice();
             if let Some(target) = &template.redacts {
                 self.check_redaction(room, rules, sender, target, &state)
                     .await?;
@@ -191,7 +182,7 @@ impl Rooms {
             let ctx = RoomContext {
                 room_id,
                 rules,
-                prev_events: &prev,
+                prev_events: prev,
                 state: &state,
             };
             let pdu = event_builder::build_event(
@@ -212,19 +203,68 @@ impl Rooms {
             new.push_actions = push::recipients(store, &pdu, &state, rules).await?;
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
+                    self.inner.heads.advance(&pdu);
                     self.inner.notifier.notify(stream_ordering);
                     return Ok(pdu.event_id);
                 }
                 Ok(PersistOutcome::DuplicateTxn { event_id }) => {
                     return EventId::parse(event_id).map_err(|e| ApiError::Internal(e.to_string()));
                 }
-                Err(StoreError::RoomChanged(_)) => continue,
+                Err(StoreError::RoomChanged(_)) => {
+                    self.inner.heads.forget(room_id);
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ApiError::Internal(format!(
             "room {room_id} kept changing; event not sent"
         )))
+    }
+
+    /// The room's forward extremities and the `wanted` current state
+    /// entries, from the cached head where it has them (one query for the
+    /// extremities, one for the missing state entries, otherwise).
+    async fn head(
+        &self,
+        room_id: &RoomId,
+        wanted: &[(StateEventType, String)],
+    ) -> ApiResult<head::Head> {
+        let store = &self.inner.store;
+        let mut head = match self.inner.heads.get(room_id) {
+            Some(head) => head,
+            None => head::Head {
+                prev: Arc::new(
+                    store
+                        .forward_extremities(room_id.as_str())
+                        .await?
+                        .iter()
+                        .map(to_pdu)
+                        .collect::<ApiResult<_>>()?,
+                ),
+                state: HashMap::new(),
+            },
+        };
+        let missing: Vec<(String, String)> = wanted
+            .iter()
+            .filter(|key| !head.state.contains_key(*key))
+            .map(|(ty, key)| (ty.to_string(), key.clone()))
+            .collect();
+        if !missing.is_empty() {
+            let found = store
+                .current_state_events_for(room_id.as_str(), &missing)
+                .await?;
+            for (ty, key) in missing {
+                let pdu = found
+                    .iter()
+                    .find(|ev| ev.event_type == ty && ev.state_key.as_deref() == Some(&key))
+                    .map(to_pdu)
+                    .transpose()?;
+                head.state.insert((ty.as_str().into(), key), pdu);
+            }
+        }
+        self.inner.heads.put(room_id, head.clone());
+        Ok(head)
     }
 
     /// The store record for a built PDU (without txn or push actions).
