@@ -23,8 +23,8 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, presence::Presence,
+        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -72,6 +72,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             config.media.clone(),
             accounts.server_name().clone(),
         ),
+        presence: Presence::new(store.clone(), notifier.clone()),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter: Limiter::new(&config.rate_limits),
         web_client: Arc::new(api::web_client::WebClient::new(

@@ -10,8 +10,8 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, rate_limit::Limiter, reader::Reader,
-        rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, media::Media, presence::Presence, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -26,6 +26,7 @@ pub struct AppState {
     pub rooms: Rooms,
     pub reader: Reader,
     pub syncer: Syncer,
+    pub presence: Presence,
     pub limiter: Limiter,
     pub web_client: Arc<WebClient>,
 }
@@ -50,6 +51,7 @@ from_ref!(
     rooms: Rooms,
     reader: Reader,
     syncer: Syncer,
+    presence: Presence,
     limiter: Limiter,
     web_client: Arc<WebClient>,
 );

@@ -26,16 +26,14 @@ pub async fn set_presence(
     if req.body.status_msg.as_ref().is_some_and(|m| m.len() > 1024) {
         return Err(ApiError::invalid_param("status message too long"));
     }
-    let pos = s
-        .store
-        .set_presence(&PresenceRecord {
+    s.presence
+        .write(&PresenceRecord {
             user_id: me.user_id.to_string(),
             state: req.body.presence.as_str().to_owned(),
             status_msg: req.body.status_msg.clone(),
             last_active_ts: now_ms(),
         })
         .await?;
-    s.rooms.notify(pos);
     Ok(Json(json!({})))
 }
 

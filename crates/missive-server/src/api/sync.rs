@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State};
-use missive_store::{FilterStore, PresenceRecord, PresenceStore};
+use missive_store::FilterStore;
 use ruma::{
     api::client::{
         filter::{FilterDefinition, create_filter, get_filter},
@@ -18,7 +18,6 @@ use crate::{
     ruma_wrapper::Ruma,
     services::sync::{SyncRequest, parse_token},
     state::AppState,
-    time::now_ms,
 };
 
 /// Largest filter a client may store, in bytes of JSON.
@@ -45,7 +44,9 @@ pub async fn sync_events(
         Some(_) => FilterDefinition::default(),
     };
     if s.config.presence && b.set_presence != PresenceState::Offline {
-        update_presence(&s, me.user_id.as_str(), &b.set_presence).await?;
+        s.presence
+            .mark_active(me.user_id.as_str(), b.set_presence.as_str())
+            .await?;
     }
     let since = b.since.as_deref().map(parse_token).transpose()?;
     let response = s
@@ -60,29 +61,6 @@ pub async fn sync_events(
         })
         .await?;
     Ok(Json(response))
-}
-
-/// Marks the user active, writing only when their state changes (or every
-/// few minutes) so syncs do not churn the stream.
-async fn update_presence(s: &AppState, user: &str, state: &PresenceState) -> ApiResult<()> {
-    let state = state.as_str();
-    let current = s.store.presence(user).await?;
-    let stale = current
-        .as_ref()
-        .is_none_or(|p| p.state != state || now_ms() - p.last_active_ts > 5 * 60_000);
-    if stale {
-        let pos = s
-            .store
-            .set_presence(&PresenceRecord {
-                user_id: user.to_owned(),
-                state: state.to_owned(),
-                status_msg: current.and_then(|p| p.status_msg),
-                last_active_ts: now_ms(),
-            })
-            .await?;
-        s.rooms.notify(pos);
-    }
-    Ok(())
 }
 
 pub async fn create_filter(

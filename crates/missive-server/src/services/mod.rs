@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;
+pub mod presence;
 pub mod push_rules;
 pub mod rate_limit;
 pub mod reader;

@@ -1,0 +1,96 @@
+//! Presence writes: a user's own `PUT /presence`, and the "active" mark
+//! every sync makes.
+//!
+//! Every sync marks its user active (`set_presence` in the request), which
+//! needs the stored presence to decide whether to write. A user who syncs
+//! many times a minute would cost a read each time; this service remembers
+//! what it last confirmed per user and reads again only after
+//! [`RECONFIRM_MS`]. Presence is advisory and already written at most
+//! every few minutes while unchanged, so a change made by another server
+//! process shows here at most that much later.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use missive_store::{PresenceRecord, PresenceStore, SqlStore};
+
+use crate::{error::ApiResult, services::notifier::Notifier, time::now_ms};
+
+/// How long a confirmed state is trusted without reading it again.
+const RECONFIRM_MS: i64 = 60_000;
+
+/// How stale the stored "last active" time may grow before a sync writes
+/// it again (each write moves the presence stream).
+const REWRITE_ACTIVE_MS: i64 = 5 * 60_000;
+
+/// Users remembered at most; beyond that the memory starts again empty.
+const MAX_USERS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct Presence {
+    store: Arc<SqlStore>,
+    notifier: Notifier,
+    /// user -> (state, when this process last confirmed it in the store).
+    confirmed: Arc<Mutex<HashMap<String, (String, i64)>>>,
+}
+
+impl Presence {
+    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
+        Self {
+            store,
+            notifier,
+            confirmed: Default::default(),
+        }
+    }
+
+    /// Marks the user active in `state` (from a sync), writing only when
+    /// the state changes or the stored activity time grew stale.
+    pub async fn mark_active(&self, user: &str, state: &str) -> ApiResult<()> {
+        let now = now_ms();
+        if self
+            .lock()
+            .get(user)
+            .is_some_and(|(s, at)| s == state && now - at < RECONFIRM_MS)
+        {
+            return Ok(());
+        }
+        let current = self.store.presence(user).await?;
+        let stale = current
+            .as_ref()
+            .is_none_or(|p| p.state != state || now - p.last_active_ts > REWRITE_ACTIVE_MS);
+        if stale {
+            self.write(&PresenceRecord {
+                user_id: user.to_owned(),
+                state: state.to_owned(),
+                status_msg: current.and_then(|p| p.status_msg),
+                last_active_ts: now,
+            })
+            .await?;
+        } else {
+            self.remember(user, state, now);
+        }
+        Ok(())
+    }
+
+    /// Stores the user's presence as given and wakes syncs.
+    pub async fn write(&self, record: &PresenceRecord) -> ApiResult<()> {
+        let pos = self.store.set_presence(record).await?;
+        self.remember(&record.user_id, &record.state, now_ms());
+        self.notifier.notify(pos);
+        Ok(())
+    }
+
+    fn remember(&self, user: &str, state: &str, at: i64) {
+        let mut confirmed = self.lock();
+        if confirmed.len() >= MAX_USERS && !confirmed.contains_key(user) {
+            confirmed.clear();
+        }
+        confirmed.insert(user.to_owned(), (state.to_owned(), at));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, i64)>> {
+        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
