@@ -52,7 +52,7 @@ pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
 pub use stream_changes::StreamKind;
-pub use sync_batch::SyncBatchStore;
+pub use sync_batch::{DeviceSyncCounts, SyncBatchStore};
 pub use to_device::{ToDeviceMessage, ToDeviceStore};
 pub use typing::TypingStore;
 pub use uiaa::{UiaaSession, UiaaStore};

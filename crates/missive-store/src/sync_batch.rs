@@ -2,7 +2,7 @@
 //! would otherwise make several queries per room, and every query is a
 //! round trip to a database thread or server: these take one per kind.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -19,8 +19,26 @@ const ROOMS_PER_QUERY: usize = 500;
 /// statement, which the database compiles anew for every count of rooms.
 const TIMELINES_PER_QUERY: usize = 50;
 
+/// What every sync reports about the syncing device, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceSyncCounts {
+    /// One-time keys left per algorithm.
+    pub one_time_keys: BTreeMap<String, i64>,
+    /// Algorithms whose fallback key is unused (sorted).
+    pub unused_fallback_keys: Vec<String>,
+    /// To-device messages queued for the device (delivered or not).
+    pub queued_to_device: i64,
+}
+
 #[async_trait]
 pub trait SyncBatchStore: Send + Sync {
+    /// The device's key counts and queued to-device messages, in one read
+    /// (three otherwise, on every sync).
+    async fn device_sync_counts(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> StoreResult<DeviceSyncCounts>;
     /// In each room, the user's membership events and the
     /// `m.room.history_visibility` events, oldest first: what decides which
     /// of the room's events the user may see.
@@ -101,6 +119,40 @@ impl SyncBatchStore for SqlStore {
                 out.push(event_from_row(&row)?);
             }
         }
+        Ok(out)
+    }
+
+    async fn device_sync_counts(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> StoreResult<DeviceSyncCounts> {
+        let rows = sqlx::query(
+            "SELECT 'otk', algorithm, COUNT(*) FROM one_time_keys \
+             WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm \
+             UNION ALL SELECT 'fallback', algorithm, 0 FROM fallback_keys \
+             WHERE user_id = $1 AND device_id = $2 AND used = 0 \
+             UNION ALL SELECT 'to_device', '', COUNT(*) FROM to_device \
+             WHERE recipient_user = $1 AND recipient_device = $2",
+        )
+        .bind(user_id)
+        .bind(device_id)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = DeviceSyncCounts::default();
+        for row in rows {
+            let kind: String = row.try_get(0)?;
+            let algorithm: String = row.try_get(1)?;
+            let n: i64 = row.try_get(2)?;
+            match kind.as_str() {
+                "otk" => {
+                    out.one_time_keys.insert(algorithm, n);
+                }
+                "fallback" => out.unused_fallback_keys.push(algorithm),
+                _ => out.queued_to_device = n,
+            }
+        }
+        out.unused_fallback_keys.sort();
         Ok(out)
     }
 

@@ -173,3 +173,48 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
             .all(|e| e.stream_ordering <= before)
     );
 }
+
+/// The device's counts read together equal the separate reads.
+pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
+    let empty = store.device_sync_counts("@a:test", "D").await.unwrap();
+    assert_eq!(empty, DeviceSyncCounts::default());
+
+    store
+        .add_one_time_keys("@a:test", "D", &[otk("k1", "1"), otk("k2", "2")])
+        .await
+        .unwrap();
+    store
+        .set_fallback_key("@a:test", "D", &otk("f1", "fb"))
+        .await
+        .unwrap();
+    // Another device's keys and messages do not count.
+    store
+        .add_one_time_keys("@a:test", "E", &[otk("k3", "3")])
+        .await
+        .unwrap();
+    let msg = |device: &str| ToDeviceMessage {
+        recipient_user: "@a:test".into(),
+        recipient_device: device.into(),
+        message_json: "{}".into(),
+    };
+    store
+        .queue_to_device(None, &[msg("D"), msg("D"), msg("E")])
+        .await
+        .unwrap();
+
+    let counts = store.device_sync_counts("@a:test", "D").await.unwrap();
+    assert_eq!(
+        counts.one_time_keys,
+        store.one_time_key_counts("@a:test", "D").await.unwrap()
+    );
+    assert_eq!(counts.one_time_keys.values().sum::<i64>(), 2);
+    assert_eq!(
+        counts.unused_fallback_keys,
+        store
+            .unused_fallback_key_types("@a:test", "D")
+            .await
+            .unwrap()
+    );
+    assert_eq!(counts.unused_fallback_keys.len(), 1);
+    assert_eq!(counts.queued_to_device, 2);
+}

@@ -282,19 +282,26 @@ impl Syncer {
 
         // End-to-end encryption: messages for this device, whose devices
         // changed, and how many one-time keys the device has left.
-        let to_device: Vec<Value> = self
+        let device = self
             .store
-            .take_to_device(
-                user.as_str(),
-                req.device_id,
-                since,
-                upto,
-                MAX_TO_DEVICE_PER_SYNC,
-            )
-            .await?
-            .iter()
-            .map(|m| parse_json(m))
-            .collect();
+            .device_sync_counts(user.as_str(), req.device_id)
+            .await?;
+        let to_device: Vec<Value> = if device.queued_to_device > 0 {
+            self.store
+                .take_to_device(
+                    user.as_str(),
+                    req.device_id,
+                    since,
+                    upto,
+                    MAX_TO_DEVICE_PER_SYNC,
+                )
+                .await?
+                .iter()
+                .map(|m| parse_json(m))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (changed, left) = match since {
             Some(s) => {
                 self.device_list_delta(user, s, &memberships, active.as_ref())
@@ -302,14 +309,8 @@ impl Syncer {
             }
             None => (Vec::new(), Vec::new()),
         };
-        let otk_counts = self
-            .store
-            .one_time_key_counts(user.as_str(), req.device_id)
-            .await?;
-        let fallback_types = self
-            .store
-            .unused_fallback_key_types(user.as_str(), req.device_id)
-            .await?;
+        let otk_counts = device.one_time_keys;
+        let fallback_types = device.unused_fallback_keys;
 
         let empty = join.is_empty()
             && to_device.is_empty()
