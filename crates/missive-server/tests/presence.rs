@@ -40,16 +40,7 @@ impl Api {
     }
 
     async fn register(&self, name: &str) -> User {
-        let json: Value = self
-            .http
-            .post(format!("{}/_matrix/client/v3/register", self.server.base_url))
-            .json(&json!({ "username": name, "password": "pw-123456", "auth": { "type": "m.login.dummy" } }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let json = self.server.register_raw(name).await;
         User {
             token: json["access_token"].as_str().unwrap().to_owned(),
             id: json["user_id"].as_str().unwrap().to_owned(),

@@ -27,15 +27,7 @@ async fn to_device_messages_beyond_one_answer_come_without_waiting() {
     let server = TestServer::start(Backend::Sqlite).await;
     let http = Client::new();
     let url = |path: &str| format!("{}{path}", server.base_url);
-    let registered: Value = http
-        .post(url("/_matrix/client/v3/register"))
-        .json(&json!({ "username": "tess", "password": "pw-123456", "auth": { "type": "m.login.dummy" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = server.register_raw("tess").await;
     let token = registered["access_token"].as_str().unwrap().to_owned();
     let device = registered["device_id"].as_str().unwrap().to_owned();
     let first = call(&http, "GET", url("/_matrix/client/v3/sync"), &token, None).await;

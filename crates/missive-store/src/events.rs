@@ -236,28 +236,8 @@ impl SqlStore {
 
         // Claiming the transaction ID first finds a repeat in the same
         // statement, before anything of the event is written.
-        if let Some((user, device, txn_id)) = &event.txn {
-            let claimed = sqlx::query(
-                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
-            )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
-            .bind(&event.event_id)
-            .execute(&mut **tx)
-            .await?;
-            if claimed.rows_affected() == 0 {
-                let event_id: String = sqlx::query_scalar(
-                    "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-                )
-                .bind(user)
-                .bind(device)
-                .bind(txn_id)
-                .fetch_one(&mut **tx)
-                .await?;
-                return Ok(PersistOutcome::DuplicateTxn { event_id });
-            }
+        if let Some(event_id) = self.claim_txn(tx, event).await? {
+            return Ok(PersistOutcome::DuplicateTxn { event_id });
         }
 
         if event.membership.is_some() {
@@ -352,38 +332,18 @@ impl SqlStore {
             // tells which, still without having written anything.
             return Ok(None);
         };
-        if let Some((user, device, txn_id)) = &event.txn {
-            let claimed = sqlx::query(
-                "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
+        if let Some(event_id) = self.claim_txn(tx, event).await? {
+            // A repeat: put the extremity back, so that the event leaves
+            // nothing behind, and answer with the first event.
+            sqlx::query(
+                "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
             )
-            .bind(user)
-            .bind(device)
-            .bind(txn_id)
+            .bind(prev)
+            .bind(&event.room_id)
             .bind(&event.event_id)
             .execute(&mut **tx)
             .await?;
-            if claimed.rows_affected() == 0 {
-                // A repeat: put the extremity back, so that the event leaves
-                // nothing behind, and answer with the first event.
-                sqlx::query(
-                    "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
-                )
-                .bind(prev)
-                .bind(&event.room_id)
-                .bind(&event.event_id)
-                .execute(&mut **tx)
-                .await?;
-                let event_id: String = sqlx::query_scalar(
-                    "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-                )
-                .bind(user)
-                .bind(device)
-                .bind(txn_id)
-                .fetch_one(&mut **tx)
-                .await?;
-                return Ok(Some(PersistOutcome::DuplicateTxn { event_id }));
-            }
+            return Ok(Some(PersistOutcome::DuplicateTxn { event_id }));
         }
         let group = group
             .ok_or_else(|| StoreError::Corrupt(format!("room {} has no state", event.room_id)))?;
@@ -392,6 +352,40 @@ impl SqlStore {
         Ok(Some(PersistOutcome::Persisted {
             stream_ordering: pos,
         }))
+    }
+
+    /// Claims the event's client transaction ID, if it has one. `Some`:
+    /// the ID was already used, by this event ID.
+    async fn claim_txn(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &NewEvent,
+    ) -> StoreResult<Option<String>> {
+        let Some((user, device, txn_id)) = &event.txn else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query(
+            "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
+        )
+        .bind(user)
+        .bind(device)
+        .bind(txn_id)
+        .bind(&event.event_id)
+        .execute(&mut **tx)
+        .await?;
+        if claimed.rows_affected() > 0 {
+            return Ok(None);
+        }
+        let first: String = sqlx::query_scalar(
+            "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+        )
+        .bind(user)
+        .bind(device)
+        .bind(txn_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Some(first))
     }
 
     async fn insert_event_row(

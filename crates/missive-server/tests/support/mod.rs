@@ -273,8 +273,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestServer {
     /// Registers `name` over raw HTTP (dummy auth, password [`PASSWORD`])
-    /// and returns the access token.
-    pub async fn register_token(&self, name: &str) -> String {
+    /// and returns the registration answer (user ID, device ID, token).
+    pub async fn register_raw(&self, name: &str) -> serde_json::Value {
         let res: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/_matrix/client/v3/register", self.base_url))
             .json(&serde_json::json!({ "username": name, "password": PASSWORD, "auth": { "type": "m.login.dummy" } }))
@@ -284,9 +284,18 @@ impl TestServer {
             .json()
             .await
             .expect("register response");
-        res["access_token"]
+        assert!(
+            res["access_token"].is_string(),
+            "registration failed: {res}"
+        );
+        res
+    }
+
+    /// Registers `name` over raw HTTP and returns the access token.
+    pub async fn register_token(&self, name: &str) -> String {
+        self.register_raw(name).await["access_token"]
             .as_str()
-            .unwrap_or_else(|| panic!("registration failed: {res}"))
+            .expect("token")
             .to_owned()
     }
 }
