@@ -21,6 +21,10 @@ use ruma::{OwnedRoomId, RoomId, events::StateEventType};
 /// not an eviction policy: a missing head is simply read again).
 const MAX_ROOMS: usize = 10_000;
 
+/// State entries kept per room (each sender's membership is one): a room
+/// where more members speak starts its entries again, read as needed.
+const MAX_STATE_ENTRIES: usize = 256;
+
 /// A room's forward extremities and the current state entries looked up
 /// under them (`None`: the room has no such state).
 #[derive(Clone, Default)]
@@ -40,7 +44,10 @@ impl Heads {
     }
 
     /// Records what was read from the store for a room.
-    pub fn put(&self, room_id: &RoomId, head: Head) {
+    pub fn put(&self, room_id: &RoomId, mut head: Head) {
+        if head.state.len() > MAX_STATE_ENTRIES {
+            head.state.clear();
+        }
         let mut rooms = self.lock();
         if rooms.len() >= MAX_ROOMS && !rooms.contains_key(room_id) {
             rooms.clear();
@@ -69,5 +76,75 @@ impl Heads {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedRoomId, Head>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedEventId, room_id};
+
+    use super::*;
+
+    fn pdu(id: &str, ty: &str, state_key: Option<&str>) -> Pdu {
+        let mut json = serde_json::json!({
+            "room_id": "!r:test", "sender": "@a:test", "type": ty, "content": {},
+            "depth": 2, "origin_server_ts": 1,
+        });
+        if let Some(key) = state_key {
+            json["state_key"] = key.into();
+        }
+        let id: OwnedEventId = id.try_into().unwrap();
+        Pdu::from_json(id, &json.to_string()).unwrap()
+    }
+
+    fn head_with_state() -> Head {
+        let mut state = HashMap::new();
+        state.insert(
+            (StateEventType::RoomPowerLevels, String::new()),
+            Some(pdu("$pl", "m.room.power_levels", Some(""))),
+        );
+        Head {
+            prev: Arc::new(vec![pdu("$a", "m.room.message", None)]),
+            state,
+        }
+    }
+
+    #[test]
+    fn a_message_moves_the_extremity_and_keeps_the_state() {
+        let heads = Heads::default();
+        let room = room_id!("!r:test");
+        heads.put(room, head_with_state());
+        heads.advance(&pdu("$b", "m.room.message", None));
+        let head = heads.get(room).unwrap();
+        assert_eq!(head.prev[0].event_id.as_str(), "$b");
+        assert_eq!(head.state.len(), 1);
+    }
+
+    #[test]
+    fn a_state_event_drops_the_looked_up_state() {
+        let heads = Heads::default();
+        let room = room_id!("!r:test");
+        heads.put(room, head_with_state());
+        heads.advance(&pdu("$m", "m.room.member", Some("@b:test")));
+        let head = heads.get(room).unwrap();
+        assert_eq!(head.prev[0].event_id.as_str(), "$m");
+        assert!(head.state.is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_room_is_read_again_and_big_state_is_not_kept() {
+        let heads = Heads::default();
+        let room = room_id!("!r:test");
+        heads.put(room, head_with_state());
+        heads.forget(room);
+        assert!(heads.get(room).is_none());
+
+        let mut big = head_with_state();
+        for i in 0..=MAX_STATE_ENTRIES {
+            big.state
+                .insert((StateEventType::RoomMember, format!("@u{i}:test")), None);
+        }
+        heads.put(room, big);
+        assert!(heads.get(room).unwrap().state.is_empty());
     }
 }
