@@ -17,6 +17,7 @@ mod devices;
 mod directory;
 mod error;
 mod event_types;
+mod event_writes;
 mod events;
 mod filters;
 mod group_commit;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::Ruma,
+    services::presence,
     state::AppState,
     time::now_ms,
 };
@@ -62,13 +63,5 @@ pub async fn get_presence(
         .presence(target.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("no presence known"))?;
-    let mut out = json!({
-        "presence": p.state,
-        "last_active_ago": (now_ms() - p.last_active_ts).max(0),
-        "currently_active": p.state == "online",
-    });
-    if let Some(msg) = p.status_msg {
-        out["status_msg"] = json!(msg);
-    }
-    Ok(Json(out))
+    Ok(Json(presence::content(&p)))
 }

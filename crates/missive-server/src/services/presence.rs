@@ -15,6 +15,7 @@ use std::{
 };
 
 use missive_store::{PresenceRecord, PresenceStore, SqlStore};
+use serde_json::{Value, json};
 
 use crate::{error::ApiResult, services::notifier::Notifier, time::now_ms};
 
@@ -27,6 +28,20 @@ const REWRITE_ACTIVE_MS: i64 = 5 * 60_000;
 
 /// Users remembered at most; beyond that the memory starts again empty.
 const MAX_USERS: usize = 100_000;
+
+/// A presence record as clients see it (the content of `m.presence`, and
+/// the answer to `GET /presence/{user}/status`).
+pub fn content(p: &PresenceRecord) -> Value {
+    let mut content = json!({
+        "presence": p.state,
+        "last_active_ago": (now_ms() - p.last_active_ts).max(0),
+        "currently_active": p.state == "online",
+    });
+    if let Some(msg) = &p.status_msg {
+        content["status_msg"] = json!(msg);
+    }
+    content
+}
 
 #[derive(Clone)]
 pub struct Presence {

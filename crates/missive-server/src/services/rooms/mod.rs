@@ -231,7 +231,9 @@ impl Rooms {
         wanted: &[(StateEventType, String)],
     ) -> ApiResult<head::Head> {
         let store = &self.inner.store;
-        let mut head = match self.inner.heads.get(room_id) {
+        let cached = self.inner.heads.get(room_id);
+        let from_cache = cached.is_some();
+        let mut head = match cached {
             Some(head) => head,
             None => head::Head {
                 prev: Arc::new(
@@ -250,7 +252,8 @@ impl Rooms {
             .filter(|key| !head.state.contains_key(*key))
             .map(|(ty, key)| (ty.to_string(), key.clone()))
             .collect();
-        if !missing.is_empty() {
+        let complete = missing.is_empty();
+        if !complete {
             let found = store
                 .current_state_events_for(room_id.as_str(), &missing)
                 .await?;
@@ -263,7 +266,10 @@ impl Rooms {
                 head.state.insert((ty.as_str().into(), key), pdu);
             }
         }
-        self.inner.heads.put(room_id, head.clone());
+        // A head served whole from the cache has nothing new to keep.
+        if !(from_cache && complete) {
+            self.inner.heads.put(room_id, head.clone());
+        }
         Ok(head)
     }
 

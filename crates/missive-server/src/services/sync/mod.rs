@@ -22,10 +22,9 @@ use crate::{
     error::{ApiError, ApiResult},
     services::{
         notifier::Notifier,
-        push_rules,
+        presence, push_rules,
         reader::{Reader, serve_event},
     },
-    time::now_ms,
 };
 
 /// Timeline events per room when the filter sets no limit.
@@ -268,15 +267,7 @@ impl Syncer {
             .await?
             .into_iter()
             .map(|p| {
-                let mut content = json!({
-                    "presence": p.state,
-                    "last_active_ago": (now_ms() - p.last_active_ts).max(0),
-                    "currently_active": p.state == "online",
-                });
-                if let Some(msg) = p.status_msg {
-                    content["status_msg"] = json!(msg);
-                }
-                json!({ "type": "m.presence", "sender": p.user_id, "content": content })
+                json!({ "type": "m.presence", "sender": p.user_id, "content": presence::content(&p) })
             })
             .collect();
 
