@@ -18,7 +18,7 @@ import { buildTimeline, type MessageItem, type TimelineItem } from "../lib/timel
 import { toRawEvent } from "../matrix/adapt";
 import { Avatar, Dialog, ErrorText } from "./common";
 import { Composer } from "./Composer";
-import { useEmitter, useLanguage } from "./hooks";
+import { useDecryptionRetries, useEmitter, useLanguage } from "./hooks";
 import { MessageView, NoticeView, senderName, type MessageActions } from "./Message";
 import { InvitePreview } from "./InvitePreview";
 import { UserPicker } from "./NewRoom";
@@ -60,6 +60,7 @@ export function RoomView(props: {
   useLanguage();
   const { client, room } = props;
   useEmitter(client as never, ROOM_EVENTS);
+  useDecryptionRetries(client, room);
   const me = client.getSafeUserId();
   const [replyTo, setReplyTo] = useState<string>();
   const [editing, setEditing] = useState<string>();

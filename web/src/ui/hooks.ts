@@ -1,5 +1,6 @@
 // Hooks that connect the views to the Matrix client and the app's signals.
-import type { MatrixClient } from "matrix-js-sdk";
+import type { MatrixClient, Room } from "matrix-js-sdk";
+import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { useEffect, useReducer, useState } from "preact/hooks";
 import type { Signal } from "../lib/signal";
 import { language } from "../i18n";
@@ -62,4 +63,50 @@ export function useAvatarUrl(client: MatrixClient, mxc: string | null | undefine
     };
   }, [client, mxc, size]);
   return url;
+}
+
+/** First and longest pause between retries of undecryptable messages. */
+const RETRY_FIRST_MS = 3_000;
+const RETRY_MAX_MS = 60_000;
+/** Newest undecryptable events retried per round. */
+const RETRY_BATCH = 50;
+
+/**
+ * Retries the room's undecryptable messages, less and less often, while the
+ * room is open. A key missing here may reach the server's key backup only
+ * later (another device uploads keys after a random delay of up to about
+ * ten seconds), and the SDK asks the backup once per decryption failure:
+ * without a retry the message would wait for a reload.
+ */
+export function useDecryptionRetries(client: MatrixClient, room: Room): void {
+  useEffect(() => {
+    let delay = RETRY_FIRST_MS;
+    let timer: ReturnType<typeof setTimeout>;
+    const round = () => {
+      const crypto = client.getCrypto();
+      const failed = room
+        .getLiveTimeline()
+        .getEvents()
+        .filter((e) => e.isDecryptionFailure())
+        .slice(-RETRY_BATCH);
+      // attemptDecryption takes the client's crypto backend, which
+      // getCrypto() returns; a failure leaves the event as it was.
+      if (crypto) for (const e of failed) e.attemptDecryption(crypto as never, { isRetry: true }).catch(() => undefined);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+      timer = setTimeout(round, delay);
+    };
+    // A backup key just received (after a verification, say): start again
+    // from short pauses, as the keys it opens may still be on their way.
+    const restart = () => {
+      clearTimeout(timer);
+      delay = RETRY_FIRST_MS;
+      timer = setTimeout(round, delay);
+    };
+    timer = setTimeout(round, delay);
+    client.on(CryptoEvent.KeyBackupDecryptionKeyCached, restart);
+    return () => {
+      clearTimeout(timer);
+      client.off(CryptoEvent.KeyBackupDecryptionKeyCached, restart);
+    };
+  }, [client, room]);
 }
