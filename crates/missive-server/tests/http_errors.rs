@@ -322,6 +322,28 @@ async fn transaction_ids_make_sends_idempotent() {
         .filter(|e| e["content"]["body"] == "once")
         .count();
     assert_eq!(count, 1);
+
+    // A retry after leaving still gets its first answer; a new send does not.
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(&token),
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (s3, third) = api.call("PUT", &path, Some(&token), Some(body)).await;
+    assert_eq!(
+        (s3, &third["event_id"]),
+        (StatusCode::OK, &first["event_id"])
+    );
+    let other = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/other-txn");
+    let (s4, refused) = api.call("PUT", &other, Some(&token), Some(body)).await;
+    assert_eq!(
+        (s4, refused["errcode"].as_str()),
+        (StatusCode::FORBIDDEN, Some("M_FORBIDDEN"))
+    );
 }
 
 #[tokio::test]

@@ -54,6 +54,9 @@ impl AccountDataStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if room_id.is_none() && data_type == crate::push_targets::PUSH_RULES_TYPE {
+            self.caches.push_targets.forget_all();
+        }
         Ok(pos)
     }
 

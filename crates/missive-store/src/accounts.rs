@@ -133,6 +133,8 @@ impl AccountStore for SqlStore {
         .bind(user_id)
         .execute(&self.write)
         .await?;
+        self.caches.tokens.forget_all();
+        self.caches.push_targets.forget_all();
         Ok(())
     }
 
@@ -142,6 +144,8 @@ impl AccountStore for SqlStore {
             .bind(user_id)
             .execute(&self.write)
             .await?;
+        // Push rules match on display names, in every room of the user.
+        self.caches.push_targets.forget_all();
         Ok(())
     }
 

@@ -1,10 +1,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use crate::{
-    SqlStore, StoreResult, UserRecord,
-    accounts::{USER_COLUMNS, user_from_row},
-};
+use crate::{SqlStore, StoreResult};
 
 /// A user's device (one login session).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +20,15 @@ pub struct TokenOwner {
     pub device_id: String,
 }
 
+/// What authenticating a request needs to know about its access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUser {
+    pub user_id: String,
+    pub device_id: String,
+    pub is_admin: bool,
+    pub deactivated: bool,
+}
+
 /// Devices and their access tokens. Tokens are looked up by their hash only.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
@@ -37,9 +43,9 @@ pub trait DeviceStore: Send + Sync {
     /// device waiting on the server).
     async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()>;
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
-    /// The token's device and its user's account, in one read (every
-    /// authenticated request asks this).
-    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(String, UserRecord)>>;
+    /// The token's device and its user's account flags, in one read (every
+    /// authenticated request asks this; on SQLite it is cached).
+    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<TokenUser>>;
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
     async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
     async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
@@ -115,16 +121,30 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(String, UserRecord)>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT t.device_id, {USER_COLUMNS} FROM access_tokens t \
-             JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1"
-        )))
+    async fn token_user(&self, token_hash: &str) -> StoreResult<Option<TokenUser>> {
+        let cache = &self.caches.tokens;
+        if let Some(owner) = cache.get(token_hash) {
+            return Ok(Some(owner));
+        }
+        let read_at = cache.generation();
+        let row = sqlx::query(
+            "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t \
+             JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1",
+        )
         .bind(token_hash)
         .fetch_optional(&self.read)
         .await?;
-        row.map(|r| Ok((r.try_get("device_id")?, user_from_row(&r)?)))
-            .transpose()
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let owner = TokenUser {
+            user_id: r.try_get(0)?,
+            device_id: r.try_get(1)?,
+            is_admin: r.try_get::<i64, _>(2)? != 0,
+            deactivated: r.try_get::<i64, _>(3)? != 0,
+        };
+        cache.put(read_at, token_hash.to_owned(), owner.clone());
+        Ok(Some(owner))
     }
 
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
@@ -146,6 +166,7 @@ impl DeviceStore for SqlStore {
             .bind(token_hash)
             .execute(&self.write)
             .await?;
+        self.caches.tokens.forget(token_hash);
         Ok(())
     }
 
@@ -193,6 +214,7 @@ impl DeviceStore for SqlStore {
             self.bump_device_list(&mut tx, user_id).await?;
         }
         tx.commit().await?;
+        self.caches.tokens.forget_all();
         Ok(())
     }
 
@@ -201,6 +223,7 @@ impl DeviceStore for SqlStore {
         delete_device_rows(&mut tx, user_id, "device_id <> $2", keep.unwrap_or("")).await?;
         self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;
+        self.caches.tokens.forget_all();
         Ok(())
     }
 

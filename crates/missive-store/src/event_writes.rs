@@ -145,6 +145,16 @@ impl SqlStore {
         })
     }
 
+    /// After committing `events`: what they changed is no longer cached
+    /// (a membership changes its room's push targets).
+    pub(crate) fn events_committed<'a>(&self, events: impl IntoIterator<Item = &'a NewEvent>) {
+        for event in events {
+            if event.membership.is_some() {
+                self.caches.push_targets.forget(event.room_id.as_str());
+            }
+        }
+    }
+
     /// The common case, a message (no state, no redaction) on top of the
     /// room's one forward extremity, with the extremity checked and
     /// replaced in one statement: four statements instead of seven on

@@ -172,6 +172,7 @@ impl EventStore for SqlStore {
         let outcome = self.insert_event(&mut tx, &event, pos).await?;
         if matches!(outcome, PersistOutcome::Persisted { .. }) {
             tx.commit().await?;
+            self.events_committed([&event]);
         }
         Ok(outcome)
     }
@@ -187,6 +188,7 @@ impl EventStore for SqlStore {
             outcomes.push(self.insert_event(&mut tx, event, pos).await?);
         }
         tx.commit().await?;
+        self.events_committed(&events);
         Ok(outcomes)
     }
 

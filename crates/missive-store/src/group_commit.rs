@@ -129,6 +129,7 @@ impl SqlStore {
             }
         }
         tx.commit().await.map_err(|e| Failure::Batch(e.into()))?;
+        self.events_committed(pending.iter().map(|&i| &events[i]));
         Ok(results)
     }
 }

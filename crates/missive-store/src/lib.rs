@@ -26,6 +26,7 @@ mod media;
 mod pool;
 mod presence;
 mod push_targets;
+mod read_cache;
 mod receipts;
 mod stream_changes;
 mod sync_batch;
@@ -38,7 +39,7 @@ pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord, UserSea
 pub use backup::{BackedUpKey, BackupStore, BackupVersion};
 pub use blobs::{BlobInfo, BlobStore, BlobWriter, FsBlobStore, default_root as default_blob_root};
 pub use dehydrated::DehydratedDeviceStore;
-pub use devices::{DeviceRecord, DeviceStore, TokenOwner};
+pub use devices::{DeviceRecord, DeviceStore, TokenOwner, TokenUser};
 pub use directory::DirectoryStore;
 pub use error::{StoreError, StoreResult};
 pub use events::{

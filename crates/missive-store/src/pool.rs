@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     StoreResult, StreamPos,
+    read_cache::Caches,
     stream_changes::{StreamChanges, StreamKind},
 };
 
@@ -51,6 +52,8 @@ pub struct SqlStore {
     pub(crate) events_writer: Option<crate::group_commit::GroupCommit>,
     /// Which kinds of stream data changed lately (see `stream_changes`).
     pub(crate) changes: std::sync::Arc<StreamChanges>,
+    /// Hot reads kept in memory where this process sees every write.
+    pub(crate) caches: std::sync::Arc<Caches>,
 }
 
 impl SqlStore {
@@ -116,6 +119,7 @@ impl SqlStore {
             events_writer: None,
             // One process owns the file: it sees every write.
             changes: std::sync::Arc::new(StreamChanges::new(start, true)),
+            caches: Caches::new(true),
         }
         .with_group_commit())
     }
@@ -136,6 +140,7 @@ impl SqlStore {
             events_writer: None,
             // Other server processes write to the same database.
             changes: std::sync::Arc::new(StreamChanges::new(start, false)),
+            caches: Caches::new(false),
         }
         .with_group_commit())
     }

@@ -2,12 +2,17 @@
 //! every message asks this for its room, so it must not cost a query per
 //! member.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::Row;
 
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// A joined member of a room, with what their push rules look at.
+/// The global account data type holding a user's push rules.
+pub(crate) const PUSH_RULES_TYPE: &str = "m.push_rules";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushTarget {
     pub user_id: String,
@@ -20,24 +25,33 @@ pub struct PushTarget {
 
 #[async_trait]
 pub trait PushTargetStore: Send + Sync {
-    /// The room's joined members (local or not), ordered by user ID.
-    async fn push_targets(&self, room_id: &str) -> StoreResult<Vec<PushTarget>>;
+    /// The room's joined members (local or not), ordered by user ID. On
+    /// SQLite it is cached until the room's membership, a display name or
+    /// someone's push rules change.
+    async fn push_targets(&self, room_id: &str) -> StoreResult<Arc<[PushTarget]>>;
 }
 
 #[async_trait]
 impl PushTargetStore for SqlStore {
-    async fn push_targets(&self, room_id: &str) -> StoreResult<Vec<PushTarget>> {
+    async fn push_targets(&self, room_id: &str) -> StoreResult<Arc<[PushTarget]>> {
+        let cache = &self.caches.push_targets;
+        if let Some(targets) = cache.get(room_id) {
+            return Ok(targets);
+        }
+        let read_at = cache.generation();
         let rows = sqlx::query(
             "SELECT m.user_id, u.displayname, a.stream_pos, a.content FROM memberships m \
              LEFT JOIN users u ON u.user_id = m.user_id \
              LEFT JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' \
-               AND a.data_type = 'm.push_rules' \
+               AND a.data_type = $2 \
              WHERE m.room_id = $1 AND m.membership = 'join' ORDER BY m.user_id",
         )
         .bind(room_id)
+        .bind(PUSH_RULES_TYPE)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
+        let targets: Arc<[PushTarget]> = rows
+            .iter()
             .map(|r| {
                 let pos: Option<i64> = r.try_get(2)?;
                 let content: Option<String> = r.try_get(3)?;
@@ -47,6 +61,8 @@ impl PushTargetStore for SqlStore {
                     push_rules: pos.zip(content),
                 })
             })
-            .collect()
+            .collect::<StoreResult<_>>()?;
+        cache.put(read_at, room_id.to_owned(), targets.clone());
+        Ok(targets)
     }
 }

@@ -88,19 +88,19 @@ impl Accounts {
 
     /// Resolves an access token to its user and device.
     pub async fn authenticate(&self, token: &str, ip: Option<IpAddr>) -> ApiResult<Identity> {
-        let (device_id, user) = self
+        let owner = self
             .store
             .token_user(&hash_token(token))
             .await?
             .ok_or(ApiError::UnknownToken)?;
-        if user.deactivated {
+        if owner.deactivated {
             return Err(ApiError::UnknownToken);
         }
-        self.note_activity(&user.user_id, &device_id, ip);
+        self.note_activity(&owner.user_id, &owner.device_id, ip);
         Ok(Identity {
-            user_id: parse_user(&user.user_id)?,
-            device_id: device_id.into(),
-            is_admin: user.is_admin,
+            user_id: parse_user(&owner.user_id)?,
+            device_id: owner.device_id.into(),
+            is_admin: owner.is_admin,
         })
     }
 

@@ -94,11 +94,12 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
     // Without an account row the token names nobody; with one, both at once.
     assert!(store.token_user("h1").await.unwrap().is_none());
     store.create_user(user("@alice:test")).await.unwrap();
-    let (device, account) = store.token_user("h1").await.unwrap().unwrap();
+    let owner_now = store.token_user("h1").await.unwrap().unwrap();
     assert_eq!(
-        (device.as_str(), account.user_id.as_str()),
+        (owner_now.device_id.as_str(), owner_now.user_id.as_str()),
         ("D1", "@alice:test")
     );
+    assert!(!owner_now.is_admin && !owner_now.deactivated);
     assert!(store.token_user("nope").await.unwrap().is_none());
     assert_eq!(
         (owner.user_id.as_str(), owner.device_id.as_str()),
@@ -128,13 +129,20 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         Some("laptop")
     );
 
+    // Every token answered once (and cached, where the backend caches):
+    // each way of removing it must still be seen at once.
+    for token in ["h1", "h2", "h3"] {
+        assert!(store.token_user(token).await.unwrap().is_some());
+    }
     store.delete_token("h1").await.unwrap();
     assert!(store.token_owner("h1").await.unwrap().is_none());
+    assert!(store.token_user("h1").await.unwrap().is_none());
     store
         .delete_devices("@alice:test", &["D2".into()])
         .await
         .unwrap();
     assert!(store.token_owner("h2").await.unwrap().is_none());
+    assert!(store.token_user("h2").await.unwrap().is_none());
     assert!(store.device("@alice:test", "D2").await.unwrap().is_none());
     store
         .create_device_with_token(dev("D4"), "h4")
@@ -145,6 +153,10 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         .await
         .unwrap();
     assert!(store.token_owner("h3").await.unwrap().is_none());
+    assert!(store.token_user("h3").await.unwrap().is_none());
     assert!(store.token_owner("h4").await.unwrap().is_some());
     assert_eq!(store.devices("@alice:test").await.unwrap().len(), 1);
+    assert!(!store.token_user("h4").await.unwrap().unwrap().deactivated);
+    store.deactivate_user("@alice:test").await.unwrap();
+    assert!(store.token_user("h4").await.unwrap().unwrap().deactivated);
 }

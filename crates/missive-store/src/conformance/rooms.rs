@@ -441,7 +441,7 @@ pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlS
         .unwrap();
     let targets = store.push_targets("!r:test").await.unwrap();
     assert_eq!(
-        targets,
+        targets.to_vec(),
         vec![
             PushTarget {
                 user_id: "@alice:test".into(),
@@ -457,6 +457,73 @@ pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlS
         ]
     );
     assert!(store.push_targets("!none:test").await.unwrap().is_empty());
+}
+
+/// Push targets once read (and cached, where the backend caches) follow
+/// every change they depend on at once.
+pub async fn push_targets_follow_joins_leaves_names_and_rules(store: SqlStore) {
+    store.create_user(user("@alice:test")).await.unwrap();
+    store.create_user(user("@bob:test")).await.unwrap();
+    let last = create_room(&store, "!r:test").await;
+    let names = |targets: std::sync::Arc<[PushTarget]>| {
+        targets
+            .iter()
+            .map(|t| {
+                (
+                    t.user_id.clone(),
+                    t.displayname.clone(),
+                    t.push_rules.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let alice = |name: &str| ("@alice:test".to_owned(), Some(name.to_owned()), None);
+    assert_eq!(
+        names(store.push_targets("!r:test").await.unwrap()),
+        vec![alice("alice")]
+    );
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+    let bob = |rules| ("@bob:test".to_owned(), Some("bob".to_owned()), rules);
+    assert_eq!(
+        names(store.push_targets("!r:test").await.unwrap()),
+        vec![alice("alice"), bob(None)]
+    );
+    store
+        .set_displayname("@alice:test", Some("Alice A."))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.push_targets("!r:test").await.unwrap()),
+        vec![alice("Alice A."), bob(None)]
+    );
+    let pos = store
+        .set_account_data("@bob:test", None, "m.push_rules", r#"{"global":{}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.push_targets("!r:test").await.unwrap()),
+        vec![
+            alice("Alice A."),
+            bob(Some((pos, r#"{"global":{}}"#.to_owned())))
+        ]
+    );
+    store
+        .persist_events(vec![member(
+            "!r:test",
+            "$bl",
+            "@bob:test",
+            "leave",
+            &["$bj"],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.push_targets("!r:test").await.unwrap()),
+        vec![alice("Alice A.")]
+    );
 }
 
 pub async fn push_actions_for_a_large_room_are_all_kept(store: SqlStore) {

@@ -91,7 +91,8 @@ impl Rooms {
             }
             if pdu.event_type == TimelineEventType::RoomMember {
                 // Invitees of a new room get their invite notification.
-                new.push_actions = push::recipients(store, &pdu, &state, &rules).await?;
+                new.push_actions =
+                    push::recipients(store, &self.inner.rulesets, &pdu, &state, &rules).await?;
             }
             if let Some(key) = &pdu.state_key {
                 state.insert(

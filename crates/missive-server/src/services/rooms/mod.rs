@@ -58,6 +58,8 @@ struct Inner {
     identities: std::sync::Mutex<HashMap<OwnedRoomId, Arc<RoomIdentity>>>,
     /// Each room's forward extremities and looked-up state (see `head`).
     heads: head::Heads,
+    /// Members' parsed push rules (see `push::Rulesets`).
+    rulesets: push::Rulesets,
 }
 
 /// What a send needs of a room's record. Only the fields fixed at creation
@@ -84,6 +86,7 @@ impl Rooms {
                 locks: Default::default(),
                 identities: Default::default(),
                 heads: Default::default(),
+                rulesets: Default::default(),
             }),
         }
     }
@@ -144,7 +147,8 @@ impl Rooms {
     }
 
     /// Builds, authorises and persists an event from `sender`, retrying
-    /// when another writer changed the room meanwhile.
+    /// when another writer changed the room meanwhile. A repeated
+    /// transaction answers with its first event.
     pub async fn send(
         &self,
         room_id: &RoomId,
@@ -152,14 +156,33 @@ impl Rooms {
         template: EventTemplate,
         txn: Option<Txn<'_>>,
     ) -> ApiResult<OwnedEventId> {
-        let store = &self.inner.store;
-        if let Some(txn) = &txn
-            && let Some(id) = store
+        let sent = self
+            .build_and_persist(room_id, sender, template, &txn)
+            .await;
+        // The writer finds a repeat of a transaction that would be sent
+        // again; one that would now be refused (the sender left the room,
+        // say) is looked up only then, which spares every send a read.
+        if sent.is_err()
+            && let Some(txn) = &txn
+            && let Some(id) = self
+                .inner
+                .store
                 .txn_event(sender.as_str(), txn.device_id, txn.txn_id)
                 .await?
         {
             return EventId::parse(id).map_err(|e| ApiError::Internal(e.to_string()));
         }
+        sent
+    }
+
+    async fn build_and_persist(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        template: EventTemplate,
+        txn: &Option<Txn<'_>>,
+    ) -> ApiResult<OwnedEventId> {
+        let store = &self.inner.store;
         let lock = self.room_lock(room_id);
         let _guard = lock.lock().await;
         for _ in 0..MAX_BUILD_ATTEMPTS {
@@ -200,7 +223,8 @@ impl Rooms {
                     t.txn_id.to_owned(),
                 )
             });
-            new.push_actions = push::recipients(store, &pdu, &state, rules).await?;
+            new.push_actions =
+                push::recipients(store, &self.inner.rulesets, &pdu, &state, rules).await?;
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);

@@ -1,9 +1,15 @@
 //! Who an event notifies: each local member's push rules, evaluated when
 //! the event is written so unread counts are a simple count at sync time.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use missive_core::{Pdu, event_builder::StateEvents, power_levels, push as core_push};
-use missive_store::{AccountStore, PushTarget, PushTargetStore, SqlStore};
+use missive_store::{AccountStore, PushTarget, PushTargetStore, SqlStore, StreamPos};
 use ruma::{
+    UserId,
     events::{StateEventType, TimelineEventType},
     push::{FlattenedJson, Ruleset},
     room_version_rules::RoomVersionRules,
@@ -15,30 +21,77 @@ use crate::{
     services::push_rules,
 };
 
+/// Most users whose parsed rules are kept (a bound; when full the memo
+/// starts over).
+const MAX_RULESETS: usize = 100_000;
+
+/// Users' parsed push rules, by the stream position of their stored rules
+/// (a new position for every change; `None`: the server defaults), so a
+/// message to a large room does not parse every member's rules again.
+/// Exact whatever else writes: a changed rule set comes with a new position.
+#[derive(Default)]
+pub struct Rulesets {
+    parsed: Mutex<HashMap<String, Parsed>>,
+}
+
+/// A user's rules and the position of the stored rules they came from.
+type Parsed = (Option<StreamPos>, Arc<Ruleset>);
+
+impl Rulesets {
+    fn of(&self, user_id: &UserId, stored: Option<&(StreamPos, String)>) -> Arc<Ruleset> {
+        let pos = stored.map(|(pos, _)| *pos);
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ruleset)) = parsed.get(user_id.as_str())
+            && *at == pos
+        {
+            return ruleset.clone();
+        }
+        let ruleset = Arc::new(
+            stored
+                .and_then(|(_, json)| push_rules::parse(json))
+                .unwrap_or_else(|| Ruleset::server_default(user_id)),
+        );
+        if parsed.len() >= MAX_RULESETS {
+            parsed.clear();
+        }
+        parsed.insert(user_id.to_string(), (pos, ruleset.clone()));
+        ruleset
+    }
+}
+
 /// (user ID, highlight) for every local user the event notifies.
 pub async fn recipients(
     store: &SqlStore,
+    rulesets: &Rulesets,
     pdu: &Pdu,
     state: &StateEvents,
     rules: &RoomVersionRules,
 ) -> ApiResult<Vec<(String, bool)>> {
-    // One read for every member's profile and rules: a message to a large
-    // room must not cost a query per member.
-    let mut targets = store.push_targets(pdu.room_id.as_str()).await?;
-    let joined = targets.len() as u64;
-    if pdu.event_type == TimelineEventType::RoomMember
-        && let Some(target) = &pdu.state_key
-        && pdu
-            .content_value()
-            .get("membership")
-            .and_then(|m| m.as_str())
-            == Some("invite")
-        && !targets.iter().any(|t| &t.user_id == target)
-    {
-        targets.push(invitee(store, target).await?);
-    }
+    // One read for every member's profile and rules (cached by the store
+    // where it can): a message to a large room must not cost a query per
+    // member.
+    let members = store.push_targets(pdu.room_id.as_str()).await?;
+    let joined = members.len() as u64;
+    let invited = match &pdu.state_key {
+        Some(target)
+            if pdu.event_type == TimelineEventType::RoomMember
+                && pdu
+                    .content_value()
+                    .get("membership")
+                    .and_then(|m| m.as_str())
+                    == Some("invite")
+                && !members.iter().any(|t| &t.user_id == target) =>
+        {
+            Some(invitee(store, target).await?)
+        }
+        _ => None,
+    };
     let local_suffix = format!(":{}", pdu.sender.server_name());
-    targets.retain(|t| t.user_id != pdu.sender.as_str() && t.user_id.ends_with(&local_suffix));
+    let targets: Vec<&PushTarget> = members
+        .iter()
+        .chain(invited.as_ref())
+        .filter(|t| t.user_id != pdu.sender.as_str() && t.user_id.ends_with(&local_suffix))
+        .collect();
     if targets.is_empty() {
         return Ok(Vec::new());
     }
@@ -57,13 +110,10 @@ pub async fn recipients(
         let Ok(user_id) = ruma::UserId::parse(&target.user_id) else {
             continue;
         };
-        let ruleset = match &target.push_rules {
-            Some((_, json)) => push_rules::parse(json),
-            None => None,
-        }
-        .unwrap_or_else(|| Ruleset::server_default(&user_id));
+        let ruleset = rulesets.of(&user_id, target.push_rules.as_ref());
         let display_name = target
             .displayname
+            .clone()
             .unwrap_or_else(|| user_id.localpart().to_owned());
         let outcome = core_push::evaluate_flattened(
             &ruleset,
@@ -78,7 +128,7 @@ pub async fn recipients(
         )
         .await;
         if outcome.notify {
-            out.push((target.user_id, outcome.highlight));
+            out.push((target.user_id.clone(), outcome.highlight));
         }
     }
     Ok(out)
