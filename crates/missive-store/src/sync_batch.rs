@@ -104,12 +104,15 @@ impl SyncBatchStore for SqlStore {
     ) -> StoreResult<Vec<StoredEvent>> {
         let mut out = Vec::new();
         for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            // Two lookups on the (room, type, state key) index: with one
+            // `OR` of both the planner walked each room's whole history.
+            let rooms = placeholders(2, chunk.len());
             let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({}) AND \
-                 ((e.event_type = 'm.room.member' AND e.state_key = $1) OR \
-                  (e.event_type = 'm.room.history_visibility' AND e.state_key = '')) \
-                 ORDER BY e.stream_ordering",
-                placeholders(2, chunk.len())
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
+                 AND e.event_type = 'm.room.member' AND e.state_key = $1 \
+                 UNION ALL SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
+                 AND e.event_type = 'm.room.history_visibility' AND e.state_key = '' \
+                 ORDER BY stream_ordering"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id);
             for room in chunk {
