@@ -146,11 +146,15 @@ impl SqlStore {
     }
 
     /// After committing `events`: what they changed is no longer cached
-    /// (a membership changes its room's push targets).
+    /// (a membership changes its room's push targets and its user's
+    /// memberships).
     pub(crate) fn events_committed<'a>(&self, events: impl IntoIterator<Item = &'a NewEvent>) {
         for event in events {
             if event.membership.is_some() {
                 self.caches.push_targets.forget(event.room_id.as_str());
+                if let Some(user) = &event.state_key {
+                    self.caches.memberships.forget(user.as_str());
+                }
             }
         }
     }

@@ -1,6 +1,9 @@
 //! Rooms, their events, their state and their members.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -534,6 +537,11 @@ impl EventStore for SqlStore {
     }
 
     async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+        let cache = &self.caches.memberships;
+        if let Some(memberships) = cache.get(user_id) {
+            return Ok(memberships.to_vec());
+        }
+        let read_at = cache.generation();
         let rows = sqlx::query(
             "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
              WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
@@ -541,7 +549,12 @@ impl EventStore for SqlStore {
         .bind(user_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(membership_from_row).collect()
+        let memberships = rows
+            .iter()
+            .map(membership_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        cache.put(read_at, user_id.to_owned(), Arc::new(memberships.clone()));
+        Ok(memberships)
     }
 
     async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>> {
@@ -573,6 +586,7 @@ impl EventStore for SqlStore {
             .bind(user_id)
             .execute(&self.write)
             .await?;
+        self.caches.memberships.forget(user_id);
         Ok(())
     }
 

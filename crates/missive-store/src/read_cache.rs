@@ -19,7 +19,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{PushTarget, devices::TokenUser};
+use crate::{Membership, PushTarget, devices::TokenUser};
 
 /// Tokens kept at most (a bound on memory, far above the active sessions
 /// of one machine).
@@ -28,12 +28,17 @@ const MAX_TOKENS: usize = 100_000;
 /// Rooms whose push targets are kept at most.
 const MAX_ROOMS: usize = 10_000;
 
+/// Users whose memberships are kept at most.
+const MAX_USERS: usize = 100_000;
+
 /// The store's caches, shared by every copy of the store.
 pub(crate) struct Caches {
     /// Access token hash -> its device and account flags.
     pub(crate) tokens: ReadCache<String, TokenUser>,
     /// Room ID -> its joined members' push targets.
     pub(crate) push_targets: ReadCache<String, Arc<[PushTarget]>>,
+    /// User ID -> the user's memberships not forgotten (every sync asks).
+    pub(crate) memberships: ReadCache<String, Arc<Vec<Membership>>>,
 }
 
 impl Caches {
@@ -42,6 +47,7 @@ impl Caches {
         Arc::new(Self {
             tokens: ReadCache::new(enabled, MAX_TOKENS),
             push_targets: ReadCache::new(enabled, MAX_ROOMS),
+            memberships: ReadCache::new(enabled, MAX_USERS),
         })
     }
 }

@@ -95,6 +95,41 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A parameter bound before the rooms of a [`SqlStore::rows_in_rooms`] query.
+enum Lead<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+impl SqlStore {
+    /// The rows of a query over many rooms, run once per chunk of
+    /// [`ROOMS_PER_QUERY`] rooms. `sql` gets the chunk's room placeholders
+    /// (numbered after the `lead` parameters) to put in an `IN (...)`.
+    async fn rows_in_rooms(
+        &self,
+        sql: impl Fn(&str) -> String,
+        lead: &[Lead<'_>],
+        room_ids: &[String],
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
+            let text = sql(&placeholders(lead.len() + 1, chunk.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for value in lead {
+                query = match value {
+                    Lead::Text(v) => query.bind(*v),
+                    Lead::Int(v) => query.bind(*v),
+                };
+            }
+            for room in chunk {
+                query = query.bind(room);
+            }
+            rows.extend(query.fetch_all(&self.read).await?);
+        }
+        Ok(rows)
+    }
+}
+
 #[async_trait]
 impl SyncBatchStore for SqlStore {
     async fn visibility_events_in(
@@ -102,27 +137,24 @@ impl SyncBatchStore for SqlStore {
         room_ids: &[String],
         user_id: &str,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let mut out = Vec::new();
-        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
-            // Two lookups on the (room, type, state key) index: with one
-            // `OR` of both the planner walked each room's whole history.
-            let rooms = placeholders(2, chunk.len());
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
-                 AND e.event_type = 'm.room.member' AND e.state_key = $1 \
-                 UNION ALL SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
-                 AND e.event_type = 'm.room.history_visibility' AND e.state_key = '' \
-                 ORDER BY stream_ordering"
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id);
-            for room in chunk {
-                query = query.bind(room);
-            }
-            for row in query.fetch_all(&self.read).await? {
-                out.push(event_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        // Two lookups on the (room, type, state key) index: with one `OR` of
+        // both the planner walked each room's whole history.
+        let rows = self
+            .rows_in_rooms(
+                |rooms| {
+                    format!(
+                        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
+                         AND e.event_type = 'm.room.member' AND e.state_key = $1 \
+                         UNION ALL SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id IN ({rooms}) \
+                         AND e.event_type = 'm.room.history_visibility' AND e.state_key = '' \
+                         ORDER BY stream_ordering"
+                    )
+                },
+                &[Lead::Text(user_id)],
+                room_ids,
+            )
+            .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn device_sync_counts(
@@ -169,26 +201,25 @@ impl SyncBatchStore for SqlStore {
         if !self.changed_since(crate::StreamKind::Typing, since) {
             return Ok(out);
         }
-        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
-            // The rooms that changed, each with its current typers (a NULL
-            // user for a room where nobody types any more).
-            let sql = format!(
-                "SELECT r.room_id, t.user_id FROM typing_rooms r \
-                 LEFT JOIN typing t ON t.room_id = r.room_id AND t.expires_ts > $2 \
-                 WHERE r.stream_pos > $1 AND r.room_id IN ({}) ORDER BY r.room_id, t.user_id",
-                placeholders(3, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(since)
-                .bind(now_ts);
-            for room in chunk {
-                query = query.bind(room);
-            }
-            for row in query.fetch_all(&self.read).await? {
-                let users = out.entry(row.try_get(0)?).or_default();
-                if let Some(user) = row.try_get::<Option<String>, _>(1)? {
-                    users.push(user);
-                }
+        // The rooms that changed, each with its current typers (a NULL user
+        // for a room where nobody types any more).
+        let rows = self
+            .rows_in_rooms(
+                |rooms| {
+                    format!(
+                        "SELECT r.room_id, t.user_id FROM typing_rooms r \
+                         LEFT JOIN typing t ON t.room_id = r.room_id AND t.expires_ts > $2 \
+                         WHERE r.stream_pos > $1 AND r.room_id IN ({rooms}) ORDER BY r.room_id, t.user_id"
+                    )
+                },
+                &[Lead::Int(since), Lead::Int(now_ts)],
+                room_ids,
+            )
+            .await?;
+        for row in rows {
+            let users = out.entry(row.try_get(0)?).or_default();
+            if let Some(user) = row.try_get::<Option<String>, _>(1)? {
+                users.push(user);
             }
         }
         Ok(out)
@@ -203,27 +234,28 @@ impl SyncBatchStore for SqlStore {
         if !self.changed_since(crate::StreamKind::Receipts, since) {
             return Ok(out);
         }
-        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
-            let sql = format!(
-                "SELECT room_id, user_id, receipt_type, thread_id, event_id, event_order, ts \
-                 FROM receipts WHERE stream_pos > $1 AND room_id IN ({}) ORDER BY stream_pos",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
-            for room in chunk {
-                query = query.bind(room);
-            }
-            for r in query.fetch_all(&self.read).await? {
-                out.push(ReceiptRecord {
-                    room_id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    receipt_type: r.try_get(2)?,
-                    thread_id: r.try_get(3)?,
-                    event_id: r.try_get(4)?,
-                    event_order: r.try_get(5)?,
-                    ts: r.try_get(6)?,
-                });
-            }
+        let rows = self
+            .rows_in_rooms(
+                |rooms| {
+                    format!(
+                        "SELECT room_id, user_id, receipt_type, thread_id, event_id, event_order, ts \
+                         FROM receipts WHERE stream_pos > $1 AND room_id IN ({rooms}) ORDER BY stream_pos"
+                    )
+                },
+                &[Lead::Int(since)],
+                room_ids,
+            )
+            .await?;
+        for r in rows {
+            out.push(ReceiptRecord {
+                room_id: r.try_get(0)?,
+                user_id: r.try_get(1)?,
+                receipt_type: r.try_get(2)?,
+                thread_id: r.try_get(3)?,
+                event_id: r.try_get(4)?,
+                event_order: r.try_get(5)?,
+                ts: r.try_get(6)?,
+            });
         }
         Ok(out)
     }
@@ -233,24 +265,25 @@ impl SyncBatchStore for SqlStore {
         user_id: &str,
         room_ids: &[String],
     ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let rows = self
+            .rows_in_rooms(
+                |rooms| {
+                    format!(
+                        "SELECT a.room_id, COUNT(*), COUNT(CASE WHEN a.highlight = 1 THEN 1 END) \
+                         FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id IN ({rooms}) \
+                         AND a.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
+                           WHERE r.room_id = a.room_id AND r.user_id = $1 \
+                           AND r.receipt_type IN ('m.read', 'm.read.private')), 0) \
+                         GROUP BY a.room_id"
+                    )
+                },
+                &[Lead::Text(user_id)],
+                room_ids,
+            )
+            .await?;
         let mut out = HashMap::new();
-        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
-            let sql = format!(
-                "SELECT a.room_id, COUNT(*), COUNT(CASE WHEN a.highlight = 1 THEN 1 END) \
-                 FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id IN ({}) \
-                 AND a.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
-                   WHERE r.room_id = a.room_id AND r.user_id = $1 \
-                   AND r.receipt_type IN ('m.read', 'm.read.private')), 0) \
-                 GROUP BY a.room_id",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id);
-            for room in chunk {
-                query = query.bind(room);
-            }
-            for row in query.fetch_all(&self.read).await? {
-                out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
-            }
+        for row in rows {
+            out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
         }
         Ok(out)
     }
@@ -304,19 +337,20 @@ impl SyncBatchStore for SqlStore {
         if !self.changed_since(crate::StreamKind::Memberships, since) {
             return Ok(out);
         }
-        for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
-            let sql = format!(
-                "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
-                 WHERE stream_ordering > $1 AND room_id IN ({}) ORDER BY room_id, user_id",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
-            for room in chunk {
-                query = query.bind(room);
-            }
-            for row in query.fetch_all(&self.read).await? {
-                out.push(membership_from_row(&row)?);
-            }
+        let rows = self
+            .rows_in_rooms(
+                |rooms| {
+                    format!(
+                        "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+                         WHERE stream_ordering > $1 AND room_id IN ({rooms}) ORDER BY room_id, user_id"
+                    )
+                },
+                &[Lead::Int(since)],
+                room_ids,
+            )
+            .await?;
+        for row in rows {
+            out.push(membership_from_row(&row)?);
         }
         Ok(out)
     }

@@ -141,10 +141,23 @@ pub async fn long_state_chains_resolve(store: SqlStore) {
 
 pub async fn memberships_track_the_latest_event(store: SqlStore) {
     let last = create_room(&store, "!r:test").await;
+    // Each membership as the user's list of memberships shows it, read
+    // (and cached, where the backend caches) before every change.
+    let bobs = || async {
+        store
+            .user_memberships("@bob:test")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.membership)
+            .collect::<Vec<_>>()
+    };
+    assert!(bobs().await.is_empty());
     store
         .persist_event(member("!r:test", "$inv", "@bob:test", "invite", &[&last]))
         .await
         .unwrap();
+    assert_eq!(bobs().await, ["invite"]);
     assert_eq!(
         store
             .membership("!r:test", "@bob:test")
@@ -158,10 +171,12 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
         .persist_event(member("!r:test", "$bj", "@bob:test", "join", &["$inv"]))
         .await
         .unwrap();
+    assert_eq!(bobs().await, ["join"]);
     store
         .persist_event(member("!r:test", "$bl", "@bob:test", "leave", &["$bj"]))
         .await
         .unwrap();
+    assert_eq!(bobs().await, ["leave"]);
     let bob = store
         .membership("!r:test", "@bob:test")
         .await

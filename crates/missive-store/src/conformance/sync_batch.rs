@@ -60,6 +60,12 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
         .visibility_events_in(&rooms, "@bob:test")
         .await
         .unwrap();
+    // In stream order across both kinds (visibility is replayed in order).
+    assert!(
+        batch
+            .windows(2)
+            .all(|w| w[0].stream_ordering < w[1].stream_ordering)
+    );
     for room in &rooms {
         let mut expected: Vec<String> = store
             .state_history(room, "m.room.member", "@bob:test")
