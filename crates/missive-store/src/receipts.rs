@@ -87,19 +87,7 @@ impl ReceiptStore for SqlStore {
         .bind(since)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReceiptRecord {
-                    room_id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    receipt_type: r.try_get(2)?,
-                    thread_id: r.try_get(3)?,
-                    event_id: r.try_get(4)?,
-                    event_order: r.try_get(5)?,
-                    ts: r.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(receipt_from_row).collect()
     }
 
     async fn read_up_to(&self, room_id: &str, user_id: &str) -> StoreResult<StreamPos> {
@@ -113,4 +101,18 @@ impl ReceiptStore for SqlStore {
         .await?;
         Ok(max.unwrap_or(0))
     }
+}
+
+/// A receipt from a row of `room_id, user_id, receipt_type, thread_id,
+/// event_id, event_order, ts`.
+pub(crate) fn receipt_from_row(r: &sqlx::any::AnyRow) -> StoreResult<ReceiptRecord> {
+    Ok(ReceiptRecord {
+        room_id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        receipt_type: r.try_get(2)?,
+        thread_id: r.try_get(3)?,
+        event_id: r.try_get(4)?,
+        event_order: r.try_get(5)?,
+        ts: r.try_get(6)?,
+    })
 }

@@ -246,16 +246,8 @@ impl SyncBatchStore for SqlStore {
                 room_ids,
             )
             .await?;
-        for r in rows {
-            out.push(ReceiptRecord {
-                room_id: r.try_get(0)?,
-                user_id: r.try_get(1)?,
-                receipt_type: r.try_get(2)?,
-                thread_id: r.try_get(3)?,
-                event_id: r.try_get(4)?,
-                event_order: r.try_get(5)?,
-                ts: r.try_get(6)?,
-            });
+        for r in &rows {
+            out.push(crate::receipts::receipt_from_row(r)?);
         }
         Ok(out)
     }
