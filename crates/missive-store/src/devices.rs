@@ -122,29 +122,25 @@ impl DeviceStore for SqlStore {
     }
 
     async fn token_user(&self, token_hash: &str) -> StoreResult<Option<TokenUser>> {
-        let cache = &self.caches.tokens;
-        if let Some(owner) = cache.get(token_hash) {
-            return Ok(Some(owner));
-        }
-        let read_at = cache.generation();
-        let row = sqlx::query(
-            "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t \
-             JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(r) = row else {
-            return Ok(None);
+        let read = async {
+            let row = sqlx::query(
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t \
+                 JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
+            row.map(|r| {
+                Ok(TokenUser {
+                    user_id: r.try_get(0)?,
+                    device_id: r.try_get(1)?,
+                    is_admin: r.try_get::<i64, _>(2)? != 0,
+                    deactivated: r.try_get::<i64, _>(3)? != 0,
+                })
+            })
+            .transpose()
         };
-        let owner = TokenUser {
-            user_id: r.try_get(0)?,
-            device_id: r.try_get(1)?,
-            is_admin: r.try_get::<i64, _>(2)? != 0,
-            deactivated: r.try_get::<i64, _>(3)? != 0,
-        };
-        cache.put(read_at, token_hash.to_owned(), owner.clone());
-        Ok(Some(owner))
+        self.caches.tokens.read_through(token_hash, read).await
     }
 
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {

@@ -1,9 +1,6 @@
 //! Rooms, their events, their state and their members.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -537,24 +534,21 @@ impl EventStore for SqlStore {
     }
 
     async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
-        let cache = &self.caches.memberships;
-        if let Some(memberships) = cache.get(user_id) {
-            return Ok(memberships.to_vec());
-        }
-        let read_at = cache.generation();
-        let rows = sqlx::query(
-            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
-             WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
-        )
-        .bind(user_id)
-        .fetch_all(&self.read)
-        .await?;
-        let memberships = rows
-            .iter()
-            .map(membership_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        cache.put(read_at, user_id.to_owned(), Arc::new(memberships.clone()));
-        Ok(memberships)
+        let read = async {
+            let rows = sqlx::query(
+                "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
+                 WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
+            )
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(membership_from_row)
+                .collect::<StoreResult<_>>()
+                .map(Some)
+        };
+        let memberships = self.caches.memberships.read_through(user_id, read).await?;
+        Ok(memberships.unwrap_or_default())
     }
 
     async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>> {

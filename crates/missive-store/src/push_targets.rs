@@ -34,35 +34,33 @@ pub trait PushTargetStore: Send + Sync {
 #[async_trait]
 impl PushTargetStore for SqlStore {
     async fn push_targets(&self, room_id: &str) -> StoreResult<Arc<[PushTarget]>> {
-        let cache = &self.caches.push_targets;
-        if let Some(targets) = cache.get(room_id) {
-            return Ok(targets);
-        }
-        let read_at = cache.generation();
-        let rows = sqlx::query(
-            "SELECT m.user_id, u.displayname, a.stream_pos, a.content FROM memberships m \
-             LEFT JOIN users u ON u.user_id = m.user_id \
-             LEFT JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' \
-               AND a.data_type = $2 \
-             WHERE m.room_id = $1 AND m.membership = 'join' ORDER BY m.user_id",
-        )
-        .bind(room_id)
-        .bind(PUSH_RULES_TYPE)
-        .fetch_all(&self.read)
-        .await?;
-        let targets: Arc<[PushTarget]> = rows
-            .iter()
-            .map(|r| {
-                let pos: Option<i64> = r.try_get(2)?;
-                let content: Option<String> = r.try_get(3)?;
-                Ok(PushTarget {
-                    user_id: r.try_get(0)?,
-                    displayname: r.try_get(1)?,
-                    push_rules: pos.zip(content),
+        let read = async {
+            let rows = sqlx::query(
+                "SELECT m.user_id, u.displayname, a.stream_pos, a.content FROM memberships m \
+                 LEFT JOIN users u ON u.user_id = m.user_id \
+                 LEFT JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' \
+                   AND a.data_type = $2 \
+                 WHERE m.room_id = $1 AND m.membership = 'join' ORDER BY m.user_id",
+            )
+            .bind(room_id)
+            .bind(PUSH_RULES_TYPE)
+            .fetch_all(&self.read)
+            .await?;
+            let targets: Arc<[PushTarget]> = rows
+                .iter()
+                .map(|r| {
+                    let pos: Option<i64> = r.try_get(2)?;
+                    let content: Option<String> = r.try_get(3)?;
+                    Ok(PushTarget {
+                        user_id: r.try_get(0)?,
+                        displayname: r.try_get(1)?,
+                        push_rules: pos.zip(content),
+                    })
                 })
-            })
-            .collect::<StoreResult<_>>()?;
-        cache.put(read_at, room_id.to_owned(), targets.clone());
-        Ok(targets)
+                .collect::<StoreResult<_>>()?;
+            Ok(Some(targets))
+        };
+        let targets = self.caches.push_targets.read_through(room_id, read).await?;
+        Ok(targets.unwrap_or_default())
     }
 }

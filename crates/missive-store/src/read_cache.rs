@@ -1,5 +1,6 @@
 //! Caches of the hottest reads (an access token's owner, a room's push
-//! targets), exact because this process makes every write they depend on.
+//! targets, a user's memberships), exact because this process makes every
+//! write they depend on.
 //!
 //! Only on SQLite: one server process owns the file, so it sees every
 //! write (the admin command only adds accounts and registration tokens,
@@ -19,7 +20,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{Membership, PushTarget, devices::TokenUser};
+use crate::{Membership, PushTarget, StoreResult, devices::TokenUser};
 
 /// Tokens kept at most (a bound on memory, far above the active sessions
 /// of one machine).
@@ -38,7 +39,7 @@ pub(crate) struct Caches {
     /// Room ID -> its joined members' push targets.
     pub(crate) push_targets: ReadCache<String, Arc<[PushTarget]>>,
     /// User ID -> the user's memberships not forgotten (every sync asks).
-    pub(crate) memberships: ReadCache<String, Arc<Vec<Membership>>>,
+    pub(crate) memberships: ReadCache<String, Vec<Membership>>,
 }
 
 impl Caches {
@@ -81,7 +82,7 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn get<Q>(&self, key: &Q) -> Option<V>
+    fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -93,13 +94,13 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     }
 
     /// Taken before reading the database; hand it back to [`Self::put`].
-    pub(crate) fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.state().generation
     }
 
     /// Keeps `value`, read from the database after `read_at` was taken,
     /// unless something was invalidated since.
-    pub(crate) fn put(&self, read_at: u64, key: K, value: V) {
+    fn put(&self, read_at: u64, key: K, value: V) {
         if !self.enabled {
             return;
         }
@@ -129,6 +130,27 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
         let mut state = self.state();
         state.generation += 1;
         state.entries.clear();
+    }
+}
+
+impl<V: Clone> ReadCache<String, V> {
+    /// The cached answer for `key`, or else `read`'s (a database read,
+    /// started only after the generation is taken), kept unless a write
+    /// invalidated meanwhile. An answer of `None` is not kept.
+    pub(crate) async fn read_through(
+        &self,
+        key: &str,
+        read: impl Future<Output = StoreResult<Option<V>>>,
+    ) -> StoreResult<Option<V>> {
+        if let Some(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        let read_at = self.generation();
+        let value = read.await?;
+        if let Some(value) = &value {
+            self.put(read_at, key.to_owned(), value.clone());
+        }
+        Ok(value)
     }
 }
 
@@ -163,6 +185,23 @@ mod tests {
         let cache = ReadCache::new(false, 10);
         cache.put(0, "a".to_owned(), 1);
         assert_eq!(cache.get("a"), None);
+    }
+
+    #[tokio::test]
+    async fn reading_through_keeps_answers_but_not_misses() {
+        let cache = ReadCache::new(true, 10);
+        let read = |v: Option<i32>| async move { Ok(v) };
+        assert_eq!(cache.read_through("a", read(None)).await.unwrap(), None);
+        assert_eq!(cache.get("a"), None);
+        assert_eq!(
+            cache.read_through("a", read(Some(1))).await.unwrap(),
+            Some(1)
+        );
+        // Kept: a later read is not asked.
+        assert_eq!(
+            cache.read_through("a", read(Some(2))).await.unwrap(),
+            Some(1)
+        );
     }
 
     #[test]
