@@ -9,6 +9,10 @@
 #   MISSIVE_BIN=path                  a missive-server binary other than this tree's
 #   BENCH_ONLY="send latency initial-sync accounts idle fanout big-room create-rooms"
 #                                     a subset of the scenarios
+#   SYNAPSE_BCRYPT_ROUNDS=n           Synapse's password hashing cost (its default 12
+#                                     registers ~4 users/s: filling a 10,000-member
+#                                     room alone takes 40 min; lower it for big-room
+#                                     runs only, never for the accounts scenario)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/missive-target}
@@ -65,7 +69,7 @@ start_target() { # target workdir port -> sets PID
       "$SYNAPSE_VENV/bin/python" -m synapse.app.homeserver --server-name localhost --config-path "$dir/homeserver.yaml" \
         --generate-config --report-stats=no --data-directory "$dir" >/dev/null
       "$SYNAPSE_VENV/bin/python" - "$dir/homeserver.yaml" "$port" "$dir" "$db" <<'PY'
-import sys, yaml
+import os, sys, yaml
 path, port, data, db = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = yaml.safe_load(open(path))
 c["listeners"] = [{"port": port, "type": "http", "bind_addresses": ["127.0.0.1"], "tls": False,
@@ -82,6 +86,7 @@ for k in ["rc_message", "rc_registration", "rc_joins", "rc_invites", "rc_3pid_va
     c[k] = {"local": lifted, "remote": lifted, "per_room": lifted, "per_user": lifted, "per_issuer": lifted} if k in ("rc_joins", "rc_invites") else lifted
 c["rc_login"] = {"address": lifted, "account": lifted, "failed_attempts": lifted}
 c["log_config"] = None
+c["bcrypt_rounds"] = int(os.environ.get("SYNAPSE_BCRYPT_ROUNDS", "12"))
 yaml.safe_dump(c, open(path, "w"))
 PY
       "$SYNAPSE_VENV/bin/python" -m synapse.app.homeserver --config-path "$dir/homeserver.yaml" >"$dir/server.log" 2>&1 &

@@ -28,8 +28,12 @@ impl Client {
     /// An HTTP client of its own (its own connections), or to share among
     /// many users with [`Client::register_on`].
     pub fn http() -> reqwest::Client {
+        // Connections are kept for reuse, as real clients keep theirs: a
+        // burst that opened more than the pool keeps would otherwise close
+        // them afterwards and connect again (the server measured accepting
+        // connections, not serving requests).
         reqwest::Client::builder()
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(64)
             .timeout(Duration::from_secs(120))
             .build()
             .expect("http client")

@@ -10,10 +10,13 @@
 //! with its error, and the others are written again without it. Nobody is
 //! answered before the commit, so an acknowledged event is durable. Under
 //! light load a batch is a single event and nothing waits for company.
+//! On SQLite the batch's plain messages share their statements
+//! (`message_batch`); if a shared statement fails, the batch is written
+//! again one event at a time, which finds the event at fault.
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{NewEvent, PersistOutcome, SqlStore, StoreError, StoreResult};
+use crate::{NewEvent, PersistOutcome, SqlStore, StoreError, StoreResult, StreamPos};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 256;
@@ -60,7 +63,15 @@ async fn run(store: SqlStore, mut requests: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
+        // Batch sizes and times (MISSIVE_LOG=missive_store=debug) show
+        // whether the writer keeps up: under load its batches grow.
+        let (events, started) = (batch.len(), std::time::Instant::now());
         store.write_batch(batch).await;
+        tracing::debug!(
+            events,
+            micros = started.elapsed().as_micros() as u64,
+            "event batch written"
+        );
     }
 }
 
@@ -72,13 +83,21 @@ impl SqlStore {
             events.iter().map(|_| None).collect();
         // Events to write in the next attempt (indexes into `events`).
         let mut pending: Vec<usize> = (0..events.len()).collect();
+        // Plain messages share statements until a batch fails that way.
+        let mut together = true;
         while !pending.is_empty() {
-            match self.write_events(&events, &pending).await {
+            match self.write_events(&events, &pending, together).await {
                 Ok(outcomes) => {
                     for (i, outcome) in pending.iter().zip(outcomes) {
                         results[*i] = Some(outcome);
                     }
                     pending.clear();
+                }
+                Err(Failure::Together(e)) => {
+                    // Which message broke a shared statement is unknown:
+                    // write them again one by one, which finds it.
+                    tracing::warn!(error = %e, "batched message write failed; writing one by one");
+                    together = false;
                 }
                 Err(Failure::Event(at, e)) => {
                     // That event may be half written and the transaction
@@ -105,10 +124,13 @@ impl SqlStore {
     /// Writes the `pending` events in one transaction and commits. An event
     /// turned away (see [`SqlStore::insert_event`]) has written nothing, so
     /// it needs no savepoint of its own: one statement fewer each way.
+    /// `together`: plain messages first share statements (see
+    /// `message_batch`), the rest are written one by one.
     async fn write_events(
         &self,
         events: &[NewEvent],
         pending: &[usize],
+        together: bool,
     ) -> Result<Vec<StoreResult<PersistOutcome>>, Failure> {
         let mut tx = self.begin().await.map_err(Failure::Batch)?;
         // Positions for the whole batch in one statement; an event turned
@@ -118,24 +140,47 @@ impl SqlStore {
             .await
             .map_err(Failure::Batch)?;
         let first = last - pending.len() as i64 + 1;
-        let mut results = Vec::with_capacity(pending.len());
-        for ((at, &i), pos) in pending.iter().enumerate().zip(first..) {
-            match self.insert_event(&mut tx, &events[i], pos).await {
-                Ok(outcome) => results.push(Ok(outcome)),
+        let batch: Vec<(&NewEvent, StreamPos)> = pending
+            .iter()
+            .zip(first..)
+            .map(|(&i, pos)| (&events[i], pos))
+            .collect();
+        let mut results: Vec<Option<StoreResult<PersistOutcome>>> =
+            pending.iter().map(|_| None).collect();
+        if together {
+            let written = self
+                .insert_messages(&mut tx, &batch)
+                .await
+                .map_err(Failure::Together)?;
+            for (at, outcome) in written {
+                results[at] = Some(Ok(outcome));
+            }
+        }
+        for (at, (event, pos)) in batch.iter().enumerate() {
+            if results[at].is_some() {
+                continue;
+            }
+            match self.insert_event(&mut tx, event, *pos).await {
+                Ok(outcome) => results[at] = Some(Ok(outcome)),
                 Err(e @ (StoreError::RoomChanged(_) | StoreError::AlreadyExists(_))) => {
-                    results.push(Err(e))
+                    results[at] = Some(Err(e))
                 }
                 Err(e) => return Err(Failure::Event(at, e)),
             }
         }
         tx.commit().await.map_err(|e| Failure::Batch(e.into()))?;
         self.events_committed(pending.iter().map(|&i| &events[i]));
-        Ok(results)
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(StoreError::WriterGone)))
+            .collect())
     }
 }
 
 /// Why a batch's transaction did not commit.
 enum Failure {
+    /// A statement shared by several messages failed: nothing committed.
+    Together(StoreError),
     /// The event at this index of the pending list failed mid-write.
     Event(usize, StoreError),
     /// Beginning or committing failed: nothing was written.

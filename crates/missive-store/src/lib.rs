@@ -23,6 +23,7 @@ mod filters;
 mod group_commit;
 mod keys;
 mod media;
+mod message_batch;
 mod pool;
 mod presence;
 mod push_targets;

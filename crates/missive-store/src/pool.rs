@@ -250,3 +250,31 @@ impl SqlStore {
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability
+    /// guarantee; without it every statement with a bound LIMIT is compiled
+    /// again on each run (see that file).
+    #[tokio::test]
+    async fn sqlite_is_built_with_stable_query_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open(&StoreOptions {
+            database_url: None,
+            data_dir: dir.path().to_owned(),
+            max_connections: 1,
+        })
+        .await
+        .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.read)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "ENABLE_QPSG"),
+            "SQLite compile options: {options:?}"
+        );
+    }
+}

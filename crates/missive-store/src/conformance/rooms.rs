@@ -387,7 +387,10 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
         store.persist_event(with_txn("!b:test", "$t1", "$b1")),
         store.persist_event(with_txn("!c:test", "$t1again", &c)),
         store.persist_event(event("!none:test", "$x", "m.room.message", None, &[])),
-        store.persist_event(event("!a:test", "$a3", "m.room.message", None, &[loser])),
+        store.persist_event(NewEvent {
+            push_actions: vec![("@bob:test".into(), true), ("@carol:test".into(), false)],
+            ..event("!a:test", "$a3", "m.room.message", None, &[loser])
+        }),
     );
     let (kept, dropped) = match (&first, &repeat) {
         (Ok(PersistOutcome::Persisted { .. }), Ok(PersistOutcome::DuplicateTxn { event_id })) => {
@@ -406,6 +409,21 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
     assert!(store.event("$x").await.unwrap().is_none());
     assert!(matches!(fine, Ok(PersistOutcome::Persisted { .. })));
     assert!(store.event("$a3").await.unwrap().is_some());
+    // Whom it notifies was written with it.
+    assert_eq!(
+        store
+            .unread_counts("@bob:test", "!a:test", 0)
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    assert_eq!(
+        store
+            .unread_counts("@carol:test", "!a:test", 0)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
     // The room whose event was dropped is as it was.
     let c_extremities: Vec<String> = store
         .forward_extremities("!c:test")
