@@ -8,12 +8,6 @@ use missive_server::{
 };
 use missive_store::{AccountStore, RegistrationToken};
 
-// mimalloc: allocation was a sixth of the server's CPU time under load with
-// glibc's allocator (arena locking, heap trimming through mprotect), and
-// the server allocates on every request.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "missive-server",
