@@ -93,7 +93,9 @@ impl Syncer {
                 self.notifier.wait_past(upto, deadline - now).await;
                 continue;
             }
-            let (response, empty) = self.assemble(&req, since, upto).await?;
+            // Boxed: a held long poll keeps this future alive, and inline the
+            // assembly's state would take its size in every waiting one.
+            let (response, empty) = Box::pin(self.assemble(&req, since, upto)).await?;
             let now = tokio::time::Instant::now();
             if !empty || req.since.is_none() || req.full_state || now >= deadline {
                 return Ok(response);
