@@ -14,6 +14,7 @@ use matrix_sdk::{
         api::client::{receipt::create_receipt::v3::ReceiptType, room::create_room},
         api::error::ErrorKind,
         events::{
+            Mentions,
             receipt::ReceiptThread,
             room::{member::MembershipState, message::RoomMessageEventContent},
         },
@@ -299,8 +300,72 @@ async fn outsiders_cannot_read(backend: Backend) {
     );
 }
 
+/// Unread counts come from each member's push rules: a message in a
+/// one-to-one room notifies, a mention highlights, and membership changes
+/// of others (an invite, a join) notify nobody else.
+async fn unread_counts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    for c in [&alice, &bob, &carol] {
+        sync_once(c).await;
+    }
+    let room_id = private_room(&alice, &bob).await;
+    let alice_room = alice.get_room(&room_id).unwrap();
+    let counts = |c: &Client| {
+        let counts = c.get_room(&room_id).unwrap().unread_notification_counts();
+        (counts.notification_count, counts.highlight_count)
+    };
+
+    alice_room
+        .send(RoomMessageEventContent::text_plain("Bonjour"))
+        .await
+        .expect("send");
+    sync_until(&[&bob], 20, "bob has one notification", || async {
+        counts(&bob) == (1, 0)
+    })
+    .await;
+
+    // Carol is invited and joins: nothing for bob.
+    alice_room
+        .invite_user_by_id(carol.user_id().unwrap())
+        .await
+        .expect("invite");
+    sync_until(&[&carol], 20, "carol sees the invite", || async {
+        support::invited_to(&carol, &room_id)
+    })
+    .await;
+    carol.join_room_by_id(&room_id).await.expect("carol joins");
+    sync_until(&[&bob], 20, "bob sees carol join", || async {
+        bob.get_room(&room_id)
+            .is_some_and(|r| r.joined_members_count() == 3)
+    })
+    .await;
+    assert_eq!(counts(&bob), (1, 0), "membership changes notified bob");
+
+    // Every message counts (the default rules notify, without sound in a
+    // room of three), a mention of bob also highlights.
+    alice_room
+        .send(RoomMessageEventContent::text_plain("Tout le monde"))
+        .await
+        .expect("send");
+    alice_room
+        .send(
+            RoomMessageEventContent::text_plain("Bob, une question")
+                .add_mentions(Mentions::with_user_ids([bob.user_id().unwrap().to_owned()])),
+        )
+        .await
+        .expect("send mention");
+    sync_until(&[&bob], 20, "bob's mention highlights", || async {
+        counts(&bob) == (3, 1)
+    })
+    .await;
+}
+
 both_backends! {
     two_users_talk_type_and_read => conversation,
     history_paginates_backwards_completely => history_paginates,
     non_members_cannot_read_or_join => outsiders_cannot_read,
+    unread_counts_follow_push_rules => unread_counts,
 }

@@ -47,3 +47,15 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// True when `e` is a conflict the database resolved by aborting this
+/// transaction (a deadlock, a serialization failure, PostgreSQL): the same
+/// writes may succeed when tried again.
+pub(crate) fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}

@@ -10,9 +10,10 @@
 //! with its error, and the others are written again without it. Nobody is
 //! answered before the commit, so an acknowledged event is durable. Under
 //! light load a batch is a single event and nothing waits for company.
-//! On SQLite the batch's plain messages share their statements
-//! (`message_batch`); if a shared statement fails, the batch is written
-//! again one event at a time, which finds the event at fault.
+//! The batch's plain messages share their statements (`message_batch`);
+//! if a shared statement fails, the batch is written again one event at a
+//! time, which finds the event at fault. A batch the database aborted to
+//! break a deadlock with another process is written again as it was.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +21,10 @@ use crate::{NewEvent, PersistOutcome, SqlStore, StoreError, StoreResult, StreamP
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// Times a batch is written again after the database aborted it to break
+/// a deadlock with another process.
+const MAX_CONFLICT_RETRIES: usize = 5;
 
 /// Requests waiting for the writer task beyond the batch being written.
 const QUEUE: usize = 4096;
@@ -85,8 +90,21 @@ impl SqlStore {
         let mut pending: Vec<usize> = (0..events.len()).collect();
         // Plain messages share statements until a batch fails that way.
         let mut together = true;
+        let mut conflicts = 0;
         while !pending.is_empty() {
-            match self.write_events(&events, &pending, together).await {
+            let written = self.write_events(&events, &pending, together).await;
+            if let Err(Failure::Together(e) | Failure::Event(_, e) | Failure::Batch(e)) = &written
+                && crate::error::is_transient(e)
+                && conflicts < MAX_CONFLICT_RETRIES
+            {
+                // Another process's transaction and this one waited for each
+                // other; the database aborted this one. Nothing is wrong
+                // with the events: write them again.
+                conflicts += 1;
+                tracing::warn!(error = %e, "event batch aborted by a conflict; writing it again");
+                continue;
+            }
+            match written {
                 Ok(outcomes) => {
                     for (i, outcome) in pending.iter().zip(outcomes) {
                         results[*i] = Some(outcome);

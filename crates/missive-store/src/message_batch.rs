@@ -1,14 +1,16 @@
 //! Plain messages of one group-commit batch written together: each step
 //! (replace the room's extremity, claim the transaction ID, insert the row,
 //! insert the push actions) is one statement for many messages instead of
-//! one per message. Every statement is a round trip to the database's
-//! worker thread, and under load the writer's batches grew with its round
-//! trips: four per message made a batch of ten wait for forty.
+//! one per message. Every statement is a round trip to the database (its
+//! worker thread on SQLite, its server on PostgreSQL), and under load the
+//! writer's batches grew with their round trips: four per message made a
+//! batch of ten wait for forty.
 //!
-//! SQLite only: its one write connection runs transactions one at a time.
-//! On PostgreSQL several processes lock room rows, and a batch locking many
-//! rooms at once would have to order its locks against theirs; there each
-//! message keeps its own statements (see `event_writes`).
+//! On PostgreSQL other server processes write too: the batch first locks
+//! its rooms' rows in room ID order, as every batch does, so two batches
+//! never wait for each other in a cycle over the same rooms (a cycle with
+//! events written one by one can still occur; the database breaks it and
+//! the group commit writes the batch again).
 
 use std::{collections::HashMap, ops::Range};
 
@@ -41,14 +43,11 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         events: &[(&NewEvent, StreamPos)],
     ) -> StoreResult<Vec<(usize, PersistOutcome)>> {
-        if self.backend != crate::Backend::Sqlite {
-            return Ok(Vec::new());
-        }
         let mut per_room: HashMap<&str, usize> = HashMap::new();
         for (event, _) in events {
             *per_room.entry(event.room_id.as_str()).or_default() += 1;
         }
-        let candidates: Vec<Taken> = events
+        let mut candidates: Vec<Taken> = events
             .iter()
             .enumerate()
             .filter(|(_, (e, _))| is_plain_message(e) && per_room[e.room_id.as_str()] == 1)
@@ -59,6 +58,28 @@ impl SqlStore {
             return Ok(Vec::new());
         }
         let ev = |t: &Taken| events[t.at].0;
+        // Room order: the order PostgreSQL row locks are taken in.
+        candidates.sort_by(|a, b| ev(a).room_id.cmp(&ev(b).room_id));
+
+        // 0. PostgreSQL: lock the rooms' rows, so the extremities read next
+        //    are not changing under another process's transaction.
+        if self.backend == crate::Backend::Postgres {
+            for range in row_chunks(candidates.len()) {
+                let chunk = &candidates[range];
+                let sql = format!(
+                    "SELECT room_id FROM rooms WHERE room_id IN ({}) ORDER BY room_id FOR UPDATE",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for t in chunk {
+                    query = query.bind(&ev(t).room_id);
+                }
+                query.fetch_all(&mut **tx).await?;
+            }
+        }
 
         // 1. Replace each room's one extremity; a room whose extremities
         //    are not what its message expects is left to the general path.

@@ -62,7 +62,9 @@ pub trait SyncBatchStore: Send + Sync {
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>>;
     /// Per room, the user's (notifications, highlights) after their read
-    /// receipt (public or private). Rooms with none are absent.
+    /// receipt (public or private), or without one after their current
+    /// membership event (as Synapse counts: the invite that brought them
+    /// in is not unread once they joined). Rooms with none are absent.
     async fn unread_counts_in(
         &self,
         user_id: &str,
@@ -265,7 +267,9 @@ impl SyncBatchStore for SqlStore {
                          FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id IN ({rooms}) \
                          AND a.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
                            WHERE r.room_id = a.room_id AND r.user_id = $1 \
-                           AND r.receipt_type IN ('m.read', 'm.read.private')), 0) \
+                           AND r.receipt_type IN ('m.read', 'm.read.private')), \
+                           (SELECT m.stream_ordering FROM memberships m \
+                           WHERE m.room_id = a.room_id AND m.user_id = $1), 0) \
                          GROUP BY a.room_id"
                     )
                 },

@@ -108,6 +108,7 @@ macro_rules! store_conformance_tests {
             tokens_die_with_their_device,
             events_extend_the_room_and_its_state,
             concurrent_events_commit_together_and_conflicts_fail_alone,
+            plain_messages_are_written_together,
             long_state_chains_resolve,
             memberships_track_the_latest_event,
             push_targets_bring_profiles_and_rules_of_joined_members,

@@ -452,6 +452,59 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
     }
 }
 
+/// Plain messages to different rooms share their statements (the group
+/// commit falls back to one by one if that fails, which would hide it).
+pub async fn plain_messages_are_written_together(store: SqlStore) {
+    let a = create_room(&store, "!a:test").await;
+    let b = create_room(&store, "!b:test").await;
+    let first = NewEvent {
+        txn: Some(("@alice:test".into(), "D".into(), "t1".into())),
+        push_actions: vec![("@bob:test".into(), false)],
+        ..event("!a:test", "$m1", "m.room.message", None, &[&a])
+    };
+    let second = event("!b:test", "$m2", "m.room.message", None, &[&b]);
+    let mut tx = store.begin().await.unwrap();
+    let last = store
+        .next_positions(&mut tx, 2, crate::StreamKind::Events)
+        .await
+        .unwrap();
+    let mut written = store
+        .insert_messages(&mut tx, &[(&first, last - 1), (&second, last)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    written.sort_by_key(|(at, _)| *at);
+    assert_eq!(
+        written,
+        [
+            (
+                0,
+                PersistOutcome::Persisted {
+                    stream_ordering: last - 1
+                }
+            ),
+            (
+                1,
+                PersistOutcome::Persisted {
+                    stream_ordering: last
+                }
+            ),
+        ]
+    );
+    assert!(store.event("$m1").await.unwrap().is_some());
+    assert!(store.event("$m2").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .unread_counts("@bob:test", "!a:test", 0)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    let extremities = store.forward_extremities("!b:test").await.unwrap();
+    assert_eq!(extremities.len(), 1);
+    assert_eq!(extremities[0].event_id, "$m2");
+}
+
 pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlStore) {
     store.create_user(user("@alice:test")).await.unwrap();
     let last = create_room(&store, "!r:test").await;

@@ -67,6 +67,23 @@ pub async fn recipients(
     state: &StateEvents,
     rules: &RoomVersionRules,
 ) -> ApiResult<Vec<(String, bool)>> {
+    let local_suffix = format!(":{}", pdu.sender.server_name());
+    // A membership event is evaluated for its target alone, and only when
+    // someone else changed their membership (an invite, a kick, a ban), as
+    // Synapse does: the spec lets any member's rules match it, but nobody
+    // has such rules, and otherwise every join or leave of a room of
+    // 10,000 members would evaluate 10,000 rule sets (the default rules
+    // never notify for membership events but the invitee's own).
+    let only = if pdu.event_type == TimelineEventType::RoomMember {
+        match &pdu.state_key {
+            Some(target) if target != pdu.sender.as_str() && target.ends_with(&local_suffix) => {
+                Some(target.as_str())
+            }
+            _ => return Ok(Vec::new()),
+        }
+    } else {
+        None
+    };
     // One read for every member's profile and rules (cached by the store
     // where it can): a message to a large room must not cost a query per
     // member.
@@ -86,11 +103,11 @@ pub async fn recipients(
         }
         _ => None,
     };
-    let local_suffix = format!(":{}", pdu.sender.server_name());
     let targets: Vec<&PushTarget> = members
         .iter()
         .chain(invited.as_ref())
         .filter(|t| t.user_id != pdu.sender.as_str() && t.user_id.ends_with(&local_suffix))
+        .filter(|t| only.is_none_or(|only| t.user_id == only))
         .collect();
     if targets.is_empty() {
         return Ok(Vec::new());
