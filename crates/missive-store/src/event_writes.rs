@@ -225,16 +225,8 @@ impl SqlStore {
             }
         };
         if let Some(event_id) = self.claim_txn(tx, event).await? {
-            // A repeat: put the extremity back, so that the event leaves
-            // nothing behind, and answer with the first event.
-            sqlx::query(
-                "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
-            )
-            .bind(prev)
-            .bind(&event.room_id)
-            .bind(&event.event_id)
-            .execute(&mut **tx)
-            .await?;
+            // A repeat: answer with the first event.
+            self.restore_extremity(tx, event).await?;
             return Ok(Some(PersistOutcome::DuplicateTxn { event_id }));
         }
         let group = group
@@ -269,15 +261,44 @@ impl SqlStore {
         if claimed.rows_affected() > 0 {
             return Ok(None);
         }
-        let first: String = sqlx::query_scalar(
+        Ok(Some(self.txn_first_event(tx, event).await?))
+    }
+
+    /// The event a repeated transaction ID was first used for.
+    pub(crate) async fn txn_first_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &NewEvent,
+    ) -> StoreResult<String> {
+        let Some((user, device, txn_id)) = &event.txn else {
+            return Err(StoreError::corrupt("a repeat without a transaction ID"));
+        };
+        Ok(sqlx::query_scalar(
             "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
         )
         .bind(user)
         .bind(device)
         .bind(txn_id)
         .fetch_one(&mut **tx)
+        .await?)
+    }
+
+    /// Puts back the extremity a message replaced, for a message found to
+    /// be a repeat after that: it leaves nothing behind.
+    pub(crate) async fn restore_extremity(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &NewEvent,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
+        )
+        .bind(&event.prev_events[0])
+        .bind(&event.room_id)
+        .bind(&event.event_id)
+        .execute(&mut **tx)
         .await?;
-        Ok(Some(first))
+        Ok(())
     }
 
     async fn insert_event_row(
@@ -287,24 +308,41 @@ impl SqlStore {
         pos: StreamPos,
         state_group: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
-             membership, depth, origin_server_ts, state_group, json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(pos)
-        .bind(&event.event_id)
-        .bind(&event.room_id)
-        .bind(&event.sender)
-        .bind(&event.event_type)
-        .bind(&event.state_key)
-        .bind(&event.membership)
-        .bind(event.depth)
-        .bind(event.origin_server_ts)
-        .bind(state_group)
-        .bind(&event.json)
-        .execute(&mut **tx)
-        .await?;
+        self.insert_event_rows(tx, &[(event, pos, state_group)])
+            .await
+    }
+
+    /// Inserts event rows, (event, position, state group) each, many per
+    /// statement.
+    pub(crate) async fn insert_event_rows(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        rows: &[(&NewEvent, StreamPos, i64)],
+    ) -> StoreResult<()> {
+        for range in crate::message_batch::row_chunks(rows.len()) {
+            let chunk = &rows[range];
+            let sql = format!(
+                "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
+                 membership, depth, origin_server_ts, state_group, json) VALUES {}",
+                crate::message_batch::placeholders(chunk.len(), 11)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, pos, group) in chunk {
+                query = query
+                    .bind(*pos)
+                    .bind(&e.event_id)
+                    .bind(&e.room_id)
+                    .bind(&e.sender)
+                    .bind(&e.event_type)
+                    .bind(&e.state_key)
+                    .bind(&e.membership)
+                    .bind(e.depth)
+                    .bind(e.origin_server_ts)
+                    .bind(*group)
+                    .bind(&e.json);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 

@@ -144,7 +144,9 @@ impl SqlStore {
         for t in placed {
             let e = ev(&t);
             if e.txn.is_some() && !claimed.contains(&e.event_id) {
-                let first = self.undo_repeat(tx, e).await?;
+                // A repeat (rare, so one at a time): answer with the first.
+                self.restore_extremity(tx, e).await?;
+                let first = self.txn_first_event(tx, e).await?;
                 outcomes.push((t.at, PersistOutcome::DuplicateTxn { event_id: first }));
             } else {
                 written.push(t);
@@ -152,31 +154,11 @@ impl SqlStore {
         }
 
         // 3. The rows, then 4. whom they notify.
-        for range in row_chunks(written.len()) {
-            let chunk = &written[range];
-            let sql = format!(
-                "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
-                 membership, depth, origin_server_ts, state_group, json) VALUES {}",
-                placeholders(chunk.len(), 11)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for t in chunk {
-                let e = ev(t);
-                query = query
-                    .bind(t.pos)
-                    .bind(&e.event_id)
-                    .bind(&e.room_id)
-                    .bind(&e.sender)
-                    .bind(&e.event_type)
-                    .bind(&e.state_key)
-                    .bind(&e.membership)
-                    .bind(e.depth)
-                    .bind(e.origin_server_ts)
-                    .bind(groups[&e.room_id])
-                    .bind(&e.json);
-            }
-            query.execute(&mut **tx).await?;
-        }
+        let rows: Vec<(&NewEvent, StreamPos, i64)> = written
+            .iter()
+            .map(|t| (ev(t), t.pos, groups[&ev(t).room_id]))
+            .collect();
+        self.insert_event_rows(tx, &rows).await?;
         let actions: Vec<(&NewEvent, StreamPos, &(String, bool))> = written
             .iter()
             .flat_map(|t| ev(t).push_actions.iter().map(move |a| (ev(t), t.pos, a)))
@@ -207,33 +189,6 @@ impl SqlStore {
         }));
         Ok(outcomes)
     }
-
-    /// A repeated transaction: puts the room's extremity back (the message
-    /// leaves nothing behind) and returns the event the ID was first used
-    /// for. Rare, so one message at a time.
-    async fn undo_repeat(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &NewEvent,
-    ) -> StoreResult<String> {
-        sqlx::query(
-            "UPDATE forward_extremities SET event_id = $1 WHERE room_id = $2 AND event_id = $3",
-        )
-        .bind(&event.prev_events[0])
-        .bind(&event.room_id)
-        .bind(&event.event_id)
-        .execute(&mut **tx)
-        .await?;
-        let (user, device, txn_id) = event.txn.as_ref().expect("only messages with a txn repeat");
-        Ok(sqlx::query_scalar(
-            "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-        )
-        .bind(user)
-        .bind(device)
-        .bind(txn_id)
-        .fetch_one(&mut **tx)
-        .await?)
-    }
 }
 
 /// A message on one extremity that changes nothing but the timeline.
@@ -245,7 +200,7 @@ fn is_plain_message(event: &NewEvent) -> bool {
 }
 
 /// `($1, $2), ($3, $4), ...`: `rows` tuples of `width` parameters.
-fn placeholders(rows: usize, width: usize) -> String {
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
             let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
@@ -257,7 +212,7 @@ fn placeholders(rows: usize, width: usize) -> String {
 
 /// Splits `0..len` into consecutive ranges whose lengths are powers of two
 /// no larger than [`MAX_ROWS`], largest first.
-fn row_chunks(len: usize) -> Vec<Range<usize>> {
+pub(crate) fn row_chunks(len: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < len {
