@@ -8,14 +8,19 @@ use std::collections::HashSet;
 
 use sqlx::{Any, Transaction};
 
+use crate::message_batch::{placeholders, row_chunks};
 use crate::{NewEvent, PersistOutcome, SqlStore, StoreError, StoreResult, StreamPos};
 
 /// After this many deltas a state group is written as a full snapshot, which
 /// bounds the chain walked to load any state.
 const STATE_SNAPSHOT_INTERVAL: i64 = 100;
 
-/// Push action rows per INSERT (two parameters each, far below the limits).
-const PUSH_ACTIONS_PER_STATEMENT: usize = 200;
+/// Most push action rows per INSERT (four parameters each, far below the
+/// limits).
+const PUSH_ACTIONS_PER_STATEMENT: usize = 256;
+
+/// Most event rows per INSERT (eleven parameters each).
+const EVENT_ROWS_PER_STATEMENT: usize = 64;
 
 impl SqlStore {
     /// Inserts one event inside `tx` (see [`EventStore::persist_event`]).
@@ -138,7 +143,7 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         }
-        self.insert_push_actions(tx, event, pos).await?;
+        self.insert_push_actions(tx, &[(event, pos)]).await?;
 
         Ok(PersistOutcome::Persisted {
             stream_ordering: pos,
@@ -232,7 +237,7 @@ impl SqlStore {
         let group = group
             .ok_or_else(|| StoreError::Corrupt(format!("room {} has no state", event.room_id)))?;
         self.insert_event_row(tx, event, pos, group).await?;
-        self.insert_push_actions(tx, event, pos).await?;
+        self.insert_push_actions(tx, &[(event, pos)]).await?;
         Ok(Some(PersistOutcome::Persisted {
             stream_ordering: pos,
         }))
@@ -319,12 +324,12 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         rows: &[(&NewEvent, StreamPos, i64)],
     ) -> StoreResult<()> {
-        for range in crate::message_batch::row_chunks(rows.len()) {
+        for range in row_chunks(rows.len(), EVENT_ROWS_PER_STATEMENT) {
             let chunk = &rows[range];
             let sql = format!(
                 "INSERT INTO events (stream_ordering, event_id, room_id, sender, event_type, state_key, \
                  membership, depth, origin_server_ts, state_group, json) VALUES {}",
-                crate::message_batch::placeholders(chunk.len(), 11)
+                placeholders(chunk.len(), 11)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (e, pos, group) in chunk {
@@ -346,28 +351,31 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn insert_push_actions(
+    /// Inserts the push actions of `events` (each at its position), many
+    /// rows per statement: a message to a room of 1,000 members notifies up
+    /// to 999 of them, and each statement is a round trip.
+    pub(crate) async fn insert_push_actions(
         &self,
         tx: &mut Transaction<'static, Any>,
-        event: &NewEvent,
-        pos: StreamPos,
+        events: &[(&NewEvent, StreamPos)],
     ) -> StoreResult<()> {
-        // Many rows per statement: a message to a room of 1,000 members
-        // notifies up to 999 of them, and each statement is a round trip.
-        for chunk in event.push_actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect();
+        let rows: Vec<(&NewEvent, StreamPos, &(String, bool))> = events
+            .iter()
+            .flat_map(|(e, pos)| e.push_actions.iter().map(move |a| (*e, *pos, a)))
+            .collect();
+        for range in row_chunks(rows.len(), PUSH_ACTIONS_PER_STATEMENT) {
+            let chunk = &rows[range];
             let sql = format!(
-                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, highlight) \
-                 VALUES {}",
-                rows.join(", ")
+                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, highlight) VALUES {}",
+                placeholders(chunk.len(), 4)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&event.room_id)
-                .bind(pos);
-            for (user, highlight) in chunk {
-                query = query.bind(user).bind(i64::from(*highlight));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, pos, (user, highlight)) in chunk {
+                query = query
+                    .bind(&e.room_id)
+                    .bind(*pos)
+                    .bind(user)
+                    .bind(i64::from(*highlight));
             }
             query.execute(&mut **tx).await?;
         }

@@ -18,7 +18,7 @@ use sqlx::{Any, Transaction};
 
 use crate::{NewEvent, PersistOutcome, SqlStore, StoreResult, StreamPos};
 
-/// Largest number of rows in one statement. Statement texts differ by
+/// Largest number of rows in one of the batch's own statements. Statement texts differ by
 /// their row count; counts are powers of two up to this, so a connection's
 /// statement cache holds a few shapes instead of one per batch size.
 const MAX_ROWS: usize = 64;
@@ -64,7 +64,7 @@ impl SqlStore {
         // 0. PostgreSQL: lock the rooms' rows, so the extremities read next
         //    are not changing under another process's transaction.
         if self.backend == crate::Backend::Postgres {
-            for range in row_chunks(candidates.len()) {
+            for range in row_chunks(candidates.len(), MAX_ROWS) {
                 let chunk = &candidates[range];
                 let sql = format!(
                     "SELECT room_id FROM rooms WHERE room_id IN ({}) ORDER BY room_id FOR UPDATE",
@@ -84,7 +84,7 @@ impl SqlStore {
         // 1. Replace each room's one extremity; a room whose extremities
         //    are not what its message expects is left to the general path.
         let mut groups: HashMap<String, i64> = HashMap::new();
-        for range in row_chunks(candidates.len()) {
+        for range in row_chunks(candidates.len(), MAX_ROWS) {
             let chunk = &candidates[range];
             let values = placeholders(chunk.len(), 3);
             let sql = format!(
@@ -124,7 +124,7 @@ impl SqlStore {
             .filter(|t| ev(t).txn.is_some())
             .collect();
         let mut claimed: Vec<String> = Vec::new();
-        for range in row_chunks(with_txn.len()) {
+        for range in row_chunks(with_txn.len(), MAX_ROWS) {
             let chunk = &with_txn[range];
             let sql = format!(
                 "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES {} \
@@ -159,26 +159,9 @@ impl SqlStore {
             .map(|t| (ev(t), t.pos, groups[&ev(t).room_id]))
             .collect();
         self.insert_event_rows(tx, &rows).await?;
-        let actions: Vec<(&NewEvent, StreamPos, &(String, bool))> = written
-            .iter()
-            .flat_map(|t| ev(t).push_actions.iter().map(move |a| (ev(t), t.pos, a)))
-            .collect();
-        for range in row_chunks(actions.len()) {
-            let chunk = &actions[range];
-            let sql = format!(
-                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, highlight) VALUES {}",
-                placeholders(chunk.len(), 4)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (e, pos, (user, highlight)) in chunk {
-                query = query
-                    .bind(&e.room_id)
-                    .bind(*pos)
-                    .bind(user)
-                    .bind(i64::from(*highlight));
-            }
-            query.execute(&mut **tx).await?;
-        }
+        let notified: Vec<(&NewEvent, StreamPos)> =
+            written.iter().map(|t| (ev(t), t.pos)).collect();
+        self.insert_push_actions(tx, &notified).await?;
         outcomes.extend(written.iter().map(|t| {
             (
                 t.at,
@@ -211,14 +194,14 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
 }
 
 /// Splits `0..len` into consecutive ranges whose lengths are powers of two
-/// no larger than [`MAX_ROWS`], largest first.
-pub(crate) fn row_chunks(len: usize) -> Vec<Range<usize>> {
+/// no larger than `max` (a power of two), largest first.
+pub(crate) fn row_chunks(len: usize, max: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < len {
         let left = len - start;
-        let size = if left >= MAX_ROWS {
-            MAX_ROWS
+        let size = if left >= max {
+            max
         } else {
             1 << (usize::BITS - 1 - left.leading_zeros())
         };
@@ -234,11 +217,11 @@ mod tests {
 
     #[test]
     fn chunks_are_powers_of_two_covering_everything() {
-        assert!(row_chunks(0).is_empty());
-        assert_eq!(row_chunks(1), vec![Range { start: 0, end: 1 }]);
-        assert_eq!(row_chunks(13), [0..8, 8..12, 12..13]);
-        assert_eq!(row_chunks(64), vec![Range { start: 0, end: 64 }]);
-        assert_eq!(row_chunks(130), [0..64, 64..128, 128..130]);
+        assert!(row_chunks(0, 64).is_empty());
+        assert_eq!(row_chunks(1, 64), vec![Range { start: 0, end: 1 }]);
+        assert_eq!(row_chunks(13, 64), [0..8, 8..12, 12..13]);
+        assert_eq!(row_chunks(64, 64), vec![Range { start: 0, end: 64 }]);
+        assert_eq!(row_chunks(130, 64), [0..64, 64..128, 128..130]);
     }
 
     #[test]
