@@ -118,7 +118,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Periodic housekeeping: expire typing notices, UIA sessions and idle
-/// rate-limit buckets.
+/// rate-limit buckets. Each tick also announces the committed stream
+/// position read from the database, which bounds how long a write whose
+/// writer forgot to announce it stays out of syncs.
 pub fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {

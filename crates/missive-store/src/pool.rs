@@ -166,6 +166,14 @@ impl SqlStore {
         self.read.close().await;
     }
 
+    /// Whether this process makes every write to the database: on SQLite
+    /// one server process owns the file. What its writers announce after
+    /// each commit is then the committed stream position, and reading the
+    /// counter again tells nothing new.
+    pub fn sees_every_write(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     /// The newest stream position that has been committed.
     pub async fn current_position(&self) -> StoreResult<StreamPos> {
         Self::position_in(&self.read).await
