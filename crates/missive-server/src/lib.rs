@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod listener;
 pub mod ruma_wrapper;
 pub mod services;
 pub mod state;

@@ -1,6 +1,6 @@
 //! The `missive-server` command: serve, or run an admin task.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use missive_server::{
@@ -107,12 +107,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     );
     let housekeeping = spawn_housekeeping(&state);
     let store = state.store.clone();
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    missive_server::listener::serve(listener, app(state), shutdown_signal()).await?;
     housekeeping.abort();
     store.close().await;
     tracing::info!("missive-server stopped");
