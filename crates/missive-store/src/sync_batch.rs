@@ -19,6 +19,11 @@ const ROOMS_PER_QUERY: usize = 500;
 /// statement, which the database compiles anew for every count of rooms.
 const TIMELINES_PER_QUERY: usize = 50;
 
+/// Push actions a count may walk one by one before it is folded into
+/// `push_summaries`: few enough that a room nobody reads costs each sync
+/// little, many enough that folding (a write) is rare.
+const FOLD_UNREAD_AFTER: i64 = 100;
+
 /// What every sync reports about the syncing device, read together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceSyncCounts {
@@ -64,11 +69,16 @@ pub trait SyncBatchStore: Send + Sync {
     /// Per room, the user's (notifications, highlights) after their read
     /// receipt (public or private), or without one after their current
     /// membership event (as Synapse counts: the invite that brought them
-    /// in is not unread once they joined). Rooms with none are absent.
+    /// in is not unread once they joined), up to `upto` included. Rooms
+    /// with none are absent.
+    ///
+    /// Counts that took many rows are folded into `push_summaries` (a
+    /// write), so the next count of the room starts from there.
     async fn unread_counts_in(
         &self,
         user_id: &str,
         room_ids: &[String],
+        upto: StreamPos,
     ) -> StoreResult<HashMap<String, (i64, i64)>>;
     /// Per room, its newest `limit` events after `since` (from the start
     /// when `None`) up to `upto` included, newest first: one
@@ -129,6 +139,39 @@ impl SqlStore {
             rows.extend(query.fetch_all(&self.read).await?);
         }
         Ok(rows)
+    }
+
+    /// Records that the user's push actions in the room in
+    /// (`unread_from`, `upto`] are these counts. A row for a later position
+    /// of the same start is kept (two syncs may race).
+    async fn fold_unread(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        unread_from: StreamPos,
+        upto: StreamPos,
+        notifications: i64,
+        highlights: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO push_summaries \
+               (user_id, room_id, counted_from, counted_upto, notifications, highlights) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (user_id, room_id) DO UPDATE SET counted_from = excluded.counted_from, \
+               counted_upto = excluded.counted_upto, notifications = excluded.notifications, \
+               highlights = excluded.highlights \
+             WHERE push_summaries.counted_from <> excluded.counted_from \
+               OR push_summaries.counted_upto < excluded.counted_upto",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .bind(unread_from)
+        .bind(upto)
+        .bind(notifications)
+        .bind(highlights)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 }
 
@@ -258,28 +301,66 @@ impl SyncBatchStore for SqlStore {
         &self,
         user_id: &str,
         room_ids: &[String],
+        upto: StreamPos,
     ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        // Per room: where unread starts (b), what a still valid summary
+        // already counted (s), and the push actions after that counted one
+        // by one. MATERIALIZED: inlined, the receipt lookup would be
+        // repeated for every push action counted.
         let rows = self
             .rows_in_rooms(
                 |rooms| {
                     format!(
-                        "SELECT a.room_id, COUNT(*), COUNT(CASE WHEN a.highlight = 1 THEN 1 END) \
-                         FROM event_push_actions a WHERE a.user_id = $1 AND a.room_id IN ({rooms}) \
-                         AND a.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
-                           WHERE r.room_id = a.room_id AND r.user_id = $1 \
-                           AND r.receipt_type IN ('m.read', 'm.read.private')), \
-                           (SELECT m.stream_ordering FROM memberships m \
-                           WHERE m.room_id = a.room_id AND m.user_id = $1), 0) \
-                         GROUP BY a.room_id"
+                        "WITH b AS MATERIALIZED (SELECT m.room_id, COALESCE((SELECT MAX(r.event_order) \
+                             FROM receipts r WHERE r.room_id = m.room_id AND r.user_id = $1 \
+                             AND r.receipt_type IN ('m.read', 'm.read.private')), \
+                             m.stream_ordering) AS unread_from \
+                           FROM memberships m WHERE m.user_id = $1 AND m.room_id IN ({rooms})), \
+                         s AS MATERIALIZED (SELECT b.room_id, b.unread_from, \
+                             CASE WHEN p.counted_from = b.unread_from THEN p.counted_upto \
+                               ELSE b.unread_from END AS counted_upto, \
+                             CASE WHEN p.counted_from = b.unread_from THEN p.notifications \
+                               ELSE 0 END AS base_n, \
+                             CASE WHEN p.counted_from = b.unread_from THEN p.highlights \
+                               ELSE 0 END AS base_h \
+                           FROM b LEFT JOIN push_summaries p \
+                             ON p.user_id = $1 AND p.room_id = b.room_id) \
+                         SELECT s.room_id, s.unread_from, s.base_n, s.base_h, \
+                           COUNT(a.stream_ordering), COUNT(CASE WHEN a.highlight = 1 THEN 1 END) \
+                         FROM s LEFT JOIN event_push_actions a ON a.user_id = $1 \
+                           AND a.room_id = s.room_id AND a.stream_ordering > s.counted_upto \
+                           AND a.stream_ordering <= $2 \
+                         GROUP BY s.room_id, s.unread_from, s.base_n, s.base_h"
                     )
                 },
-                &[Lead::Text(user_id)],
+                &[Lead::Text(user_id), Lead::Int(upto)],
                 room_ids,
             )
             .await?;
         let mut out = HashMap::new();
+        let mut folds = Vec::new();
         for row in rows {
-            out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+            let room: String = row.try_get(0)?;
+            let unread_from: StreamPos = row.try_get(1)?;
+            let (base_n, base_h): (i64, i64) = (row.try_get(2)?, row.try_get(3)?);
+            let (counted_n, counted_h): (i64, i64) = (row.try_get(4)?, row.try_get(5)?);
+            let total = (base_n + counted_n, base_h + counted_h);
+            if counted_n >= FOLD_UNREAD_AFTER {
+                folds.push((room.clone(), unread_from, total));
+            }
+            if total.0 > 0 {
+                out.insert(room, total);
+            }
+        }
+        for (room, unread_from, (notifications, highlights)) in folds {
+            // Only a shortcut for later counts: a failure costs nothing but
+            // the next count's time.
+            if let Err(e) = self
+                .fold_unread(user_id, &room, unread_from, upto, notifications, highlights)
+                .await
+            {
+                tracing::warn!(error = %e, "could not fold an unread count");
+            }
         }
         Ok(out)
     }

@@ -123,6 +123,7 @@ macro_rules! store_conformance_tests {
             small_tables_round_trip,
             room_activity_is_indexed,
             sync_reads_for_many_rooms_match_per_room_reads,
+            unread_counts_fold_and_stay_exact,
             device_sync_counts_match_the_separate_reads,
             one_time_keys_are_claimed_once_then_fallback,
             device_list_changes_reach_room_members,

@@ -113,7 +113,11 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     );
 
     // Unread counts after the read receipt.
-    let unread = store.unread_counts_in("@bob:test", &rooms).await.unwrap();
+    let now = store.current_position().await.unwrap();
+    let unread = store
+        .unread_counts_in("@bob:test", &rooms, now)
+        .await
+        .unwrap();
     let read = store.read_up_to("!a:test", "@bob:test").await.unwrap();
     assert_eq!(
         unread["!a:test"],
@@ -223,4 +227,97 @@ pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
     );
     assert_eq!(counts.unused_fallback_keys.len(), 1);
     assert_eq!(counts.queued_to_device, 2);
+}
+
+/// Unread counts stay exact when long ones are folded into summaries: as
+/// more messages come, when the read receipt moves past the summary's
+/// start, and when it moves into the messages counted one by one.
+pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
+    let room = "!busy:test";
+    let create = create_room(&store, room).await;
+    store
+        .persist_event(member(room, "$bj", "@bob:test", "join", &[&create]))
+        .await
+        .unwrap();
+    let mut prev = "$bj".to_owned();
+    let send = async |n: usize, prev: &mut String| {
+        for _ in 0..n {
+            let id = format!("$m{}", store.current_position().await.unwrap());
+            let mut m = event(room, &id, "m.room.message", None, &[prev.as_str()]);
+            // Every tenth one mentions bob.
+            let order = store.current_position().await.unwrap();
+            m.push_actions = vec![("@bob:test".into(), order % 10 == 0)];
+            store.persist_event(m).await.unwrap();
+            *prev = id;
+        }
+    };
+    // What the count must be: every action after bob's unread start, one
+    // by one (the reference read, which never uses summaries).
+    let expected = async |store: &SqlStore| {
+        let from = match store.read_up_to(room, "@bob:test").await.unwrap() {
+            0 => store.event("$bj").await.unwrap().unwrap().stream_ordering,
+            read => read,
+        };
+        store.unread_counts("@bob:test", room, from).await.unwrap()
+    };
+    let rooms = vec![room.to_owned()];
+    let counts = async |store: &SqlStore| {
+        let now = store.current_position().await.unwrap();
+        store
+            .unread_counts_in("@bob:test", &rooms, now)
+            .await
+            .unwrap()[room]
+    };
+    let summaries = async |store: &SqlStore| -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM push_summaries")
+            .fetch_one(&store.read)
+            .await
+            .unwrap()
+    };
+
+    send(150, &mut prev).await;
+    assert_eq!(summaries(&store).await, 0);
+    let first = counts(&store).await;
+    assert_eq!(first.0, 150);
+    assert_eq!(first, expected(&store).await);
+    // That count walked 150 rows: it was folded.
+    assert_eq!(summaries(&store).await, 1);
+    assert_eq!(counts(&store).await, first);
+
+    send(5, &mut prev).await;
+    assert_eq!(counts(&store).await.0, 155);
+    assert_eq!(counts(&store).await, expected(&store).await);
+
+    // Bob reads up to the 60th message: the summary no longer applies.
+    let read_at: i64 = sqlx::query_scalar(
+        "SELECT stream_ordering FROM events WHERE room_id = $1 AND event_type = 'm.room.message' \
+         ORDER BY stream_ordering LIMIT 1 OFFSET 59",
+    )
+    .bind(room)
+    .fetch_one(&store.read)
+    .await
+    .unwrap();
+    let read_event: String =
+        sqlx::query_scalar("SELECT event_id FROM events WHERE stream_ordering = $1")
+            .bind(read_at)
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+    store
+        .set_receipt(ReceiptRecord {
+            room_id: room.into(),
+            user_id: "@bob:test".into(),
+            receipt_type: "m.read".into(),
+            thread_id: String::new(),
+            event_id: read_event,
+            event_order: read_at,
+            ts: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts(&store).await.0, 95);
+    assert_eq!(counts(&store).await, expected(&store).await);
+    send(10, &mut prev).await;
+    assert_eq!(counts(&store).await.0, 105);
+    assert_eq!(counts(&store).await, expected(&store).await);
 }

@@ -94,7 +94,9 @@ impl Prefetched {
             }
             (
                 store.typing_in(&plan.joined, since, now_ms()).await?,
-                store.unread_counts_in(user.as_str(), &plan.joined).await?,
+                store
+                    .unread_counts_in(user.as_str(), &plan.joined, plan.upto)
+                    .await?,
             )
         };
         let mut account_data: HashMap<String, Vec<(String, String)>> = HashMap::new();
