@@ -57,7 +57,7 @@ async fn set(
         .store
         .set_account_data(user.as_str(), room.map(|r| r.as_str()), ty, raw)
         .await?;
-    s.rooms.notify(pos);
+    s.rooms.notify_users(pos, &[user.as_str()]);
     Ok(())
 }
 
@@ -176,7 +176,7 @@ pub async fn create_tag(
             &all.to_string(),
         )
         .await?;
-    s.rooms.notify(pos);
+    s.rooms.notify_users(pos, &[me.user_id.as_str()]);
     Ok(Json(json!({})))
 }
 
@@ -199,6 +199,6 @@ pub async fn delete_tag(
             &all.to_string(),
         )
         .await?;
-    s.rooms.notify(pos);
+    s.rooms.notify_users(pos, &[me.user_id.as_str()]);
     Ok(Json(json!({})))
 }

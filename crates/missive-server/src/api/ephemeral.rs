@@ -43,7 +43,9 @@ pub async fn create_typing_event(
     s.store
         .set_typing(b.room_id.as_str(), me.user_id.as_str(), expires)
         .await?;
-    s.rooms.notify(s.store.current_position().await?);
+    s.rooms
+        .notify_room(s.store.current_position().await?, b.room_id.as_str())
+        .await;
     Ok(Json(json!({})))
 }
 
@@ -75,7 +77,9 @@ async fn receipt(
         })
         .await?;
     if moved {
-        s.rooms.notify(s.store.current_position().await?);
+        s.rooms
+            .notify_room(s.store.current_position().await?, room.as_str())
+            .await;
     }
     Ok(())
 }
@@ -91,7 +95,7 @@ async fn fully_read(
         .store
         .set_account_data(user.as_str(), Some(room.as_str()), "m.fully_read", &content)
         .await?;
-    s.rooms.notify(pos);
+    s.rooms.notify_users(pos, &[user.as_str()]);
     Ok(())
 }
 

@@ -95,7 +95,7 @@ async fn save(
     rules: &ruma::push::Ruleset,
 ) -> ApiResult<Json<Value>> {
     let pos = push_rules::save(&s.store, user, rules).await?;
-    s.rooms.notify(pos);
+    s.rooms.notify_users(pos, &[user.as_str()]);
     Ok(Json(json!({})))
 }
 

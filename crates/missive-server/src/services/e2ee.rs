@@ -4,13 +4,15 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use missive_store::{DeviceStore, KeyStore, OneTimeKey, SqlStore, ToDeviceMessage, ToDeviceStore};
+use missive_store::{
+    DeviceStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage, ToDeviceStore,
+};
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, UserId, serde::Base64};
 use serde_json::{Map, Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::notifier::Notifier,
+    services::{audience, notifier::Notifier},
 };
 
 /// The largest content of one to-device message, in bytes.
@@ -71,7 +73,7 @@ impl E2ee {
             .store
             .set_device_keys(user.as_str(), device, &new_json)
             .await?;
-        self.notifier.notify(pos);
+        self.announce_keys(pos, user.as_str()).await;
         Ok(())
     }
 
@@ -199,7 +201,7 @@ impl E2ee {
                     .store
                     .set_cross_signing_key(user.as_str(), usage, &json)
                     .await?;
-                self.notifier.notify(pos);
+                self.announce_keys(pos, user.as_str()).await;
             }
         }
         Ok(())
@@ -322,7 +324,7 @@ impl E2ee {
                     .await?
             }
         };
-        self.notifier.notify(pos);
+        self.announce_keys(pos, target.as_str()).await;
         Ok(())
     }
 
@@ -397,9 +399,25 @@ impl E2ee {
             .queue_to_device(Some((sender.as_str(), sender_device, txn_id)), &queue)
             .await?
         {
-            self.notifier.notify(pos);
+            let recipients: std::collections::BTreeSet<&str> =
+                queue.iter().map(|m| m.recipient_user.as_str()).collect();
+            self.notifier.notify_users(pos, recipients);
         }
         Ok(())
+    }
+
+    /// Wakes whoever must re-fetch `user`'s keys: the user's other devices
+    /// and everyone sharing a room with them (their `device_lists`).
+    async fn announce_keys(&self, pos: StreamPos, user: &str) {
+        match audience::sharing_rooms_with(&self.store, user).await {
+            Ok(users) => self
+                .notifier
+                .notify_users(pos, users.iter().map(String::as_str)),
+            Err(e) => {
+                tracing::warn!(error = %e, "members unreadable; waking every sync");
+                self.notifier.notify(pos);
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! concern and holds only the store traits and handles it needs.
 
 pub mod accounts;
+pub mod audience;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;

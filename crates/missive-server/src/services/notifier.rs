@@ -1,24 +1,43 @@
-//! Wakes long-polling syncs when the stream moves.
+//! Wakes long-polling syncs when the stream moves for their user.
 //!
-//! Writers call [`Notifier::notify`] with the position they committed. On
-//! PostgreSQL the store also relays positions committed by other server
-//! processes (LISTEN/NOTIFY), so a sync waiting here wakes whichever process
-//! handled the write.
+//! Writers call [`Notifier::notify_users`] with the position they committed
+//! and the users the write concerns (a room's members, a to-device
+//! message's recipients, the owner of account data; see `audience`): only
+//! those users' syncs wake. Every idle client holds a sync open, so waking
+//! all of them for each message made the server assemble thousands of empty
+//! answers per message. [`Notifier::notify`] wakes every sync: for writes
+//! whose audience is not known, and on PostgreSQL for positions committed by
+//! other server processes (relayed through LISTEN/NOTIFY).
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use missive_store::StreamPos;
 use tokio::sync::{mpsc, watch};
 
 #[derive(Clone)]
 pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The committed position. A send wakes every sync; positions announced
+    /// to some users only update it silently.
     position: watch::Sender<StreamPos>,
+    /// Per user with syncs waiting: the user's wake, and how many wait.
+    waiting: Mutex<HashMap<String, (watch::Sender<()>, usize)>>,
 }
 
 impl Notifier {
     pub fn new(current: StreamPos) -> Self {
         Self {
-            position: watch::Sender::new(current),
+            inner: Arc::new(Inner {
+                position: watch::Sender::new(current),
+                waiting: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
@@ -32,9 +51,10 @@ impl Notifier {
         });
     }
 
-    /// Announces that everything up to `pos` is committed.
+    /// Announces that everything up to `pos` is committed, and wakes every
+    /// sync if that is news.
     pub fn notify(&self, pos: StreamPos) {
-        self.position.send_if_modified(|current| {
+        self.inner.position.send_if_modified(|current| {
             if pos > *current {
                 *current = pos;
                 true
@@ -44,17 +64,88 @@ impl Notifier {
         });
     }
 
-    pub fn current(&self) -> StreamPos {
-        *self.position.borrow()
+    /// Announces that everything up to `pos` is committed, and wakes the
+    /// syncs of `users`, whom the write at `pos` concerns.
+    pub fn notify_users<'a>(&self, pos: StreamPos, users: impl IntoIterator<Item = &'a str>) {
+        // The position first: a woken sync reads it to know what to send.
+        self.inner.position.send_if_modified(|current| {
+            *current = pos.max(*current);
+            false
+        });
+        let waiting = self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.is_empty() {
+            return;
+        }
+        for user in users {
+            if let Some((wake, _)) = waiting.get(user) {
+                wake.send_replace(());
+            }
+        }
     }
 
-    /// Waits until the stream moves past `since` or `timeout` elapses.
-    /// Returns whether it moved.
-    pub async fn wait_past(&self, since: StreamPos, timeout: Duration) -> bool {
-        let mut rx = self.position.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|pos| *pos > since))
-            .await
-            .is_ok_and(|r| r.is_ok())
+    pub fn current(&self) -> StreamPos {
+        *self.inner.position.borrow()
+    }
+
+    /// Starts listening for news for `user`. Take it before reading the
+    /// position an answer is based on: what is announced after that read
+    /// then ends the wait.
+    pub fn listen(&self, user: &str) -> Listener {
+        let mut waiting = self.inner.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let (wake, count) = waiting
+            .entry(user.to_owned())
+            .or_insert_with(|| (watch::Sender::new(()), 0));
+        *count += 1;
+        Listener {
+            everyone: self.inner.position.subscribe(),
+            mine: wake.subscribe(),
+            user: user.to_owned(),
+            notifier: self.clone(),
+        }
+    }
+}
+
+/// A sync's registration for wakes (see [`Notifier::listen`]).
+pub struct Listener {
+    everyone: watch::Receiver<StreamPos>,
+    mine: watch::Receiver<()>,
+    user: String,
+    notifier: Notifier,
+}
+
+impl Listener {
+    /// Waits until a write announced since [`Notifier::listen`] concerns
+    /// the user (or everyone), or `timeout` elapses. Returns whether one
+    /// did.
+    pub async fn wait(&mut self, timeout: Duration) -> bool {
+        let woken = async {
+            tokio::select! {
+                r = self.everyone.changed() => r.is_ok(),
+                r = self.mine.changed() => r.is_ok(),
+            }
+        };
+        let woken = tokio::time::timeout(timeout, woken).await.unwrap_or(false);
+        // The next wait is for what comes after this one.
+        self.everyone.mark_unchanged();
+        self.mine.mark_unchanged();
+        woken
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .notifier
+            .inner
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, count)) = waiting.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                waiting.remove(&self.user);
+            }
+        }
     }
 }
 
@@ -65,10 +156,8 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_sync_wakes_on_notify() {
         let n = Notifier::new(5);
-        let waiter = {
-            let n = n.clone();
-            tokio::spawn(async move { n.wait_past(5, Duration::from_secs(3600)).await })
-        };
+        let mut listener = n.listen("@a:x");
+        let waiter = tokio::spawn(async move { listener.wait(Duration::from_secs(3600)).await });
         tokio::task::yield_now().await;
         n.notify(6);
         assert!(waiter.await.unwrap());
@@ -79,13 +168,50 @@ mod tests {
     async fn positions_never_go_back() {
         let n = Notifier::new(10);
         n.notify(3);
+        n.notify_users(4, ["@a:x"]);
         assert_eq!(n.current(), 10);
-        assert!(n.wait_past(9, Duration::from_secs(3600)).await);
+    }
+
+    /// A write for some users wakes their syncs and no one else's, and
+    /// still moves the position every sync reads.
+    #[tokio::test(start_paused = true)]
+    async fn only_the_concerned_users_wake() {
+        let n = Notifier::new(1);
+        let mut alice = n.listen("@alice:x");
+        let mut bob = n.listen("@bob:x");
+        n.notify_users(2, ["@alice:x", "@carol:x"]);
+        assert!(alice.wait(Duration::from_secs(30)).await);
+        assert!(!bob.wait(Duration::from_secs(30)).await);
+        assert_eq!(n.current(), 2);
+    }
+
+    /// What was announced between `listen` and `wait` is not missed, and a
+    /// wait after it waits for something new.
+    #[tokio::test(start_paused = true)]
+    async fn news_before_the_wait_counts_once() {
+        let n = Notifier::new(1);
+        let mut alice = n.listen("@alice:x");
+        n.notify_users(2, ["@alice:x"]);
+        assert!(alice.wait(Duration::from_secs(30)).await);
+        assert!(!alice.wait(Duration::from_secs(30)).await);
+        n.notify(3);
+        assert!(alice.wait(Duration::from_secs(30)).await);
+    }
+
+    #[tokio::test]
+    async fn listeners_are_forgotten_when_dropped() {
+        let n = Notifier::new(1);
+        let first = n.listen("@alice:x");
+        let second = n.listen("@alice:x");
+        drop(first);
+        assert_eq!(n.inner.waiting.lock().unwrap().len(), 1);
+        drop(second);
+        assert!(n.inner.waiting.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_stream_times_out() {
         let n = Notifier::new(1);
-        assert!(!n.wait_past(1, Duration::from_secs(30)).await);
+        assert!(!n.listen("@a:x").wait(Duration::from_secs(30)).await);
     }
 }

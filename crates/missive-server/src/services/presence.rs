@@ -17,7 +17,11 @@ use std::{
 use missive_store::{PresenceRecord, PresenceStore, SqlStore};
 use serde_json::{Value, json};
 
-use crate::{error::ApiResult, services::notifier::Notifier, time::now_ms};
+use crate::{
+    error::ApiResult,
+    services::{audience, notifier::Notifier},
+    time::now_ms,
+};
 
 /// How long a confirmed state is trusted without reading it again.
 const RECONFIRM_MS: i64 = 60_000;
@@ -93,7 +97,16 @@ impl Presence {
     pub async fn write(&self, record: &PresenceRecord) -> ApiResult<()> {
         let pos = self.store.set_presence(record).await?;
         self.remember(&record.user_id, &record.state, now_ms());
-        self.notifier.notify(pos);
+        // Presence is seen by whoever shares a room with the user.
+        match audience::sharing_rooms_with(&self.store, &record.user_id).await {
+            Ok(users) => self
+                .notifier
+                .notify_users(pos, users.iter().map(String::as_str)),
+            Err(e) => {
+                tracing::warn!(error = %e, "members unreadable; waking every sync");
+                self.notifier.notify(pos);
+            }
+        }
         Ok(())
     }
 

@@ -110,7 +110,10 @@ impl Rooms {
             other => other?,
         };
         if let Some(PersistOutcome::Persisted { stream_ordering }) = outcomes.last() {
-            self.notify(*stream_ordering);
+            // The creator, and the invitees of the initial events.
+            let invitees: Vec<&str> = req.invite.iter().map(|u| u.as_str()).collect();
+            self.announce(*stream_ordering, room_id.as_str(), &invitees)
+                .await;
         }
 
         if let Some(alias) = alias {

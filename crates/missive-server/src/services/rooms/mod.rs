@@ -28,7 +28,7 @@ pub use create::CreateRoom;
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::notifier::Notifier,
+    services::{audience, notifier::Notifier},
 };
 
 /// How often a send is rebuilt when another writer moved the room first.
@@ -228,7 +228,12 @@ impl Rooms {
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);
-                    self.inner.notifier.notify(stream_ordering);
+                    let target = pdu
+                        .state_key
+                        .as_deref()
+                        .filter(|_| pdu.event_type == TimelineEventType::RoomMember);
+                    self.announce(stream_ordering, room_id.as_str(), target.as_slice())
+                        .await;
                     return Ok(pdu.event_id);
                 }
                 Ok(PersistOutcome::DuplicateTxn { event_id }) => {
@@ -385,10 +390,42 @@ impl Rooms {
         }
     }
 
-    /// Tells waiting syncs about a stream position (for writes made outside
-    /// this service).
+    /// Tells every waiting sync about a stream position (for writes made
+    /// outside this service whose audience is unknown).
     pub fn notify(&self, pos: StreamPos) {
         self.inner.notifier.notify(pos);
+    }
+
+    /// Tells the syncs of `users` about a write at `pos` that concerns
+    /// them alone (their account data, push rules).
+    pub fn notify_users(&self, pos: StreamPos, users: &[&str]) {
+        self.inner.notifier.notify_users(pos, users.iter().copied());
+    }
+
+    /// Tells the room's members about a write at `pos` in it (typing,
+    /// receipts).
+    pub async fn notify_room(&self, pos: StreamPos, room_id: &str) {
+        self.announce(pos, room_id, &[]).await;
+    }
+
+    /// Announces a committed write in a room to whom it concerns: the
+    /// room's joined members, and the targets of membership events (an
+    /// invitee, someone who left or was kicked, who is not or no longer
+    /// joined). Everyone, if the members cannot be read.
+    pub(crate) async fn announce(&self, pos: StreamPos, room_id: &str, targets: &[&str]) {
+        match audience::room_members(&self.inner.store, room_id).await {
+            Ok(members) => self.inner.notifier.notify_users(
+                pos,
+                members
+                    .iter()
+                    .map(String::as_str)
+                    .chain(targets.iter().copied()),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, room_id, "room members unreadable; waking every sync");
+                self.inner.notifier.notify(pos);
+            }
+        }
     }
 }
 

@@ -81,13 +81,16 @@ impl Syncer {
     pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<Value> {
         let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
         loop {
+            // Listening starts before the position is read: a write for
+            // this user committed after the read ends the wait below.
+            let mut news = self.notifier.listen(req.user.as_str());
             let upto = self.committed_position().await?;
             let since = req.since.map(|s| s.min(upto));
             let now = tokio::time::Instant::now();
             if now < deadline && self.nothing_new(&req, since, upto).await? {
                 // A client polling again right after its last answer: wait
                 // without assembling an answer that would be empty.
-                self.notifier.wait_past(upto, deadline - now).await;
+                news.wait(deadline - now).await;
                 continue;
             }
             // Boxed: a held long poll keeps this future alive, and inline the
@@ -97,7 +100,7 @@ impl Syncer {
             if !empty || req.since.is_none() || req.full_state || now >= deadline {
                 return Ok(response);
             }
-            self.notifier.wait_past(upto, deadline - now).await;
+            news.wait(deadline - now).await;
         }
     }
 
