@@ -7,7 +7,7 @@
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the sizes (slow on Synapse)
 #   MISSIVE_BIN=path                  a missive-server binary other than this tree's
-#   BENCH_ONLY="send latency initial-sync accounts idle fanout big-room create-rooms"
+#   BENCH_ONLY="send latency initial-sync accounts idle idle-traffic fanout big-room create-rooms"
 #                                     a subset of the scenarios
 #   SYNAPSE_BCRYPT_ROUNDS=n           Synapse's password hashing cost (its default 12
 #                                     registers ~4 users/s: filling a 10,000-member
@@ -123,7 +123,9 @@ def row(thr, lat):
     print(f"| {target} | {label} | {thr} | {lat.get('p50','')} | {lat.get('p95','')} | {lat.get('p99','')} | {cpu} | {hwm // 1024} |")
 if "error" in result: row("FAILED", None)
 elif result["scenario"] == "send": row(f"{result['throughput_per_s']:.0f} msg/s", result["latency_ms"])
-elif result["scenario"] == "latency": row(f"{result['rate_per_s']} msg/s offered", result["delivery_ms"])
+elif result["scenario"] == "latency":
+    idle = f", {result['idle_syncs']} idle syncs held" if result.get("idle_syncs") else ""
+    row(f"{result['rate_per_s']} msg/s offered{idle}", result["delivery_ms"])
 elif result["scenario"] == "initial_sync":
     row("initial sync", result["initial_sync_ms"]); row("incremental sync", result["incremental_sync_ms"])
 elif result["scenario"] == "idle":
@@ -147,6 +149,9 @@ PY
   only initial-sync && run "sync ${IS_ROOMS}x${IS_MSGS}" initial-sync --rooms "$IS_ROOMS" --messages "$IS_MSGS"
   only accounts && run "accounts" accounts --users "$ACCT"
   only idle && run "idle syncs" idle --users "$IDLE_USERS" --per-user 100 --hold-secs 20 --server-pid "$PID"
+  # The same idle syncs (users in no room) held while 100 msg/s flow into
+  # 5 other rooms, 15 s of load: none of it concerns the idle users.
+  only idle-traffic && run "delivery with idle syncs" latency --rate 100 --messages 1500 --rooms 5 --idle-users "$IDLE_USERS"
   # One room, one sender at 10 msg/s, part of the members long-polling.
   only fanout && run "fan-out ${FAN_MEMBERS}/${FAN_SYNCING}" fanout --members "$FAN_MEMBERS" --syncing "$FAN_SYNCING" --messages 50 --rate 10
   only create-rooms && run "create rooms 8x10" create-rooms --clients 8 --rooms 10

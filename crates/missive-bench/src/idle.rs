@@ -39,31 +39,9 @@ pub async fn idle(
     hold: Duration,
     server_pid: Option<u32>,
 ) -> client::Result<Value> {
-    let mut clients = Vec::with_capacity(users);
-    for i in 0..users {
-        let c = Client::register(url, &format!("{prefix}_idle{i}")).await?;
-        let since = c.sync(None, 0).await?["next_batch"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        clients.push((c, since));
-    }
+    let clients = idle_users(url, prefix, users).await?;
     let before = server_pid.and_then(server_usage);
-    let mut polls = tokio::task::JoinSet::new();
-    for (c, since) in &clients {
-        for _ in 0..per_user {
-            let (c, since) = (c.clone(), since.clone());
-            polls.spawn(async move {
-                // Nothing happens for these users: each poll waits for its
-                // full timeout, then is issued again.
-                loop {
-                    if c.sync(Some(&since), 30_000).await.is_err() {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            });
-        }
-    }
+    let polls = hold_polls(&clients, per_user);
     // Sample while the polls are held; the peak is what the server needed.
     let mut peak_rss_kib = 0;
     let steps = hold.as_secs().max(1);
@@ -74,7 +52,7 @@ pub async fn idle(
         }
     }
     let after = server_pid.and_then(server_usage);
-    polls.abort_all();
+    drop(polls);
     let cpu_s = match (before, after) {
         (Some((_, b)), Some((_, a))) => json!((a - b) as f64 / ticks_per_second() as f64),
         _ => Value::Null,
@@ -87,4 +65,43 @@ pub async fn idle(
         "rss_mib_before": before.map(|(rss, _)| rss / 1024),
         "cpu_s_while_held": cpu_s,
     }))
+}
+
+/// Registers `users` users who are in no room, each with the token of
+/// their first sync: nothing that happens on the server concerns them.
+pub async fn idle_users(
+    url: &str,
+    prefix: &str,
+    users: usize,
+) -> client::Result<Vec<(Client, String)>> {
+    let mut clients = Vec::with_capacity(users);
+    for i in 0..users {
+        let c = Client::register(url, &format!("{prefix}_idle{i}")).await?;
+        let since = c.sync(None, 0).await?["next_batch"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        clients.push((c, since));
+    }
+    Ok(clients)
+}
+
+/// Holds `per_user` long-poll syncs open for each of `clients`, polling
+/// again when one ends, until the returned set is dropped.
+pub fn hold_polls(clients: &[(Client, String)], per_user: usize) -> tokio::task::JoinSet<()> {
+    let mut polls = tokio::task::JoinSet::new();
+    for (c, since) in clients {
+        for _ in 0..per_user {
+            let (c, since) = (c.clone(), since.clone());
+            polls.spawn(async move {
+                // Each poll waits for its full timeout, then is issued again.
+                loop {
+                    if c.sync(Some(&since), 30_000).await.is_err() {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            });
+        }
+    }
+    polls
 }

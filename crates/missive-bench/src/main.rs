@@ -49,6 +49,10 @@ enum Scenario {
         /// Rooms (each with its own sender) the load is spread over.
         #[arg(long, default_value_t = 1)]
         rooms: usize,
+        /// Users in no room holding 100 long-poll syncs each meanwhile
+        /// (idle clients the traffic does not concern).
+        #[arg(long, default_value_t = 0)]
+        idle_users: usize,
     },
     /// Initial sync of a user in many rooms full of history, and an
     /// incremental sync after.
@@ -116,7 +120,8 @@ async fn main() {
             rate,
             messages,
             rooms,
-        } => latency(&cli.url, &cli.prefix, rate, messages, rooms).await,
+            idle_users,
+        } => latency(&cli.url, &cli.prefix, rate, messages, rooms, idle_users).await,
         Scenario::InitialSync { rooms, messages } => {
             initial_sync(&cli.url, &cli.prefix, rooms, messages).await
         }
@@ -202,7 +207,10 @@ async fn latency(
     rate: u64,
     messages: usize,
     rooms: usize,
+    idle_users: usize,
 ) -> client::Result<serde_json::Value> {
+    let idle = idle::idle_users(url, prefix, idle_users).await?;
+    let idle_polls = idle::hold_polls(&idle, 100);
     let receiver = Client::register(url, &format!("{prefix}_lr")).await?;
     let mut senders = Vec::new();
     for i in 0..rooms.max(1) {
@@ -277,8 +285,10 @@ async fn latency(
         .await
         .map_err(|_| "receiver did not get every message in 120 s".to_owned())?
         .map_err(|e| e.to_string())??;
+    drop(idle_polls);
     Ok(json!({
         "scenario": "latency",
+        "idle_syncs": idle_users * 100,
         "rate_per_s": rate,
         "achieved_rate_per_s": (messages as f64 / offered_s).round(),
         "rooms": rooms,
