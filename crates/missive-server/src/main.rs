@@ -107,7 +107,12 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     );
     let housekeeping = spawn_housekeeping(&state);
     let store = state.store.clone();
-    missive_server::listener::serve(listener, app(state), shutdown_signal()).await?;
+    let syncer = state.syncer.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        syncer.stop_waiting();
+    };
+    missive_server::listener::serve(listener, app(state), shutdown).await?;
     housekeeping.abort();
     store.close().await;
     tracing::info!("missive-server stopped");

@@ -29,6 +29,8 @@ struct Inner {
     position: watch::Sender<StreamPos>,
     /// Per user with syncs waiting: the user's wake, and how many wait.
     waiting: Mutex<HashMap<String, (watch::Sender<()>, usize)>>,
+    /// Set when the server shuts down: waits end at once.
+    closing: watch::Sender<bool>,
 }
 
 impl Notifier {
@@ -37,6 +39,7 @@ impl Notifier {
             inner: Arc::new(Inner {
                 position: watch::Sender::new(current),
                 waiting: Mutex::new(HashMap::new()),
+                closing: watch::Sender::new(false),
             }),
         }
     }
@@ -87,6 +90,16 @@ impl Notifier {
         *self.inner.position.borrow()
     }
 
+    /// Ends every wait, now and later: the server is shutting down, and a
+    /// held long poll answered now lets its connection close at once.
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        *self.inner.closing.borrow()
+    }
+
     /// Starts listening for news for `user`. Take it before reading the
     /// position an answer is based on: what is announced after that read
     /// then ends the wait.
@@ -97,6 +110,7 @@ impl Notifier {
             .or_insert_with(|| (watch::Sender::new(()), 0));
         *count += 1;
         Listener {
+            closing: self.inner.closing.subscribe(),
             everyone: self.inner.position.subscribe(),
             mine: wake.subscribe(),
             user: user.to_owned(),
@@ -107,6 +121,7 @@ impl Notifier {
 
 /// A sync's registration for wakes (see [`Notifier::listen`]).
 pub struct Listener {
+    closing: watch::Receiver<bool>,
     everyone: watch::Receiver<StreamPos>,
     mine: watch::Receiver<()>,
     user: String,
@@ -122,6 +137,7 @@ impl Listener {
             tokio::select! {
                 r = self.everyone.changed() => r.is_ok(),
                 r = self.mine.changed() => r.is_ok(),
+                r = self.closing.wait_for(|closing| *closing) => r.is_ok(),
             }
         };
         let woken = tokio::time::timeout(timeout, woken).await.unwrap_or(false);
@@ -207,6 +223,15 @@ mod tests {
         assert_eq!(n.inner.waiting.lock().unwrap().len(), 1);
         drop(second);
         assert!(n.inner.waiting.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_ends_every_wait() {
+        let n = Notifier::new(1);
+        let mut alice = n.listen("@alice:x");
+        n.close();
+        assert!(alice.wait(Duration::from_secs(3600)).await);
+        assert!(n.listen("@bob:x").wait(Duration::from_secs(3600)).await);
     }
 
     #[tokio::test(start_paused = true)]
