@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use missive_store::{EventStore, PushTargetStore, SqlStore, StoreResult};
+use missive_store::{EventStore, PushTargetStore, SqlStore, StoreResult, StreamPos};
+
+use crate::services::notifier::Notifier;
 
 /// The room's joined members (from the push targets, which every message
 /// reads anyway and SQLite keeps in memory).
@@ -27,4 +29,22 @@ pub async fn sharing_rooms_with(store: &SqlStore, user_id: &str) -> StoreResult<
         }
     }
     Ok(users)
+}
+
+/// Announces a write at `pos` about `user` (their presence, their keys) to
+/// the user and everyone sharing a room with them; to everyone if their
+/// rooms cannot be read.
+pub async fn announce_to_sharing(
+    store: &SqlStore,
+    notifier: &Notifier,
+    pos: StreamPos,
+    user: &str,
+) {
+    match sharing_rooms_with(store, user).await {
+        Ok(users) => notifier.notify_users(pos, users.iter().map(String::as_str)),
+        Err(e) => {
+            tracing::warn!(error = %e, "members unreadable; waking every sync");
+            notifier.notify(pos);
+        }
+    }
 }

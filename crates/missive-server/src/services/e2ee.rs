@@ -409,15 +409,7 @@ impl E2ee {
     /// Wakes whoever must re-fetch `user`'s keys: the user's other devices
     /// and everyone sharing a room with them (their `device_lists`).
     async fn announce_keys(&self, pos: StreamPos, user: &str) {
-        match audience::sharing_rooms_with(&self.store, user).await {
-            Ok(users) => self
-                .notifier
-                .notify_users(pos, users.iter().map(String::as_str)),
-            Err(e) => {
-                tracing::warn!(error = %e, "members unreadable; waking every sync");
-                self.notifier.notify(pos);
-            }
-        }
+        audience::announce_to_sharing(&self.store, &self.notifier, pos, user).await;
     }
 }
 

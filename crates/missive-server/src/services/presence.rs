@@ -98,15 +98,7 @@ impl Presence {
         let pos = self.store.set_presence(record).await?;
         self.remember(&record.user_id, &record.state, now_ms());
         // Presence is seen by whoever shares a room with the user.
-        match audience::sharing_rooms_with(&self.store, &record.user_id).await {
-            Ok(users) => self
-                .notifier
-                .notify_users(pos, users.iter().map(String::as_str)),
-            Err(e) => {
-                tracing::warn!(error = %e, "members unreadable; waking every sync");
-                self.notifier.notify(pos);
-            }
-        }
+        audience::announce_to_sharing(&self.store, &self.notifier, pos, &record.user_id).await;
         Ok(())
     }
 
