@@ -110,6 +110,9 @@ pub trait EventStore: Send + Sync {
     async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
     /// Rooms in which both users are joined.
     async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>>;
+    /// Everyone joined to a room the user is joined to, the user included
+    /// (who sees their presence and device changes), in one read.
+    async fn users_sharing_rooms_with(&self, user_id: &str) -> StoreResult<Vec<String>>;
 
     /// Rooms of the user's memberships with anything new after `since`
     /// (events, receipts, typing or room account data): the only rooms an
@@ -591,6 +594,16 @@ impl EventStore for SqlStore {
         )
         .bind(user_a)
         .bind(user_b)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn users_sharing_rooms_with(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT o.user_id FROM memberships m JOIN memberships o ON o.room_id = m.room_id \
+             WHERE m.user_id = $1 AND m.membership = 'join' AND o.membership = 'join'",
+        )
+        .bind(user_id)
         .fetch_all(&self.read)
         .await?)
     }

@@ -2,33 +2,35 @@
 //! `notifier`). Erring wide only costs an empty answer; missing someone
 //! leaves their sync waiting until its timeout.
 
-use std::collections::HashSet;
-
-use missive_store::{EventStore, PushTargetStore, SqlStore, StoreResult, StreamPos};
+use missive_store::{EventStore, PushTargetStore, SqlStore, StreamPos};
 
 use crate::services::notifier::Notifier;
 
-/// The room's joined members (from the push targets, which every message
-/// reads anyway and SQLite keeps in memory).
-pub async fn room_members(store: &SqlStore, room_id: &str) -> StoreResult<Vec<String>> {
-    Ok(store
-        .push_targets(room_id)
-        .await?
-        .iter()
-        .map(|t| t.user_id.clone())
-        .collect())
-}
-
-/// The user and everyone sharing a joined room with them: who sees their
-/// presence and their device list changes.
-pub async fn sharing_rooms_with(store: &SqlStore, user_id: &str) -> StoreResult<HashSet<String>> {
-    let mut users = HashSet::from([user_id.to_owned()]);
-    for m in store.user_memberships(user_id).await? {
-        if m.membership == "join" {
-            users.extend(room_members(store, &m.room_id).await?);
+/// Announces a committed write in a room to whom it concerns: the room's
+/// joined members (the push targets every message reads anyway, which
+/// SQLite keeps in memory), and `targets` (of membership events: an
+/// invitee, someone who left or was kicked, not or no longer joined).
+/// Everyone, if the members cannot be read.
+pub async fn announce_in_room(
+    store: &SqlStore,
+    notifier: &Notifier,
+    pos: StreamPos,
+    room_id: &str,
+    targets: &[&str],
+) {
+    match store.push_targets(room_id).await {
+        Ok(members) => notifier.notify_users(
+            pos,
+            members
+                .iter()
+                .map(|m| m.user_id.as_str())
+                .chain(targets.iter().copied()),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, room_id, "room members unreadable; waking every sync");
+            notifier.notify(pos);
         }
     }
-    Ok(users)
 }
 
 /// Announces a write at `pos` about `user` (their presence, their keys) to
@@ -40,8 +42,8 @@ pub async fn announce_to_sharing(
     pos: StreamPos,
     user: &str,
 ) {
-    match sharing_rooms_with(store, user).await {
-        Ok(users) => notifier.notify_users(pos, users.iter().map(String::as_str)),
+    match store.users_sharing_rooms_with(user).await {
+        Ok(users) => notifier.notify_users(pos, users.iter().map(String::as_str).chain([user])),
         Err(e) => {
             tracing::warn!(error = %e, "members unreadable; waking every sync");
             notifier.notify(pos);

@@ -172,11 +172,20 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(bobs().await, ["join"]);
+    let sharing = async |user: &str| {
+        let mut users = store.users_sharing_rooms_with(user).await.unwrap();
+        users.sort();
+        users
+    };
+    assert_eq!(sharing("@bob:test").await, ["@alice:test", "@bob:test"]);
     store
         .persist_event(member("!r:test", "$bl", "@bob:test", "leave", &["$bj"]))
         .await
         .unwrap();
     assert_eq!(bobs().await, ["leave"]);
+    // Gone: bob shares no room, and alice's room is hers alone.
+    assert!(sharing("@bob:test").await.is_empty());
+    assert_eq!(sharing("@alice:test").await, ["@alice:test"]);
     let bob = store
         .membership("!r:test", "@bob:test")
         .await

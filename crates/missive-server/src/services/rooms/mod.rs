@@ -408,24 +408,17 @@ impl Rooms {
         self.announce(pos, room_id, &[]).await;
     }
 
-    /// Announces a committed write in a room to whom it concerns: the
-    /// room's joined members, and the targets of membership events (an
-    /// invitee, someone who left or was kicked, who is not or no longer
-    /// joined). Everyone, if the members cannot be read.
+    /// Announces a committed write in a room to whom it concerns (see
+    /// [`audience::announce_in_room`]).
     pub(crate) async fn announce(&self, pos: StreamPos, room_id: &str, targets: &[&str]) {
-        match audience::room_members(&self.inner.store, room_id).await {
-            Ok(members) => self.inner.notifier.notify_users(
-                pos,
-                members
-                    .iter()
-                    .map(String::as_str)
-                    .chain(targets.iter().copied()),
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, room_id, "room members unreadable; waking every sync");
-                self.inner.notifier.notify(pos);
-            }
-        }
+        audience::announce_in_room(
+            &self.inner.store,
+            &self.inner.notifier,
+            pos,
+            room_id,
+            targets,
+        )
+        .await;
     }
 }
 

@@ -86,18 +86,21 @@ impl Syncer {
     /// Answers a sync, waiting up to the timeout for news when there is none.
     pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<Value> {
         let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
+        // Shutting down: answer now, as at the deadline.
+        let clock = || {
+            if self.notifier.is_closing() {
+                deadline
+            } else {
+                tokio::time::Instant::now()
+            }
+        };
         loop {
             // Listening starts before the position is read: a write for
             // this user committed after the read ends the wait below.
             let mut news = self.notifier.listen(req.user.as_str());
             let upto = self.committed_position().await?;
             let since = req.since.map(|s| s.min(upto));
-            // Shutting down: answer now, as at the deadline.
-            let now = if self.notifier.is_closing() {
-                deadline
-            } else {
-                tokio::time::Instant::now()
-            };
+            let now = clock();
             if now < deadline && self.nothing_new(&req, since, upto).await? {
                 // A client polling again right after its last answer: wait
                 // without assembling an answer that would be empty.
@@ -107,11 +110,7 @@ impl Syncer {
             // Boxed: a held long poll keeps this future alive, and inline the
             // assembly's state would take its size in every waiting one.
             let (response, empty) = Box::pin(self.assemble(&req, since, upto)).await?;
-            let now = if self.notifier.is_closing() {
-                deadline
-            } else {
-                tokio::time::Instant::now()
-            };
+            let now = clock();
             if !empty || req.since.is_none() || req.full_state || now >= deadline {
                 return Ok(response);
             }
