@@ -12,7 +12,7 @@ use ruma::{
 };
 use serde_json::value::{RawValue, to_raw_value};
 
-use crate::{CoreError, MAX_PDU_BYTES, Pdu};
+use crate::{CoreError, MAX_PDU_BYTES, Pdu, local_rules};
 
 /// State events the builder may consult, keyed by (type, state key). It
 /// only needs the entries listed by [`required_state`].
@@ -50,6 +50,38 @@ impl EventTemplate {
             redacts: None,
         }
     }
+
+    /// The event a redaction redacts, wherever the client put it: the
+    /// `redacts` field (`/redact`) or the content (room v11's place, and
+    /// what `PUT /send/m.room.redaction` carries). `None` for any other
+    /// event type; an error for a redaction without a valid target, or
+    /// with two different ones.
+    pub fn redaction_target(&self) -> Result<Option<OwnedEventId>, CoreError> {
+        if self.event_type != TimelineEventType::RoomRedaction {
+            return Ok(None);
+        }
+        let in_content = match self.content.get("redacts") {
+            None => None,
+            Some(serde_json::Value::String(id)) => Some(EventId::parse(id).map_err(|_| {
+                CoreError::InvalidEvent(format!("redacts: {id} is not an event ID"))
+            })?),
+            Some(_) => {
+                return Err(CoreError::InvalidEvent(
+                    "redacts must be an event ID".into(),
+                ));
+            }
+        };
+        match (&self.redacts, in_content) {
+            (Some(a), Some(b)) if *a != b => Err(CoreError::InvalidEvent(
+                "the redaction names two different targets".into(),
+            )),
+            (Some(a), _) => Ok(Some(a.clone())),
+            (None, Some(b)) => Ok(Some(b)),
+            (None, None) => Err(CoreError::InvalidEvent(
+                "a redaction needs the ID of the event it redacts".into(),
+            )),
+        }
+    }
 }
 
 /// The server's identity for signing events.
@@ -66,6 +98,9 @@ pub struct RoomContext<'a> {
     pub prev_events: &'a [Pdu],
     /// At least the entries of [`required_state`] present in the room.
     pub state: &'a StateEvents,
+    /// For a redaction, the event it redacts (looked up in this room);
+    /// [`build_event`] refuses a redaction built without it.
+    pub redaction_target: Option<&'a Pdu>,
 }
 
 /// The state entries needed to build and authorise `template` from `sender`:
@@ -87,6 +122,14 @@ pub fn required_state(
     if let Some(key) = &template.state_key {
         keys.push((template.event_type.to_string().into(), key.clone()));
     }
+    if template.event_type == TimelineEventType::RoomRedaction {
+        // Who may redact is decided by the power levels and, in some room
+        // versions, the creators (see `local_rules`).
+        keys.push((StateEventType::RoomPowerLevels, String::new()));
+        keys.push((StateEventType::RoomCreate, String::new()));
+    }
+    keys.sort();
+    keys.dedup();
     Ok(keys)
 }
 
@@ -103,12 +146,13 @@ fn content_raw(template: &EventTemplate) -> Result<Box<RawValue>, CoreError> {
 /// against the room's authorization rules. The returned PDU is ready to be
 /// persisted; nothing is written.
 pub fn build_event(
-    template: EventTemplate,
+    mut template: EventTemplate,
     sender: &UserId,
     ctx: &RoomContext<'_>,
     signer: &Signer,
     now: MilliSecondsSinceUnixEpoch,
 ) -> Result<Pdu, CoreError> {
+    template.redacts = template.redaction_target()?;
     let is_create = template.event_type == TimelineEventType::RoomCreate;
     if ctx.prev_events.is_empty() && !is_create {
         return Err(CoreError::InvalidEvent(
@@ -236,6 +280,7 @@ pub fn build_event(
     }
     let pdu = Pdu::from_object(event_id, object)?;
     authorise(&pdu, ctx)?;
+    local_rules::check(&pdu, ctx)?;
     Ok(pdu)
 }
 
@@ -292,6 +337,7 @@ mod tests {
         signer: Signer,
         state: StateEvents,
         prev: Vec<Pdu>,
+        events: HashMap<OwnedEventId, Pdu>,
     }
 
     impl Room {
@@ -301,6 +347,7 @@ mod tests {
                 signer: signer(),
                 state: StateEvents::new(),
                 prev: Vec::new(),
+                events: HashMap::new(),
             };
             let alice = user_id!("@alice:example.org");
             room.send(
@@ -335,11 +382,13 @@ mod tests {
         }
 
         fn send(&mut self, sender: &UserId, template: EventTemplate) -> Result<Pdu, CoreError> {
+            let target = template.redaction_target()?;
             let ctx = RoomContext {
                 room_id: room_id!("!room:example.org"),
                 rules: &self.rules,
                 prev_events: &self.prev,
                 state: &self.state,
+                redaction_target: target.and_then(|id| self.events.get(&id)),
             };
             let pdu = build_event(
                 template,
@@ -355,6 +404,7 @@ mod tests {
                 );
             }
             self.prev = vec![pdu.clone()];
+            self.events.insert(pdu.event_id.clone(), pdu.clone());
             Ok(pdu)
         }
     }
@@ -471,5 +521,139 @@ mod tests {
             json!({"room_version": "11"}),
         );
         assert!(room.send(user_id!("@alice:example.org"), again).is_err());
+    }
+
+    /// A room where bob (power 0) has joined alice's room.
+    fn room_with_bob() -> (Room, &'static UserId) {
+        let mut room = Room::new();
+        let bob = user_id!("@bob:example.org");
+        room.send(
+            user_id!("@alice:example.org"),
+            member_of(bob.as_str(), "invite"),
+        )
+        .unwrap();
+        room.send(bob, member_of(bob.as_str(), "join")).unwrap();
+        (room, bob)
+    }
+
+    /// A redaction as `PUT /send/m.room.redaction` carries it.
+    fn redaction_in_content(target: &EventId) -> EventTemplate {
+        EventTemplate::message(
+            TimelineEventType::RoomRedaction,
+            json!({ "redacts": target }),
+        )
+    }
+
+    #[test]
+    fn redactions_need_power_whatever_form_they_take() {
+        let (mut room, bob) = room_with_bob();
+        let alice = user_id!("@alice:example.org");
+        let said = room.send(alice, text("hello")).unwrap();
+        let err = room
+            .send(bob, redaction_in_content(&said.event_id))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        let top_level = EventTemplate {
+            redacts: Some(said.event_id.clone()),
+            ..EventTemplate::message(TimelineEventType::RoomRedaction, json!({}))
+        };
+        let err = room.send(bob, top_level).unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        // A redaction as a state event is still a redaction.
+        let as_state = EventTemplate {
+            state_key: Some(String::new()),
+            ..redaction_in_content(&said.event_id)
+        };
+        let err = room.send(bob, as_state).unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+
+        let own = room.send(bob, text("oops")).unwrap();
+        let redaction = room.send(bob, redaction_in_content(&own.event_id)).unwrap();
+        assert_eq!(redaction.redacts.as_ref(), Some(&own.event_id));
+        // Both places carry the target (room v11 reads the content).
+        assert_eq!(
+            redaction.json["redacts"],
+            CanonicalJsonValue::String(own.event_id.to_string())
+        );
+        room.send(alice, redaction_in_content(&said.event_id))
+            .unwrap();
+    }
+
+    #[test]
+    fn encryption_and_create_events_are_never_redacted() {
+        let mut room = Room::new();
+        let alice = user_id!("@alice:example.org");
+        let encryption = room
+            .send(
+                alice,
+                EventTemplate::state(
+                    StateEventType::RoomEncryption,
+                    "",
+                    json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+                ),
+            )
+            .unwrap();
+        let create = room.state[&(StateEventType::RoomCreate, String::new())].clone();
+        for target in [encryption.event_id, create.event_id] {
+            let err = room.send(alice, redaction_in_content(&target)).unwrap_err();
+            assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn redactions_without_a_known_target_are_invalid() {
+        let mut room = Room::new();
+        let alice = user_id!("@alice:example.org");
+        let err = room
+            .send(
+                alice,
+                EventTemplate::message(TimelineEventType::RoomRedaction, json!({})),
+            )
+            .unwrap_err();
+        assert!(matches!(err, CoreError::InvalidEvent(_)), "{err:?}");
+        let err = room
+            .send(
+                alice,
+                EventTemplate::message(
+                    TimelineEventType::RoomRedaction,
+                    json!({"redacts": "not an event ID"}),
+                ),
+            )
+            .unwrap_err();
+        assert!(matches!(err, CoreError::InvalidEvent(_)), "{err:?}");
+        // A target the caller did not look up is never taken on trust.
+        let unknown = EventId::parse("$unknown").unwrap();
+        let err = room
+            .send(alice, redaction_in_content(&unknown))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::InvalidEvent(_)), "{err:?}");
+        // Two different targets.
+        let said = room.send(alice, text("hello")).unwrap();
+        let both = EventTemplate {
+            redacts: Some(said.event_id),
+            ..redaction_in_content(&unknown)
+        };
+        let err = room.send(alice, both).unwrap_err();
+        assert!(matches!(err, CoreError::InvalidEvent(_)), "{err:?}");
+    }
+
+    #[test]
+    fn encryption_stays_on_with_its_algorithm() {
+        let mut room = Room::new();
+        let alice = user_id!("@alice:example.org");
+        let encrypt = |algorithm: serde_json::Value| {
+            EventTemplate::state(StateEventType::RoomEncryption, "", algorithm)
+        };
+        room.send(alice, encrypt(json!({"algorithm": "m.megolm.v1.aes-sha2"})))
+            .unwrap();
+        for other in [json!({}), json!({"algorithm": "m.none"})] {
+            let err = room.send(alice, encrypt(other)).unwrap_err();
+            assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        }
+        room.send(
+            alice,
+            encrypt(json!({"algorithm": "m.megolm.v1.aes-sha2", "rotation_period_ms": 1000})),
+        )
+        .unwrap();
     }
 }

@@ -109,6 +109,9 @@ pub fn app(state: AppState) -> Router {
     });
     api::router()
         .with_state(state)
+        .layer(axum::middleware::from_fn(
+            api::nul_guard::refuse_nul_in_path,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(
                 "handler panicked".into(),

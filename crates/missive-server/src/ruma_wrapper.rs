@@ -19,6 +19,7 @@ use ruma::api::{
 };
 
 use crate::{
+    api::nul_guard,
     error::ApiError,
     services::accounts::{Accounts, Identity},
     state::AppState,
@@ -159,6 +160,13 @@ where
         {
             return Err(ApiError::NotJson(
                 "request body must be a JSON object".into(),
+            ));
+        }
+        if json_body.as_ref().is_some_and(nul_guard::contains_nul)
+            && !nul_guard::body_may_hold_nul(parts.uri.path())
+        {
+            return Err(ApiError::bad_json(
+                "NUL characters are only allowed in event content and account data",
             ));
         }
 

@@ -16,7 +16,6 @@ use ruma::{
             state::{get_state_event_for_key, get_state_events, send_state_event},
         },
     },
-    events::StateEventType,
 };
 use serde_json::{Value, json};
 
@@ -70,63 +69,12 @@ pub async fn send_state_event(
     s.limiter.check_send(me.user_id.as_str())?;
     let b = &req.body;
     let content = content_of(b.body.json())?;
-    if b.event_type == StateEventType::RoomCanonicalAlias {
-        check_canonical_alias(&s, &b.room_id, &content).await?;
-    }
-    if b.event_type == StateEventType::RoomEncryption {
-        check_encryption_kept(&s, &b.room_id, &content).await?;
-    }
     let template = EventTemplate::state(b.event_type.clone(), b.state_key.clone(), content);
     let event_id = s
         .rooms
         .send(&b.room_id, &me.user_id, template, None)
         .await?;
     Ok(Json(json!({ "event_id": event_id })))
-}
-
-/// Once a room is encrypted it stays so, with the same algorithm: a
-/// change that would drop or downgrade encryption is refused.
-async fn check_encryption_kept(s: &AppState, room_id: &RoomId, content: &Value) -> ApiResult<()> {
-    let Some(current) = s
-        .store
-        .current_state_event(room_id.as_str(), "m.room.encryption", "")
-        .await?
-    else {
-        return Ok(());
-    };
-    let current = serve_event(&current)["content"]["algorithm"].clone();
-    if content.get("algorithm") != Some(&current) {
-        return Err(ApiError::forbidden(
-            "encryption cannot be removed or changed once enabled",
-        ));
-    }
-    Ok(())
-}
-
-/// A canonical alias must be a local alias of this room.
-async fn check_canonical_alias(s: &AppState, room_id: &RoomId, content: &Value) -> ApiResult<()> {
-    use missive_store::DirectoryStore;
-    let mut aliases: Vec<&str> = content
-        .get("alias")
-        .and_then(Value::as_str)
-        .into_iter()
-        .collect();
-    if let Some(alts) = content.get("alt_aliases").and_then(Value::as_array) {
-        aliases.extend(alts.iter().filter_map(Value::as_str));
-    }
-    for alias in aliases {
-        let parsed = ruma::RoomAliasId::parse(alias)
-            .map_err(|_| ApiError::InvalidParam(format!("{alias} is not a room alias")))?;
-        if parsed.server_name() == *s.accounts.server_name() {
-            let target = s.store.alias(alias).await?;
-            if target.is_none_or(|(r, _)| r != room_id.as_str()) {
-                return Err(ApiError::BadAlias(format!(
-                    "{alias} does not point to this room"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 pub async fn redact_event(
@@ -300,7 +248,9 @@ pub async fn get_message_events(
     Ok(Json(out))
 }
 
-/// With lazy-loading filters: the member events of the senders shown.
+/// With lazy-loading filters: the member events of the senders shown, as
+/// they were at the chunk's first event (as Synapse serves them), never
+/// later: a former member must not see profile changes made after they left.
 async fn lazy_members(
     s: &AppState,
     room_id: &RoomId,
@@ -311,20 +261,17 @@ async fn lazy_members(
     if matches!(filter.lazy_load_options, LazyLoadOptions::Disabled) {
         return Ok(Vec::new());
     }
+    let Some(first) = events.first() else {
+        return Ok(Vec::new());
+    };
     let mut senders: Vec<&str> = events.iter().map(|e| e.sender.as_str()).collect();
     senders.sort();
     senders.dedup();
-    let mut out = Vec::new();
-    for sender in senders {
-        if let Some(e) = s
-            .store
-            .current_state_event(room_id.as_str(), "m.room.member", sender)
-            .await?
-        {
-            out.push(serve_event(&e));
-        }
-    }
-    Ok(out)
+    let members = s
+        .reader
+        .members_at(room_id, &senders, first.stream_ordering)
+        .await?;
+    Ok(members.iter().map(serve_event).collect())
 }
 
 pub async fn get_context(

@@ -13,6 +13,7 @@ mod ephemeral;
 mod events;
 mod keys;
 mod media;
+pub mod nul_guard;
 mod presence;
 mod profile;
 mod push_rules;

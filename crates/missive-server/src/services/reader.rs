@@ -146,6 +146,28 @@ impl Reader {
         Ok(HistoryVisibility::from_content(content.as_ref()) == HistoryVisibility::WorldReadable)
     }
 
+    /// The member events of `users` in the room's state at stream position
+    /// `at` (after the event there). Callers pass a position the user may
+    /// see (an event they are shown), so nothing later leaks.
+    pub async fn members_at(
+        &self,
+        room_id: &RoomId,
+        users: &[&str],
+        at: StreamPos,
+    ) -> ApiResult<Vec<StoredEvent>> {
+        let mut members = Vec::with_capacity(users.len());
+        for user in users {
+            if let Some(e) = self
+                .store
+                .state_event_at(room_id.as_str(), "m.room.member", user, at)
+                .await?
+            {
+                members.push(e);
+            }
+        }
+        Ok(members)
+    }
+
     /// The room state the user may read: current, or as it was when they left.
     pub async fn state(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<StoredEvent>> {
         match self.read_scope(room_id, user).await? {

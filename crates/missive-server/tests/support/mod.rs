@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+mod http;
+
 use std::{
     net::TcpListener,
     path::PathBuf,

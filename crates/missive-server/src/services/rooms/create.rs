@@ -77,9 +77,10 @@ impl Rooms {
                 rules: &rules,
                 prev_events: &prev,
                 state: &state,
+                redaction_target: None,
             };
             let pdu = event_builder::build_event(template, creator, &ctx, &self.inner.signer, now)?;
-            let mut new = self.new_event(&pdu, &rules).await?;
+            let mut new = super::new_event(&pdu, &rules, None)?;
             if pdu.event_type == TimelineEventType::RoomCreate {
                 new.create_room = Some(RoomRecord {
                     room_id: room_id.to_string(),

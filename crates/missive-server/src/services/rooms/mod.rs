@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::Arc};
 use missive_core::{
     Pdu,
     event_builder::{self, EventTemplate, RoomContext, Signer, StateEvents},
-    power_levels, room_versions,
+    room_versions,
 };
 use missive_store::{
     EventStore, NewEvent, PersistOutcome, RoomRecord, SqlStore, StoreError, StoredEvent, StreamPos,
@@ -53,7 +53,7 @@ struct Inner {
     /// Serialises this process's writers per room, so they rarely collide
     /// in the store's compare-and-swap on forward extremities.
     locks: std::sync::Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Each room's version and creator, which never change: every send
+    /// Each room's version rules, which never change: every send
     /// needs them, and reading them is one query fewer per message.
     identities: std::sync::Mutex<HashMap<OwnedRoomId, Arc<RoomIdentity>>>,
     /// Each room's forward extremities and looked-up state (see `head`).
@@ -62,10 +62,9 @@ struct Inner {
     rulesets: push::Rulesets,
 }
 
-/// What a send needs of a room's record. Only the fields fixed at creation
-/// (ID, version, creator) are read from it.
+/// What a send needs of a room's record: its version's rules, fixed at
+/// creation.
 struct RoomIdentity {
-    room: RoomRecord,
     rules: RoomVersionRules,
 }
 
@@ -119,7 +118,7 @@ impl Rooms {
         Ok((room, rules))
     }
 
-    /// The room's fixed identity (version rules, creator), cached.
+    /// The room's fixed identity (version rules), cached.
     async fn identity(&self, room_id: &RoomId) -> ApiResult<Arc<RoomIdentity>> {
         let cached = self
             .inner
@@ -131,8 +130,8 @@ impl Rooms {
         if let Some(identity) = cached {
             return Ok(identity);
         }
-        let (room, rules) = self.room(room_id).await?;
-        let identity = Arc::new(RoomIdentity { room, rules });
+        let (_, rules) = self.room(room_id).await?;
+        let identity = Arc::new(RoomIdentity { rules });
         let mut identities = self
             .inner
             .identities
@@ -183,11 +182,21 @@ impl Rooms {
         txn: &Option<Txn<'_>>,
     ) -> ApiResult<OwnedEventId> {
         let store = &self.inner.store;
+        if template.event_type == TimelineEventType::RoomCanonicalAlias {
+            self.check_canonical_alias(room_id, &template.content)
+                .await?;
+        }
+        // A redaction's target, looked up in this room: the builder checks
+        // the sender may redact it, whichever endpoint the redaction came by.
+        let target = match template.redaction_target()? {
+            Some(id) => Some(self.redaction_target(room_id, &id).await?),
+            None => None,
+        };
         let lock = self.room_lock(room_id);
         let _guard = lock.lock().await;
         for _ in 0..MAX_BUILD_ATTEMPTS {
             let identity = self.identity(room_id).await?;
-            let (room, rules) = (&identity.room, &identity.rules);
+            let rules = &identity.rules;
             let wanted = event_builder::required_state(&template, sender, rules)?;
             let head = self.head(room_id, &wanted).await?;
             let state: StateEvents = wanted
@@ -198,15 +207,12 @@ impl Rooms {
                 })
                 .collect();
             let prev = head.prev.as_slice();
-            if let Some(target) = &template.redacts {
-                self.check_redaction(room, rules, sender, target, &state)
-                    .await?;
-            }
             let ctx = RoomContext {
                 room_id,
                 rules,
                 prev_events: prev,
                 state: &state,
+                redaction_target: target.as_ref().map(|(pdu, _)| pdu),
             };
             let pdu = event_builder::build_event(
                 template.clone(),
@@ -215,7 +221,7 @@ impl Rooms {
                 &self.inner.signer,
                 MilliSecondsSinceUnixEpoch::now(),
             )?;
-            let mut new = self.new_event(&pdu, rules).await?;
+            let mut new = new_event(&pdu, rules, target.as_ref().map(|(_, stored)| stored))?;
             new.txn = txn.as_ref().map(|t| {
                 (
                     sender.to_string(),
@@ -302,92 +308,55 @@ impl Rooms {
         Ok(head)
     }
 
-    /// The store record for a built PDU (without txn or push actions).
-    async fn new_event(&self, pdu: &Pdu, rules: &RoomVersionRules) -> ApiResult<NewEvent> {
-        let content = pdu.content_value();
-        let text = |field: &str| {
-            content
-                .get(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let membership = (pdu.event_type == TimelineEventType::RoomMember)
-            .then(|| text("membership"))
-            .flatten();
-        let join_rule = (pdu.event_type == TimelineEventType::RoomJoinRules)
-            .then(|| text("join_rule"))
-            .flatten();
-        let redaction = match &pdu.redacts {
-            Some(target) => match self.inner.store.event(target.as_str()).await? {
-                Some(target_event) if target_event.room_id == pdu.room_id.as_str() => Some((
-                    target.to_string(),
-                    redacted_json(&target_event, pdu, rules)?,
-                )),
-                _ => None,
-            },
-            None => None,
-        };
-        Ok(NewEvent {
-            event_id: pdu.event_id.to_string(),
-            room_id: pdu.room_id.to_string(),
-            sender: pdu.sender.to_string(),
-            event_type: pdu.event_type.to_string(),
-            state_key: pdu.state_key.clone(),
-            membership,
-            join_rule,
-            depth: u64::from(pdu.depth) as i64,
-            origin_server_ts: u64::from(pdu.origin_server_ts.get()) as i64,
-            json: pdu.to_json_string(),
-            prev_events: pdu.prev_events.iter().map(|e| e.to_string()).collect(),
-            create_room: None,
-            redaction,
-            txn: None,
-            push_actions: Vec::new(),
-        })
-    }
-
-    async fn check_redaction(
+    /// The event `id` as the target of a redaction in `room_id`, as a PDU
+    /// (for the builder's checks) and as stored (to write its redacted
+    /// form); `M_NOT_FOUND` unless it is an event of this room.
+    async fn redaction_target(
         &self,
-        room: &RoomRecord,
-        rules: &RoomVersionRules,
-        sender: &UserId,
-        target: &EventId,
-        state: &StateEvents,
-    ) -> ApiResult<()> {
-        let target = self
+        room_id: &RoomId,
+        id: &EventId,
+    ) -> ApiResult<(Pdu, StoredEvent)> {
+        let stored = self
             .inner
             .store
-            .event(target.as_str())
+            .event(id.as_str())
             .await?
-            .filter(|e| e.room_id == room.room_id)
+            .filter(|e| e.room_id == room_id.as_str())
             .ok_or_else(|| ApiError::not_found("event to redact not found in this room"))?;
-        // Redacting these would strip the room's encryption or identity
-        // from its current state.
-        if matches!(
-            target.event_type.as_str(),
-            "m.room.encryption" | "m.room.create"
-        ) {
-            return Err(ApiError::forbidden(format!(
-                "{} events cannot be redacted",
-                target.event_type
-            )));
+        Ok((to_pdu(&stored)?, stored))
+    }
+
+    /// A canonical alias must be a local alias of this room.
+    async fn check_canonical_alias(
+        &self,
+        room_id: &RoomId,
+        content: &serde_json::Value,
+    ) -> ApiResult<()> {
+        use missive_store::DirectoryStore;
+        let mut aliases: Vec<&str> = content
+            .get("alias")
+            .and_then(serde_json::Value::as_str)
+            .into_iter()
+            .collect();
+        if let Some(alts) = content
+            .get("alt_aliases")
+            .and_then(serde_json::Value::as_array)
+        {
+            aliases.extend(alts.iter().filter_map(serde_json::Value::as_str));
         }
-        let creators = if rules.authorization.explicitly_privilege_room_creators {
-            vec![crate::services::accounts::parse_user(&room.creator)?]
-        } else {
-            Vec::new()
-        };
-        let levels = power_levels::effective(
-            state.get(&(StateEventType::RoomPowerLevels, String::new())),
-            rules,
-            creators,
-        );
-        let target_sender = crate::services::accounts::parse_user(&target.sender)?;
-        if power_levels::can_redact(&levels, sender, &target_sender) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("you may not redact this event"))
+        for alias in aliases {
+            let parsed = ruma::RoomAliasId::parse(alias)
+                .map_err(|_| ApiError::InvalidParam(format!("{alias} is not a room alias")))?;
+            if parsed.server_name() == *self.server_name() {
+                let target = self.inner.store.alias(alias).await?;
+                if target.is_none_or(|(r, _)| r != room_id.as_str()) {
+                    return Err(ApiError::BadAlias(format!(
+                        "{alias} does not point to this room"
+                    )));
+                }
+            }
         }
+        Ok(())
     }
 
     /// Tells every waiting sync about a stream position (for writes made
@@ -441,4 +410,49 @@ fn redacted_json(
     unsigned.insert("redacted_because".into(), because);
     redacted.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
     serde_json::to_string(&redacted).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The store record for a built PDU (without txn or push actions).
+fn new_event(
+    pdu: &Pdu,
+    rules: &RoomVersionRules,
+    redacted: Option<&StoredEvent>,
+) -> ApiResult<NewEvent> {
+    let content = pdu.content_value();
+    // Columns derived from content never hold NUL (see `api::nul_guard`):
+    // such a value is left out, the event itself keeps it.
+    let text = |field: &str| {
+        content
+            .get(field)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.contains('\0'))
+            .map(str::to_owned)
+    };
+    let membership = (pdu.event_type == TimelineEventType::RoomMember)
+        .then(|| text("membership"))
+        .flatten();
+    let join_rule = (pdu.event_type == TimelineEventType::RoomJoinRules)
+        .then(|| text("join_rule"))
+        .flatten();
+    let redaction = match redacted {
+        Some(target) => Some((target.event_id.clone(), redacted_json(target, pdu, rules)?)),
+        None => None,
+    };
+    Ok(NewEvent {
+        event_id: pdu.event_id.to_string(),
+        room_id: pdu.room_id.to_string(),
+        sender: pdu.sender.to_string(),
+        event_type: pdu.event_type.to_string(),
+        state_key: pdu.state_key.clone(),
+        membership,
+        join_rule,
+        depth: u64::from(pdu.depth) as i64,
+        origin_server_ts: u64::from(pdu.origin_server_ts.get()) as i64,
+        json: pdu.to_json_string(),
+        prev_events: pdu.prev_events.iter().map(|e| e.to_string()).collect(),
+        create_room: None,
+        redaction,
+        txn: None,
+        push_actions: Vec::new(),
+    })
 }
