@@ -61,7 +61,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     if let Some(positions) = store.subscribe_positions().await? {
         notifier.follow(positions);
     }
-    let accounts = Accounts::new(store.clone(), server_name.clone());
+    let limiter = Limiter::new(&config.rate_limits);
+    let accounts = Accounts::new(store.clone(), server_name.clone(), limiter.clone());
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     Ok(AppState {
@@ -75,7 +76,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         ),
         presence: Presence::new(store.clone(), notifier.clone()),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
-        limiter: Limiter::new(&config.rate_limits),
+        limiter,
         web_client: Arc::new(api::web_client::WebClient::new(
             config.web_client_dir.clone(),
         )),

@@ -42,7 +42,10 @@ pub async fn register(
     };
     let user_id = s.accounts.check_available(&localpart).await?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    let completed = s.uiaa.authenticate(Purpose::Register, flows, auth).await?;
+    let completed = s
+        .uiaa
+        .authenticate(Purpose::Register, flows, auth, req.client_ip)
+        .await?;
 
     let password = req.body.password.as_deref();
     if password.is_none_or(str::is_empty) {
@@ -128,7 +131,9 @@ pub async fn login(
     if user_id.server_name() != s.accounts.server_name() {
         return Err(ApiError::forbidden("invalid username or password"));
     }
-    s.accounts.check_password(&user_id, &info.password).await?;
+    s.accounts
+        .check_password(&user_id, &info.password, req.client_ip)
+        .await?;
     let session = s
         .accounts
         .new_session(
@@ -186,7 +191,12 @@ pub async fn change_password(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .authenticate(
+            Purpose::Account(&me.user_id),
+            &[&[uiaa::PASSWORD]],
+            auth,
+            req.client_ip,
+        )
         .await?;
     if req.body.new_password.is_empty() {
         return Err(ApiError::MissingParam(
@@ -212,7 +222,12 @@ pub async fn deactivate(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .authenticate(
+            Purpose::Account(&me.user_id),
+            &[&[uiaa::PASSWORD]],
+            auth,
+            req.client_ip,
+        )
         .await?;
     // Leave every room, then lock the account and end its sessions.
     for m in s.store_memberships(&me.user_id).await? {

@@ -80,7 +80,12 @@ pub async fn delete_device(
     }
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .authenticate(
+            Purpose::Account(&me.user_id),
+            &[&[uiaa::PASSWORD]],
+            auth,
+            req.client_ip,
+        )
         .await?;
     s.store
         .delete_devices(me.user_id.as_str(), &[req.body.device_id.to_string()])
@@ -96,7 +101,12 @@ pub async fn delete_devices(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(Purpose::Account(&me.user_id), &[&[uiaa::PASSWORD]], auth)
+        .authenticate(
+            Purpose::Account(&me.user_id),
+            &[&[uiaa::PASSWORD]],
+            auth,
+            req.client_ip,
+        )
         .await?;
     let ids: Vec<String> = req.body.devices.iter().map(ToString::to_string).collect();
     s.store.delete_devices(me.user_id.as_str(), &ids).await?;

@@ -213,6 +213,7 @@ pub async fn upload_signing_keys(
                 Purpose::Account(&me.user_id),
                 &[&[uiaa::PASSWORD]],
                 body.get("auth"),
+                req.client_ip,
             )
             .await?;
     }

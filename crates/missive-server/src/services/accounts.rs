@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     error::{ApiError, ApiResult},
+    services::rate_limit::Limiter,
     time::now_ms,
 };
 
@@ -44,6 +45,8 @@ pub struct Accounts {
     /// argon2id holds 19 MiB per hash in flight: allowing one hash per core
     /// at a time bounds what a burst of registrations or logins takes.
     hashing: Arc<Semaphore>,
+    /// Counts every password check (see [`Accounts::check_password`]).
+    limiter: Limiter,
     /// When this process last recorded each device's activity (see
     /// `note_activity`): the sessions list shows when and where a device
     /// was last used without a database write per request.
@@ -54,11 +57,12 @@ pub struct Accounts {
 const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
 
 impl Accounts {
-    pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName) -> Self {
+    pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName, limiter: Limiter) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
             server_name,
+            limiter,
             hashing: Arc::new(Semaphore::new(cores)),
             last_touched: Arc::default(),
         }
@@ -200,9 +204,17 @@ impl Accounts {
         }
     }
 
-    /// Checks a user's password. Fails the same way for unknown users and
+    /// Checks a user's password, counted by the password rate limit (per
+    /// account and per address) before anything else: every endpoint that
+    /// takes a password comes here. Fails the same way for unknown users and
     /// wrong passwords, so the answer does not reveal which accounts exist.
-    pub async fn check_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
+    pub async fn check_password(
+        &self,
+        user_id: &UserId,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<()> {
+        self.limiter.check_password(user_id.as_str(), ip)?;
         let user = self.store.user(user_id.as_str()).await?;
         let Some(user) = user else {
             // Spend the same time as a real check.
@@ -398,7 +410,11 @@ mod tests {
             .create_device_with_token(device, &hash_token("tok"))
             .await
             .unwrap();
-        let accounts = Accounts::new(store.clone(), "test".try_into().unwrap());
+        let accounts = Accounts::new(
+            store.clone(),
+            "test".try_into().unwrap(),
+            Limiter::new(&crate::config::RateLimits::default()),
+        );
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         accounts.authenticate("tok", Some(ip)).await.unwrap();
         // The write runs beside the request: wait for it (bounded).

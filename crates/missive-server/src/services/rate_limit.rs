@@ -19,6 +19,16 @@ pub struct Limiter {
     send: Arc<DefaultKeyedRateLimiter<String>>,
     login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     register: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Password checks, wherever they happen (login and user-interactive
+    /// auth), per account and per address.
+    password: Arc<DefaultKeyedRateLimiter<PasswordKey>>,
+}
+
+/// What a password check is counted against.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum PasswordKey {
+    Account(String),
+    Address(IpAddr),
 }
 
 fn nz(v: u32) -> NonZeroU32 {
@@ -35,6 +45,7 @@ impl Limiter {
         Self {
             enabled: cfg.enabled,
             send: Arc::new(RateLimiter::keyed(send)),
+            password: Arc::new(RateLimiter::keyed(login)),
             login: Arc::new(RateLimiter::keyed(login)),
             register: Arc::new(RateLimiter::keyed(register)),
         }
@@ -61,8 +72,26 @@ impl Limiter {
         }
     }
 
+    /// Counts one password check for `user` from `ip`: refused when either
+    /// has had too many lately, so guessing costs the same through every
+    /// endpoint that takes a password.
+    pub fn check_password(&self, user: &str, ip: Option<IpAddr>) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        to_result(
+            self.password
+                .check_key(&PasswordKey::Account(user.to_owned())),
+        )?;
+        match ip {
+            Some(ip) => to_result(self.password.check_key(&PasswordKey::Address(ip))),
+            None => Ok(()),
+        }
+    }
+
     /// Drops idle buckets so memory stays bounded.
     pub fn shrink(&self) {
+        self.password.retain_recent();
         self.send.retain_recent();
         self.login.retain_recent();
         self.register.retain_recent();

@@ -1,7 +1,7 @@
 //! User-interactive authentication (UIA): the 401 dance that guards
 //! registration and sensitive account operations.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use missive_store::{AccountStore, SqlStore, UiaaSession, UiaaStore};
 use ruma::UserId;
@@ -63,6 +63,7 @@ impl Uiaa {
         purpose: Purpose<'_>,
         flows: &[&[&str]],
         auth: Option<&Value>,
+        ip: Option<IpAddr>,
     ) -> ApiResult<Completed> {
         let now = now_ms();
         self.store
@@ -92,7 +93,7 @@ impl Uiaa {
         if let (Some(stage), Some(auth)) = (stage, auth) {
             let allowed = flows.iter().any(|f| f.contains(&stage));
             let result = if allowed {
-                self.run_stage(&purpose, stage, auth, &mut params).await
+                self.run_stage(&purpose, stage, auth, &mut params, ip).await
             } else {
                 Err(ApiError::forbidden(format!(
                     "authentication stage {stage} is not offered"
@@ -104,6 +105,9 @@ impl Uiaa {
                         session.completed.push(stage.to_owned());
                     }
                 }
+                // Too many attempts: answered as such (429 with the time to
+                // wait), not as one more failed stage.
+                Err(err @ ApiError::LimitExceeded { .. }) => return Err(err),
                 Err(err) => {
                     session.params = params.to_string();
                     self.store.save_uiaa_session(&session).await?;
@@ -135,6 +139,7 @@ impl Uiaa {
         stage: &str,
         auth: &Value,
         params: &mut Value,
+        ip: Option<IpAddr>,
     ) -> ApiResult<()> {
         match stage {
             DUMMY => Ok(()),
@@ -156,7 +161,7 @@ impl Uiaa {
                     .get("password")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                self.accounts.check_password(user, password).await
+                self.accounts.check_password(user, password, ip).await
             }
             REGISTRATION_TOKEN => {
                 let token = auth
