@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::MAX_ID_BYTES;
+
 /// Why the core refused or could not process an event.
 #[derive(Debug, Error)]
 pub enum CoreError {
@@ -12,6 +14,9 @@ pub enum CoreError {
     /// The event is larger than the PDU size limit.
     #[error("event too large")]
     TooLarge,
+    /// A field is longer than the spec allows (event type, state key).
+    #[error("{0} is longer than {MAX_ID_BYTES} bytes")]
+    FieldTooLong(&'static str),
     /// The room version is unknown or not supported.
     #[error("unsupported room version {0}")]
     UnsupportedRoomVersion(String),

@@ -12,7 +12,7 @@ use ruma::{
 };
 use serde_json::value::{RawValue, to_raw_value};
 
-use crate::{CoreError, MAX_PDU_BYTES, Pdu, local_rules};
+use crate::{CoreError, MAX_ID_BYTES, MAX_PDU_BYTES, Pdu, local_rules};
 
 /// State events the builder may consult, keyed by (type, state key). It
 /// only needs the entries listed by [`required_state`].
@@ -153,6 +153,16 @@ pub fn build_event(
     now: MilliSecondsSinceUnixEpoch,
 ) -> Result<Pdu, CoreError> {
     template.redacts = template.redaction_target()?;
+    if template.event_type.to_string().len() > MAX_ID_BYTES {
+        return Err(CoreError::FieldTooLong("type"));
+    }
+    if template
+        .state_key
+        .as_ref()
+        .is_some_and(|k| k.len() > MAX_ID_BYTES)
+    {
+        return Err(CoreError::FieldTooLong("state_key"));
+    }
     let is_create = template.event_type == TimelineEventType::RoomCreate;
     if ctx.prev_events.is_empty() && !is_create {
         return Err(CoreError::InvalidEvent(

@@ -19,3 +19,7 @@ pub use pdu::Pdu;
 
 /// The largest PDU the server accepts or creates, in bytes of canonical JSON.
 pub const MAX_PDU_BYTES: usize = 65_536;
+
+/// The longest event type, state key, or identifier, in bytes (the spec's
+/// size limits for events).
+pub const MAX_ID_BYTES: usize = 255;

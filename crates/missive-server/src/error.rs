@@ -199,6 +199,7 @@ impl From<CoreError> for ApiError {
             CoreError::Forbidden(why) => ApiError::Forbidden(why),
             CoreError::InvalidEvent(why) => ApiError::BadJson(why),
             CoreError::TooLarge => ApiError::TooLarge("event is larger than 65536 bytes".into()),
+            CoreError::FieldTooLong(_) => ApiError::TooLarge(e.to_string()),
             CoreError::UnsupportedRoomVersion(v) => ApiError::UnsupportedRoomVersion(v),
         }
     }

@@ -25,7 +25,8 @@ use crate::{
     error::ApiError,
     services::{
         accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, presence::Presence,
-        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key,
+        sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -75,6 +76,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             accounts.server_name().clone(),
         ),
         presence: Presence::new(store.clone(), notifier.clone()),
+        profiles: Profiles::new(store.clone(), rooms.clone()),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,
         web_client: Arc::new(api::web_client::WebClient::new(

@@ -114,6 +114,17 @@ where
             .next()
             .map_or(0, |p| p.matches('{').count());
         path_params.resize(expected.max(path_params.len()), String::new());
+        // Identifiers in paths (transaction IDs, event types, state keys,
+        // device IDs, aliases...) are bounded as the spec bounds events'.
+        if path_params
+            .iter()
+            .any(|p| p.len() > missive_core::MAX_ID_BYTES)
+        {
+            return Err(ApiError::invalid_param(format!(
+                "path parameters are limited to {} bytes",
+                missive_core::MAX_ID_BYTES
+            )));
+        }
         let client_ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -10,8 +10,8 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, presence::Presence, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, e2ee::E2ee, media::Media, presence::Presence, profiles::Profiles,
+        rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -27,6 +27,7 @@ pub struct AppState {
     pub reader: Reader,
     pub syncer: Syncer,
     pub presence: Presence,
+    pub profiles: Profiles,
     pub limiter: Limiter,
     pub web_client: Arc<WebClient>,
 }
@@ -52,6 +53,7 @@ from_ref!(
     reader: Reader,
     syncer: Syncer,
     presence: Presence,
+    profiles: Profiles,
     limiter: Limiter,
     web_client: Arc<WebClient>,
 );

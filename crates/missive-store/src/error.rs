@@ -23,6 +23,11 @@ pub enum StoreError {
     /// The event writer task has stopped (the store is shutting down).
     #[error("the event writer has stopped")]
     WriterGone,
+    /// The database URL names a database this server cannot use.
+    #[error(
+        "unsupported database URL scheme {0:?}: use postgres://... or leave it unset for SQLite"
+    )]
+    UnsupportedDatabase(String),
     /// Stored data could not be decoded (a bug or a damaged database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -65,10 +65,9 @@ impl SqlStore {
                 Self::open_postgres(url, options.max_connections).await
             }
             Some(url) if url.starts_with("sqlite:") => Self::open_sqlite(url).await,
-            Some(other) => Err(crate::StoreError::Corrupt(format!(
-                "unsupported database URL scheme in {:?}",
-                other.split(':').next().unwrap_or_default()
-            ))),
+            Some(other) => Err(crate::StoreError::UnsupportedDatabase(
+                other.split(':').next().unwrap_or_default().to_owned(),
+            )),
             None => {
                 let path = options.data_dir.join("missive.db");
                 Self::open_sqlite(&sqlite_url(&path)).await

@@ -1,93 +1,77 @@
 //! Profiles: display name and avatar, carried into member events.
 
-use axum::{Json, extract::State};
-use missive_store::AccountStore;
+use axum::extract::State;
 use ruma::api::client::profile::{
     get_avatar_url, get_display_name, get_profile, set_avatar_url, set_display_name,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
-    error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
-    state::AppState,
+    error::ApiResult,
+    ruma_wrapper::{Ruma, RumaResponse},
+    services::profiles::Profiles,
 };
 
-const MAX_DISPLAYNAME_BYTES: usize = 256;
-
-async fn profile(s: &AppState, user: &ruma::UserId) -> ApiResult<missive_store::UserRecord> {
-    s.store
-        .user(user.as_str())
-        .await?
-        .filter(|u| !u.deactivated)
-        .ok_or_else(|| ApiError::not_found("profile not found"))
-}
-
 pub async fn get_profile(
-    State(s): State<AppState>,
+    State(profiles): State<Profiles>,
     req: Ruma<get_profile::v3::Request>,
-) -> ApiResult<Json<Value>> {
-    let p = profile(&s, &req.body.user_id).await?;
-    let mut out = json!({});
-    if let Some(name) = p.displayname {
-        out["displayname"] = json!(name);
-    }
-    if let Some(url) = p.avatar_url {
-        out["avatar_url"] = json!(url);
-    }
-    Ok(Json(out))
+) -> ApiResult<RumaResponse<get_profile::v3::Response>> {
+    let p = profiles.get(&req.body.user_id).await?;
+    let fields = [("displayname", p.displayname), ("avatar_url", p.avatar_url)];
+    Ok(RumaResponse(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), json!(v?))))
+            .collect(),
+    ))
 }
 
 pub async fn get_display_name(
-    State(s): State<AppState>,
+    State(profiles): State<Profiles>,
     req: Ruma<get_display_name::v3::Request>,
-) -> ApiResult<Json<Value>> {
-    let p = profile(&s, &req.body.user_id).await?;
-    Ok(Json(json!({ "displayname": p.displayname })))
+) -> ApiResult<RumaResponse<get_display_name::v3::Response>> {
+    let p = profiles.get(&req.body.user_id).await?;
+    Ok(RumaResponse(get_display_name::v3::Response::new(
+        p.displayname,
+    )))
 }
 
 pub async fn get_avatar_url(
-    State(s): State<AppState>,
+    State(profiles): State<Profiles>,
     req: Ruma<get_avatar_url::v3::Request>,
-) -> ApiResult<Json<Value>> {
-    let p = profile(&s, &req.body.user_id).await?;
-    Ok(Json(json!({ "avatar_url": p.avatar_url })))
+) -> ApiResult<RumaResponse<get_avatar_url::v3::Response>> {
+    let p = profiles.get(&req.body.user_id).await?;
+    Ok(RumaResponse(get_avatar_url::v3::Response::new(
+        p.avatar_url.map(Into::into),
+    )))
 }
 
 pub async fn set_display_name(
-    State(s): State<AppState>,
+    State(profiles): State<Profiles>,
     req: Ruma<set_display_name::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<set_display_name::v3::Response>> {
     let me = req.user()?;
-    if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden("you can only change your own profile"));
-    }
-    let name = req.body.displayname.as_deref().filter(|n| !n.is_empty());
-    if name.is_some_and(|n| n.len() > MAX_DISPLAYNAME_BYTES) {
-        return Err(ApiError::invalid_param("display name too long"));
-    }
-    s.store.set_displayname(me.user_id.as_str(), name).await?;
-    s.rooms.propagate_profile(&me.user_id).await?;
-    Ok(Json(json!({})))
+    profiles
+        .set_display_name(
+            &me.user_id,
+            &req.body.user_id,
+            req.body.displayname.as_deref(),
+        )
+        .await?;
+    Ok(RumaResponse(set_display_name::v3::Response::new()))
 }
 
 pub async fn set_avatar_url(
-    State(s): State<AppState>,
+    State(profiles): State<Profiles>,
     req: Ruma<set_avatar_url::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<set_avatar_url::v3::Response>> {
     let me = req.user()?;
-    if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden("you can only change your own profile"));
-    }
-    let url = req
-        .body
-        .avatar_url
-        .as_ref()
-        .map(|u| u.to_string())
-        .filter(|u| !u.is_empty());
-    s.store
-        .set_avatar_url(me.user_id.as_str(), url.as_deref())
+    profiles
+        .set_avatar_url(
+            &me.user_id,
+            &req.body.user_id,
+            req.body.avatar_url.as_deref(),
+        )
         .await?;
-    s.rooms.propagate_profile(&me.user_id).await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(set_avatar_url::v3::Response::new()))
 }

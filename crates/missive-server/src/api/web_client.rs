@@ -49,6 +49,16 @@ impl WebClient {
     }
 }
 
+/// The built client's files. Directories are never redirected to their
+/// slashed form: for `//assets` that redirect was `Location: //assets/`, a
+/// host-relative URL (an open redirect); a directory gets the app shell
+/// or a 404 like any other unknown path.
+fn files(dir: &std::path::Path) -> ServeDir {
+    ServeDir::new(dir)
+        .precompressed_gzip()
+        .append_index_html_on_directories(false)
+}
+
 /// Fallback for every path no Matrix route matched.
 pub async fn serve(State(web): State<Arc<WebClient>>, req: Request) -> Response {
     let path = req.uri().path();
@@ -59,11 +69,10 @@ pub async fn serve(State(web): State<Arc<WebClient>>, req: Request) -> Response 
     let is_asset = path.starts_with("/assets/");
     let result = if is_asset {
         // A missing asset is a 404, never the app shell cached for a year.
-        ServeDir::new(dir).precompressed_gzip().oneshot(req).await
+        files(dir).oneshot(req).await
     } else {
         // Other unknown paths get the app shell: the client routes itself.
-        ServeDir::new(dir)
-            .precompressed_gzip()
+        files(dir)
             .fallback(ServeFile::new(dir.join("index.html")))
             .oneshot(req)
             .await

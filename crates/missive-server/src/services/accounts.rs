@@ -242,6 +242,15 @@ impl Accounts {
         display_name: Option<String>,
         ip: Option<IpAddr>,
     ) -> ApiResult<Session> {
+        if device_id
+            .as_ref()
+            .is_some_and(|d| d.as_str().len() > missive_core::MAX_ID_BYTES)
+        {
+            return Err(ApiError::invalid_param(format!(
+                "device_id is limited to {} bytes",
+                missive_core::MAX_ID_BYTES
+            )));
+        }
         let device_id = device_id.unwrap_or_else(|| random_device_id().into());
         let access_token = random_token();
         self.store

@@ -7,6 +7,7 @@ pub mod e2ee;
 pub mod media;
 pub mod notifier;
 pub mod presence;
+pub mod profiles;
 pub mod push_rules;
 pub mod rate_limit;
 pub mod reader;

@@ -53,7 +53,13 @@ impl Rooms {
 
         let alias = match &req.room_alias_name {
             Some(local) => {
-                let alias = RoomAliasId::parse(format!("#{local}:{server}"))
+                let alias = format!("#{local}:{server}");
+                // The spec bounds aliases like every identifier; ruma's
+                // parser does not check the length.
+                if alias.len() > missive_core::MAX_ID_BYTES {
+                    return Err(ApiError::invalid_param("room_alias_name is too long"));
+                }
+                let alias = RoomAliasId::parse(alias)
                     .map_err(|_| ApiError::invalid_param("invalid room_alias_name"))?;
                 if store.alias(alias.as_str()).await?.is_some() {
                     return Err(ApiError::RoomInUse("room alias already taken".into()));
