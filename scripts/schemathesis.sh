@@ -143,7 +143,7 @@ upload() {
 python3 - "$WORK/seed.png" <<'EOF_PY'
 import struct, sys, zlib
 w, h = 64, 48
-rows = b"".join(b"\x00" + bytes((x * 4 % 256, y * 5 % 256, 128) for x in range(w)) for y in range(h))
+rows = b"".join(b"\x00" + bytes(v for x in range(w) for v in (x * 4 % 256, y * 5 % 256, 128)) for y in range(h))
 chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
 png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
 png += chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
