@@ -262,6 +262,24 @@ async fn bodies_that_are_entirely_optional_may_be_left_out() {
         }
     }
 
+    // A body with a required field is still refused when left out, with
+    // a clear error rather than as an empty request.
+    for (method, path) in [
+        ("PUT", format!("{c}/rooms/{r}/typing/{me}")),
+        ("POST", format!("{c}/keys/query")),
+        ("POST", format!("{c}/keys/claim")),
+        ("POST", format!("{c}/rooms/{r}/invite")),
+        ("POST", format!("{c}/rooms/{r}/kick")),
+        ("PUT", format!("{c}/presence/{me}/status")),
+        ("PUT", format!("{c}/sendToDevice/m.test/t1")),
+    ] {
+        let got = bare(&http, &server, method, &path, a).await;
+        let json = failures.expect(&format!("{method} {path}"), got, StatusCode::BAD_REQUEST);
+        if !["M_BAD_JSON", "M_MISSING_PARAM"].contains(&json["errcode"].as_str().unwrap_or("")) {
+            failures.0.push(format!("{method} {path}: {json}"));
+        }
+    }
+
     // Knocking, then leaving and forgetting.
     let (_, knockable) = call(
         &http,
