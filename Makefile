@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: js-deps web web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+.PHONY: deps js-deps nio-deps web web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
 
 ## Build everything (release) and start the server on 127.0.0.1:8008 with
 ## embedded storage in ./data and open registration for local trials.
@@ -28,9 +28,16 @@ web-test:
 	npm test --prefix web
 
 ## All tests: unit, storage conformance (SQLite + PostgreSQL), integration
-## tests driving the real binary with matrix-sdk, the web client's unit
-## tests and browser tests (Playwright + chromium), and the schemathesis run.
-test: ensure-postgres clean-test-dbs js-deps web web-test test-rust schemathesis
+## tests driving the real binary with matrix-sdk, matrix-js-sdk and
+## matrix-nio, the web client's unit tests and browser tests (Playwright +
+## chromium), and the schemathesis run (skipped, saying so, without the
+## spec in ../shared). Installs what is missing first (see deps).
+test: deps ensure-postgres clean-test-dbs js-deps nio-deps web web-test test-rust schemathesis
+
+## Debian packages the tests need: installed when run as root; otherwise
+## the one apt-get command to run is printed and make stops.
+deps:
+	@scripts/install-deps.sh
 
 test-rust:
 	$(CARGO) test --workspace
@@ -38,6 +45,10 @@ test-rust:
 ## matrix-js-sdk for the interoperability test (from the committed lock file).
 js-deps:
 	npm ci --prefix interop/js --no-audit --no-fund
+
+## matrix-nio, pinned, in a virtualenv under ~/.cache (idempotent).
+nio-deps:
+	@scripts/nio-venv.sh
 
 ensure-postgres:
 	@scripts/ensure-postgres.sh

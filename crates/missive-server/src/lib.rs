@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod listener;
+pub mod request_policy;
 pub mod ruma_wrapper;
 pub mod services;
 pub mod state;

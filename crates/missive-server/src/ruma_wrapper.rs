@@ -21,18 +21,13 @@ use ruma::api::{
 use crate::{
     api::nul_guard,
     error::ApiError,
+    request_policy::{self, TokenRule},
     services::accounts::{Accounts, Identity},
     state::AppState,
 };
 
-/// Whether an endpoint requires, accepts or ignores an access token.
-pub enum TokenRule {
-    Required,
-    Optional,
-    None,
-}
-
-/// Maps ruma's authentication schemes to what the server enforces.
+/// Maps ruma's authentication schemes to what the server enforces (see
+/// [`request_policy::token_rule`] for the endpoints that differ).
 pub trait AuthRule {
     const RULE: TokenRule;
 }
@@ -49,10 +44,12 @@ impl AuthRule for AppserviceTokenOptional {
     const RULE: TokenRule = TokenRule::Optional;
 }
 impl AuthRule for NoAuthentication {
-    const RULE: TokenRule = TokenRule::None;
+    const RULE: TokenRule = TokenRule::Ignored;
 }
+// Synapse does not look at a token on these (login flows, username
+// availability, profiles, alias lookups, the public room list).
 impl AuthRule for NoAccessToken {
-    const RULE: TokenRule = TokenRule::Optional;
+    const RULE: TokenRule = TokenRule::Ignored;
 }
 
 /// A parsed, authenticated request of endpoint `T`.
@@ -93,7 +90,7 @@ pub fn access_token(parts: &http::request::Parts) -> Option<String> {
 
 impl<T> FromRequest<AppState> for Ruma<T>
 where
-    T: IncomingRequest + Send,
+    T: IncomingRequest + Send + 'static,
     T::Authentication: AuthRule,
 {
     type Rejection = ApiError;
@@ -146,8 +143,8 @@ where
             }
         };
 
-        let identity = match T::Authentication::RULE {
-            TokenRule::None => None,
+        let identity = match request_policy::token_rule::<T>(T::Authentication::RULE) {
+            TokenRule::Ignored => None,
             rule => match access_token(&parts) {
                 Some(token) => {
                     Some(Accounts::authenticate(&state.accounts, &token, client_ip).await?)
@@ -159,20 +156,15 @@ where
 
         // GET and HEAD bodies carry nothing: ignore them.
         let reads = matches!(parts.method, http::Method::GET | http::Method::HEAD);
-        let bytes = if reads { Bytes::new() } else { bytes };
-        let json_body = if bytes.is_empty() {
-            None
+        let (bytes, json_body) = if reads {
+            (Bytes::new(), None)
+        } else if is_json_endpoint(&parts) {
+            let (bytes, object) = request_policy::prepare_json_body::<T>(bytes)?;
+            (bytes, Some(object))
         } else {
-            serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+            let json_body = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+            (bytes, json_body)
         };
-        if !bytes.is_empty()
-            && is_json_endpoint(&parts)
-            && !json_body.as_ref().is_some_and(|v| v.is_object())
-        {
-            return Err(ApiError::NotJson(
-                "request body must be a JSON object".into(),
-            ));
-        }
         if json_body.as_ref().is_some_and(nul_guard::contains_nul)
             && !nul_guard::body_may_hold_nul(parts.uri.path())
         {
@@ -181,15 +173,20 @@ where
             ));
         }
 
+        let path = parts.uri.path().to_owned();
         let http_req = http::Request::from_parts(parts, bytes);
-        // ruma's parsers can panic on some malformed bodies (e.g. a login
-        // without "type"); bad input must still get a 400, not a 500.
+        // Bodies known to panic ruma's parsers are refused above; should
+        // another one slip through, it is still a 400 and not a dropped
+        // connection, and the log says so loudly.
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             T::try_from_http_request(http_req, &path_params)
         }));
         let body = match parsed {
             Ok(result) => result.map_err(request_error)?,
-            Err(_) => return Err(ApiError::bad_json("malformed request")),
+            Err(_) => {
+                tracing::error!(%path, "ruma's request parser panicked; answered 400");
+                return Err(ApiError::bad_json("malformed request"));
+            }
         };
         Ok(Ruma {
             body,

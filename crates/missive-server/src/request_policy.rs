@@ -1,0 +1,152 @@
+//! Per-endpoint rules that ruma's request types do not carry, applied by
+//! the extractor (`ruma_wrapper`) before a request reaches ruma's parser:
+//! which token an endpoint looks at, and what a JSON body must be before
+//! parsing (an empty body is `{}`, spec defaults that ruma's types require
+//! are filled in, and bodies known to panic a parser are refused).
+//!
+//! Endpoints are told apart by their ruma request type, so a rule names
+//! the endpoint it is for and cannot drift from the route.
+
+use std::any::TypeId;
+
+use bytes::Bytes;
+use ruma::api::client::{directory::set_room_visibility, session::login};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Whether an endpoint requires, accepts or ignores an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRule {
+    /// A token must be given and valid.
+    Required,
+    /// Anonymous callers are served; a given token must be valid, since
+    /// the answer depends on who asks (Synapse refuses a dead token here).
+    Optional,
+    /// The token is not looked at: a stale one is no reason to refuse an
+    /// answer that is the same for everyone.
+    Ignored,
+}
+
+fn is<T: 'static, U: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<U>()
+}
+
+/// The token rule of endpoint `T`, whose ruma authentication scheme gives
+/// `scheme_rule`. Synapse looks at a token on `/login` only for appservice
+/// logins, which Missive does not offer: a client whose session died must
+/// be able to log in again with the old token still in its headers.
+pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
+    if is::<T, login::v3::Request>() {
+        TokenRule::Ignored
+    } else {
+        scheme_rule
+    }
+}
+
+/// Turns the body of a JSON request to endpoint `T` into the JSON object
+/// and the bytes ruma parses.
+///
+/// An empty body is the empty object: ruma's generated parsers read it so,
+/// its hand-written ones (`/join/{roomIdOrAlias}`, `/knock`, state events)
+/// do not, and clients (matrix-nio) send `POST /join/{id}` with no body,
+/// which Synapse accepts. Every endpoint whose fields are all optional thus
+/// takes an empty body; one with a required field refuses it as `{}`.
+pub fn prepare_json_body<T: 'static>(bytes: Bytes) -> Result<(Bytes, Value), ApiError> {
+    let mut object = if bytes.is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(object)) => object,
+            _ => {
+                return Err(ApiError::NotJson(
+                    "request body must be a JSON object".into(),
+                ));
+            }
+        }
+    };
+    let filled = check_and_fill::<T>(&mut object)?;
+    let bytes = if bytes.is_empty() || filled {
+        Bytes::from(serde_json::to_vec(&object).map_err(|e| ApiError::Internal(e.to_string()))?)
+    } else {
+        bytes
+    };
+    Ok((bytes, Value::Object(object)))
+}
+
+/// Refuses bodies that would panic ruma's parser and fills in defaults the
+/// spec gives for fields ruma requires; true when it changed the body.
+fn check_and_fill<T: 'static>(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
+    if is::<T, login::v3::Request>() {
+        // ruma's `LoginInfo` indexes `data["type"]`, which panics when the
+        // field is missing.
+        if !body.get("type").is_some_and(Value::is_string) {
+            return Err(ApiError::bad_json("login needs a string field `type`"));
+        }
+    } else if is::<T, set_room_visibility::v3::Request>() && !body.contains_key("visibility") {
+        // "Defaults to public" (spec, and Synapse); ruma requires the field.
+        body.insert("visibility".into(), Value::from("public"));
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::api::client::membership::join_room_by_id_or_alias;
+    use serde_json::json;
+
+    use super::*;
+
+    type Join = join_room_by_id_or_alias::v3::Request;
+
+    #[test]
+    fn an_empty_body_is_the_empty_object() {
+        let (bytes, value) = prepare_json_body::<Join>(Bytes::new()).unwrap();
+        assert_eq!((&bytes[..], value), (&b"{}"[..], json!({})));
+    }
+
+    #[test]
+    fn a_body_that_is_no_object_is_not_json() {
+        for body in ["[1]", "{", "null", "\"x\""] {
+            let err = prepare_json_body::<Join>(Bytes::from(body)).unwrap_err();
+            assert!(matches!(err, ApiError::NotJson(_)), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_unchanged_body_keeps_its_bytes() {
+        let body = Bytes::from_static(br#"{ "reason" : "hi" }"#);
+        let (bytes, _) = prepare_json_body::<Join>(body.clone()).unwrap();
+        assert_eq!(bytes, body);
+    }
+
+    #[test]
+    fn a_login_needs_a_string_type() {
+        type Login = login::v3::Request;
+        for body in [r#"{"password":"x"}"#, r#"{"type":5}"#, ""] {
+            assert!(
+                prepare_json_body::<Login>(Bytes::from(body)).is_err(),
+                "{body}"
+            );
+        }
+        assert!(prepare_json_body::<Login>(Bytes::from(r#"{"type":"m.login.password"}"#)).is_ok());
+    }
+
+    #[test]
+    fn room_visibility_defaults_to_public() {
+        type Vis = set_room_visibility::v3::Request;
+        let (bytes, value) = prepare_json_body::<Vis>(Bytes::new()).unwrap();
+        assert_eq!(value, json!({ "visibility": "public" }));
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn only_login_ignores_tokens_beyond_its_scheme() {
+        assert_eq!(
+            token_rule::<login::v3::Request>(TokenRule::Optional),
+            TokenRule::Ignored
+        );
+        assert_eq!(token_rule::<Join>(TokenRule::Required), TokenRule::Required);
+    }
+}
