@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::Ruma,
-    services::reader::serve_event,
     state::AppState,
 };
 
@@ -177,7 +176,8 @@ async fn public_rooms(
             state
                 .iter()
                 .find(|e| e.event_type == ty && e.state_key.as_deref() == Some(""))
-                .map(|e| serve_event(e)["content"].clone())
+                .and_then(|e| serde_json::from_str::<Value>(&e.json).ok())
+                .map(|v| v["content"].clone())
         };
         let text = |ty: &str, field: &str| content(ty).and_then(|c| c.get(field).cloned());
         let joined = state

@@ -23,7 +23,7 @@ use crate::{
     services::{
         notifier::Notifier,
         presence, push_rules,
-        reader::{Reader, serve_event},
+        reader::{self, Reader, Visible, serve_event},
     },
 };
 
@@ -462,14 +462,11 @@ impl Syncer {
         let limited = raw.len() as i64 > limit;
         raw.truncate(limit as usize);
         raw.reverse();
-        let visible: Vec<StoredEvent> = match pre.history(room_id.as_str()) {
-            Some(history) => raw
-                .into_iter()
-                .filter(|e| history.can_see(e.stream_ordering))
-                .collect(),
+        let visible: Vec<Visible> = match pre.history(room_id.as_str()) {
+            Some(history) => reader::gate(history, raw),
             None => self.reader.filter_visible(room_id, user, raw).await?,
         };
-        let timeline: Vec<&StoredEvent> = visible
+        let timeline: Vec<&Visible> = visible
             .iter()
             .filter(|e| event_matches(&filter.timeline, &e.event_type, &e.sender, room_id.as_str()))
             .collect();
@@ -520,7 +517,7 @@ impl Syncer {
         since: Option<StreamPos>,
         limited: bool,
         timeline_start: StreamPos,
-        timeline: &[&StoredEvent],
+        timeline: &[&Visible],
     ) -> ApiResult<Vec<Value>> {
         let filter = &req.filter.room.state;
         let lazy = !matches!(filter.lazy_load_options, LazyLoadOptions::Disabled);

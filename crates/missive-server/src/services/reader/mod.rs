@@ -1,21 +1,22 @@
 //! Reading rooms with history visibility applied: every read path (sync,
 //! /messages, /context, /event, /state, /members) asks this module what
-//! the user may see.
+//! the user may see, and gets [`Visible`] events back.
+
+mod pages;
+mod visible;
 
 use std::sync::Arc;
 
-use missive_core::{
-    pdu::client_event,
-    visibility::{HistoryVisibility, RoomHistory},
-};
+use missive_core::visibility::{HistoryVisibility, RoomHistory};
 use missive_store::{EventStore, SqlStore, StateMap, StoredEvent, StreamPos};
 use ruma::{EventId, RoomId, UserId};
 use serde_json::{Value, json};
 
-use crate::{
-    error::{ApiError, ApiResult},
-    time::now_ms,
-};
+pub use pages::{Context, Messages, MessagesQuery};
+pub(in crate::services) use visible::serve_event;
+pub use visible::{Visible, to_raw};
+
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Clone)]
 pub struct Reader {
@@ -54,22 +55,43 @@ impl Reader {
         room_id: &RoomId,
         user: &UserId,
         events: Vec<StoredEvent>,
-    ) -> ApiResult<Vec<StoredEvent>> {
+    ) -> ApiResult<Vec<Visible>> {
         if events.is_empty() {
-            return Ok(events);
+            return Ok(Vec::new());
         }
         let history = self.history(room_id, user).await?;
-        Ok(events
+        Ok(gate(&history, events))
+    }
+
+    /// The event `event_id` of the room, if the user may see it;
+    /// `M_NOT_FOUND` otherwise (whether it exists or not).
+    pub async fn event(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+    ) -> ApiResult<Visible> {
+        self.read_scope(room_id, user).await?;
+        let event = self
+            .store
+            .event(event_id.as_str())
+            .await?
+            .filter(|e| e.room_id == room_id.as_str());
+        let visible = match event {
+            Some(event) => self.filter_visible(room_id, user, vec![event]).await?,
+            None => Vec::new(),
+        };
+        visible
             .into_iter()
-            .filter(|e| history.can_see(e.stream_ordering))
-            .collect())
+            .next()
+            .ok_or_else(|| ApiError::not_found("event not found"))
     }
 
     /// Events in the client format, with `unsigned.transaction_id` on those
     /// this device sent (clients match them to their local echoes).
     pub async fn serve_timeline(
         &self,
-        events: &[&StoredEvent],
+        events: &[&Visible],
         user: &UserId,
         device_id: &str,
     ) -> ApiResult<Vec<Value>> {
@@ -88,7 +110,7 @@ impl Reader {
         Ok(events
             .iter()
             .map(|e| {
-                let mut v = serve_event(e);
+                let mut v = e.to_client();
                 if let Some(txn) = txns.get(&e.event_id) {
                     v["unsigned"]["transaction_id"] = json!(txn);
                 }
@@ -154,7 +176,7 @@ impl Reader {
         room_id: &RoomId,
         users: &[&str],
         at: StreamPos,
-    ) -> ApiResult<Vec<StoredEvent>> {
+    ) -> ApiResult<Vec<Visible>> {
         let mut members = Vec::with_capacity(users.len());
         for user in users {
             if let Some(e) = self
@@ -162,28 +184,57 @@ impl Reader {
                 .state_event_at(room_id.as_str(), "m.room.member", user, at)
                 .await?
             {
-                members.push(e);
+                members.push(Visible::checked(e));
             }
         }
         Ok(members)
     }
 
     /// The room state the user may read: current, or as it was when they left.
-    pub async fn state(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<StoredEvent>> {
-        match self.read_scope(room_id, user).await? {
-            ReadScope::Current => Ok(self.store.current_state_events(room_id.as_str()).await?),
-            ReadScope::UpTo(pos) => {
-                let group = self
-                    .store
-                    .event_state_group_at(room_id.as_str(), pos)
-                    .await?
-                    .ok_or_else(|| ApiError::Internal("no state at leave".into()))?;
-                let map: StateMap = self.store.state_at_group(group).await?;
-                let ids: Vec<String> = map.into_values().collect();
-                Ok(self.store.events(&ids).await?)
-            }
-        }
+    pub async fn state(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<Visible>> {
+        let events = match self.read_scope(room_id, user).await? {
+            ReadScope::Current => self.store.current_state_events(room_id.as_str()).await?,
+            ReadScope::UpTo(pos) => self.state_at(room_id, pos).await?,
+        };
+        Ok(Visible::all_checked(events))
     }
+
+    /// The members joined to the room now, for a user joined to it.
+    pub async fn joined_members(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<Visible>> {
+        self.require_joined(room_id, user).await?;
+        let members = self
+            .store
+            .current_state_events(room_id.as_str())
+            .await?
+            .into_iter()
+            .filter(|e| e.event_type == "m.room.member" && e.membership.as_deref() == Some("join"))
+            .collect();
+        Ok(Visible::all_checked(members))
+    }
+
+    /// The room's whole state after the event at or before `pos`. Callers
+    /// have checked the user may read the room up to `pos`.
+    async fn state_at(&self, room_id: &RoomId, pos: StreamPos) -> ApiResult<Vec<StoredEvent>> {
+        let group = self
+            .store
+            .event_state_group_at(room_id.as_str(), pos)
+            .await?
+            .ok_or_else(|| ApiError::Internal("no state at a readable position".into()))?;
+        let map: StateMap = self.store.state_at_group(group).await?;
+        let ids: Vec<String> = map.into_values().collect();
+        Ok(self.store.events(&ids).await?)
+    }
+}
+
+/// The events of `events` that a user with `history` may see: the gate
+/// every served timeline passes (sync calls it with a history it read for
+/// many rooms at once).
+pub fn gate(history: &RoomHistory, events: Vec<StoredEvent>) -> Vec<Visible> {
+    events
+        .into_iter()
+        .filter(|e| history.can_see(e.stream_ordering))
+        .map(Visible::checked)
+        .collect()
 }
 
 /// A room's history from the user's membership events and the room's
@@ -209,16 +260,4 @@ pub fn history_from(events: impl IntoIterator<Item = StoredEvent>) -> RoomHistor
     history.memberships.sort_by_key(|(pos, _)| *pos);
     history.visibility.sort_by_key(|(pos, _)| *pos);
     history
-}
-
-/// A stored event in the client format.
-pub fn serve_event(e: &StoredEvent) -> Value {
-    let Ok(object) = serde_json::from_str::<ruma::CanonicalJsonObject>(&e.json) else {
-        return json!({});
-    };
-    let Ok(id) = EventId::parse(&e.event_id) else {
-        return json!({});
-    };
-    let age = (now_ms() - e.origin_server_ts).max(0);
-    client_event(&id, &object, Some(json!({ "age": age })))
 }
