@@ -25,9 +25,9 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, presence::Presence,
-        profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key,
-        sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee, media::Media,
+        notifier::Notifier, presence::Presence, profiles::Profiles, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -67,6 +67,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let accounts = Accounts::new(store.clone(), server_name.clone(), limiter.clone());
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
+    let devices = Devices::new(store.clone(), notifier.clone());
     Ok(AppState {
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
         e2ee: E2ee::new(store.clone(), notifier.clone()),
@@ -78,6 +79,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         ),
         presence: Presence::new(store.clone(), notifier.clone()),
         profiles: Profiles::new(store.clone(), rooms.clone()),
+        deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
+        devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,
         web_client: Arc::new(api::web_client::WebClient::new(

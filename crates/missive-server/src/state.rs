@@ -10,8 +10,9 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, presence::Presence, profiles::Profiles,
-        rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee, media::Media,
+        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
+        sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,
+    pub devices: Devices,
+    pub deactivation: Deactivation,
     pub e2ee: E2ee,
     pub media: Media,
     pub uiaa: Uiaa,
@@ -46,6 +49,8 @@ from_ref!(
     config: Arc<Config>,
     store: Arc<SqlStore>,
     accounts: Accounts,
+    devices: Devices,
+    deactivation: Deactivation,
     e2ee: E2ee,
     media: Media,
     uiaa: Uiaa,

@@ -1,7 +1,6 @@
 //! Registration, login, logout, whoami, password change and deactivation.
 
 use axum::{Json, extract::State};
-use missive_store::{AccountStore, DeviceStore};
 use ruma::api::client::{
     account::{
         change_password, check_registration_token_validity, deactivate, get_username_availability,
@@ -53,7 +52,7 @@ pub async fn register(
     }
     s.accounts.create_user(&user_id, password, false).await?;
     if let Some(token) = completed.registration_token {
-        s.store.use_registration_token(&token).await?;
+        s.uiaa.use_registration_token(&token).await?;
     }
     tracing::info!(user = %user_id, "registered");
     if req.body.inhibit_login {
@@ -158,10 +157,7 @@ pub async fn logout(
     req: Ruma<logout::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    s.store
-        .delete_devices(me.user_id.as_str(), &[me.device_id.to_string()])
-        .await?;
-    s.notify_latest().await?;
+    s.devices.delete(&me.user_id, &[&me.device_id]).await?;
     Ok(Json(json!({})))
 }
 
@@ -170,10 +166,7 @@ pub async fn logout_all(
     req: Ruma<logout_all::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    s.store
-        .delete_all_devices(me.user_id.as_str(), None)
-        .await?;
-    s.notify_latest().await?;
+    s.devices.delete_all(&me.user_id, None).await?;
     Ok(Json(json!({})))
 }
 
@@ -207,10 +200,9 @@ pub async fn change_password(
         .set_password(&me.user_id, &req.body.new_password)
         .await?;
     if req.body.logout_devices {
-        s.store
-            .delete_all_devices(me.user_id.as_str(), Some(me.device_id.as_str()))
+        s.devices
+            .delete_all(&me.user_id, Some(&me.device_id))
             .await?;
-        s.notify_latest().await?;
     }
     Ok(Json(json!({})))
 }
@@ -229,32 +221,6 @@ pub async fn deactivate(
             req.client_ip,
         )
         .await?;
-    // Leave every room, then lock the account and end its sessions.
-    for m in s.store_memberships(&me.user_id).await? {
-        if matches!(m.membership.as_str(), "join" | "invite" | "knock")
-            && let Ok(room_id) = ruma::RoomId::parse(&m.room_id)
-        {
-            let _ = s
-                .rooms
-                .set_other_membership(&room_id, &me.user_id, &me.user_id, "leave", None)
-                .await;
-        }
-    }
-    s.store.deactivate_user(me.user_id.as_str()).await?;
-    s.store
-        .delete_all_devices(me.user_id.as_str(), None)
-        .await?;
-    s.notify_latest().await?;
-    tracing::info!(user = %me.user_id, "deactivated");
+    s.deactivation.deactivate(&me.user_id).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
-}
-
-impl AppState {
-    async fn store_memberships(
-        &self,
-        user: &ruma::UserId,
-    ) -> ApiResult<Vec<missive_store::Membership>> {
-        use missive_store::EventStore;
-        Ok(self.store.user_memberships(user.as_str()).await?)
-    }
 }

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod audience;
+pub mod deactivation;
+pub mod devices;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;

@@ -180,6 +180,12 @@ impl Uiaa {
         }
     }
 
+    /// Counts one use of a registration token a completed registration
+    /// presented.
+    pub async fn use_registration_token(&self, token: &str) -> ApiResult<()> {
+        Ok(self.store.use_registration_token(token).await?)
+    }
+
     /// Whether a registration token exists, has not expired and has uses left.
     pub async fn registration_token_valid(&self, token: &str) -> ApiResult<bool> {
         let Some(t) = self.store.registration_token(token).await? else {

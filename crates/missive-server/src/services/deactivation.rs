@@ -1,0 +1,53 @@
+//! Deactivating an account: it leaves every room, is locked, and every
+//! session ends.
+
+use std::sync::Arc;
+
+use missive_store::{AccountStore, EventStore, SqlStore};
+use ruma::{RoomId, UserId};
+
+use crate::{
+    error::ApiResult,
+    services::{devices::Devices, rooms::Rooms},
+};
+
+#[derive(Clone)]
+pub struct Deactivation {
+    store: Arc<SqlStore>,
+    rooms: Rooms,
+    devices: Devices,
+}
+
+impl Deactivation {
+    pub fn new(store: Arc<SqlStore>, rooms: Rooms, devices: Devices) -> Self {
+        Self {
+            store,
+            rooms,
+            devices,
+        }
+    }
+
+    /// Leaves the user's rooms (and declines invites and knocks), then
+    /// locks the account and ends its sessions.
+    pub async fn deactivate(&self, user: &UserId) -> ApiResult<()> {
+        for m in self.store.user_memberships(user.as_str()).await? {
+            if matches!(m.membership.as_str(), "join" | "invite" | "knock")
+                && let Ok(room_id) = RoomId::parse(&m.room_id)
+            {
+                // A room that refuses the leave (already gone, say) must
+                // not keep the account alive.
+                if let Err(e) = self
+                    .rooms
+                    .set_other_membership(&room_id, user, user, "leave", None)
+                    .await
+                {
+                    tracing::warn!(room = %room_id, error = %e, "leave on deactivation failed");
+                }
+            }
+        }
+        self.store.deactivate_user(user.as_str()).await?;
+        self.devices.delete_all(user, None).await?;
+        tracing::info!(%user, "deactivated");
+        Ok(())
+    }
+}
