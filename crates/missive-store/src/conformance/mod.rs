@@ -3,6 +3,8 @@
 //! Each check is a plain async function taking a fresh, empty store, so
 //! backends run the same checks through [`store_conformance_tests!`]. Checks
 //! panic (assert) on failure. One file per domain.
+//!
+//! Compiled only with the crate's `testing` feature.
 
 mod accounts;
 mod e2ee;
@@ -98,7 +100,9 @@ pub(crate) fn otk(id: &str, json: &str) -> OneTimeKey {
 }
 
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
-/// store from `$make` (an async expression yielding a `SqlStore`).
+/// store from `$make`: an async expression yielding the `SqlStore` and a
+/// guard kept until the check ends, then dropped (a SQLite store's temporary
+/// directory, removed on drop, even when the check fails).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
@@ -137,7 +141,7 @@ macro_rules! store_conformance_tests {
         $(
             #[tokio::test]
             async fn $name() {
-                let store = $make.await;
+                let (store, _guard) = $make.await;
                 $crate::conformance::$name(store).await;
             }
         )*
