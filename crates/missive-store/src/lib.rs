@@ -9,6 +9,8 @@
 //! only with the `testing` feature, which the crate's own tests turn on, so
 //! it never reaches the release binary.
 
+#![forbid(unsafe_code)]
+
 mod account_data;
 mod accounts;
 mod backup;

@@ -4,7 +4,9 @@
 //! backends run the same checks through [`store_conformance_tests!`]. Checks
 //! panic (assert) on failure. One file per domain.
 //!
-//! Compiled only with the crate's `testing` feature.
+//! Compiled only with the crate's `testing` feature. This is test code: a
+//! failed `unwrap` is a failed check with its location, which is what we want.
+#![allow(clippy::unwrap_used)]
 
 mod accounts;
 mod e2ee;
