@@ -1,3 +1,5 @@
+//! The core's error type: why an event was refused or could not be built.
+
 use thiserror::Error;
 
 /// Why the core refused or could not process an event.
