@@ -75,7 +75,9 @@ export function Composer(props: {
     <div class="composer">
       {(props.replyTo || props.editing) && (
         <div class="composer-context">
-          <span>{props.editing ? t("editing") : t("replyingTo", { user: senderName(room, props.replyTo!.sender) })}</span>
+          <span>
+            {props.editing ? t("editing") : t("replyingTo", { user: senderName(room, props.replyTo!.sender) })}
+          </span>
           <button
             class="icon small"
             aria-label={t("cancel")}

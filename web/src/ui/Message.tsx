@@ -23,12 +23,18 @@ function time(ts: number): string {
 export function MessageBody(props: { client: MatrixClient; content: Record<string, unknown> }) {
   const c = props.content;
   if (c.msgtype === "m.image" || c.msgtype === "m.file" || c.msgtype === "m.audio" || c.msgtype === "m.video") {
-    return isInlineImage(c) ? <ImageView client={props.client} content={c} /> : <FileView client={props.client} content={c} />;
+    return isInlineImage(c) ? (
+      <ImageView client={props.client} content={c} />
+    ) : (
+      <FileView client={props.client} content={c} />
+    );
   }
   const body = stripReplyFallback(String(c.body ?? ""));
   const emote = c.msgtype === "m.emote";
   if (c.format === "org.matrix.custom.html" && typeof c.formatted_body === "string") {
-    return <div class={emote ? "body emote" : "body"} dangerouslySetInnerHTML={{ __html: sanitizeHtml(c.formatted_body) }} />;
+    return (
+      <div class={emote ? "body emote" : "body"} dangerouslySetInnerHTML={{ __html: sanitizeHtml(c.formatted_body) }} />
+    );
   }
   return <div class={emote ? "body emote" : "body"}>{body}</div>;
 }
@@ -99,7 +105,13 @@ function Unreadable(props: { reason: NonNullable<MessageItem["unreadable"]>; onU
   return (
     <div class="utd" role="note">
       <strong>🔐 {t("utdTitle")}</strong>
-      <span>{props.reason === "withheld" ? t("utdWithheld") : props.reason === "unverified_device" ? t("utdUnverified") : t("utdBody")}</span>
+      <span>
+        {props.reason === "withheld"
+          ? t("utdWithheld")
+          : props.reason === "unverified_device"
+            ? t("utdUnverified")
+            : t("utdBody")}
+      </span>
       {props.reason !== "withheld" && (
         <button class="link" onClick={props.onUnlock}>
           {t("unlockBackup")}
@@ -149,7 +161,9 @@ export function MessageView(props: {
         {props.replyTo && (
           <blockquote class="reply-quote">
             <span class="sender">{senderName(room, props.replyTo.sender)}</span>
-            <span class="quote-text">{props.replyTo.redacted ? t("deleted") : String(props.replyTo.content.body ?? "").slice(0, 140)}</span>
+            <span class="quote-text">
+              {props.replyTo.redacted ? t("deleted") : String(props.replyTo.content.body ?? "").slice(0, 140)}
+            </span>
           </blockquote>
         )}
         {item.redacted ? (
@@ -195,16 +209,31 @@ export function MessageView(props: {
           <button class="icon small" aria-label={t("react")} title={t("react")} onClick={() => setPicking(!picking)}>
             ☺
           </button>
-          <button class="icon small" aria-label={t("reply")} title={t("reply")} onClick={() => props.actions.reply(item.id)}>
+          <button
+            class="icon small"
+            aria-label={t("reply")}
+            title={t("reply")}
+            onClick={() => props.actions.reply(item.id)}
+          >
             ↩
           </button>
           {mine && item.content.msgtype !== "m.image" && item.content.msgtype !== "m.file" && (
-            <button class="icon small" aria-label={t("edit")} title={t("edit")} onClick={() => props.actions.edit(item.id)}>
+            <button
+              class="icon small"
+              aria-label={t("edit")}
+              title={t("edit")}
+              onClick={() => props.actions.edit(item.id)}
+            >
               ✎
             </button>
           )}
           {mine && (
-            <button class="icon small" aria-label={t("delete")} title={t("delete")} onClick={() => props.actions.remove(item.id)}>
+            <button
+              class="icon small"
+              aria-label={t("delete")}
+              title={t("delete")}
+              onClick={() => props.actions.remove(item.id)}
+            >
               🗑
             </button>
           )}
@@ -259,7 +288,8 @@ export function NoticeView(props: { room: Room; item: NoticeItem }) {
       } else if (m === "join") text = e.sender === e.stateKey ? t("memberJoined", { user: target }) : null;
       else if (m === "invite") text = t("memberInvited", { user, target });
       else if (m === "ban") text = t("memberBanned", { user, target });
-      else if (m === "leave") text = e.sender === e.stateKey ? t("memberLeft", { user: target }) : t("memberKicked", { user, target });
+      else if (m === "leave")
+        text = e.sender === e.stateKey ? t("memberLeft", { user: target }) : t("memberKicked", { user, target });
       break;
     }
   }

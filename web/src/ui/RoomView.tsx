@@ -154,7 +154,11 @@ export function RoomView(props: {
     react: (id, key, own) => {
       const done = own
         ? client.redactEvent(room.roomId, own)
-        : client.sendEvent(room.roomId, "m.reaction" as never, { "m.relates_to": { rel_type: "m.annotation", event_id: id, key } } as never);
+        : client.sendEvent(
+            room.roomId,
+            "m.reaction" as never,
+            { "m.relates_to": { rel_type: "m.annotation", event_id: id, key } } as never,
+          );
       done.catch(setError);
     },
     retry: (id) => {
@@ -208,7 +212,8 @@ export function RoomView(props: {
         <div class="room-title">
           <h2>{room.name}</h2>
           <span class="muted">
-            {encrypted ? `🔒 ${t("encrypted")}` : t("notEncrypted")} · {t("members", { count: room.getJoinedMemberCount() })}
+            {encrypted ? `🔒 ${t("encrypted")}` : t("notEncrypted")} ·{" "}
+            {t("members", { count: room.getJoinedMemberCount() })}
           </span>
         </div>
         {isDirect && encrypted && (
@@ -238,10 +243,7 @@ export function RoomView(props: {
           title={t("leave")}
           onClick={() => {
             if (window.confirm(t("leaveConfirm", { room: room.name }))) {
-              client
-                .leave(room.roomId)
-                .then(props.onLeft)
-                .catch(setError);
+              client.leave(room.roomId).then(props.onLeft).catch(setError);
             }
           }}
         >
@@ -292,7 +294,9 @@ export function RoomView(props: {
       </div>
       {typing.length > 0 && (
         <p class="typing muted" aria-live="polite">
-          {typing.length === 1 ? t("typing1", { user: typing[0] }) : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
+          {typing.length === 1
+            ? t("typing1", { user: typing[0] })
+            : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
         </p>
       )}
       <UploadList uploads={uploads} onDismiss={dismiss} />
