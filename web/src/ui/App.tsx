@@ -37,7 +37,8 @@ export function App() {
   };
 
   useEffect(() => {
-    discoverServer().then((s) => {
+    // discoverServer falls back to this origin instead of failing.
+    void discoverServer().then((s) => {
       setServer(s);
       const creds = loadCredentials();
       if (creds) void start(creds, false);

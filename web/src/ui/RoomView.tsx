@@ -6,6 +6,7 @@ import {
   MatrixEventEvent,
   RoomEvent,
   RoomMemberEvent,
+  ReceiptType,
   RoomStateEvent,
   type MatrixClient,
   type Room,
@@ -91,13 +92,14 @@ export function RoomView(props: {
   useEffect(() => {
     if (!isDirect || !encrypted) return;
     let live = true;
-    const refresh = () =>
-      client
+    const refresh = () => {
+      void client
         .getCrypto()
         ?.getUserVerificationStatus(dmUser)
         .then((s) => live && setOtherVerified(s.isCrossSigningVerified()))
         .catch(() => undefined);
-    void refresh();
+    };
+    refresh();
     client.on(CryptoEvent.UserTrustStatusChanged, refresh);
     return () => {
       live = false;
@@ -178,7 +180,7 @@ export function RoomView(props: {
     if (!event) return [];
     return room
       .getReceiptsForEvent(event)
-      .filter((r) => r.type === "m.read" && r.userId !== me && r.userId !== event.getSender())
+      .filter((r) => r.type === ReceiptType.Read && r.userId !== me && r.userId !== event.getSender())
       .map((r) => senderName(room, r.userId));
   };
 
