@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: deps js-deps nio-deps web web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+.PHONY: deps js-deps nio-deps web web-deps web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
 
 ## Build everything (release) and start the server on 127.0.0.1:8008 with
 ## embedded storage in ./data and open registration for local trials.
@@ -64,9 +64,20 @@ schemathesis:
 bench:
 	bench/compare.sh missive-sqlite synapse-sqlite missive-postgres synapse-postgres
 
-lint:
+## Every linter: rustfmt, clippy (warnings are errors; the lints are in
+## Cargo.toml's [workspace.lints] and clippy.toml), and for the web client
+## ESLint and Prettier (web/eslint.config.js, web/.prettierrc.json).
+lint: web-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	npm run lint --prefix web
+	npm run format:check --prefix web
 
-fmt:
+## The web client's packages, from the lock file, unless already installed
+## (with the linters: an install older than them is redone).
+web-deps:
+	@[ -x web/node_modules/.bin/eslint ] || npm ci --prefix web --no-audit --no-fund
+
+fmt: web-deps
 	$(CARGO) fmt --all
+	npm run format --prefix web

@@ -4,7 +4,16 @@
 // the history restored from the backup.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launch, withScreenshots, newDevice, register, setUpSecureBackup, signIn, PASSWORD, PNG_3x2 } from "./browser.mjs";
+import {
+  launch,
+  withScreenshots,
+  newDevice,
+  register,
+  setUpSecureBackup,
+  signIn,
+  PASSWORD,
+  PNG_3x2,
+} from "./browser.mjs";
 
 const suffix = Date.now().toString(36);
 const ALICE = `alice${suffix}`;
@@ -30,7 +39,9 @@ async function backedUpKeys(page) {
     const headers = { Authorization: `Bearer ${accessToken}` };
     const version = await (await fetch("/_matrix/client/v3/room_keys/version", { headers })).json();
     if (!version.version) return 0;
-    const keys = await (await fetch(`/_matrix/client/v3/room_keys/keys?version=${version.version}`, { headers })).json();
+    const keys = await (
+      await fetch(`/_matrix/client/v3/room_keys/keys?version=${version.version}`, { headers })
+    ).json();
     return Object.values(keys.rooms ?? {}).reduce((n, r) => n + Object.keys(r.sessions ?? {}).length, 0);
   });
 }
@@ -51,7 +62,9 @@ test("two people chat end to end encrypted, verify each other, and restore histo
     await alice.page.getByLabel("Search by name or user ID").fill(BOB);
     await alice.page.getByRole("button", { name: new RegExp(`^Chat ${BOB}`) }).click();
     await alice.page.getByRole("textbox", { name: "Write an encrypted message…" }).waitFor({ timeout: TIMEOUT });
-    await alice.page.getByRole("textbox", { name: "Write an encrypted message…" }).fill("Hello **Bob**, this is encrypted");
+    await alice.page
+      .getByRole("textbox", { name: "Write an encrypted message…" })
+      .fill("Hello **Bob**, this is encrypted");
     await alice.page.keyboard.press("Enter");
     await timeline(alice.page).getByText("this is encrypted").waitFor({ timeout: TIMEOUT });
 
@@ -59,14 +72,20 @@ test("two people chat end to end encrypted, verify each other, and restore histo
     await bob.page.getByRole("region", { name: "Invitations" }).getByRole("button").first().click({ timeout: TIMEOUT });
     await bob.page.getByRole("button", { name: "Accept" }).click();
     await timeline(bob.page).getByText("Hello Bob, this is encrypted").waitFor({ timeout: TIMEOUT });
-    assert.equal(await timeline(bob.page).locator("strong", { hasText: "Bob" }).count(), 1, "Markdown arrives formatted");
+    assert.equal(
+      await timeline(bob.page).locator("strong", { hasText: "Bob" }).count(),
+      1,
+      "Markdown arrives formatted",
+    );
 
     await bob.page.getByRole("textbox", { name: "Write an encrypted message…" }).fill("Hi Alice, received!");
     await bob.page.keyboard.press("Enter");
     await timeline(alice.page).getByText("Hi Alice, received!").waitFor({ timeout: TIMEOUT });
 
     // Alice sends an image; Bob's browser decrypts and shows it.
-    await alice.page.getByTestId("file-input").setInputFiles({ name: "pixels.png", mimeType: "image/png", buffer: PNG_3x2 });
+    await alice.page
+      .getByTestId("file-input")
+      .setInputFiles({ name: "pixels.png", mimeType: "image/png", buffer: PNG_3x2 });
     const image = timeline(bob.page).getByTestId("message-image");
     await image.waitFor({ timeout: TIMEOUT });
     const size = await image.evaluate(async (img) => {

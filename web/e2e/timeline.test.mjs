@@ -49,11 +49,16 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await claire.page.getByRole("button", { name: "Invite", exact: true }).click();
     await claire.page.getByLabel("Search by name or user ID").fill(`hugo${suffix}`);
     await claire.page.getByRole("button", { name: new RegExp(`^Invite hugo${suffix}`) }).click();
-    await log(claire.page).getByText(/invited hugo/).waitFor(wait);
+    await log(claire.page)
+      .getByText(/invited hugo/)
+      .waitFor(wait);
 
     // The room list filter finds it without accents; Hugo joins from his invitation.
     await hugo.page.getByLabel("Filter by name").fill("prefecture");
-    await hugo.page.getByRole("region", { name: "Invitations" }).getByRole("button", { name: /Préfecture/ }).click(wait);
+    await hugo.page
+      .getByRole("region", { name: "Invitations" })
+      .getByRole("button", { name: /Préfecture/ })
+      .click(wait);
     await hugo.page.getByRole("button", { name: "Accept" }).click();
     await composer(hugo.page).waitFor(wait);
 
@@ -69,8 +74,14 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await hugo.page.getByRole("button", { name: `Join Annonces ${suffix}` }).click(wait);
     await hugo.page.getByRole("heading", { name: `Annonces ${suffix}` }).waitFor(wait);
     await hugo.page.getByRole("button", { name: "Back" }).click();
-    await hugo.page.getByRole("region", { name: "Rooms" }).getByRole("button", { name: /Préfecture/ }).click();
-    await claire.page.getByRole("region", { name: "Rooms" }).getByRole("button", { name: /Préfecture/ }).click();
+    await hugo.page
+      .getByRole("region", { name: "Rooms" })
+      .getByRole("button", { name: /Préfecture/ })
+      .click();
+    await claire.page
+      .getByRole("region", { name: "Rooms" })
+      .getByRole("button", { name: /Préfecture/ })
+      .click();
 
     await send(claire.page, "Réunion à 14 h en salle 2");
     await log(hugo.page).getByText("Réunion à 14 h en salle 2").waitFor(wait);
@@ -94,7 +105,9 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await mine.hover();
     await mine.getByRole("button", { name: "Edit" }).click();
     await claire.page.getByText("Editing message").waitFor();
-    await claire.page.waitForFunction(() => document.querySelector(".composer textarea")?.value === "Réunion à 14 h en salle 2");
+    await claire.page.waitForFunction(
+      () => document.querySelector(".composer textarea")?.value === "Réunion à 14 h en salle 2",
+    );
     await composer(claire.page).fill("Réunion à 15 h en salle 2");
     await claire.page.keyboard.press("Enter");
     await message(hugo.page, "Réunion à 15 h en salle 2").first().getByText("(edited)").waitFor(wait);
@@ -125,10 +138,17 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     });
     await claire.page.getByText(/rapport\.pdf is too large: this server accepts files up to 200 KB/).waitFor(wait);
     // A file within it arrives and downloads.
-    await claire.page.getByTestId("file-input").setInputFiles({ name: "ordre-du-jour.txt", mimeType: "text/plain", buffer: Buffer.from("1. Budget\n2. Calendrier\n") });
+    await claire.page.getByTestId("file-input").setInputFiles({
+      name: "ordre-du-jour.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("1. Budget\n2. Calendrier\n"),
+    });
     const file = message(hugo.page, "ordre-du-jour.txt");
     await file.waitFor(wait);
-    const [download] = await Promise.all([hugo.page.waitForEvent("download", wait), file.getByRole("button", { name: "Download" }).click()]);
+    const [download] = await Promise.all([
+      hugo.page.waitForEvent("download", wait),
+      file.getByRole("button", { name: "Download" }).click(),
+    ]);
     assert.equal(download.suggestedFilename(), "ordre-du-jour.txt");
     const chunks = [];
     for await (const c of await download.createReadStream()) chunks.push(c);
@@ -154,11 +174,22 @@ test("rooms, replies, edits, reactions, receipts, typing and pagination", { time
     await log(claire.page).getByText("point 40", { exact: true }).waitFor(wait);
     await log(hugo.page).getByText("point 40", { exact: true }).waitFor(wait);
     await hugo.page.reload();
-    await hugo.page.getByRole("region", { name: "Rooms" }).getByRole("button", { name: /Préfecture/ }).click(wait);
+    await hugo.page
+      .getByRole("region", { name: "Rooms" })
+      .getByRole("button", { name: /Préfecture/ })
+      .click(wait);
     await log(hugo.page).getByText("point 40", { exact: true }).waitFor(wait);
-    for (let i = 0; i < 10 && (await log(hugo.page).getByText("This is the start of the conversation.").count()) === 0; i++) {
+    for (
+      let i = 0;
+      i < 10 && (await log(hugo.page).getByText("This is the start of the conversation.").count()) === 0;
+      i++
+    ) {
       await hugo.page.getByRole("button", { name: "Load older messages" }).click(wait);
-      await hugo.page.getByRole("button", { name: "Load older messages" }).or(log(hugo.page).getByText("This is the start of the conversation.")).first().waitFor(wait);
+      await hugo.page
+        .getByRole("button", { name: "Load older messages" })
+        .or(log(hugo.page).getByText("This is the start of the conversation."))
+        .first()
+        .waitFor(wait);
     }
     await log(hugo.page).getByText("point 1", { exact: true }).waitFor(wait);
     await log(hugo.page).getByText("Réunion à 15 h en salle 2").waitFor(wait);

@@ -23,7 +23,9 @@ try {
   const iconPage = await browser.newPage();
   for (const size of [192, 512]) {
     await iconPage.setViewportSize({ width: size, height: size });
-    await iconPage.setContent(`<style>body{margin:0}</style><img src="${process.env.MISSIVE_URL}/icon.svg" width="${size}" height="${size}">`);
+    await iconPage.setContent(
+      `<style>body{margin:0}</style><img src="${process.env.MISSIVE_URL}/icon.svg" width="${size}" height="${size}">`,
+    );
     await iconPage.locator("img").evaluate((img) => img.decode());
     await iconPage.screenshot({ path: join(root, `web/public/icon-${size}.png`), omitBackground: true });
   }
@@ -77,7 +79,9 @@ try {
   await paul.page.getByRole("region", { name: "Invitations" }).getByRole("button").first().click(wait);
   await paul.page.getByRole("button", { name: "Accept" }).click();
   await paul.page.getByRole("log").getByText("la note pour le cabinet").waitFor(wait);
-  await paul.page.getByRole("textbox", { name: "Write an encrypted message…" }).fill("Thanks Marie! Can you share the chart?");
+  await paul.page
+    .getByRole("textbox", { name: "Write an encrypted message…" })
+    .fill("Thanks Marie! Can you share the chart?");
   await paul.page.keyboard.press("Enter");
 
   const chart = await marie.page.evaluate(() => {
@@ -98,7 +102,9 @@ try {
     return c.toDataURL("image/png").split(",")[1];
   });
   await marie.page.getByRole("log").getByText("Can you share the chart?").waitFor(wait);
-  await marie.page.getByTestId("file-input").setInputFiles({ name: "graphique.png", mimeType: "image/png", buffer: Buffer.from(chart, "base64") });
+  await marie.page
+    .getByTestId("file-input")
+    .setInputFiles({ name: "graphique.png", mimeType: "image/png", buffer: Buffer.from(chart, "base64") });
   await composer.fill("Voici le graphique, les chiffres sont provisoires.");
   await marie.page.keyboard.press("Enter");
   await paul.page.getByRole("log").getByTestId("message-image").waitFor(wait);

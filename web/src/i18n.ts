@@ -104,11 +104,13 @@ const en = {
   verifyDone: "Verified! Messages with {user} are now trusted.",
   verifyCancelled: "Verification cancelled.",
   securityTitle: "Secure backup",
-  securityIntro: "Your messages are encrypted on your devices. A recovery key lets you read them on a new device and after losing this one.",
+  securityIntro:
+    "Your messages are encrypted on your devices. A recovery key lets you read them on a new device and after losing this one.",
   setUpBackup: "Set up secure backup",
   generateKey: "Generate my recovery key",
   yourRecoveryKey: "Your recovery key",
-  recoveryKeyAdvice: "Store it somewhere safe, such as a password manager. Anyone holding it can read your messages. Missive cannot show it again.",
+  recoveryKeyAdvice:
+    "Store it somewhere safe, such as a password manager. Anyone holding it can read your messages. Missive cannot show it again.",
   copy: "Copy",
   copied: "Copied",
   savedKey: "I have saved my recovery key",
@@ -258,7 +260,8 @@ const fr: Record<MessageKey, string> = {
   typing1: "{user} écrit…",
   typingN: "{users} écrivent…",
   utdTitle: "En attente de la clé de ce message",
-  utdBody: "Il s'affichera dès que l'appareil de l'expéditeur aura partagé la clé, ou quand vous déverrouillerez votre sauvegarde sécurisée.",
+  utdBody:
+    "Il s'affichera dès que l'appareil de l'expéditeur aura partagé la clé, ou quand vous déverrouillerez votre sauvegarde sécurisée.",
   utdUnverified: "Déverrouillez votre sauvegarde sécurisée ou vérifiez cet appareil pour lire les messages antérieurs.",
   utdWithheld: "L'appareil de l'expéditeur n'a pas partagé la clé de ce message avec cet appareil.",
   unlockBackup: "Déverrouiller la sauvegarde",
@@ -278,11 +281,13 @@ const fr: Record<MessageKey, string> = {
   verifyDone: "Vérifié ! Les échanges avec {user} sont désormais de confiance.",
   verifyCancelled: "Vérification annulée.",
   securityTitle: "Sauvegarde sécurisée",
-  securityIntro: "Vos messages sont chiffrés sur vos appareils. Une clé de récupération permet de les lire sur un nouvel appareil, et après la perte de celui-ci.",
+  securityIntro:
+    "Vos messages sont chiffrés sur vos appareils. Une clé de récupération permet de les lire sur un nouvel appareil, et après la perte de celui-ci.",
   setUpBackup: "Configurer la sauvegarde sécurisée",
   generateKey: "Générer ma clé de récupération",
   yourRecoveryKey: "Votre clé de récupération",
-  recoveryKeyAdvice: "Conservez-la en lieu sûr, par exemple dans un gestionnaire de mots de passe. Quiconque la détient peut lire vos messages. Missive ne pourra plus l'afficher.",
+  recoveryKeyAdvice:
+    "Conservez-la en lieu sûr, par exemple dans un gestionnaire de mots de passe. Quiconque la détient peut lire vos messages. Missive ne pourra plus l'afficher.",
   copy: "Copier",
   copied: "Copié",
   savedKey: "J'ai enregistré ma clé de récupération",
@@ -297,7 +302,8 @@ const fr: Record<MessageKey, string> = {
   restoring: "Restauration de vos messages…",
   restored: "{count} clés de messages restaurées.",
   resetEncryption: "J'ai perdu ma clé de récupération",
-  resetWarning: "La réinitialisation crée de nouvelles clés : les messages que vous ne pouvez pas déchiffrer maintenant resteront illisibles. Continuer ?",
+  resetWarning:
+    "La réinitialisation crée de nouvelles clés : les messages que vous ne pouvez pas déchiffrer maintenant resteront illisibles. Continuer ?",
   profile: "Profil",
   displayName: "Nom affiché",
   save: "Enregistrer",
@@ -341,7 +347,8 @@ const fr: Record<MessageKey, string> = {
   errTooLarge: "C'est plus volumineux que ce que le serveur accepte.",
   errQuota: "Votre quota de stockage est plein. Supprimez d'anciens fichiers ou contactez votre administrateur.",
   errForbidden: "Vous n'êtes pas autorisé à faire cela : {reason}",
-  errForbiddenNoReason: "Vous n'êtes pas autorisé à faire cela ici. Demandez à un administrateur du salon si nécessaire.",
+  errForbiddenNoReason:
+    "Vous n'êtes pas autorisé à faire cela ici. Demandez à un administrateur du salon si nécessaire.",
   errMalware: "L'antivirus du serveur a refusé ce fichier : {reason}",
   errSessionEnded: "Votre session a pris fin. Reconnectez-vous.",
   errNetwork: "Le serveur est injoignable. Vérifiez votre connexion.",
@@ -363,9 +370,7 @@ export function detectLanguage(preferred: readonly string[]): Lang {
 
 /** Fills `{name}` placeholders; unknown placeholders stay visible. */
 export function format(template: string, vars: Record<string, string | number> = {}): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
-    name in vars ? String(vars[name]) : whole,
-  );
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in vars ? String(vars[name]) : whole));
 }
 
 export function translate(lang: Lang, key: MessageKey, vars?: Record<string, string | number>): string {

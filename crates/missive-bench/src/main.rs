@@ -2,6 +2,8 @@
 //! prints one JSON line of results; bench/compare.sh runs the scenarios
 //! against missive-server and Synapse and writes BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod idle;
 mod rooms;

@@ -1,3 +1,5 @@
+//! The core's error type: why an event was refused or could not be built.
+
 use thiserror::Error;
 
 use crate::MAX_ID_BYTES;

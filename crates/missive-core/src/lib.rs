@@ -4,6 +4,8 @@
 //! so it is tested without a database or a network. Storage hands events in;
 //! the server decides what to do with the answers.
 
+#![forbid(unsafe_code)]
+
 mod error;
 pub mod event_builder;
 pub mod filter;

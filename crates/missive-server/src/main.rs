@@ -1,5 +1,7 @@
 //! The `missive-server` command: serve, or run an admin task.
 
+#![forbid(unsafe_code)]
+
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};

@@ -4,6 +4,10 @@
 //! the `access_token` query parameter, and stale tokens on endpoints that
 //! need none.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use reqwest::{Client, StatusCode};

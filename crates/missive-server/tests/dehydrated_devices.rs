@@ -1,6 +1,10 @@
 //! Dehydrated devices (MSC3814) over raw HTTP: stored, found, sent
 //! to-device messages while "offline", and replaced or deleted.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

@@ -2,6 +2,10 @@
 //! client: encrypted rooms, cross-signing, key backup with a recovery key,
 //! and room key rotation when a member leaves.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use matrix_sdk::{

@@ -1,6 +1,10 @@
 //! A former member reads a room up to their leave, and nothing after it:
 //! not the events, and not the state served alongside them.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

@@ -1,6 +1,10 @@
 //! Bad input gets the spec's status and errcode, never a 500, against the
 //! real binary (SQLite).
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use reqwest::{Client, StatusCode};

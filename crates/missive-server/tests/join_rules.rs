@@ -1,5 +1,9 @@
 //! Knocking and restricted joins over raw HTTP.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

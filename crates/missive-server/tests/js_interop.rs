@@ -2,6 +2,10 @@
 //! (compiled to wasm) in Node exchanges encrypted messages both ways with a
 //! matrix-sdk client through missive-server.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::{path::Path, process::Stdio, time::Duration};

@@ -1,6 +1,10 @@
 //! The size limits the spec sets, and Synapse's profile limits: refused
 //! with a clear error, never stored half-way or silently ignored.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

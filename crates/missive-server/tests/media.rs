@@ -1,6 +1,10 @@
 //! The media repository: encrypted attachments end to end with matrix-sdk,
 //! thumbnails, limits, authentication, and antivirus with a real clamd.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::io::Cursor;

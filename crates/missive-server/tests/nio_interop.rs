@@ -5,6 +5,10 @@
 //! habits of its own that this keeps covered: the token in the
 //! `access_token` query parameter and `POST /join/{id}` with no body.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::{collections::HashMap, path::PathBuf, process::Stdio};

@@ -2,6 +2,10 @@
 //! error on both backends (PostgreSQL cannot store NUL in text), and event
 //! content keeps them faithfully (stored as JSON, `\u0000` escaped).
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

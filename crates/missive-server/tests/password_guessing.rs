@@ -2,6 +2,10 @@
 //! as `/login`, per account and per address: guessing through user-
 //! interactive auth is no cheaper than guessing at the login screen.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

@@ -1,6 +1,10 @@
 //! Presence: syncing marks a user online, `PUT /presence` sets a state and
 //! message, and only users sharing a room see either.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use reqwest::{Client, StatusCode};

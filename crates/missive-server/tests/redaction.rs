@@ -1,6 +1,10 @@
 //! Redactions: whichever endpoint creates a redaction event, the same
 //! checks apply (redaction power, protected event types, same room).
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use serde_json::{Value, json};

@@ -1,6 +1,10 @@
 //! Rooms, messages and sync through missive-server with matrix-sdk as the
 //! client: two users talk; a third cannot read.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,10 @@
 //! Several server processes on one PostgreSQL database: a long-poll held by
 //! one process wakes when another process takes the write.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

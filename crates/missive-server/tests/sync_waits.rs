@@ -2,6 +2,10 @@
 //! is the stream's newest position goes straight to waiting, unless
 //! to-device messages were held back by the previous answer's limit.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

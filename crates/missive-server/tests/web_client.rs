@@ -3,6 +3,10 @@
 //! browser end-to-end test (web/e2e, playwright-core driving Debian's
 //! chromium) against the real server.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::{path::Path, process::Stdio, time::Duration};

@@ -1,6 +1,10 @@
 //! Paths the web client's file server answers: never a redirect that a
 //! browser would follow to another host.
 
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::{Backend, TestServer};

@@ -1,3 +1,6 @@
+//! Account data (`AccountDataStore`): a user's global and per-room
+//! entries, each change taking a stream position for sync.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,6 @@
+//! Accounts (`AccountStore`): users, password hashes, profiles,
+//! deactivation, the user directory search and registration tokens.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,7 @@
+//! Devices and their access tokens (`DeviceStore`): login sessions,
+//! tokens looked up by hash only, and device removal with everything tied
+//! to the device.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,5 @@
+//! Room aliases (`DirectoryStore`): creating, resolving and deleting them.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

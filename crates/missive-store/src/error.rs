@@ -1,3 +1,5 @@
+//! The storage layer's error type, mapped to Matrix errors by the server.
+
 use thiserror::Error;
 
 /// Errors of the storage layer. Callers map them to Matrix errors in the

@@ -1,3 +1,5 @@
+//! Sync filters uploaded by clients (`FilterStore`).
+
 use async_trait::async_trait;
 
 use crate::{SqlStore, StoreResult};

@@ -5,12 +5,17 @@
 //! either SQLite (the embedded default) or PostgreSQL; the SQL is written once
 //! in the common dialect of both and sent through sqlx's `Any` driver, while the
 //! schema migrations are kept per backend. The conformance suite in
-//! [`conformance`] runs the same checks against each backend.
+//! `conformance` runs the same checks against each backend; it is compiled
+//! only with the `testing` feature, which the crate's own tests turn on, so
+//! it never reaches the release binary.
+
+#![forbid(unsafe_code)]
 
 mod account_data;
 mod accounts;
 mod backup;
 mod blobs;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod dehydrated;
 mod devices;

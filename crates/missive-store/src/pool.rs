@@ -1,3 +1,7 @@
+//! [`SqlStore`] itself and opening it: the SQLite or PostgreSQL pools (one
+//! for reads, one for writes), migrations, and the stream-position counter
+//! every writer takes its positions from.
+
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{

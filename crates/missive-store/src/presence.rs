@@ -1,3 +1,6 @@
+//! Presence (`PresenceStore`): each user's state and status message, and
+//! the changes a syncing user may see (those of users sharing a room).
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,6 @@
+//! Read receipts (`ReceiptStore`): per user, type and thread, only moving
+//! forward, with the read position unread counts start from.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

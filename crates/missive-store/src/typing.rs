@@ -1,3 +1,6 @@
+//! Typing notifications (`TypingStore`): who is typing in a room until
+//! when, kept in the database so that every server process sees them.
+
 use async_trait::async_trait;
 
 use crate::{SqlStore, StoreResult, StreamPos};

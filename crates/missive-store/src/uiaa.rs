@@ -1,3 +1,6 @@
+//! User-interactive authentication sessions (`UiaaStore`), in the
+//! database so that any server process can continue one.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

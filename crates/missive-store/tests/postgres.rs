@@ -9,7 +9,9 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-async fn fresh_postgres() -> SqlStore {
+/// A store on a new database; nothing to hold (the database is dropped by
+/// `scripts/clean-test-dbs.sh` before the next run).
+async fn fresh_postgres() -> (SqlStore, ()) {
     let name = format!("missive_conf_{}", uuid_like());
     let mut admin = PgConnection::connect(&format!("{}/postgres", admin_url()))
         .await
@@ -18,13 +20,14 @@ async fn fresh_postgres() -> SqlStore {
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .expect("create test database");
-    SqlStore::open(&StoreOptions {
+    let store = SqlStore::open(&StoreOptions {
         database_url: Some(format!("{}/{name}", admin_url())),
         data_dir: std::env::temp_dir(),
         max_connections: 4,
     })
     .await
-    .expect("open PostgreSQL store")
+    .expect("open PostgreSQL store");
+    (store, ())
 }
 
 fn uuid_like() -> String {

@@ -1,8 +1,12 @@
-//! The conformance suite on SQLite (a fresh file per test).
+//! The conformance suite on SQLite (a fresh file per test, in a temporary
+//! directory removed when the test ends).
 
 use missive_store::{SqlStore, StoreOptions};
+use tempfile::TempDir;
 
-async fn fresh_sqlite() -> SqlStore {
+/// The store and its directory: the directory must outlive the store, so
+/// the test holds it and drops it (removing the database) at its end.
+async fn fresh_sqlite() -> (SqlStore, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqlStore::open(&StoreOptions {
         database_url: None,
@@ -11,9 +15,7 @@ async fn fresh_sqlite() -> SqlStore {
     })
     .await
     .expect("open SQLite store");
-    // The directory must outlive the store: leak it for the test's duration.
-    std::mem::forget(dir);
-    store
+    (store, dir)
 }
 
 missive_store::store_conformance_tests!(fresh_sqlite());

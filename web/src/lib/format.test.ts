@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, initials, joinNames, localpart, toUserId } from "./format";
+import { asText, formatBytes, initials, joinNames, localpart, toUserId } from "./format";
 
 describe("format helpers", () => {
   it("formats sizes", () => {
     expect(formatBytes(512)).toBe("512 B");
     expect(formatBytes(1536)).toBe("1.5 KB");
     expect(formatBytes(100 * 1000 * 1000)).toBe("100 MB");
+  });
+  it("shows only strings as text", () => {
+    expect(asText("salut")).toBe("salut");
+    expect(asText({ evil: true })).toBe("");
+    expect(asText(42)).toBe("");
+    expect(asText(undefined)).toBe("");
   });
   it("derives names and initials", () => {
     expect(localpart("@alice:example.org")).toBe("alice");

@@ -13,6 +13,15 @@ export function formatBytes(bytes: number): string {
   return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit]}`;
 }
 
+/**
+ * A content field shown as text: event content is whatever its sender put
+ * there, so a field meant to be text may be a number, an object or missing.
+ * Only a string is shown; anything else is "" (never "[object Object]").
+ */
+export function asText(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
 /** The name to show for a Matrix user ID without a display name. */
 export function localpart(userId: string): string {
   return userId.replace(/^@/, "").split(":")[0];

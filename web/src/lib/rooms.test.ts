@@ -2,7 +2,15 @@ import { describe, expect, it } from "vitest";
 import { addDirectRoom, badge, directRoomIds, sectionRooms, type RoomSummary } from "./rooms";
 
 const room = (id: string, name: string, extra: Partial<RoomSummary> = {}): RoomSummary => ({
-  id, name, membership: "join", isDirect: false, lastActivity: 0, unread: 0, highlight: 0, encrypted: true, ...extra,
+  id,
+  name,
+  membership: "join",
+  isDirect: false,
+  lastActivity: 0,
+  unread: 0,
+  highlight: 0,
+  encrypted: true,
+  ...extra,
 });
 
 describe("sectionRooms", () => {

@@ -20,7 +20,10 @@ export interface RoomSections {
 
 /** Lower case without accents, so "equipe" finds "Équipe". */
 export function foldForSearch(text: string): string {
-  return text.normalize("NFD").replace(/\p{Diacritic}/gu, "").toLowerCase();
+  return text
+    .normalize("NFD")
+    .replace(/\p{Diacritic}/gu, "")
+    .toLowerCase();
 }
 
 export function sectionRooms(all: readonly RoomSummary[], filter: string): RoomSections {

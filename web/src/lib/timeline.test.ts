@@ -5,16 +5,33 @@ const day = Date.UTC(2026, 10, 20, 12, 0, 0);
 let n = 0;
 function msg(sender: string, body: string, extra: Partial<RawEvent> = {}): RawEvent {
   n += 1;
-  return { id: `$${n}`, type: "m.room.message", sender, ts: day + n * 1000, content: { msgtype: "m.text", body }, ...extra };
+  return {
+    id: `$${n}`,
+    type: "m.room.message",
+    sender,
+    ts: day + n * 1000,
+    content: { msgtype: "m.text", body },
+    ...extra,
+  };
 }
-const messages = (items: ReturnType<typeof buildTimeline>) => items.filter((i): i is MessageItem => i.kind === "message");
+const messages = (items: ReturnType<typeof buildTimeline>) =>
+  items.filter((i): i is MessageItem => i.kind === "message");
 
 describe("buildTimeline", () => {
   it("applies the latest edit by the original sender only", () => {
     const original = msg("@a:x", "helo");
-    const edit1 = msg("@a:x", "* hello", { content: { body: "* hello", "m.new_content": { msgtype: "m.text", body: "hello" } }, relatesTo: { rel_type: "m.replace", event_id: original.id } });
-    const edit2 = msg("@a:x", "* hello!", { content: { body: "* hello!", "m.new_content": { msgtype: "m.text", body: "hello!" } }, relatesTo: { rel_type: "m.replace", event_id: original.id } });
-    const forged = msg("@b:x", "* pwned", { content: { body: "* pwned", "m.new_content": { msgtype: "m.text", body: "pwned" } }, relatesTo: { rel_type: "m.replace", event_id: original.id } });
+    const edit1 = msg("@a:x", "* hello", {
+      content: { body: "* hello", "m.new_content": { msgtype: "m.text", body: "hello" } },
+      relatesTo: { rel_type: "m.replace", event_id: original.id },
+    });
+    const edit2 = msg("@a:x", "* hello!", {
+      content: { body: "* hello!", "m.new_content": { msgtype: "m.text", body: "hello!" } },
+      relatesTo: { rel_type: "m.replace", event_id: original.id },
+    });
+    const forged = msg("@b:x", "* pwned", {
+      content: { body: "* pwned", "m.new_content": { msgtype: "m.text", body: "pwned" } },
+      relatesTo: { rel_type: "m.replace", event_id: original.id },
+    });
     const items = messages(buildTimeline([original, edit1, edit2, forged], "@a:x"));
     expect(items).toHaveLength(1);
     expect(items[0].content.body).toBe("hello!");
@@ -23,16 +40,35 @@ describe("buildTimeline", () => {
 
   it("counts reactions per key and remembers our own", () => {
     const m = msg("@a:x", "lunch?");
-    const r1 = { ...msg("@b:x", ""), type: "m.reaction", content: {}, relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "👍" } };
-    const r2 = { ...msg("@a:x", ""), type: "m.reaction", content: {}, relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "👍" } };
-    const r3 = { ...msg("@c:x", ""), type: "m.reaction", content: {}, relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "🎉" }, redacted: true };
+    const r1 = {
+      ...msg("@b:x", ""),
+      type: "m.reaction",
+      content: {},
+      relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "👍" },
+    };
+    const r2 = {
+      ...msg("@a:x", ""),
+      type: "m.reaction",
+      content: {},
+      relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "👍" },
+    };
+    const r3 = {
+      ...msg("@c:x", ""),
+      type: "m.reaction",
+      content: {},
+      relatesTo: { rel_type: "m.annotation", event_id: m.id, key: "🎉" },
+      redacted: true,
+    };
     const [item] = messages(buildTimeline([m, r1, r2, r3], "@a:x"));
     expect(item.reactions).toEqual([{ key: "👍", senders: ["@b:x", "@a:x"], ownEventId: r2.id }]);
   });
 
   it("shows redacted messages as deleted without their edits or reactions", () => {
     const m = msg("@a:x", "oops", { redacted: true, content: {} });
-    const edit = msg("@a:x", "* x", { content: { "m.new_content": { body: "x" } }, relatesTo: { rel_type: "m.replace", event_id: m.id } });
+    const edit = msg("@a:x", "* x", {
+      content: { "m.new_content": { body: "x" } },
+      relatesTo: { rel_type: "m.replace", event_id: m.id },
+    });
     const [item] = messages(buildTimeline([m, edit], "@a:x"));
     expect(item.redacted).toBe(true);
     expect(item.edited).toBe(false);

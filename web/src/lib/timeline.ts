@@ -69,13 +69,7 @@ export interface DayItem {
 export type TimelineItem = MessageItem | NoticeItem | DayItem;
 
 /** State events worth a line in the timeline. */
-const NOTICE_TYPES = new Set([
-  "m.room.create",
-  "m.room.member",
-  "m.room.name",
-  "m.room.topic",
-  "m.room.encryption",
-]);
+const NOTICE_TYPES = new Set(["m.room.create", "m.room.member", "m.room.name", "m.room.topic", "m.room.encryption"]);
 
 /** Messages this close together from one sender share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;

@@ -39,7 +39,13 @@ function show(client: MatrixClient, event: MatrixEvent, room: Room, openRoom: (r
 
 /** Starts notifying; returns the function that stops it. */
 export function watchNotifications(client: MatrixClient, openRoom: (roomId: string) => void): () => void {
-  const onTimeline = (event: MatrixEvent, room: Room | undefined, toStart: boolean | undefined, removed: boolean, data: { liveEvent?: boolean }) => {
+  const onTimeline = (
+    event: MatrixEvent,
+    room: Room | undefined,
+    toStart: boolean | undefined,
+    removed: boolean,
+    data: { liveEvent?: boolean },
+  ) => {
     if (!room || toStart || removed || !data.liveEvent) return;
     if (event.isBeingDecrypted() || event.shouldAttemptDecryption()) {
       event.once(MatrixEventEvent.Decrypted, () => show(client, event, room, openRoom));

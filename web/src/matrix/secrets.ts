@@ -15,11 +15,11 @@ export function forgetSecretStorageKey(): void {
 }
 
 export const secretStorageCallbacks: CryptoCallbacks = {
-  async getSecretStorageKey({ keys }) {
-    if (!current) return null;
+  getSecretStorageKey({ keys }) {
+    if (!current) return Promise.resolve(null);
     const ids = Object.keys(keys);
     const keyId = current.keyId && ids.includes(current.keyId) ? current.keyId : ids[0];
-    return keyId ? [keyId, current.key] : null;
+    return Promise.resolve(keyId ? [keyId, current.key] : null);
   },
   cacheSecretStorageKey(keyId, _info, key) {
     current = { keyId, key };

@@ -73,7 +73,7 @@ export async function setUpSecureBackup(
     setupNewCrossSigning: reset,
   });
   await c.bootstrapSecretStorage({
-    createSecretStorageKey: async () => key,
+    createSecretStorageKey: () => Promise.resolve(key),
     setupNewSecretStorage: true,
     setupNewKeyBackup: true,
   });

@@ -36,7 +36,11 @@ export async function discoverServer(): Promise<ServerInfo> {
   const origin = window.location.origin;
   try {
     const res = await fetch("/config.json", { cache: "no-cache" });
-    const config = (await res.json()) as { homeserver_url?: string | null; server_name?: string; registration?: string };
+    const config = (await res.json()) as {
+      homeserver_url?: string | null;
+      server_name?: string;
+      registration?: string;
+    };
     return {
       homeserverUrl: config.homeserver_url || origin,
       serverName: config.server_name ?? window.location.hostname,

@@ -2,7 +2,14 @@
 import { HttpApiEvent, type MatrixClient } from "matrix-js-sdk";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
-import { discoverServer, forgetSession, loadCredentials, startClient, type Credentials, type ServerInfo } from "../matrix/session";
+import {
+  discoverServer,
+  forgetSession,
+  loadCredentials,
+  startClient,
+  type Credentials,
+  type ServerInfo,
+} from "../matrix/session";
 import { Auth } from "./Auth";
 import { errorMessage } from "./common";
 import { useLanguage } from "./hooks";
@@ -30,7 +37,8 @@ export function App() {
   };
 
   useEffect(() => {
-    discoverServer().then((s) => {
+    // discoverServer falls back to this origin instead of failing.
+    void discoverServer().then((s) => {
       setServer(s);
       const creds = loadCredentials();
       if (creds) void start(creds, false);

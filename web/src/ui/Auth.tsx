@@ -18,7 +18,11 @@ export function LanguagePicker() {
   );
 }
 
-export function Auth(props: { server: ServerInfo; notice?: string; onSignedIn: (c: Credentials, password: string) => void }) {
+export function Auth(props: {
+  server: ServerInfo;
+  notice?: string;
+  onSignedIn: (c: Credentials, password: string) => void;
+}) {
   useLanguage();
   const canRegister = props.server.registration !== "disabled";
   const [mode, setMode] = useState<"login" | "register">("login");
@@ -61,7 +65,13 @@ export function Auth(props: { server: ServerInfo; notice?: string; onSignedIn: (
         {props.notice && <p class="notice">{props.notice}</p>}
         <label>
           {t("username")}
-          <input name="username" autocomplete="username" required value={username} onInput={(e) => setUsername((e.target as HTMLInputElement).value)} />
+          <input
+            name="username"
+            autocomplete="username"
+            required
+            value={username}
+            onInput={(e) => setUsername((e.target as HTMLInputElement).value)}
+          />
         </label>
         <label>
           {t("password")}
@@ -77,16 +87,32 @@ export function Auth(props: { server: ServerInfo; notice?: string; onSignedIn: (
         {mode === "register" && (
           <label>
             {t("confirmPassword")}
-            <input name="confirm" type="password" autocomplete="new-password" required value={confirm} onInput={(e) => setConfirm((e.target as HTMLInputElement).value)} />
+            <input
+              name="confirm"
+              type="password"
+              autocomplete="new-password"
+              required
+              value={confirm}
+              onInput={(e) => setConfirm((e.target as HTMLInputElement).value)}
+            />
           </label>
         )}
         {mode === "register" && props.server.registration === "token" && (
           <label>
             {t("registrationToken")}
-            <input name="token" required value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
+            <input
+              name="token"
+              required
+              value={token}
+              onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+            />
           </label>
         )}
-        {localError && <p class="error" role="alert">{localError}</p>}
+        {localError && (
+          <p class="error" role="alert">
+            {localError}
+          </p>
+        )}
         <ErrorText error={error} context={mode === "login" ? "login" : "register"} />
         <button class="primary" type="submit" disabled={busy}>
           {busy ? t("working") : mode === "login" ? t("signIn") : t("register")}

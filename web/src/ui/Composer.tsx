@@ -3,6 +3,7 @@
 import type { MatrixClient, Room } from "matrix-js-sdk";
 import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
+import { asText } from "../lib/format";
 import { renderMarkdown } from "../lib/markdown";
 import type { MessageItem } from "../lib/timeline";
 import { senderName } from "./Message";
@@ -29,7 +30,7 @@ export function Composer(props: {
 
   // Layout effect: the text to edit is in place before the next keystroke.
   useLayoutEffect(() => {
-    if (props.editing) setText(String(props.editing.content.body ?? ""));
+    if (props.editing) setText(asText(props.editing.content.body));
     input.current?.focus();
   }, [props.editing?.id, props.replyTo?.id]);
 
@@ -53,7 +54,7 @@ export function Composer(props: {
     if (props.editing) {
       message = {
         ...content,
-        body: `* ${content.body}`,
+        body: `* ${formatted.body}`,
         "m.new_content": content,
         "m.relates_to": { rel_type: "m.replace", event_id: props.editing.id },
       };
@@ -75,7 +76,9 @@ export function Composer(props: {
     <div class="composer">
       {(props.replyTo || props.editing) && (
         <div class="composer-context">
-          <span>{props.editing ? t("editing") : t("replyingTo", { user: senderName(room, props.replyTo!.sender) })}</span>
+          <span>
+            {props.editing ? t("editing") : t("replyingTo", { user: senderName(room, props.replyTo!.sender) })}
+          </span>
           <button
             class="icon small"
             aria-label={t("cancel")}

@@ -27,16 +27,7 @@ export function InvitePreview(props: { client: MatrixClient; room: Room; onBack:
         <p>{t("invitedBy", { user: inviter ? senderName(room, inviter) : "?" })}</p>
         <ErrorText error={error} />
         <div class="actions center">
-          <button
-            onClick={() =>
-              client
-                .leave(room.roomId)
-                .then(props.onLeft)
-                .catch(setError)
-            }
-          >
-            {t("decline")}
-          </button>
+          <button onClick={() => client.leave(room.roomId).then(props.onLeft).catch(setError)}>{t("decline")}</button>
           <button
             class="primary"
             onClick={async () => {

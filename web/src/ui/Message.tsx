@@ -4,7 +4,7 @@
 import type { MatrixClient, Room } from "matrix-js-sdk";
 import { useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
-import { formatBytes, joinNames, localpart } from "../lib/format";
+import { asText, formatBytes, joinNames, localpart } from "../lib/format";
 import { sanitizeHtml, stripReplyFallback } from "../lib/markdown";
 import type { MessageItem, NoticeItem } from "../lib/timeline";
 import { fetchFile, isInlineImage } from "../matrix/files";
@@ -23,12 +23,18 @@ function time(ts: number): string {
 export function MessageBody(props: { client: MatrixClient; content: Record<string, unknown> }) {
   const c = props.content;
   if (c.msgtype === "m.image" || c.msgtype === "m.file" || c.msgtype === "m.audio" || c.msgtype === "m.video") {
-    return isInlineImage(c) ? <ImageView client={props.client} content={c} /> : <FileView client={props.client} content={c} />;
+    return isInlineImage(c) ? (
+      <ImageView client={props.client} content={c} />
+    ) : (
+      <FileView client={props.client} content={c} />
+    );
   }
-  const body = stripReplyFallback(String(c.body ?? ""));
+  const body = stripReplyFallback(asText(c.body));
   const emote = c.msgtype === "m.emote";
   if (c.format === "org.matrix.custom.html" && typeof c.formatted_body === "string") {
-    return <div class={emote ? "body emote" : "body"} dangerouslySetInnerHTML={{ __html: sanitizeHtml(c.formatted_body) }} />;
+    return (
+      <div class={emote ? "body emote" : "body"} dangerouslySetInnerHTML={{ __html: sanitizeHtml(c.formatted_body) }} />
+    );
   }
   return <div class={emote ? "body emote" : "body"}>{body}</div>;
 }
@@ -57,7 +63,7 @@ function useDecryptedFile(client: MatrixClient, content: Record<string, unknown>
 function ImageView(props: { client: MatrixClient; content: Record<string, unknown> }) {
   const { url, failed } = useDecryptedFile(props.client, props.content, true);
   const info = (props.content.info ?? {}) as { w?: number; h?: number };
-  const name = String(props.content.body ?? t("image"));
+  const name = asText(props.content.body) || t("image");
   if (failed) return <p class="muted">{t("couldNotDecryptFile")}</p>;
   // Reserve the image's box before it arrives so the timeline does not jump.
   const ratio = info.w && info.h ? `${info.w} / ${info.h}` : undefined;
@@ -72,7 +78,7 @@ function ImageView(props: { client: MatrixClient; content: Record<string, unknow
 
 function FileView(props: { client: MatrixClient; content: Record<string, unknown> }) {
   const { failed, load } = useDecryptedFile(props.client, props.content, false);
-  const name = String(props.content.body ?? t("file"));
+  const name = asText(props.content.body) || t("file");
   const size = (props.content.info as { size?: number } | undefined)?.size;
   const download = async () => {
     const url = await load();
@@ -99,7 +105,13 @@ function Unreadable(props: { reason: NonNullable<MessageItem["unreadable"]>; onU
   return (
     <div class="utd" role="note">
       <strong>🔐 {t("utdTitle")}</strong>
-      <span>{props.reason === "withheld" ? t("utdWithheld") : props.reason === "unverified_device" ? t("utdUnverified") : t("utdBody")}</span>
+      <span>
+        {props.reason === "withheld"
+          ? t("utdWithheld")
+          : props.reason === "unverified_device"
+            ? t("utdUnverified")
+            : t("utdBody")}
+      </span>
       {props.reason !== "withheld" && (
         <button class="link" onClick={props.onUnlock}>
           {t("unlockBackup")}
@@ -149,13 +161,15 @@ export function MessageView(props: {
         {props.replyTo && (
           <blockquote class="reply-quote">
             <span class="sender">{senderName(room, props.replyTo.sender)}</span>
-            <span class="quote-text">{props.replyTo.redacted ? t("deleted") : String(props.replyTo.content.body ?? "").slice(0, 140)}</span>
+            <span class="quote-text">
+              {props.replyTo.redacted ? t("deleted") : asText(props.replyTo.content.body).slice(0, 140)}
+            </span>
           </blockquote>
         )}
         {item.redacted ? (
           <p class="muted deleted">🗑 {t("deleted")}</p>
         ) : item.unreadable ? (
-          <Unreadable reason={item.unreadable} onUnlock={props.actions.unlock} />
+          <Unreadable reason={item.unreadable} onUnlock={() => props.actions.unlock()} />
         ) : (
           <MessageBody client={client} content={item.content} />
         )}
@@ -195,16 +209,31 @@ export function MessageView(props: {
           <button class="icon small" aria-label={t("react")} title={t("react")} onClick={() => setPicking(!picking)}>
             ☺
           </button>
-          <button class="icon small" aria-label={t("reply")} title={t("reply")} onClick={() => props.actions.reply(item.id)}>
+          <button
+            class="icon small"
+            aria-label={t("reply")}
+            title={t("reply")}
+            onClick={() => props.actions.reply(item.id)}
+          >
             ↩
           </button>
           {mine && item.content.msgtype !== "m.image" && item.content.msgtype !== "m.file" && (
-            <button class="icon small" aria-label={t("edit")} title={t("edit")} onClick={() => props.actions.edit(item.id)}>
+            <button
+              class="icon small"
+              aria-label={t("edit")}
+              title={t("edit")}
+              onClick={() => props.actions.edit(item.id)}
+            >
               ✎
             </button>
           )}
           {mine && (
-            <button class="icon small" aria-label={t("delete")} title={t("delete")} onClick={() => props.actions.remove(item.id)}>
+            <button
+              class="icon small"
+              aria-label={t("delete")}
+              title={t("delete")}
+              onClick={() => props.actions.remove(item.id)}
+            >
               🗑
             </button>
           )}
@@ -240,26 +269,27 @@ export function NoticeView(props: { room: Room; item: NoticeItem }) {
       text = t("roomCreated", { user });
       break;
     case "m.room.name":
-      text = t("nameChanged", { user, name: String(e.content.name ?? "") });
+      text = t("nameChanged", { user, name: asText(e.content.name) });
       break;
     case "m.room.topic":
-      text = t("topicChanged", { user, topic: String(e.content.topic ?? "") });
+      text = t("topicChanged", { user, topic: asText(e.content.topic) });
       break;
     case "m.room.encryption":
       text = t("encryptionEnabled", { user });
       break;
     case "m.room.member": {
-      const target = String(e.content.displayname ?? localpart(e.stateKey ?? ""));
+      const target = asText(e.content.displayname) || localpart(e.stateKey ?? "");
       const m = e.content.membership;
       const before = e.prevContent ?? {};
       if (m === "join" && before.membership === "join") {
         // A profile change: only a new name is worth a line.
-        const old = before.displayname;
-        text = old && old !== e.content.displayname ? t("memberRenamed", { old: String(old), user: target }) : null;
+        const old = asText(before.displayname);
+        text = old && old !== e.content.displayname ? t("memberRenamed", { old, user: target }) : null;
       } else if (m === "join") text = e.sender === e.stateKey ? t("memberJoined", { user: target }) : null;
       else if (m === "invite") text = t("memberInvited", { user, target });
       else if (m === "ban") text = t("memberBanned", { user, target });
-      else if (m === "leave") text = e.sender === e.stateKey ? t("memberLeft", { user: target }) : t("memberKicked", { user, target });
+      else if (m === "leave")
+        text = e.sender === e.stateKey ? t("memberLeft", { user: target }) : t("memberKicked", { user, target });
       break;
     }
   }

@@ -23,7 +23,12 @@ let verificationCount = 0;
 
 type Open = "none" | "explore" | "new-room" | "new-chat" | "settings" | "security-setup" | "unlock";
 
-export function Messenger(props: { client: MatrixClient; server: ServerInfo; password?: string; onSignedOut: () => void }) {
+export function Messenger(props: {
+  client: MatrixClient;
+  server: ServerInfo;
+  password?: string;
+  onSignedOut: () => void;
+}) {
   useLanguage();
   const { client } = props;
   useEmitter(client as never, [ClientEvent.Sync, "User.displayName", "User.avatarUrl"]);
@@ -99,7 +104,12 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
           <button class="icon" onClick={() => setOpen("new-chat")} aria-label={t("newChat")} title={t("newChat")}>
             ✉
           </button>
-          <button class="icon" onClick={() => setOpen("explore")} aria-label={t("exploreRooms")} title={t("exploreRooms")}>
+          <button
+            class="icon"
+            onClick={() => setOpen("explore")}
+            aria-label={t("exploreRooms")}
+            title={t("exploreRooms")}
+          >
             🧭
           </button>
           <button class="icon" onClick={() => setOpen("new-room")} aria-label={t("newRoom")} title={t("newRoom")}>
@@ -109,7 +119,10 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
         {security && security !== "ready" && open === "none" && (
           <div class="banner" role="status">
             <span>{security === "needs-setup" ? t("securityIntro") : t("verifyThisDeviceIntro")}</span>
-            <button class="primary small" onClick={() => setOpen(security === "needs-setup" ? "security-setup" : "unlock")}>
+            <button
+              class="primary small"
+              onClick={() => setOpen(security === "needs-setup" ? "security-setup" : "unlock")}
+            >
               {security === "needs-setup" ? t("setUpBackup") : t("verifyThisDevice")}
             </button>
           </div>
@@ -141,7 +154,14 @@ export function Messenger(props: { client: MatrixClient; server: ServerInfo; pas
       </main>
       {open === "explore" && <ExploreDialog client={client} onClose={() => setOpen("none")} onJoined={setRoomId} />}
       {open === "new-room" && <NewRoomDialog client={client} onClose={() => setOpen("none")} onCreated={setRoomId} />}
-      {open === "new-chat" && <NewChatDialog client={client} serverName={props.server.serverName} onClose={() => setOpen("none")} onOpened={setRoomId} />}
+      {open === "new-chat" && (
+        <NewChatDialog
+          client={client}
+          serverName={props.server.serverName}
+          onClose={() => setOpen("none")}
+          onOpened={setRoomId}
+        />
+      )}
       {open === "settings" && (
         <SettingsDialog
           client={client}

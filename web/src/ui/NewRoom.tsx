@@ -9,7 +9,11 @@ import { useLanguage } from "./hooks";
 
 const ENCRYPTION = { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } };
 
-export function NewRoomDialog(props: { client: MatrixClient; onClose: () => void; onCreated: (roomId: string) => void }) {
+export function NewRoomDialog(props: {
+  client: MatrixClient;
+  onClose: () => void;
+  onCreated: (roomId: string) => void;
+}) {
   useLanguage();
   const [name, setName] = useState("");
   const [topic, setTopic] = useState("");
@@ -41,7 +45,12 @@ export function NewRoomDialog(props: { client: MatrixClient; onClose: () => void
       <form onSubmit={create}>
         <label>
           {t("roomName")}
-          <input name="room-name" required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+          <input
+            name="room-name"
+            required
+            value={name}
+            onInput={(e) => setName((e.target as HTMLInputElement).value)}
+          />
         </label>
         <label>
           {t("topic")}
@@ -78,7 +87,12 @@ interface Found {
 }
 
 /** Searches the user directory as the user types. */
-export function UserPicker(props: { client: MatrixClient; serverName: string; action: string; onPick: (userId: string) => Promise<void> }) {
+export function UserPicker(props: {
+  client: MatrixClient;
+  serverName: string;
+  action: string;
+  onPick: (userId: string) => Promise<void>;
+}) {
   useLanguage();
   const [term, setTerm] = useState("");
   const [results, setResults] = useState<Found[]>([]);
@@ -119,7 +133,12 @@ export function UserPicker(props: { client: MatrixClient; serverName: string; ac
         {results.map((r) => (
           <li key={r.user_id}>
             <span class="user">
-              <Avatar client={props.client} name={r.display_name ?? localpart(r.user_id)} mxc={r.avatar_url} size={32} />
+              <Avatar
+                client={props.client}
+                name={r.display_name ?? localpart(r.user_id)}
+                mxc={r.avatar_url}
+                size={32}
+              />
               <span>
                 <span class="user-name">{r.display_name ?? localpart(r.user_id)}</span>
                 <span class="muted user-id">{r.user_id}</span>
@@ -170,7 +189,12 @@ async function openDirectChat(client: MatrixClient, userId: string): Promise<str
   return room_id;
 }
 
-export function NewChatDialog(props: { client: MatrixClient; serverName: string; onClose: () => void; onOpened: (roomId: string) => void }) {
+export function NewChatDialog(props: {
+  client: MatrixClient;
+  serverName: string;
+  onClose: () => void;
+  onOpened: (roomId: string) => void;
+}) {
   useLanguage();
   return (
     <Dialog title={t("newChat")} onClose={props.onClose}>
@@ -206,7 +230,11 @@ interface PublicRoom {
 
 /** The server's public room directory, searchable, with a join button;
  * an alias like `#room:server` typed in full can be joined directly. */
-export function ExploreDialog(props: { client: MatrixClient; onClose: () => void; onJoined: (roomId: string) => void }) {
+export function ExploreDialog(props: {
+  client: MatrixClient;
+  onClose: () => void;
+  onJoined: (roomId: string) => void;
+}) {
   useLanguage();
   const [term, setTerm] = useState("");
   const [rooms, setRooms] = useState<PublicRoom[]>([]);
@@ -276,7 +304,12 @@ export function ExploreDialog(props: { client: MatrixClient; onClose: () => void
                   {t("open")}
                 </button>
               ) : (
-                <button class="primary small" disabled={busy} aria-label={`${t("join")} ${name}`} onClick={() => join(r.room_id)}>
+                <button
+                  class="primary small"
+                  disabled={busy}
+                  aria-label={`${t("join")} ${name}`}
+                  onClick={() => join(r.room_id)}
+                >
                   {t("join")}
                 </button>
               )}

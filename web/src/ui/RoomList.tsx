@@ -62,7 +62,11 @@ export function RoomList(props: { client: MatrixClient; selected?: string; onSel
                 >
                   <Avatar client={props.client} name={r.name} mxc={room?.getMxcAvatarUrl()} />
                   <span class="room-name">{r.name}</span>
-                  {r.encrypted && <span class="lock" title={t("encrypted")} aria-label={t("encrypted")}>🔒</span>}
+                  {r.encrypted && (
+                    <span class="lock" title={t("encrypted")} aria-label={t("encrypted")}>
+                      🔒
+                    </span>
+                  )}
                   {b && (
                     <span class={b.highlight ? "badge highlight" : "badge"} aria-label={`${b.text} unread`}>
                       {b.text}

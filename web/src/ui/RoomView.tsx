@@ -6,6 +6,7 @@ import {
   MatrixEventEvent,
   RoomEvent,
   RoomMemberEvent,
+  ReceiptType,
   RoomStateEvent,
   type MatrixClient,
   type Room,
@@ -91,13 +92,14 @@ export function RoomView(props: {
   useEffect(() => {
     if (!isDirect || !encrypted) return;
     let live = true;
-    const refresh = () =>
-      client
+    const refresh = () => {
+      void client
         .getCrypto()
         ?.getUserVerificationStatus(dmUser)
         .then((s) => live && setOtherVerified(s.isCrossSigningVerified()))
         .catch(() => undefined);
-    void refresh();
+    };
+    refresh();
     client.on(CryptoEvent.UserTrustStatusChanged, refresh);
     return () => {
       live = false;
@@ -154,7 +156,11 @@ export function RoomView(props: {
     react: (id, key, own) => {
       const done = own
         ? client.redactEvent(room.roomId, own)
-        : client.sendEvent(room.roomId, "m.reaction" as never, { "m.relates_to": { rel_type: "m.annotation", event_id: id, key } } as never);
+        : client.sendEvent(
+            room.roomId,
+            "m.reaction" as never,
+            { "m.relates_to": { rel_type: "m.annotation", event_id: id, key } } as never,
+          );
       done.catch(setError);
     },
     retry: (id) => {
@@ -174,7 +180,7 @@ export function RoomView(props: {
     if (!event) return [];
     return room
       .getReceiptsForEvent(event)
-      .filter((r) => r.type === "m.read" && r.userId !== me && r.userId !== event.getSender())
+      .filter((r) => r.type === ReceiptType.Read && r.userId !== me && r.userId !== event.getSender())
       .map((r) => senderName(room, r.userId));
   };
 
@@ -208,7 +214,8 @@ export function RoomView(props: {
         <div class="room-title">
           <h2>{room.name}</h2>
           <span class="muted">
-            {encrypted ? `🔒 ${t("encrypted")}` : t("notEncrypted")} · {t("members", { count: room.getJoinedMemberCount() })}
+            {encrypted ? `🔒 ${t("encrypted")}` : t("notEncrypted")} ·{" "}
+            {t("members", { count: room.getJoinedMemberCount() })}
           </span>
         </div>
         {isDirect && encrypted && (
@@ -238,10 +245,7 @@ export function RoomView(props: {
           title={t("leave")}
           onClick={() => {
             if (window.confirm(t("leaveConfirm", { room: room.name }))) {
-              client
-                .leave(room.roomId)
-                .then(props.onLeft)
-                .catch(setError);
+              client.leave(room.roomId).then(props.onLeft).catch(setError);
             }
           }}
         >
@@ -292,7 +296,9 @@ export function RoomView(props: {
       </div>
       {typing.length > 0 && (
         <p class="typing muted" aria-live="polite">
-          {typing.length === 1 ? t("typing1", { user: typing[0] }) : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
+          {typing.length === 1
+            ? t("typing1", { user: typing[0] })
+            : t("typingN", { users: joinNames(typing, "&", (n) => `+${n}`) })}
         </p>
       )}
       <UploadList uploads={uploads} onDismiss={dismiss} />

@@ -4,11 +4,21 @@ import type { MatrixClient } from "matrix-js-sdk";
 import type { GeneratedSecretStorageKey, VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { useState } from "preact/hooks";
 import { t } from "../i18n";
-import { generateRecoveryKey, setUpSecureBackup, unlockWithRecoveryKey, WrongRecoveryKeyError } from "../matrix/security";
+import {
+  generateRecoveryKey,
+  setUpSecureBackup,
+  unlockWithRecoveryKey,
+  WrongRecoveryKeyError,
+} from "../matrix/security";
 import { Dialog, ErrorText } from "./common";
 import { useLanguage } from "./hooks";
 
-export function SecuritySetupDialog(props: { client: MatrixClient; password?: string; reset: boolean; onClose: () => void }) {
+export function SecuritySetupDialog(props: {
+  client: MatrixClient;
+  password?: string;
+  reset: boolean;
+  onClose: () => void;
+}) {
   useLanguage();
   const [key, setKey] = useState<GeneratedSecretStorageKey>();
   const [saved, setSaved] = useState(false);
@@ -81,7 +91,12 @@ export function SecuritySetupDialog(props: { client: MatrixClient; password?: st
           {needsPassword && (
             <label>
               {t("passwordToConfirm")}
-              <input type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+              <input
+                type="password"
+                autocomplete="current-password"
+                value={password}
+                onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+              />
             </label>
           )}
           <label class="check">

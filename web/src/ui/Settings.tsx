@@ -124,7 +124,9 @@ function Sessions(props: { client: MatrixClient }) {
             <div>
               <strong>{d.display_name || d.device_id}</strong>
               {d.device_id === client.getDeviceId() && <span class="tag">{t("thisDevice")}</span>}
-              <span class={verified[d.device_id] ? "tag ok" : "tag warn"}>{verified[d.device_id] ? t("verified") : t("notVerified")}</span>
+              <span class={verified[d.device_id] ? "tag ok" : "tag warn"}>
+                {verified[d.device_id] ? t("verified") : t("notVerified")}
+              </span>
               <div class="muted">
                 {d.device_id}
                 {d.last_seen_ts ? ` · ${t("lastSeen", { when: new Date(d.last_seen_ts).toLocaleString() })}` : ""}
@@ -166,7 +168,12 @@ function Sessions(props: { client: MatrixClient }) {
         >
           <label>
             {t("passwordToConfirm")}
-            <input type="password" autocomplete="current-password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+            <input
+              type="password"
+              autocomplete="current-password"
+              value={password}
+              onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+            />
           </label>
           <button type="submit" class="danger">
             {t("confirm")}
@@ -223,7 +230,11 @@ export function SettingsDialog(props: {
             <p>{props.security === "needs-verification" ? t("verifyThisDeviceIntro") : t("securityIntro")}</p>
           )}
           <button onClick={props.onSetUpSecurity}>
-            {props.security === "needs-verification" ? t("verifyThisDevice") : props.security === "ready" ? t("resetEncryption") : t("setUpBackup")}
+            {props.security === "needs-verification"
+              ? t("verifyThisDevice")
+              : props.security === "ready"
+                ? t("resetEncryption")
+                : t("setUpBackup")}
           </button>
         </section>
         <Sessions client={props.client} />

@@ -22,7 +22,8 @@ export function useUploads(client: MatrixClient, roomId: string) {
     for (const file of files) {
       const id = ++uploadIds;
       setUploads((u) => [...u, { id, name: file.name, progress: { loaded: 0, total: file.size } }]);
-      const update = (patch: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...patch } : x)));
+      const update = (patch: Partial<Upload>) =>
+        setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...patch } : x)));
       sendFile(client, roomId, file, (progress) => update({ progress }))
         .then(() => setUploads((u) => u.filter((x) => x.id !== id)))
         .catch((e) => {

@@ -17,7 +17,12 @@ export function Avatar(props: { client: MatrixClient; name: string; mxc?: string
     <span
       class="avatar"
       aria-hidden="true"
-      style={{ width: `${size}px`, height: `${size}px`, fontSize: `${size * 0.42}px`, background: `hsl(${hash % 360} 45% 42%)` }}
+      style={{
+        width: `${size}px`,
+        height: `${size}px`,
+        fontSize: `${size * 0.42}px`,
+        background: `hsl(${hash % 360} 45% 42%)`,
+      }}
     >
       {url ? <img src={url} alt="" /> : initials(props.name)}
     </span>
@@ -36,7 +41,13 @@ export function Dialog(props: { title: string; onClose?: () => void; children: C
   }, []);
   return (
     <div class="backdrop" onClick={(e) => e.target === e.currentTarget && props.onClose?.()}>
-      <div class={props.wide ? "dialog wide" : "dialog"} role="dialog" aria-modal="true" aria-label={props.title} ref={ref}>
+      <div
+        class={props.wide ? "dialog wide" : "dialog"}
+        role="dialog"
+        aria-modal="true"
+        aria-label={props.title}
+        ref={ref}
+      >
         <header class="dialog-header">
           <h2>{props.title}</h2>
           {props.onClose && (

@@ -17,7 +17,10 @@ export function useLanguage(): void {
   useSignal(language);
 }
 
-type Emitter = { on(e: string, f: (...a: unknown[]) => void): unknown; off(e: string, f: (...a: unknown[]) => void): unknown };
+type Emitter = {
+  on(e: string, f: (...a: unknown[]) => void): unknown;
+  off(e: string, f: (...a: unknown[]) => void): unknown;
+};
 
 /** Re-renders (at most once a frame) when `emitter` emits any of `events`. */
 export function useEmitter(emitter: Emitter | null | undefined, events: readonly string[]): number {
@@ -91,7 +94,8 @@ export function useDecryptionRetries(client: MatrixClient, room: Room): void {
         .slice(-RETRY_BATCH);
       // attemptDecryption takes the client's crypto backend, which
       // getCrypto() returns; a failure leaves the event as it was.
-      if (crypto) for (const e of failed) e.attemptDecryption(crypto as never, { isRetry: true }).catch(() => undefined);
+      if (crypto)
+        for (const e of failed) e.attemptDecryption(crypto as never, { isRetry: true }).catch(() => undefined);
       delay = Math.min(delay * 2, RETRY_MAX_MS);
       timer = setTimeout(round, delay);
     };

@@ -318,6 +318,8 @@ pub fn random_alphanumeric(len: usize) -> String {
 /// logins would leave the server hundreds of MiB larger for good. Trimming
 /// after each hash gives the freed pages back (a fixed, low mmap threshold
 /// would too, but costs the hot paths about a tenth of their throughput).
+// The crate's only unsafe code (the workspace denies it everywhere else).
+#[allow(unsafe_code)]
 fn give_back_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it is thread-safe.

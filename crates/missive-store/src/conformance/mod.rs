@@ -3,6 +3,10 @@
 //! Each check is a plain async function taking a fresh, empty store, so
 //! backends run the same checks through [`store_conformance_tests!`]. Checks
 //! panic (assert) on failure. One file per domain.
+//!
+//! Compiled only with the crate's `testing` feature. This is test code: a
+//! failed `unwrap` is a failed check with its location, which is what we want.
+#![allow(clippy::unwrap_used)]
 
 mod accounts;
 mod e2ee;
@@ -98,7 +102,9 @@ pub(crate) fn otk(id: &str, json: &str) -> OneTimeKey {
 }
 
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
-/// store from `$make` (an async expression yielding a `SqlStore`).
+/// store from `$make`: an async expression yielding the `SqlStore` and a
+/// guard kept until the check ends, then dropped (a SQLite store's temporary
+/// directory, removed on drop, even when the check fails).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
@@ -137,7 +143,7 @@ macro_rules! store_conformance_tests {
         $(
             #[tokio::test]
             async fn $name() {
-                let store = $make.await;
+                let (store, _guard) = $make.await;
                 $crate::conformance::$name(store).await;
             }
         )*
