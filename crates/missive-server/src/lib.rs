@@ -25,9 +25,10 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee, media::Media,
-        notifier::Notifier, presence::Presence, profiles::Profiles, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee,
+        ephemeral::Ephemeral, filters::Filters, media::Media, notifier::Notifier,
+        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
+        signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -80,6 +81,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         presence: Presence::new(store.clone(), notifier.clone()),
         profiles: Profiles::new(store.clone(), rooms.clone()),
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
+        ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
+        filters: Filters::new(store.clone()),
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

@@ -10,9 +10,10 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee, media::Media,
-        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
-        sync::Syncer, uiaa::Uiaa,
+        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee,
+        ephemeral::Ephemeral, filters::Filters, media::Media, presence::Presence,
+        profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer,
+        uiaa::Uiaa,
     },
 };
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub devices: Devices,
     pub deactivation: Deactivation,
     pub e2ee: E2ee,
+    pub ephemeral: Ephemeral,
+    pub filters: Filters,
     pub media: Media,
     pub uiaa: Uiaa,
     pub rooms: Rooms,
@@ -52,6 +55,8 @@ from_ref!(
     devices: Devices,
     deactivation: Deactivation,
     e2ee: E2ee,
+    ephemeral: Ephemeral,
+    filters: Filters,
     media: Media,
     uiaa: Uiaa,
     rooms: Rooms,

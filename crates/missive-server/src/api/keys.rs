@@ -1,7 +1,6 @@
 //! End-to-end encryption keys: upload, query, claim, changes, cross-signing.
 
 use axum::{Json, extract::State};
-use missive_store::KeyStore;
 use ruma::{
     UserId,
     api::client::{
@@ -59,25 +58,9 @@ pub async fn upload_keys(
     {
         s.e2ee.upload_device_keys(&me.user_id, device, keys).await?;
     }
-    if !one_time.is_empty() {
-        s.store
-            .add_one_time_keys(me.user_id.as_str(), device, &one_time)
-            .await
-            .map_err(|e| match e {
-                missive_store::StoreError::AlreadyExists(what) => {
-                    ApiError::bad_json(format!("{what} was already uploaded with another value"))
-                }
-                other => other.into(),
-            })?;
-    }
-    for key in &fallback {
-        s.store
-            .set_fallback_key(me.user_id.as_str(), device, key)
-            .await?;
-    }
     let counts = s
-        .store
-        .one_time_key_counts(me.user_id.as_str(), device)
+        .e2ee
+        .upload_one_time_keys(&me.user_id, &me.device_id, &one_time, &fallback)
         .await?;
     Ok(Json(json!({ "one_time_key_counts": counts })))
 }
@@ -151,8 +134,8 @@ pub async fn claim_keys(
                 return Err(ApiError::TooLarge("too many keys claimed at once".into()));
             }
             if let Some(key) = s
-                .store
-                .claim_key(user.as_str(), device.as_str(), algorithm.as_str())
+                .e2ee
+                .claim_one_time_key(user, device, algorithm.as_str())
                 .await?
             {
                 let value: Value = serde_json::from_str(&key.key_json).unwrap_or(Value::Null);
@@ -180,13 +163,7 @@ pub async fn get_key_changes(
     // Changes after `to` are reported too: a client only ever asks up to
     // its latest sync token, and an extra user costs one redundant query.
     parse_token(&req.body.to)?;
-    let mut changed: Vec<String> = s
-        .store
-        .device_list_changes(me.user_id.as_str(), from)
-        .await?
-        .into_iter()
-        .collect();
-    changed.sort();
+    let changed = s.e2ee.device_list_changes(&me.user_id, from).await?;
     Ok(Json(json!({ "changed": changed, "left": [] })))
 }
 

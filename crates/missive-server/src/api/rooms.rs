@@ -1,7 +1,6 @@
 //! Room creation and membership endpoints.
 
 use axum::{Json, extract::State};
-use missive_store::{EventStore, SqlStore};
 use ruma::api::client::{
     knock::knock_room,
     membership::{
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
+    ruma_wrapper::{Ruma, RumaResponse},
     services::rooms::{CreateRoom, Rooms},
     state::AppState,
 };
@@ -57,18 +56,13 @@ pub async fn create_room(
 }
 
 pub async fn joined_rooms(
-    State(store): State<std::sync::Arc<SqlStore>>,
+    State(rooms): State<Rooms>,
     req: Ruma<joined_rooms::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<joined_rooms::v3::Response>> {
     let me = req.user()?;
-    let rooms: Vec<String> = store
-        .user_memberships(me.user_id.as_str())
-        .await?
-        .into_iter()
-        .filter(|m| m.membership == "join")
-        .map(|m| m.room_id)
-        .collect();
-    Ok(Json(json!({ "joined_rooms": rooms })))
+    Ok(RumaResponse(joined_rooms::v3::Response::new(
+        rooms.joined_rooms(&me.user_id).await?,
+    )))
 }
 
 pub async fn join_room_by_id(
@@ -153,21 +147,9 @@ pub async fn kick_user(
     req: Ruma<kick_user::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    let current = rooms
-        .store()
-        .membership(req.body.room_id.as_str(), req.body.user_id.as_str())
-        .await?;
-    if !current.is_some_and(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock")) {
-        return Err(ApiError::forbidden("the user is not in the room"));
-    }
+    let b = &req.body;
     rooms
-        .set_other_membership(
-            &req.body.room_id,
-            &me.user_id,
-            &req.body.user_id,
-            "leave",
-            req.body.reason.as_deref(),
-        )
+        .kick(&b.room_id, &me.user_id, &b.user_id, b.reason.as_deref())
         .await?;
     Ok(Json(json!({})))
 }
@@ -194,43 +176,18 @@ pub async fn unban_user(
     req: Ruma<unban_user::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    let current = rooms
-        .store()
-        .membership(req.body.room_id.as_str(), req.body.user_id.as_str())
-        .await?;
-    if current.is_none_or(|m| m.membership != "ban") {
-        return Err(ApiError::forbidden("the user is not banned"));
-    }
+    let b = &req.body;
     rooms
-        .set_other_membership(
-            &req.body.room_id,
-            &me.user_id,
-            &req.body.user_id,
-            "leave",
-            req.body.reason.as_deref(),
-        )
+        .unban(&b.room_id, &me.user_id, &b.user_id, b.reason.as_deref())
         .await?;
     Ok(Json(json!({})))
 }
 
 pub async fn forget_room(
-    State(store): State<std::sync::Arc<SqlStore>>,
+    State(rooms): State<Rooms>,
     req: Ruma<forget_room::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    match store
-        .membership(req.body.room_id.as_str(), me.user_id.as_str())
-        .await?
-    {
-        Some(m) if matches!(m.membership.as_str(), "join" | "invite" | "knock") => Err(
-            ApiError::BadState("leave the room before forgetting it".into()),
-        ),
-        Some(_) => {
-            store
-                .forget_room(req.body.room_id.as_str(), me.user_id.as_str())
-                .await?;
-            Ok(Json(json!({})))
-        }
-        None => Err(ApiError::not_found("you were never in this room")),
-    }
+    rooms.forget(&req.body.room_id, &me.user_id).await?;
+    Ok(Json(json!({})))
 }

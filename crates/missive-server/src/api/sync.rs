@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State};
-use missive_store::FilterStore;
 use ruma::{
     api::client::{
         filter::{FilterDefinition, create_filter, get_filter},
@@ -11,17 +10,17 @@ use ruma::{
     },
     presence::PresenceState,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
-    error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
-    services::sync::{SyncRequest, parse_token},
+    error::ApiResult,
+    ruma_wrapper::{Ruma, RumaResponse},
+    services::{
+        filters::Filters,
+        sync::{SyncRequest, parse_token},
+    },
     state::AppState,
 };
-
-/// Largest filter a client may store, in bytes of JSON.
-const MAX_FILTER_BYTES: usize = 16 * 1024;
 
 pub async fn sync_events(
     State(s): State<AppState>,
@@ -32,15 +31,7 @@ pub async fn sync_events(
     let filter = match &b.filter {
         None => FilterDefinition::default(),
         Some(Filter::FilterDefinition(f)) => f.clone(),
-        Some(Filter::FilterId(id)) => {
-            let json = s
-                .store
-                .filter(me.user_id.as_str(), id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("filter not found"))?;
-            serde_json::from_str(&json)
-                .map_err(|e| ApiError::Internal(format!("stored filter unreadable: {e}")))?
-        }
+        Some(Filter::FilterId(id)) => s.filters.get(&me.user_id, &me.user_id, id).await?,
         Some(_) => FilterDefinition::default(),
     };
     if s.config.presence && b.set_presence != PresenceState::Offline {
@@ -64,38 +55,23 @@ pub async fn sync_events(
 }
 
 pub async fn create_filter(
-    State(s): State<AppState>,
+    State(filters): State<Filters>,
     req: Ruma<create_filter::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<create_filter::v3::Response>> {
     let me = req.user()?;
-    if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden(
-            "you can only create filters for yourself",
-        ));
-    }
-    let json =
-        serde_json::to_string(&req.body.filter).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if json.len() > MAX_FILTER_BYTES {
-        return Err(ApiError::TooLarge("filter too large".into()));
-    }
-    let id = s.store.create_filter(me.user_id.as_str(), &json).await?;
-    Ok(Json(json!({ "filter_id": id })))
+    let id = filters
+        .create(&me.user_id, &req.body.user_id, &req.body.filter)
+        .await?;
+    Ok(RumaResponse(create_filter::v3::Response::new(id)))
 }
 
 pub async fn get_filter(
-    State(s): State<AppState>,
+    State(filters): State<Filters>,
     req: Ruma<get_filter::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_filter::v3::Response>> {
     let me = req.user()?;
-    if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden("you can only read your own filters"));
-    }
-    let json = s
-        .store
-        .filter(me.user_id.as_str(), &req.body.filter_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("filter not found"))?;
-    Ok(Json(
-        serde_json::from_str(&json).unwrap_or_else(|_| json!({})),
-    ))
+    let filter = filters
+        .get(&me.user_id, &req.body.user_id, &req.body.filter_id)
+        .await?;
+    Ok(RumaResponse(get_filter::v3::Response::new(filter)))
 }

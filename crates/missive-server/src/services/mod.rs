@@ -6,6 +6,8 @@ pub mod audience;
 pub mod deactivation;
 pub mod devices;
 pub mod e2ee;
+pub mod ephemeral;
+pub mod filters;
 pub mod media;
 pub mod notifier;
 pub mod presence;

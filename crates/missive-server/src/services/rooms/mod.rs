@@ -5,6 +5,7 @@
 mod create;
 mod head;
 mod membership;
+mod own_rooms;
 mod push;
 
 use std::{collections::HashMap, sync::Arc};

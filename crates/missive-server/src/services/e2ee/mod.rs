@@ -2,6 +2,8 @@
 //! verifying cross-signing signatures, and routing to-device messages.
 //! The server never sees plaintext; it only moves and checks public keys.
 
+mod one_time_keys;
+
 use std::{collections::BTreeMap, sync::Arc};
 
 use missive_store::{
