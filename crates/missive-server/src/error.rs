@@ -1,6 +1,8 @@
 //! The server's error type and the one place where errors become Matrix
 //! error responses (HTTP status + `errcode`).
 
+use std::time::Duration;
+
 use axum::{
     Json,
     response::{IntoResponse, Response},
@@ -8,7 +10,13 @@ use axum::{
 use http::StatusCode;
 use missive_core::CoreError;
 use missive_store::StoreError;
+use ruma::api::error::{
+    ErrorBody, ErrorKind, LimitExceededErrorData, RetryAfter, StandardErrorBody,
+    UnknownTokenErrorData, WrongRoomKeysVersionErrorData,
+};
 use serde_json::json;
+
+use crate::ruma_wrapper::RumaResponse;
 
 /// Every way a client request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -100,72 +108,115 @@ impl ApiError {
         Self::InvalidParam(msg.into())
     }
 
-    /// The HTTP status and Matrix `errcode` of this error.
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and ruma's `ErrorKind` (the errcode and its fields)
+    /// of this error.
+    fn status_and_kind(&self) -> (StatusCode, ErrorKind) {
         use ApiError::*;
         match self {
-            Forbidden(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
-            MissingToken => (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"),
-            UnknownToken => (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
-            BadJson(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
-            NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
-            NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
-            LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
-            Unrecognized => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "M_UNRECOGNIZED"),
-            UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
-            InvalidUsername(_) => (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
-            TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
-            InvalidParam(_) => (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
-            MissingParam(_) => (StatusCode::BAD_REQUEST, "M_MISSING_PARAM"),
-            RoomInUse(_) => (StatusCode::BAD_REQUEST, "M_ROOM_IN_USE"),
-            UnsupportedRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
-            UserDeactivated => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),
-            BadState(_) => (StatusCode::BAD_REQUEST, "M_BAD_STATE"),
-            RegistrationDisabled => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
-            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
-            UiaRequired(_) => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
-            Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
-            BadAlias(_) => (StatusCode::BAD_REQUEST, "M_BAD_ALIAS"),
-            Exists(_) => (StatusCode::CONFLICT, "M_UNKNOWN"),
-            InvalidSignature(_) => (StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE"),
-            ResourceLimitExceeded(_) => (StatusCode::FORBIDDEN, "M_RESOURCE_LIMIT_EXCEEDED"),
-            MediaInfected(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
-            ScannerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
-            CannotOverwriteMedia => (StatusCode::CONFLICT, "M_CANNOT_OVERWRITE_MEDIA"),
-            NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, "M_NOT_YET_UPLOADED"),
-            WrongRoomKeysVersion { .. } => (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION"),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
+            Forbidden(_) | RegistrationDisabled | MediaInfected(_) => {
+                (StatusCode::FORBIDDEN, ErrorKind::Forbidden)
+            }
+            MissingToken => (StatusCode::UNAUTHORIZED, ErrorKind::MissingToken),
+            UnknownToken => (
+                StatusCode::UNAUTHORIZED,
+                ErrorKind::UnknownToken(UnknownTokenErrorData::new()),
+            ),
+            BadJson(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadJson),
+            NotJson(_) => (StatusCode::BAD_REQUEST, ErrorKind::NotJson),
+            NotFound(_) => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            LimitExceeded { retry_after_ms } => {
+                let mut data = LimitExceededErrorData::new();
+                data.retry_after = Some(RetryAfter::Delay(Duration::from_millis(*retry_after_ms)));
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorKind::LimitExceeded(data),
+                )
+            }
+            Unrecognized => (StatusCode::NOT_FOUND, ErrorKind::Unrecognized),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorKind::Unrecognized),
+            UserInUse => (StatusCode::BAD_REQUEST, ErrorKind::UserInUse),
+            InvalidUsername(_) => (StatusCode::BAD_REQUEST, ErrorKind::InvalidUsername),
+            TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge),
+            InvalidParam(_) => (StatusCode::BAD_REQUEST, ErrorKind::InvalidParam),
+            MissingParam(_) => (StatusCode::BAD_REQUEST, ErrorKind::MissingParam),
+            RoomInUse(_) => (StatusCode::BAD_REQUEST, ErrorKind::RoomInUse),
+            UnsupportedRoomVersion(_) => {
+                (StatusCode::BAD_REQUEST, ErrorKind::UnsupportedRoomVersion)
+            }
+            UserDeactivated => (StatusCode::FORBIDDEN, ErrorKind::UserDeactivated),
+            BadState(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadState),
+            Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized),
+            UiaRequired(_) => (StatusCode::UNAUTHORIZED, ErrorKind::Forbidden),
+            Unknown(_) => (StatusCode::BAD_REQUEST, ErrorKind::Unknown),
+            BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadAlias),
+            Exists(_) => (StatusCode::CONFLICT, ErrorKind::Unknown),
+            InvalidSignature(_) => (StatusCode::BAD_REQUEST, custom("M_INVALID_SIGNATURE")),
+            ResourceLimitExceeded(_) => {
+                (StatusCode::FORBIDDEN, custom("M_RESOURCE_LIMIT_EXCEEDED"))
+            }
+            ScannerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unknown),
+            CannotOverwriteMedia => (StatusCode::CONFLICT, ErrorKind::CannotOverwriteMedia),
+            NotYetUploaded => (StatusCode::GATEWAY_TIMEOUT, ErrorKind::NotYetUploaded),
+            WrongRoomKeysVersion { current, .. } => (
+                StatusCode::FORBIDDEN,
+                match current {
+                    Some(v) => ErrorKind::WrongRoomKeysVersion(WrongRoomKeysVersionErrorData::new(
+                        v.clone(),
+                    )),
+                    None => custom("M_WRONG_ROOM_KEYS_VERSION"),
+                },
+            ),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown),
         }
     }
+
+    /// This error's Matrix `errcode`, for answers that list several errors
+    /// (a batch of signatures, say).
+    pub fn errcode(&self) -> String {
+        self.status_and_kind().1.errcode().to_string()
+    }
+}
+
+/// An errcode ruma has no variant for (or whose required fields we do not
+/// have): its kind carries the code alone.
+fn custom(errcode: &str) -> ErrorKind {
+    serde_json::from_value(json!({ "errcode": errcode })).unwrap_or(ErrorKind::Unknown)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, errcode) = self.status_and_code();
-        let body = match &self {
-            ApiError::UiaRequired(state) => state.clone(),
-            ApiError::LimitExceeded { retry_after_ms } => json!({
-                "errcode": errcode, "error": self.to_string(), "retry_after_ms": retry_after_ms,
-            }),
-            ApiError::WrongRoomKeysVersion { current, message } => json!({
-                "errcode": errcode, "error": message, "current_version": current,
-            }),
-            // The content scanner API's reason, for clients that know it.
-            ApiError::MediaInfected(_) => json!({
-                "errcode": errcode, "error": self.to_string(), "reason": "MCS_MEDIA_NOT_CLEAN",
-            }),
-            ApiError::UnknownToken => json!({
-                "errcode": errcode, "error": self.to_string(), "soft_logout": false,
-            }),
+        let (status, kind) = self.status_and_kind();
+        let message = match &self {
             ApiError::Internal(detail) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!(%detail, "internal error");
-                json!({ "errcode": errcode, "error": "Internal server error" })
+                "Internal server error".to_owned()
             }
-            _ => json!({ "errcode": errcode, "error": self.to_string() }),
+            ApiError::WrongRoomKeysVersion { message, .. } => message.clone(),
+            other => other.to_string(),
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = match &self {
+            ApiError::UiaRequired(state) => (status, Json(state.clone())).into_response(),
+            // The content scanner API's reason, for clients that know it.
+            ApiError::MediaInfected(_) => {
+                let mut body = json!({ "errcode": kind.errcode().to_string(), "error": message });
+                body["reason"] = json!("MCS_MEDIA_NOT_CLEAN");
+                (status, Json(body)).into_response()
+            }
+            ApiError::ResourceLimitExceeded(_) => (
+                status,
+                Json(json!({ "errcode": "M_RESOURCE_LIMIT_EXCEEDED", "error": message })),
+            )
+                .into_response(),
+            _ => {
+                let body = StandardErrorBody::new(kind, message);
+                RumaResponse(ruma::api::error::Error::new(
+                    status,
+                    ErrorBody::Standard(body),
+                ))
+                .into_response()
+            }
+        };
         if matches!(self, ApiError::TooLarge(_)) {
             // The rest of an oversized body is never read: the connection
             // cannot carry another request.
@@ -173,12 +224,6 @@ impl IntoResponse for ApiError {
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
             );
-        }
-        if let ApiError::LimitExceeded { retry_after_ms } = self {
-            let secs = retry_after_ms.div_ceil(1000).to_string();
-            if let Ok(v) = http::HeaderValue::from_str(&secs) {
-                response.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
         }
         response
     }
@@ -202,5 +247,56 @@ impl From<CoreError> for ApiError {
             CoreError::FieldTooLong(_) => ApiError::TooLarge(e.to_string()),
             CoreError::UnsupportedRoomVersion(v) => ApiError::UnsupportedRoomVersion(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(e: ApiError) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let res = e.into_response();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn errors_carry_ruma_kinds_and_their_fields() {
+        let (status, headers, body) = answer(ApiError::LimitExceeded {
+            retry_after_ms: 1500,
+        })
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+        assert_eq!(body["retry_after_ms"], 1500);
+        assert!(headers.contains_key(http::header::RETRY_AFTER));
+
+        let (status, _, body) = answer(ApiError::UnknownToken).await;
+        assert_eq!(
+            (status.as_u16(), &body["errcode"]),
+            (401, &json!("M_UNKNOWN_TOKEN"))
+        );
+
+        let (_, _, body) = answer(ApiError::InvalidSignature("bad".into())).await;
+        assert_eq!(body["errcode"], "M_INVALID_SIGNATURE");
+        assert_eq!(body["error"], "bad");
+
+        let (_, _, body) = answer(ApiError::WrongRoomKeysVersion {
+            current: Some("3".into()),
+            message: "old".into(),
+        })
+        .await;
+        assert_eq!(body["current_version"], "3");
+
+        let (status, _, body) = answer(ApiError::Internal("secret detail".into())).await;
+        assert_eq!(status, 500);
+        assert!(!body.to_string().contains("secret"), "{body}");
     }
 }

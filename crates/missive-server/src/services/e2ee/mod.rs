@@ -226,11 +226,11 @@ impl E2ee {
             };
             for (key_id, object) in keys {
                 if let Err(e) = self.apply_signature(signer, &target, key_id, object).await {
-                    let (code, msg) = match &e {
-                        ApiError::InvalidSignature(m) => ("M_INVALID_SIGNATURE", m.clone()),
-                        ApiError::NotFound(m) => ("M_NOT_FOUND", m.clone()),
-                        other => ("M_BAD_JSON", other.to_string()),
+                    let code = match &e {
+                        ApiError::InvalidSignature(_) | ApiError::NotFound(_) => e.errcode(),
+                        _ => ApiError::bad_json("").errcode(),
                     };
+                    let msg = e.to_string();
                     failures
                         .entry(target_user.clone())
                         .or_insert_with(|| json!({}))
