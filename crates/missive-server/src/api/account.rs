@@ -2,6 +2,7 @@
 
 use axum::{Json, extract::State};
 use ruma::api::client::{
+    account::ThirdPartyIdRemovalStatus,
     account::{
         change_password, check_registration_token_validity, deactivate, get_username_availability,
         register, whoami,
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use crate::{
     config::RegistrationMode,
     error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
+    ruma_wrapper::{Ruma, RumaResponse},
     services::{
         accounts::random_alphanumeric,
         uiaa::{self, Purpose},
@@ -21,6 +22,9 @@ use crate::{
     state::AppState,
 };
 
+/// Registration and login answer with `home_server` too, which ruma's
+/// response types no longer carry and older clients still read (Synapse
+/// sends it): these two stay JSON.
 pub async fn register(
     State(s): State<AppState>,
     req: Ruma<register::v3::Request>,
@@ -78,29 +82,38 @@ pub async fn register(
 pub async fn get_username_availability(
     State(s): State<AppState>,
     req: Ruma<get_username_availability::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_username_availability::v3::Response>> {
     s.limiter.check_register(req.client_ip)?;
     s.accounts
         .check_available(&req.body.username.to_lowercase())
         .await?;
-    Ok(Json(json!({ "available": true })))
+    Ok(RumaResponse(get_username_availability::v3::Response::new(
+        true,
+    )))
 }
 
 pub async fn check_registration_token_validity(
     State(s): State<AppState>,
     req: Ruma<check_registration_token_validity::v1::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<check_registration_token_validity::v1::Response>> {
     s.limiter.check_register(req.client_ip)?;
     if s.config.registration != RegistrationMode::Token {
         return Err(ApiError::forbidden("registration tokens are not in use"));
     }
-    Ok(Json(
-        json!({ "valid": s.uiaa.registration_token_valid(&req.body.token).await? }),
+    Ok(RumaResponse(
+        check_registration_token_validity::v1::Response::new(
+            s.uiaa.registration_token_valid(&req.body.token).await?,
+        ),
     ))
 }
 
-pub async fn get_login_types(_req: Ruma<get_login_types::v3::Request>) -> Json<Value> {
-    Json(json!({ "flows": [{ "type": "m.login.password" }] }))
+pub async fn get_login_types(
+    _req: Ruma<get_login_types::v3::Request>,
+) -> RumaResponse<get_login_types::v3::Response> {
+    use get_login_types::v3::{LoginType, PasswordLoginType};
+    RumaResponse(get_login_types::v3::Response::new(vec![
+        LoginType::Password(PasswordLoginType::new()),
+    ]))
 }
 
 pub async fn login(
@@ -155,32 +168,34 @@ pub async fn login(
 pub async fn logout(
     State(s): State<AppState>,
     req: Ruma<logout::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<logout::v3::Response>> {
     let me = req.user()?;
     s.devices.delete(&me.user_id, &[&me.device_id]).await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(logout::v3::Response::new()))
 }
 
 pub async fn logout_all(
     State(s): State<AppState>,
     req: Ruma<logout_all::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<logout_all::v3::Response>> {
     let me = req.user()?;
     s.devices.delete_all(&me.user_id, None).await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(logout_all::v3::Response::new()))
 }
 
-pub async fn whoami(req: Ruma<whoami::v3::Request>) -> ApiResult<Json<Value>> {
+pub async fn whoami(
+    req: Ruma<whoami::v3::Request>,
+) -> ApiResult<RumaResponse<whoami::v3::Response>> {
     let me = req.user()?;
-    Ok(Json(
-        json!({ "user_id": me.user_id, "device_id": me.device_id, "is_guest": false }),
-    ))
+    let mut response = whoami::v3::Response::new(me.user_id.clone(), false);
+    response.device_id = Some(me.device_id.clone());
+    Ok(RumaResponse(response))
 }
 
 pub async fn change_password(
     State(s): State<AppState>,
     req: Ruma<change_password::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<change_password::v3::Response>> {
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
@@ -204,13 +219,13 @@ pub async fn change_password(
             .delete_all(&me.user_id, Some(&me.device_id))
             .await?;
     }
-    Ok(Json(json!({})))
+    Ok(RumaResponse(change_password::v3::Response::new()))
 }
 
 pub async fn deactivate(
     State(s): State<AppState>,
     req: Ruma<deactivate::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<deactivate::v3::Response>> {
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
@@ -222,5 +237,7 @@ pub async fn deactivate(
         )
         .await?;
     s.deactivation.deactivate(&me.user_id).await?;
-    Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
+    Ok(RumaResponse(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    )))
 }

@@ -1,6 +1,6 @@
 //! Room creation and membership endpoints.
 
-use axum::{Json, extract::State};
+use axum::extract::State;
 use ruma::api::client::{
     knock::knock_room,
     membership::{
@@ -9,7 +9,7 @@ use ruma::api::client::{
     },
     room::{Visibility, create_room},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -25,7 +25,7 @@ fn field(body: &Option<Value>, name: &str) -> Option<Value> {
 pub async fn create_room(
     State(s): State<AppState>,
     req: Ruma<create_room::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<create_room::v3::Response>> {
     let me = req.user()?;
     s.limiter.check_send(me.user_id.as_str())?;
     let b = &req.body;
@@ -52,7 +52,7 @@ pub async fn create_room(
         })
         .await?;
     tracing::info!(room = %room_id, creator = %me.user_id, "room created");
-    Ok(Json(json!({ "room_id": room_id })))
+    Ok(RumaResponse(create_room::v3::Response::new(room_id)))
 }
 
 pub async fn joined_rooms(
@@ -68,42 +68,46 @@ pub async fn joined_rooms(
 pub async fn join_room_by_id(
     State(rooms): State<Rooms>,
     req: Ruma<join_room_by_id::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<join_room_by_id::v3::Response>> {
     let me = req.user()?;
     rooms
         .join(&req.body.room_id, &me.user_id, req.body.reason.as_deref())
         .await?;
-    Ok(Json(json!({ "room_id": req.body.room_id })))
+    Ok(RumaResponse(join_room_by_id::v3::Response::new(
+        req.body.room_id.clone(),
+    )))
 }
 
 pub async fn join_room_by_id_or_alias(
     State(rooms): State<Rooms>,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
     rooms
         .join(&room_id, &me.user_id, req.body.reason.as_deref())
         .await?;
-    Ok(Json(json!({ "room_id": room_id })))
+    Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(
+        room_id,
+    )))
 }
 
 pub async fn knock_room(
     State(rooms): State<Rooms>,
     req: Ruma<knock_room::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<knock_room::v3::Response>> {
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
     rooms
         .knock(&room_id, &me.user_id, req.body.reason.as_deref())
         .await?;
-    Ok(Json(json!({ "room_id": room_id })))
+    Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }
 
 pub async fn invite_user(
     State(rooms): State<Rooms>,
     req: Ruma<invite_user::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<invite_user::v3::Response>> {
     let me = req.user()?;
     let invite_user::v3::InvitationRecipient::UserId(recipient) = &req.body.recipient else {
         return Err(ApiError::Unknown(
@@ -122,13 +126,13 @@ pub async fn invite_user(
             is_direct,
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(invite_user::v3::Response::new()))
 }
 
 pub async fn leave_room(
     State(rooms): State<Rooms>,
     req: Ruma<leave_room::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<leave_room::v3::Response>> {
     let me = req.user()?;
     rooms
         .set_other_membership(
@@ -139,25 +143,25 @@ pub async fn leave_room(
             req.body.reason.as_deref(),
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(leave_room::v3::Response::new()))
 }
 
 pub async fn kick_user(
     State(rooms): State<Rooms>,
     req: Ruma<kick_user::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<kick_user::v3::Response>> {
     let me = req.user()?;
     let b = &req.body;
     rooms
         .kick(&b.room_id, &me.user_id, &b.user_id, b.reason.as_deref())
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(kick_user::v3::Response::new()))
 }
 
 pub async fn ban_user(
     State(rooms): State<Rooms>,
     req: Ruma<ban_user::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<ban_user::v3::Response>> {
     let me = req.user()?;
     rooms
         .set_other_membership(
@@ -168,26 +172,26 @@ pub async fn ban_user(
             req.body.reason.as_deref(),
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(ban_user::v3::Response::new()))
 }
 
 pub async fn unban_user(
     State(rooms): State<Rooms>,
     req: Ruma<unban_user::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<unban_user::v3::Response>> {
     let me = req.user()?;
     let b = &req.body;
     rooms
         .unban(&b.room_id, &me.user_id, &b.user_id, b.reason.as_deref())
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(unban_user::v3::Response::new()))
 }
 
 pub async fn forget_room(
     State(rooms): State<Rooms>,
     req: Ruma<forget_room::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<forget_room::v3::Response>> {
     let me = req.user()?;
     rooms.forget(&req.body.room_id, &me.user_id).await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(forget_room::v3::Response::new()))
 }
