@@ -451,7 +451,10 @@ mod tests {
             ("MISSIVE_THUMBNAIL_SIZES", ""),
         ] {
             let mut c = Config::default();
-            assert!(c.apply_env(|k| (k == key).then(|| bad.into())).is_err(), "{key}={bad}");
+            assert!(
+                c.apply_env(|k| (k == key).then(|| bad.into())).is_err(),
+                "{key}={bad}"
+            );
         }
     }
 

@@ -26,8 +26,8 @@ use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::Tower
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt;
 
-use self::deadlines::{Activity, Deadlined, TrackedBody};
 pub use self::deadlines::Timeouts;
+use self::deadlines::{Activity, Deadlined, TrackedBody};
 
 /// How long requests in flight may take to finish once shutdown begins
 /// (long polls are cut: their clients reconnect to the next server).

@@ -141,7 +141,12 @@ async fn a_long_poll_outlasting_the_idle_timeout_still_answers() {
         .bearer_auth(&token)
         .send()
     };
-    let first: serde_json::Value = sync("timeout=0".into()).await.unwrap().json().await.unwrap();
+    let first: serde_json::Value = sync("timeout=0".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let since = first["next_batch"].as_str().unwrap().to_owned();
     // Nothing happens meanwhile: the server holds the request for its
     // whole timeout, three times the idle timeout, and must still answer.

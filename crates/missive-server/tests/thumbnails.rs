@@ -182,10 +182,7 @@ async fn thumbnail_query_errors_are_matrix_errors() {
     ] {
         let res = thumbnail(&server, &t, &id, query).await;
         assert_eq!(res.status(), 400, "{query}");
-        assert_eq!(
-            res.headers()["content-type"], "application/json",
-            "{query}"
-        );
+        assert_eq!(res.headers()["content-type"], "application/json", "{query}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["errcode"], errcode, "{query}: {body}");
     }

@@ -24,6 +24,7 @@ use std::{
     time::Duration,
 };
 
+use futures::task::AtomicWaker;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::{Instant, Sleep},
@@ -34,6 +35,10 @@ use tokio::{
 pub struct Activity {
     in_flight: AtomicUsize,
     started: AtomicU64,
+    /// The connection's task, when its last read found nothing: the end
+    /// of a request must wake it, or it would wait for the socket alone
+    /// and never start the idle deadline.
+    reader: AtomicWaker,
 }
 
 impl Activity {
@@ -50,7 +55,9 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.reader.wake();
+        }
     }
 }
 
@@ -131,7 +138,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadlined<S> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if this.phase != Phase::Busy => {
+            Poll::Pending => {
+                // Woken when a request ends, to start the idle deadline.
+                this.activity.reader.register(cx.waker());
+                if this.phase == Phase::Busy {
+                    // The request may have ended between the check and
+                    // the registration, with nobody left to wake us.
+                    if this.activity.in_flight.load(Ordering::Acquire) == 0 {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
                 match this.deadline.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -245,10 +262,12 @@ mod tests {
         let (mut conn, n) = reader.await.unwrap();
         assert_eq!(n, 1);
 
-        // Its response done, the connection is idle: cut at the idle
-        // deadline.
+        // Its response done while a read waits, the connection is idle:
+        // cut at the idle deadline.
+        let reader = tokio::spawn(async move { conn.read(&mut [0u8; 1]).await });
+        tokio::task::yield_now().await;
         drop(guard);
-        let err = conn.read(&mut [0u8; 1]).await.unwrap_err();
+        let err = reader.await.unwrap().unwrap_err();
         assert!(err.to_string().contains("idle"), "{err}");
     }
 }

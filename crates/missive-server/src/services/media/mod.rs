@@ -3,6 +3,7 @@
 
 pub mod antivirus;
 pub mod encrypted;
+mod png_metadata;
 pub mod preview;
 pub mod thumbnail;
 mod thumbnailing;
@@ -382,7 +383,11 @@ impl Media {
         size: thumbnail::ThumbnailSize,
     ) -> ApiResult<Option<StoredFile>> {
         let (w, h) = (i64::from(size.width), i64::from(size.height));
-        let Some(t) = self.store.thumbnail(sha, w, h, size.method.as_str()).await? else {
+        let Some(t) = self
+            .store
+            .thumbnail(sha, w, h, size.method.as_str())
+            .await?
+        else {
             return Ok(None);
         };
         Ok(Some(StoredFile {

@@ -8,8 +8,7 @@
 use std::{io::Cursor, path::Path};
 
 use image::{
-    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits,
-    imageops::FilterType,
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, imageops::FilterType,
 };
 
 pub use crate::config::{ThumbnailMethod as Method, ThumbnailSize};
@@ -96,6 +95,14 @@ pub fn generate_all(
     ) {
         return Err(ThumbnailError::NotAnImage);
     }
+    if format == ImageFormat::Png
+        && super::png_metadata::exceeds(path, METADATA_BUDGET)
+            .map_err(|e| ThumbnailError::Decode(e.to_string()))?
+    {
+        return Err(ThumbnailError::TooLarge(format!(
+            "its metadata inflates to more than {METADATA_BUDGET} bytes"
+        )));
+    }
     // The header and the metadata before the pixels, within the metadata
     // budget (the PNG decoder keeps this budget for the chunks it meets
     // later too).
@@ -153,7 +160,10 @@ fn render(image: &DynamicImage, size: ThumbnailSize) -> DynamicImage {
         }
         Method::Scale => image.resize(size.width, size.height, FilterType::Triangle),
         Method::Crop => {
-            let (tw, th) = (size.width.min(image.width()), size.height.min(image.height()));
+            let (tw, th) = (
+                size.width.min(image.width()),
+                size.height.min(image.height()),
+            );
             image.resize_to_fill(tw, th, FilterType::Triangle)
         }
     }
@@ -233,7 +243,10 @@ mod tests {
         let src = png(dir.path(), 2000, 1000);
         let all = generate_all(&src, &ThumbnailSize::DEFAULTS, 40_000_000).unwrap();
         let dims: Vec<_> = all.iter().map(|t| (t.width, t.height)).collect();
-        assert_eq!(dims, [(32, 32), (96, 96), (320, 160), (640, 320), (800, 400)]);
+        assert_eq!(
+            dims,
+            [(32, 32), (96, 96), (320, 160), (640, 320), (800, 400)]
+        );
         let decoded = image::load_from_memory(&all[1].bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (96, 96));
         assert_eq!(all[4].content_type, "image/png");
