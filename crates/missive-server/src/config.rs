@@ -237,6 +237,8 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("invalid value for {0}: {1:?}")]
     Env(&'static str, String),
+    #[error("invalid {0}: {1}")]
+    Invalid(&'static str, &'static str),
 }
 
 impl Config {
@@ -251,7 +253,32 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Refuses values that would break the server rather than configure
+    /// it: a zero timeout closes every connection at once, and thumbnails
+    /// need at least one size.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = |name: &'static str| Err(ConfigError::Invalid(name, "must be above 0"));
+        if self.header_read_timeout_secs == 0 {
+            return zero("header_read_timeout_secs");
+        }
+        if self.idle_timeout_secs == 0 {
+            return zero("idle_timeout_secs");
+        }
+        if self.media.max_image_pixels == 0 {
+            return zero("media.max_image_pixels");
+        }
+        let sizes = &self.media.thumbnail_sizes;
+        if sizes.is_empty() || sizes.iter().any(|s| s.width == 0 || s.height == 0) {
+            return Err(ConfigError::Invalid(
+                "media.thumbnail_sizes",
+                "needs at least one size, each above 0 x 0",
+            ));
+        }
+        Ok(())
     }
 
     /// Applies `MISSIVE_*` overrides read through `var`.
@@ -459,9 +486,25 @@ mod tests {
     }
 
     #[test]
+    fn settings_that_would_break_the_server_are_refused() {
+        assert!(Config::default().validate().is_ok());
+        let mut c: Config = toml::from_str("idle_timeout_secs = 0").unwrap();
+        assert!(c.validate().is_err());
+        c = toml::from_str("[media]\nthumbnail_sizes = []").unwrap();
+        assert!(c.validate().is_err());
+        c = toml::from_str(
+            "[media]\nthumbnail_sizes = [{ width = 0, height = 5, method = \"crop\" }]",
+        )
+        .unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../../missive.example.toml");
         let c: Config = toml::from_str(text).unwrap();
         assert_eq!(c.server_name, "localhost");
+        c.validate().unwrap();
+        assert_eq!(c.media.thumbnail_sizes, ThumbnailSize::DEFAULTS);
     }
 }
