@@ -106,11 +106,31 @@ async fn dimensions(res: reqwest::Response) -> (u32, u32) {
     (img.width(), img.height())
 }
 
-#[tokio::test]
-async fn requested_sizes_snap_to_the_configured_thumbnail_sizes() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn snapped_sizes(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let t = server.register_token("alice").await;
     let id = upload(&server, &t, png(2000, 1500)).await;
+    // Eight different sizes at once: one generation serves them all (the
+    // others wait for it, then read the stored thumbnails).
+    let sizes = [
+        (1000, 1000, "scale", (800, 600)),
+        (600, 400, "scale", (640, 480)),
+        (300, 200, "scale", (320, 240)),
+        (10, 10, "scale", (320, 240)),
+        (20, 20, "crop", (32, 32)),
+        (50, 50, "crop", (96, 96)),
+        (96, 96, "crop", (96, 96)),
+        (500, 500, "crop", (96, 96)),
+    ];
+    let queries: Vec<String> = sizes
+        .iter()
+        .map(|(w, h, m, _)| format!("width={w}&height={h}&method={m}"))
+        .collect();
+    let answers =
+        futures::future::join_all(queries.iter().map(|q| thumbnail(&server, &t, &id, q))).await;
+    for (res, (w, h, m, expected)) in answers.into_iter().zip(sizes) {
+        assert_eq!(dimensions(res).await, expected, "{m} {w}x{h}");
+    }
     // Synapse's default sizes: 32x32 and 96x96 crop, 320x240, 640x480 and
     // 800x600 scale. Larger than all of them: the largest.
     let res = thumbnail(&server, &t, &id, "width=1000&height=1000&method=scale").await;
@@ -124,6 +144,10 @@ async fn requested_sizes_snap_to_the_configured_thumbnail_sizes() {
     assert_eq!(dimensions(res).await, (96, 96));
     let res = thumbnail(&server, &t, &id, "width=20&height=20&method=crop").await;
     assert_eq!(dimensions(res).await, (32, 32));
+}
+
+both_backends! {
+    requested_sizes_snap_to_the_configured_thumbnail_sizes => snapped_sizes,
 }
 
 /// What the spec answers for "too large to thumbnail": 413 M_TOO_LARGE.
