@@ -423,6 +423,11 @@ impl Media {
             other => ApiError::Unknown(other.to_string()),
         })?;
         for thumb in thumbs {
+            // Kept from before (an earlier version, or another process):
+            // writing its blob again would leave one nothing refers to.
+            if self.stored_thumbnail(sha, thumb.size).await?.is_some() {
+                continue;
+            }
             let mut writer = self.blobs.start().await?;
             writer.write(&thumb.bytes).await?;
             let blob = self.blobs.finish(writer).await?;
