@@ -6,6 +6,7 @@
 
 mod client;
 mod idle;
+mod resources;
 mod rooms;
 mod stats;
 
@@ -102,6 +103,26 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         joins: usize,
     },
+    /// `concurrency` thumbnail requests of distinct sizes at once for one
+    /// `side` x `side` PNG; the server's peak memory before and after.
+    Thumbnails {
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 6000)]
+        side: u32,
+        #[arg(long)]
+        server_pid: u32,
+    },
+    /// `count` idle keep-alive connections (one request each) held for
+    /// `hold_secs`, then a new client; the server's peak memory.
+    Connections {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 5)]
+        hold_secs: u64,
+        #[arg(long)]
+        server_pid: u32,
+    },
     /// A burst of room creation: `clients` users creating `rooms` each.
     CreateRooms {
         #[arg(long, default_value_t = 8)]
@@ -137,6 +158,16 @@ async fn main() {
         Scenario::BigRoom { members, joins } => {
             rooms::big_room(&cli.url, &cli.prefix, members, joins).await
         }
+        Scenario::Thumbnails {
+            concurrency,
+            side,
+            server_pid,
+        } => resources::thumbnails(&cli.url, &cli.prefix, concurrency, side, server_pid).await,
+        Scenario::Connections {
+            count,
+            hold_secs,
+            server_pid,
+        } => resources::connections(&cli.url, count, hold_secs, server_pid).await,
         Scenario::CreateRooms { clients, rooms } => {
             rooms::create_rooms(&cli.url, &cli.prefix, clients, rooms).await
         }

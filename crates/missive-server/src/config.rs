@@ -48,6 +48,16 @@ pub struct Config {
     /// organisation's directory, the default) or only those sharing a room
     /// with the searcher or in public rooms (Synapse's default).
     pub user_directory_search_all: bool,
+    /// Seconds a client has to send a request's header once it started
+    /// it; the connection is closed after that.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight
+    /// (before its first request, or between keep-alive requests); a
+    /// request in flight, such as a long-poll `/sync`, is never cut.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; when full the server stops accepting
+    /// until one closes. 0: derived from the open-files limit.
+    pub max_connections: usize,
 }
 
 /// The media repository and its antivirus.
@@ -74,6 +84,79 @@ pub struct MediaConfig {
     pub clamd: Option<String>,
     /// Accept files when clamd cannot be reached (default: refuse them).
     pub clamd_fail_open: bool,
+    /// Largest image thumbnailed, in pixels (width x height), checked from
+    /// the header before anything is decoded.
+    pub max_image_pixels: u64,
+    /// The thumbnails generated for an image (all of them from one decode,
+    /// on the first request); a requested size is served by the closest
+    /// of these, as Synapse does.
+    pub thumbnail_sizes: Vec<ThumbnailSize>,
+}
+
+/// One configured thumbnail: a box and how the image fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailSize {
+    pub width: u32,
+    pub height: u32,
+    pub method: ThumbnailMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailMethod {
+    /// Fit inside the box, keeping the aspect ratio.
+    Scale,
+    /// Fill the box exactly, cropping the overflow.
+    Crop,
+}
+
+impl ThumbnailMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThumbnailMethod::Scale => "scale",
+            ThumbnailMethod::Crop => "crop",
+        }
+    }
+}
+
+impl ThumbnailSize {
+    const fn new(width: u32, height: u32, method: ThumbnailMethod) -> Self {
+        Self {
+            width,
+            height,
+            method,
+        }
+    }
+
+    /// Synapse's default `thumbnail_sizes`.
+    pub const DEFAULTS: [ThumbnailSize; 5] = [
+        Self::new(32, 32, ThumbnailMethod::Crop),
+        Self::new(96, 96, ThumbnailMethod::Crop),
+        Self::new(320, 240, ThumbnailMethod::Scale),
+        Self::new(640, 480, ThumbnailMethod::Scale),
+        Self::new(800, 600, ThumbnailMethod::Scale),
+    ];
+
+    /// `"32x32 crop, 320x240 scale"`; `None` if any entry is malformed or
+    /// the list is empty.
+    pub fn parse_list(text: &str) -> Option<Vec<ThumbnailSize>> {
+        let sizes = text
+            .split(',')
+            .map(|entry| {
+                let (size, method) = entry.trim().split_once(' ')?;
+                let (w, h) = size.split_once('x')?;
+                let method = match method.trim() {
+                    "scale" => ThumbnailMethod::Scale,
+                    "crop" => ThumbnailMethod::Crop,
+                    _ => return None,
+                };
+                let (width, height) = (w.parse().ok()?, h.parse().ok()?);
+                (width > 0 && height > 0).then_some(Self::new(width, height, method))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!sizes.is_empty()).then_some(sizes)
+    }
 }
 
 impl Default for MediaConfig {
@@ -87,6 +170,10 @@ impl Default for MediaConfig {
             url_preview_ip_allowlist: Vec::new(),
             clamd: None,
             clamd_fail_open: false,
+            // Above Synapse's 32 M so that a 36-megapixel photo (a common
+            // camera size) still gets thumbnails.
+            max_image_pixels: 40_000_000,
+            thumbnail_sizes: ThumbnailSize::DEFAULTS.to_vec(),
         }
     }
 }
@@ -134,6 +221,9 @@ impl Default for Config {
             media: MediaConfig::default(),
             web_client_dir: Some(PathBuf::from("./web/dist")),
             user_directory_search_all: true,
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 0,
         }
     }
 }
@@ -147,6 +237,8 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("invalid value for {0}: {1:?}")]
     Env(&'static str, String),
+    #[error("invalid {0}: {1}")]
+    Invalid(&'static str, &'static str),
 }
 
 impl Config {
@@ -161,7 +253,32 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Refuses values that would break the server rather than configure
+    /// it: a zero timeout closes every connection at once, and thumbnails
+    /// need at least one size.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = |name: &'static str| Err(ConfigError::Invalid(name, "must be above 0"));
+        if self.header_read_timeout_secs == 0 {
+            return zero("header_read_timeout_secs");
+        }
+        if self.idle_timeout_secs == 0 {
+            return zero("idle_timeout_secs");
+        }
+        if self.media.max_image_pixels == 0 {
+            return zero("media.max_image_pixels");
+        }
+        let sizes = &self.media.thumbnail_sizes;
+        if sizes.is_empty() || sizes.iter().any(|s| s.width == 0 || s.height == 0) {
+            return Err(ConfigError::Invalid(
+                "media.thumbnail_sizes",
+                "needs at least one size, each above 0 x 0",
+            ));
+        }
+        Ok(())
     }
 
     /// Applies `MISSIVE_*` overrides read through `var`.
@@ -257,6 +374,30 @@ impl Config {
                 _ => return Err(ConfigError::Env("MISSIVE_USER_DIRECTORY", v)),
             };
         }
+        for (key, field) in [
+            (
+                "MISSIVE_HEADER_READ_TIMEOUT_SECS",
+                &mut self.header_read_timeout_secs,
+            ),
+            ("MISSIVE_IDLE_TIMEOUT_SECS", &mut self.idle_timeout_secs),
+            ("MISSIVE_MAX_IMAGE_PIXELS", &mut self.media.max_image_pixels),
+        ] {
+            if let Some(v) = var(key) {
+                *field = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(ConfigError::Env(key, v)),
+                };
+            }
+        }
+        if let Some(v) = var("MISSIVE_MAX_CONNECTIONS") {
+            self.max_connections = v
+                .parse()
+                .map_err(|_| ConfigError::Env("MISSIVE_MAX_CONNECTIONS", v))?;
+        }
+        if let Some(v) = var("MISSIVE_THUMBNAIL_SIZES") {
+            self.media.thumbnail_sizes = ThumbnailSize::parse_list(&v)
+                .ok_or(ConfigError::Env("MISSIVE_THUMBNAIL_SIZES", v))?;
+        }
         if let Some(v) = var("MISSIVE_WEB_CLIENT_DIR") {
             self.web_client_dir = (!v.is_empty()).then(|| v.into());
         }
@@ -309,9 +450,61 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_thumbnail_settings_from_the_environment() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "MISSIVE_HEADER_READ_TIMEOUT_SECS" => Some("5".to_owned()),
+            "MISSIVE_IDLE_TIMEOUT_SECS" => Some("7".to_owned()),
+            "MISSIVE_MAX_CONNECTIONS" => Some("100".to_owned()),
+            "MISSIVE_MAX_IMAGE_PIXELS" => Some("1000".to_owned()),
+            "MISSIVE_THUMBNAIL_SIZES" => Some("32x32 crop, 640x480 scale".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!((c.header_read_timeout_secs, c.idle_timeout_secs), (5, 7));
+        assert_eq!(c.max_connections, 100);
+        assert_eq!(c.media.max_image_pixels, 1000);
+        assert_eq!(
+            c.media.thumbnail_sizes,
+            [
+                ThumbnailSize::new(32, 32, ThumbnailMethod::Crop),
+                ThumbnailSize::new(640, 480, ThumbnailMethod::Scale)
+            ]
+        );
+        for (key, bad) in [
+            ("MISSIVE_IDLE_TIMEOUT_SECS", "0"),
+            ("MISSIVE_HEADER_READ_TIMEOUT_SECS", "soon"),
+            ("MISSIVE_THUMBNAIL_SIZES", "32x32 stretch"),
+            ("MISSIVE_THUMBNAIL_SIZES", ""),
+        ] {
+            let mut c = Config::default();
+            assert!(
+                c.apply_env(|k| (k == key).then(|| bad.into())).is_err(),
+                "{key}={bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_that_would_break_the_server_are_refused() {
+        assert!(Config::default().validate().is_ok());
+        let mut c: Config = toml::from_str("idle_timeout_secs = 0").unwrap();
+        assert!(c.validate().is_err());
+        c = toml::from_str("[media]\nthumbnail_sizes = []").unwrap();
+        assert!(c.validate().is_err());
+        c = toml::from_str(
+            "[media]\nthumbnail_sizes = [{ width = 0, height = 5, method = \"crop\" }]",
+        )
+        .unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../../missive.example.toml");
         let c: Config = toml::from_str(text).unwrap();
         assert_eq!(c.server_name, "localhost");
+        c.validate().unwrap();
+        assert_eq!(c.media.thumbnail_sizes, ThumbnailSize::DEFAULTS);
     }
 }

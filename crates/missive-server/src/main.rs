@@ -2,11 +2,12 @@
 
 #![forbid(unsafe_code)]
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use missive_server::{
-    app, build_state, config::Config, services::accounts::random_alphanumeric, spawn_housekeeping,
+    app, build_state, config::Config, listener, services::accounts::random_alphanumeric,
+    spawn_housekeeping,
 };
 use missive_store::{AccountStore, RegistrationToken};
 
@@ -98,13 +99,29 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listen = config.listen;
+    let open_files = match listener::raise_open_files_limit() {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    };
+    let bounds = listener::Bounds {
+        timeouts: listener::Timeouts {
+            header: Duration::from_secs(config.header_read_timeout_secs),
+            idle: Duration::from_secs(config.idle_timeout_secs),
+        },
+        max_connections: listener::connection_cap(config.max_connections, open_files),
+    };
     let state = build_state(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let tcp = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(
         %listen,
         server_name = %state.config.server_name,
         backend = ?state.store.backend(),
         registration = ?state.config.registration,
+        open_files,
+        max_connections = bounds.max_connections,
         "missive-server listening"
     );
     let housekeeping = spawn_housekeeping(&state);
@@ -114,7 +131,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         shutdown_signal().await;
         syncer.stop_waiting();
     };
-    missive_server::listener::serve(listener, app(state), shutdown).await?;
+    listener::serve(tcp, app(state), bounds, shutdown).await?;
     housekeeping.abort();
     store.close().await;
     tracing::info!("missive-server stopped");

@@ -165,7 +165,8 @@ async fn thumbnails_have_the_requested_size() {
     for (w, h, method, expected) in [
         (96, 96, "crop", (96, 96)),
         (320, 240, "scale", (320, 240)),
-        (100, 100, "scale", (100, 75)),
+        // Snapped to the closest configured size at least as large.
+        (100, 100, "scale", (320, 240)),
     ] {
         let res = http
             .get(format!("{}/_matrix/client/v1/media/thumbnail/localhost/{id}?width={w}&height={h}&method={method}", server.base_url))

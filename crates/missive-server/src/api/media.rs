@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::{
     Json,
     body::{Body, Bytes},
-    extract::{FromRequestParts, Path, Query, State},
+    extract::{FromRequestParts, Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, header},
     response::Response,
 };
@@ -268,13 +268,34 @@ pub struct ThumbnailQuery {
     method: Option<String>,
 }
 
+/// The thumbnail query, or a Matrix error saying which parameter is
+/// wrong (axum's own rejection is a `text/plain` body without errcode).
+fn thumbnail_query(
+    query: Result<Query<ThumbnailQuery>, QueryRejection>,
+) -> ApiResult<ThumbnailQuery> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::invalid_param(e.body_text()))
+}
+
+fn thumbnail_method(method: Option<&str>) -> ApiResult<Method> {
+    match method {
+        None | Some("scale") => Ok(Method::Scale),
+        Some("crop") => Ok(Method::Crop),
+        Some(other) => Err(ApiError::invalid_param(format!(
+            "unknown thumbnail method {other}"
+        ))),
+    }
+}
+
 pub async fn thumbnail(
     State(s): State<AppState>,
     _me: Authed,
     Path((server, media_id)): Path<(String, String)>,
-    Query(q): Query<ThumbnailQuery>,
+    query: Result<Query<ThumbnailQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let q = thumbnail_query(query)?;
     let (Some(width), Some(height)) = (q.width, q.height) else {
         return Err(ApiError::MissingParam(
             "width and height are required".into(),
@@ -283,15 +304,7 @@ pub async fn thumbnail(
     if width == 0 || height == 0 {
         return Err(ApiError::invalid_param("width and height must be positive"));
     }
-    let method = match q.method.as_deref() {
-        None | Some("scale") => Method::Scale,
-        Some("crop") => Method::Crop,
-        Some(other) => {
-            return Err(ApiError::invalid_param(format!(
-                "unknown thumbnail method {other}"
-            )));
-        }
-    };
+    let method = thumbnail_method(q.method.as_deref())?;
     let file = s
         .media
         .thumbnail(&server, &media_id, width, height, method)
@@ -330,7 +343,7 @@ pub async fn legacy_download(
 pub async fn legacy_thumbnail(
     State(s): State<AppState>,
     Path((server, media_id)): Path<(String, String)>,
-    Query(q): Query<ThumbnailQuery>,
+    query: Result<Query<ThumbnailQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if !s.media.legacy_unauthenticated() {
@@ -338,11 +351,8 @@ pub async fn legacy_thumbnail(
             "use the authenticated media endpoints (/_matrix/client/v1/media)",
         ));
     }
-    let method = if q.method.as_deref() == Some("crop") {
-        Method::Crop
-    } else {
-        Method::Scale
-    };
+    let q = thumbnail_query(query)?;
+    let method = thumbnail_method(q.method.as_deref())?;
     let file = s
         .media
         .thumbnail(

@@ -219,6 +219,11 @@ impl TestServer {
         (out.status.success(), text)
     }
 
+    /// The server process's ID (to read its /proc entries).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }

@@ -3,8 +3,10 @@
 
 pub mod antivirus;
 pub mod encrypted;
+mod png_metadata;
 pub mod preview;
 pub mod thumbnail;
+mod thumbnailing;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -16,6 +18,7 @@ use ruma::{OwnedServerName, UserId};
 use self::{
     antivirus::{Clamd, Verdict},
     thumbnail::Method,
+    thumbnailing::Thumbnailing,
 };
 use crate::{
     config::MediaConfig,
@@ -34,6 +37,7 @@ pub struct Media {
     config: Arc<MediaConfig>,
     clamd: Option<Clamd>,
     server_name: OwnedServerName,
+    thumbnailing: Arc<Thumbnailing>,
 }
 
 /// A stored file ready to serve.
@@ -58,6 +62,7 @@ impl Media {
             config: Arc::new(config),
             clamd,
             server_name,
+            thumbnailing: Arc::new(Thumbnailing::new()),
         }
     }
 
@@ -337,7 +342,9 @@ impl Media {
         Ok(record)
     }
 
-    /// A thumbnail of the media, generated once and cached.
+    /// A thumbnail of the media: the configured size closest to the one
+    /// requested, all configured sizes generated from one decode on the
+    /// first request and served from their blobs afterwards.
     pub async fn thumbnail(
         &self,
         server_name: &str,
@@ -347,45 +354,96 @@ impl Media {
         method: Method,
     ) -> ApiResult<StoredFile> {
         let record = self.record(server_name, media_id).await?;
-        let sha = record.sha256.clone().expect("checked by record()");
-        let (w, h) = (i64::from(width), i64::from(height));
-        if let Some(t) = self.store.thumbnail(&sha, w, h, method.as_str()).await? {
-            return Ok(StoredFile {
-                path: self.blobs.path(&t.thumb_sha256)?,
-                content_type: t.content_type,
-                filename: None,
-                size: t.size,
-            });
+        let sha = record.sha256.expect("checked by record()");
+        let size = thumbnail::select(&self.config.thumbnail_sizes, width, height, method);
+        if let Some(file) = self.stored_thumbnail(&sha, size).await? {
+            return Ok(file);
         }
-        let source = self.blobs.path(&sha)?;
-        let thumb = tokio::task::spawn_blocking(move || {
-            thumbnail::generate(&source, width, height, method)
+        // One generation per image at a time: concurrent requests for the
+        // same image wait for it and then read its blobs.
+        let lock = self.thumbnailing.lock_for(&sha);
+        let generated = async {
+            let _generating = lock.lock().await;
+            if let Some(file) = self.stored_thumbnail(&sha, size).await? {
+                return Ok(file);
+            }
+            self.generate_thumbnails(&sha).await?;
+            self.stored_thumbnail(&sha, size)
+                .await?
+                .ok_or_else(|| ApiError::Internal("generated thumbnail not stored".into()))
+        }
+        .await;
+        self.thumbnailing.release(&sha, lock);
+        generated
+    }
+
+    async fn stored_thumbnail(
+        &self,
+        sha: &str,
+        size: thumbnail::ThumbnailSize,
+    ) -> ApiResult<Option<StoredFile>> {
+        let (w, h) = (i64::from(size.width), i64::from(size.height));
+        let Some(t) = self
+            .store
+            .thumbnail(sha, w, h, size.method.as_str())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(StoredFile {
+            path: self.blobs.path(&t.thumb_sha256)?,
+            content_type: t.content_type,
+            filename: None,
+            size: t.size,
+        }))
+    }
+
+    /// Decodes the image once (at most one decode per core at a time,
+    /// each holding a whole decoded image) and stores every configured
+    /// size under the size it stands for.
+    async fn generate_thumbnails(&self, sha: &str) -> ApiResult<()> {
+        let source = self.blobs.path(sha)?;
+        let sizes = self.config.thumbnail_sizes.clone();
+        let max_pixels = self.config.max_image_pixels;
+        let _decoding = self
+            .thumbnailing
+            .decodes
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let thumbs = tokio::task::spawn_blocking(move || {
+            thumbnail::generate_all(&source, &sizes, max_pixels)
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {
+            // The spec's answer for content too large to thumbnail.
             thumbnail::ThumbnailError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            // Synapse answers 400 M_UNKNOWN when it cannot thumbnail.
             other => ApiError::Unknown(other.to_string()),
         })?;
-        let mut writer = self.blobs.start().await?;
-        writer.write(&thumb.bytes).await?;
-        let blob = self.blobs.finish(writer).await?;
-        let record = ThumbnailRecord {
-            sha256: sha,
-            width: w,
-            height: h,
-            method: method.as_str().into(),
-            thumb_sha256: blob.sha256.clone(),
-            content_type: thumb.content_type.into(),
-            size: blob.size as i64,
-        };
-        self.store.add_thumbnail(&record).await?;
-        Ok(StoredFile {
-            path: self.blobs.path(&blob.sha256)?,
-            content_type: record.content_type,
-            filename: None,
-            size: record.size,
-        })
+        for thumb in thumbs {
+            // Kept from before (an earlier version, or another process):
+            // writing its blob again would leave one nothing refers to.
+            if self.stored_thumbnail(sha, thumb.size).await?.is_some() {
+                continue;
+            }
+            let mut writer = self.blobs.start().await?;
+            writer.write(&thumb.bytes).await?;
+            let blob = self.blobs.finish(writer).await?;
+            self.store
+                .add_thumbnail(&ThumbnailRecord {
+                    sha256: sha.to_owned(),
+                    width: i64::from(thumb.size.width),
+                    height: i64::from(thumb.size.height),
+                    method: thumb.size.method.as_str().into(),
+                    thumb_sha256: blob.sha256,
+                    content_type: thumb.content_type.into(),
+                    size: blob.size as i64,
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Decrypts an encrypted attachment in memory and scans it. Returns

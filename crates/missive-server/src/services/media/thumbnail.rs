@@ -1,59 +1,90 @@
-//! Thumbnails with the `image` crate, with limits so that a decompression
-//! bomb cannot exhaust memory.
+//! Thumbnails with the `image` crate, bounded so that neither a large
+//! image nor a crafted one can exhaust memory: the declared size is
+//! checked against the pixel limit before any pixel is decoded, metadata
+//! (ICC profiles, text chunks) may only take a small budget, and one decode
+//! renders every configured size ([`generate_all`]). Requested sizes are
+//! served by the closest configured one ([`select`]), as Synapse does.
 
 use std::{io::Cursor, path::Path};
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
+use image::{
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, imageops::FilterType,
+};
 
-/// Largest source image we decode, in pixels (about 8000 x 5000).
-pub const MAX_SOURCE_PIXELS: u64 = 40_000_000;
-/// Largest thumbnail side we generate.
-pub const MAX_THUMBNAIL_SIDE: u32 = 1600;
+pub use crate::config::{ThumbnailMethod as Method, ThumbnailSize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Fit inside the box, keeping the aspect ratio.
-    Scale,
-    /// Fill the box exactly, cropping the overflow.
-    Crop,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Scale => "scale",
-            Method::Crop => "crop",
-        }
-    }
-}
+/// What a decoder may allocate besides the pixels: ICC profiles, EXIF,
+/// text chunks. Real profiles take a few KiB to a few hundred; a crafted
+/// PNG can inflate one to hundreds of MiB from a small file.
+const METADATA_BUDGET: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThumbnailError {
     #[error("not an image we can thumbnail")]
     NotAnImage,
-    #[error("image too large to thumbnail ({0} pixels)")]
-    TooLarge(u64),
+    #[error("image too large to thumbnail ({0})")]
+    TooLarge(String),
     #[error("cannot decode image: {0}")]
     Decode(String),
 }
 
-/// A generated thumbnail: encoded bytes and their content type.
+impl From<ImageError> for ThumbnailError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::Limits(e) => ThumbnailError::TooLarge(e.to_string()),
+            other => ThumbnailError::Decode(other.to_string()),
+        }
+    }
+}
+
+/// A generated thumbnail: the configured size it stands for, its encoded
+/// bytes and their content type.
 pub struct Thumbnail {
+    pub size: ThumbnailSize,
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
     pub width: u32,
     pub height: u32,
 }
 
-/// Decodes `path` (JPEG, PNG, GIF, WebP) within limits and renders a
-/// thumbnail. Blocking: run it off the async threads.
-pub fn generate(
+/// The configured thumbnail that serves a request, as Synapse chooses
+/// among its generated thumbnails: of the requested method (any if none
+/// is configured), those reaching the requested width or height before
+/// the others; among them, for crop, the closest in aspect ratio, then one
+/// covering the whole box; then the closest in size. `sizes` must not
+/// be empty (the configuration refuses an empty list).
+pub fn select(sizes: &[ThumbnailSize], width: u32, height: u32, method: Method) -> ThumbnailSize {
+    let (dw, dh) = (i64::from(width), i64::from(height));
+    let same_method = sizes.iter().any(|s| s.method == method);
+    let quality = |s: &ThumbnailSize| {
+        let (tw, th) = (i64::from(s.width), i64::from(s.height));
+        let smaller = !(tw >= dw || th >= dh);
+        let size = ((dw - tw) * (dh - th)).abs();
+        if method == Method::Crop {
+            let aspect = (dw * th - dh * tw).abs();
+            let covers_not = !(dw <= tw && dh <= th);
+            (smaller, aspect, covers_not, size)
+        } else {
+            (smaller, 0, false, size)
+        }
+    };
+    sizes
+        .iter()
+        .filter(|s| !same_method || s.method == method)
+        .min_by_key(|s| quality(s))
+        .copied()
+        .unwrap_or(ThumbnailSize::DEFAULTS[0])
+}
+
+/// Decodes `path` (JPEG, PNG, GIF, WebP) once, within the limits, and
+/// renders every size in `sizes`. Blocking: run it off the async threads,
+/// and bound how many run at once (each holds a whole decoded image).
+pub fn generate_all(
     path: &Path,
-    width: u32,
-    height: u32,
-    method: Method,
-) -> Result<Thumbnail, ThumbnailError> {
-    let reader = ImageReader::open(path)
+    sizes: &[ThumbnailSize],
+    max_pixels: u64,
+) -> Result<Vec<Thumbnail>, ThumbnailError> {
+    let mut reader = ImageReader::open(path)
         .map_err(|e| ThumbnailError::Decode(e.to_string()))?
         .with_guessed_format()
         .map_err(|e| ThumbnailError::Decode(e.to_string()))?;
@@ -64,43 +95,85 @@ pub fn generate(
     ) {
         return Err(ThumbnailError::NotAnImage);
     }
-    // Check the declared size before decoding anything.
-    let (w, h) = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| ThumbnailError::Decode(e.to_string()))?
-        .into_dimensions()
-        .map_err(|e| ThumbnailError::Decode(e.to_string()))?;
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels > MAX_SOURCE_PIXELS {
-        return Err(ThumbnailError::TooLarge(pixels));
+    if format == ImageFormat::Png
+        && super::png_metadata::exceeds(path, METADATA_BUDGET)
+            .map_err(|e| ThumbnailError::Decode(e.to_string()))?
+    {
+        return Err(ThumbnailError::TooLarge(format!(
+            "its metadata inflates to more than {METADATA_BUDGET} bytes"
+        )));
     }
-    let mut reader = reader;
+    // The header and the metadata before the pixels, within the metadata
+    // budget (the PNG decoder keeps this budget for the chunks it meets
+    // later too).
     let mut limits = Limits::default();
-    limits.max_image_width = Some(w.max(1));
-    limits.max_image_height = Some(h.max(1));
-    limits.max_alloc = Some(MAX_SOURCE_PIXELS * 4 + 64 * 1024 * 1024);
+    limits.max_alloc = Some(METADATA_BUDGET);
     reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|e| ThumbnailError::Decode(e.to_string()))?;
-
-    let (tw, th) = (
-        width.clamp(1, MAX_THUMBNAIL_SIDE),
-        height.clamp(1, MAX_THUMBNAIL_SIDE),
-    );
-    let thumb = match method {
-        // Never upscale: a small image is its own thumbnail.
-        Method::Scale if image.width() <= tw && image.height() <= th => image,
-        Method::Scale => image.resize(tw, th, FilterType::Triangle),
-        Method::Crop => {
-            let (tw, th) = (tw.min(image.width()), th.min(image.height()));
-            image.resize_to_fill(tw, th, FilterType::Triangle)
-        }
-    };
-    encode(thumb, format)
+    let mut decoder = reader.into_decoder()?;
+    let (w, h) = decoder.dimensions();
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > max_pixels {
+        return Err(ThumbnailError::TooLarge(format!(
+            "{w} x {h} pixels, more than {max_pixels}"
+        )));
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(decoder.total_bytes().saturating_add(METADATA_BUDGET));
+    decoder.set_limits(limits)?;
+    let image = DynamicImage::from_decoder(decoder)?;
+    let image = reduce(image, sizes);
+    sizes
+        .iter()
+        .map(|&size| encode(size, render(&image, size), format))
+        .collect()
 }
 
-fn encode(image: DynamicImage, source: ImageFormat) -> Result<Thumbnail, ThumbnailError> {
+/// The image shrunk (with the fast sampling filter) to what the largest
+/// configured size needs, so that the full-size pixels are freed at once
+/// and every size is then rendered from a small image.
+fn reduce(image: DynamicImage, sizes: &[ThumbnailSize]) -> DynamicImage {
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    let needed = sizes
+        .iter()
+        .map(|s| {
+            let (fw, fh) = (f64::from(s.width) / w, f64::from(s.height) / h);
+            match s.method {
+                Method::Scale => fw.min(fh),
+                Method::Crop => fw.max(fh),
+            }
+        })
+        .fold(0.0_f64, f64::max);
+    // Only worth it when the image is at least twice too large; the final
+    // resize then has enough pixels for a good filter.
+    if needed > 0.5 {
+        return image;
+    }
+    let (rw, rh) = ((w * needed).ceil() as u32, (h * needed).ceil() as u32);
+    image.thumbnail_exact(rw.max(1), rh.max(1))
+}
+
+/// One size from the (reduced) image; never upscaled.
+fn render(image: &DynamicImage, size: ThumbnailSize) -> DynamicImage {
+    match size.method {
+        Method::Scale if image.width() <= size.width && image.height() <= size.height => {
+            image.clone()
+        }
+        Method::Scale => image.resize(size.width, size.height, FilterType::Triangle),
+        Method::Crop => {
+            let (tw, th) = (
+                size.width.min(image.width()),
+                size.height.min(image.height()),
+            );
+            image.resize_to_fill(tw, th, FilterType::Triangle)
+        }
+    }
+}
+
+fn encode(
+    size: ThumbnailSize,
+    image: DynamicImage,
+    source: ImageFormat,
+) -> Result<Thumbnail, ThumbnailError> {
     let (width, height) = (image.width(), image.height());
     let mut bytes = Vec::new();
     // Photographs stay JPEG; anything that may have transparency is PNG.
@@ -114,10 +187,9 @@ fn encode(image: DynamicImage, source: ImageFormat) -> Result<Thumbnail, Thumbna
     } else {
         image
     };
-    image
-        .write_to(&mut Cursor::new(&mut bytes), format)
-        .map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+    image.write_to(&mut Cursor::new(&mut bytes), format)?;
     Ok(Thumbnail {
+        size,
         bytes,
         content_type,
         width,
@@ -138,45 +210,79 @@ mod tests {
         path
     }
 
-    #[test]
-    fn scale_keeps_the_aspect_ratio_and_crop_fills_the_box() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = png(dir.path(), 400, 200);
-        let t = generate(&src, 100, 100, Method::Scale).unwrap();
-        assert_eq!((t.width, t.height, t.content_type), (100, 50, "image/png"));
-        let t = generate(&src, 64, 64, Method::Crop).unwrap();
-        assert_eq!((t.width, t.height), (64, 64));
-        let decoded = image::load_from_memory(&t.bytes).unwrap();
-        assert_eq!((decoded.width(), decoded.height()), (64, 64));
+    fn size(width: u32, height: u32, method: Method) -> ThumbnailSize {
+        ThumbnailSize {
+            width,
+            height,
+            method,
+        }
     }
 
     #[test]
-    fn small_images_are_not_upscaled() {
+    fn requests_snap_to_the_closest_configured_size() {
+        let d = &ThumbnailSize::DEFAULTS;
+        let pick = |w, h, m| {
+            let s = select(d, w, h, m);
+            (s.width, s.height, s.method)
+        };
+        assert_eq!(pick(1000, 1000, Method::Scale), (800, 600, Method::Scale));
+        assert_eq!(pick(100, 100, Method::Scale), (320, 240, Method::Scale));
+        assert_eq!(pick(640, 480, Method::Scale), (640, 480, Method::Scale));
+        assert_eq!(pick(1, 1, Method::Scale), (320, 240, Method::Scale));
+        assert_eq!(pick(20, 20, Method::Crop), (32, 32, Method::Crop));
+        assert_eq!(pick(40, 40, Method::Crop), (96, 96, Method::Crop));
+        assert_eq!(pick(1000, 1000, Method::Crop), (96, 96, Method::Crop));
+        // No size of that method configured: the closest of the others.
+        let only_scale = [size(320, 240, Method::Scale), size(800, 600, Method::Scale)];
+        assert_eq!(select(&only_scale, 32, 32, Method::Crop), only_scale[0]);
+    }
+
+    #[test]
+    fn one_decode_renders_every_size_without_upscaling() {
         let dir = tempfile::tempdir().unwrap();
-        let src = png(dir.path(), 20, 10);
-        let t = generate(&src, 640, 480, Method::Scale).unwrap();
-        assert_eq!((t.width, t.height), (20, 10));
+        let src = png(dir.path(), 2000, 1000);
+        let all = generate_all(&src, &ThumbnailSize::DEFAULTS, 40_000_000).unwrap();
+        let dims: Vec<_> = all.iter().map(|t| (t.width, t.height)).collect();
+        assert_eq!(
+            dims,
+            [(32, 32), (96, 96), (320, 160), (640, 320), (800, 400)]
+        );
+        let decoded = image::load_from_memory(&all[1].bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (96, 96));
+        assert_eq!(all[4].content_type, "image/png");
+
+        let small = png(dir.path(), 20, 10);
+        let all = generate_all(&small, &ThumbnailSize::DEFAULTS, 40_000_000).unwrap();
+        let dims: Vec<_> = all.iter().map(|t| (t.width, t.height)).collect();
+        assert_eq!(dims, [(20, 10), (20, 10), (20, 10), (20, 10), (20, 10)]);
     }
 
     #[test]
     fn non_images_and_bombs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
+        let sizes = &ThumbnailSize::DEFAULTS;
         let text = dir.path().join("a.txt");
         std::fs::write(&text, b"just some text, not an image").unwrap();
         assert!(matches!(
-            generate(&text, 32, 32, Method::Scale),
+            generate_all(&text, sizes, 40_000_000),
             Err(ThumbnailError::NotAnImage)
         ));
         // A PNG header claiming 100000 x 100000 pixels, with no data behind it.
         let header = build_png_header(100_000, 100_000);
         let path = dir.path().join("bomb.png");
         std::fs::write(&path, header).unwrap();
-        let result = generate(&path, 32, 32, Method::Scale);
+        let result = generate_all(&path, sizes, 40_000_000);
         assert!(
             matches!(result, Err(ThumbnailError::TooLarge(_))),
             "{:?}",
             result.err()
         );
+        // A real image over a configured limit.
+        let src = png(dir.path(), 200, 100);
+        assert!(matches!(
+            generate_all(&src, sizes, 10_000),
+            Err(ThumbnailError::TooLarge(_))
+        ));
     }
 
     /// A PNG signature, an IHDR chunk for the given size, and no pixels.
