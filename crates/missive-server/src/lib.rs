@@ -24,9 +24,9 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, notifier::Notifier, presence::Presence,
-        profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key,
-        sync::Syncer, uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, e2ee::E2ee, media::Media,
+        notifier::Notifier, presence::Presence, profiles::Profiles, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -67,6 +67,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     Ok(AppState {
+        account_data: AccountData::new(store.clone(), notifier.clone()),
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
         e2ee: E2ee::new(store.clone(), notifier.clone()),
         media: Media::new(

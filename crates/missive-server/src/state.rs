@@ -10,8 +10,9 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, e2ee::E2ee, media::Media, presence::Presence, profiles::Profiles,
-        rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, e2ee::E2ee, media::Media,
+        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
+        sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -20,6 +21,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,
+    pub account_data: AccountData,
     pub e2ee: E2ee,
     pub media: Media,
     pub uiaa: Uiaa,
@@ -46,6 +48,7 @@ from_ref!(
     config: Arc<Config>,
     store: Arc<SqlStore>,
     accounts: Accounts,
+    account_data: AccountData,
     e2ee: E2ee,
     media: Media,
     uiaa: Uiaa,

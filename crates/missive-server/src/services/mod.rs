@@ -1,6 +1,7 @@
 //! What the server does, behind the HTTP layer: each service owns one
 //! concern and holds only the store traits and handles it needs.
 
+pub mod account_data;
 pub mod accounts;
 pub mod audience;
 pub mod e2ee;
