@@ -24,9 +24,9 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        account_data::AccountData, accounts::Accounts, e2ee::E2ee, media::Media,
-        notifier::Notifier, presence::Presence, profiles::Profiles, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, backup::KeyBackup, e2ee::E2ee, media::Media,
+        notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
+        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -68,6 +68,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
+        push_rules: PushRules::new(store.clone(), notifier.clone()),
+        backup: KeyBackup::new(store.clone()),
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
         e2ee: E2ee::new(store.clone(), notifier.clone()),
         media: Media::new(
@@ -76,7 +78,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             config.media.clone(),
             accounts.server_name().clone(),
         ),
-        presence: Presence::new(store.clone(), notifier.clone()),
+        presence: Presence::new(store.clone(), notifier.clone(), config.presence),
         profiles: Profiles::new(store.clone(), rooms.clone()),
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

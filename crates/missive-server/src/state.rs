@@ -10,9 +10,9 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        account_data::AccountData, accounts::Accounts, e2ee::E2ee, media::Media,
-        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
-        sync::Syncer, uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, backup::KeyBackup, e2ee::E2ee, media::Media,
+        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -22,6 +22,7 @@ pub struct AppState {
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,
     pub account_data: AccountData,
+    pub backup: KeyBackup,
     pub e2ee: E2ee,
     pub media: Media,
     pub uiaa: Uiaa,
@@ -30,6 +31,7 @@ pub struct AppState {
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
+    pub push_rules: PushRules,
     pub limiter: Limiter,
     pub web_client: Arc<WebClient>,
 }
@@ -49,6 +51,7 @@ from_ref!(
     store: Arc<SqlStore>,
     accounts: Accounts,
     account_data: AccountData,
+    backup: KeyBackup,
     e2ee: E2ee,
     media: Media,
     uiaa: Uiaa,
@@ -57,6 +60,7 @@ from_ref!(
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,
+    push_rules: PushRules,
     limiter: Limiter,
     web_client: Arc<WebClient>,
 );

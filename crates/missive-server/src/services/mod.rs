@@ -4,6 +4,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod audience;
+pub mod backup;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;
