@@ -24,7 +24,8 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        account_data::AccountData, accounts::Accounts, backup::KeyBackup, e2ee::E2ee, media::Media,
+        account_data::AccountData, accounts::Accounts, backup::KeyBackup,
+        dehydrated::DehydratedDevices, e2ee::E2ee, media::Media,
         notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
         rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
@@ -66,12 +67,14 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let accounts = Accounts::new(store.clone(), server_name.clone(), limiter.clone());
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
+    let e2ee = E2ee::new(store.clone(), notifier.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
         backup: KeyBackup::new(store.clone()),
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
-        e2ee: E2ee::new(store.clone(), notifier.clone()),
+        dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
+        e2ee,
         media: Media::new(
             store.clone(),
             Arc::new(FsBlobStore::new(default_blob_root(&config.data_dir))?),

@@ -5,6 +5,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod audience;
 pub mod backup;
+pub mod dehydrated;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;
