@@ -25,7 +25,7 @@ use crate::{
     error::ApiError,
     services::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
-        dehydrated::DehydratedDevices, e2ee::E2ee, media::Media,
+        dehydrated::DehydratedDevices, directory::Directory, e2ee::E2ee, media::Media,
         notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
         rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
@@ -72,6 +72,13 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
         backup: KeyBackup::new(store.clone()),
+        directory: Directory::new(
+            store.clone(),
+            reader.clone(),
+            rooms.clone(),
+            accounts.server_name().clone(),
+            config.user_directory_search_all,
+        ),
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
         dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
         e2ee,

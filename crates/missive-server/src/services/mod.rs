@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audience;
 pub mod backup;
 pub mod dehydrated;
+pub mod directory;
 pub mod e2ee;
 pub mod media;
 pub mod notifier;
