@@ -11,7 +11,7 @@ use ruma::{
 use serde_json::{json, value::RawValue};
 
 use crate::{
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     ruma_wrapper::{Ruma, RumaResponse},
     services::dehydrated::DehydratedDevices,
 };
@@ -22,11 +22,6 @@ fn raw<T>(text: String, fallback: &str) -> Raw<T> {
     let raw = RawValue::from_string(text)
         .unwrap_or_else(|_| RawValue::from_string(fallback.to_owned()).expect("valid JSON"));
     Raw::from_json(raw)
-}
-
-fn device_id(id: String) -> ApiResult<OwnedDeviceId> {
-    // Device IDs are opaque strings: any stored one converts.
-    OwnedDeviceId::try_from(id).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 pub async fn put_dehydrated_device(
@@ -56,7 +51,7 @@ pub async fn get_dehydrated_device(
     let me = req.user()?;
     let (id, data) = devices.get(&me.user_id).await?;
     Ok(RumaResponse(
-        get_dehydrated_device::unstable::Response::new(device_id(id)?, raw(data, "{}")),
+        get_dehydrated_device::unstable::Response::new(OwnedDeviceId::from(id), raw(data, "{}")),
     ))
 }
 
@@ -67,7 +62,7 @@ pub async fn delete_dehydrated_device(
     let me = req.user()?;
     let id = devices.delete(&me.user_id).await?;
     Ok(RumaResponse(
-        delete_dehydrated_device::unstable::Response::new(device_id(id)?),
+        delete_dehydrated_device::unstable::Response::new(OwnedDeviceId::from(id)),
     ))
 }
 
