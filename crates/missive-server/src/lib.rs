@@ -25,10 +25,11 @@ use crate::{
     config::Config,
     error::ApiError,
     services::{
-        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee,
-        ephemeral::Ephemeral, filters::Filters, media::Media, notifier::Notifier,
-        presence::Presence, profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms,
-        signing_key, sync::Syncer, uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, backup::KeyBackup,
+        deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
+        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
+        notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
+        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -69,16 +70,28 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
+    let e2ee = E2ee::new(store.clone(), notifier.clone());
     Ok(AppState {
+        account_data: AccountData::new(store.clone(), notifier.clone()),
+        push_rules: PushRules::new(store.clone(), notifier.clone()),
+        backup: KeyBackup::new(store.clone()),
+        directory: Directory::new(
+            store.clone(),
+            reader.clone(),
+            rooms.clone(),
+            accounts.server_name().clone(),
+            config.user_directory_search_all,
+        ),
         uiaa: Uiaa::new(store.clone(), accounts.clone()),
-        e2ee: E2ee::new(store.clone(), notifier.clone()),
+        dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
+        e2ee,
         media: Media::new(
             store.clone(),
             Arc::new(FsBlobStore::new(default_blob_root(&config.data_dir))?),
             config.media.clone(),
             accounts.server_name().clone(),
         ),
-        presence: Presence::new(store.clone(), notifier.clone()),
+        presence: Presence::new(store.clone(), notifier.clone(), config.presence),
         profiles: Profiles::new(store.clone(), rooms.clone()),
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),

@@ -10,10 +10,11 @@ use crate::{
     api::web_client::WebClient,
     config::Config,
     services::{
-        accounts::Accounts, deactivation::Deactivation, devices::Devices, e2ee::E2ee,
-        ephemeral::Ephemeral, filters::Filters, media::Media, presence::Presence,
-        profiles::Profiles, rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer,
-        uiaa::Uiaa,
+        account_data::AccountData, accounts::Accounts, backup::KeyBackup,
+        deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
+        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
+        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
+        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -24,6 +25,10 @@ pub struct AppState {
     pub accounts: Accounts,
     pub devices: Devices,
     pub deactivation: Deactivation,
+    pub account_data: AccountData,
+    pub backup: KeyBackup,
+    pub dehydrated: DehydratedDevices,
+    pub directory: Directory,
     pub e2ee: E2ee,
     pub ephemeral: Ephemeral,
     pub filters: Filters,
@@ -34,6 +39,7 @@ pub struct AppState {
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
+    pub push_rules: PushRules,
     pub limiter: Limiter,
     pub web_client: Arc<WebClient>,
 }
@@ -50,10 +56,13 @@ macro_rules! from_ref {
 
 from_ref!(
     config: Arc<Config>,
-    store: Arc<SqlStore>,
     accounts: Accounts,
     devices: Devices,
     deactivation: Deactivation,
+    account_data: AccountData,
+    backup: KeyBackup,
+    dehydrated: DehydratedDevices,
+    directory: Directory,
     e2ee: E2ee,
     ephemeral: Ephemeral,
     filters: Filters,
@@ -64,14 +73,7 @@ from_ref!(
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,
+    push_rules: PushRules,
     limiter: Limiter,
     web_client: Arc<WebClient>,
 );
-
-impl AppState {
-    /// Wakes syncs after a store write that did not return its position.
-    pub async fn notify_latest(&self) -> crate::error::ApiResult<()> {
-        self.rooms.notify(self.store.current_position().await?);
-        Ok(())
-    }
-}

@@ -1,9 +1,7 @@
 //! Account data (global and per room) and room tags.
 
 use axum::{Json, extract::State};
-use missive_store::AccountDataStore;
 use ruma::{
-    RoomId, UserId,
     api::client::{
         config::{
             get_global_account_data, get_room_account_data, set_global_account_data,
@@ -11,194 +9,122 @@ use ruma::{
         },
         tag::{create_tag, delete_tag, get_tags},
     },
+    serde::Raw,
 };
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 
 use crate::{
-    error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
-    services::{accounts::Identity, push_rules},
-    state::AppState,
+    error::ApiResult,
+    ruma_wrapper::{Ruma, RumaResponse},
+    services::account_data::AccountData,
 };
 
-/// Largest account data entry, in bytes of JSON.
-const MAX_ACCOUNT_DATA_BYTES: usize = 64 * 1024;
-
-fn own(me: &Identity, user: &UserId) -> ApiResult<()> {
-    if me.user_id == user {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "you can only access your own account data",
-        ))
-    }
-}
-
-async fn set(
-    s: &AppState,
-    user: &UserId,
-    room: Option<&RoomId>,
-    ty: &str,
-    raw: &str,
-) -> ApiResult<()> {
-    if raw.len() > MAX_ACCOUNT_DATA_BYTES {
-        return Err(ApiError::TooLarge("account data too large".into()));
-    }
-    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::NotJson(e.to_string()))?;
-    if !v.is_object() {
-        return Err(ApiError::bad_json("account data must be a JSON object"));
-    }
-    if ty == push_rules::ACCOUNT_DATA_TYPE || ty == "m.fully_read" {
-        return Err(ApiError::BadJson(format!(
-            "{ty} cannot be set through account data"
-        )));
-    }
-    let pos = s
-        .store
-        .set_account_data(user.as_str(), room.map(|r| r.as_str()), ty, raw)
-        .await?;
-    s.rooms.notify_users(pos, &[user.as_str()]);
-    Ok(())
-}
-
-async fn get(
-    s: &AppState,
-    user: &UserId,
-    room: Option<&RoomId>,
-    ty: &str,
-) -> ApiResult<Json<Value>> {
-    let data = s
-        .store
-        .account_data(user.as_str(), room.map(|r| r.as_str()), ty)
-        .await?
-        .ok_or_else(|| ApiError::not_found("account data not found"))?;
-    Ok(Json(
-        serde_json::from_str(&data).unwrap_or_else(|_| json!({})),
-    ))
+/// Stored account data as a raw JSON body; `{}` if the stored text is not
+/// JSON (it was checked on the way in, so only a damaged row gets here).
+fn raw_content<T>(data: String) -> Raw<T> {
+    let raw = RawValue::from_string(data)
+        .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
+    Raw::from_json(raw)
 }
 
 pub async fn set_global_account_data(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<set_global_account_data::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<set_global_account_data::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    set(
-        &s,
+    let b = &req.body;
+    data.set(
         &me.user_id,
+        &b.user_id,
         None,
-        &req.body.event_type.to_string(),
-        req.body.data.json().get(),
+        &b.event_type.to_string(),
+        b.data.json().get(),
     )
     .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(set_global_account_data::v3::Response::new()))
 }
 
 pub async fn get_global_account_data(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<get_global_account_data::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_global_account_data::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    get(&s, &me.user_id, None, &req.body.event_type.to_string()).await
+    let b = &req.body;
+    let stored = data
+        .get(&me.user_id, &b.user_id, None, &b.event_type.to_string())
+        .await?;
+    Ok(RumaResponse(get_global_account_data::v3::Response::new(
+        raw_content(stored),
+    )))
 }
 
 pub async fn set_room_account_data(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<set_room_account_data::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<set_room_account_data::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    set(
-        &s,
+    let b = &req.body;
+    data.set(
         &me.user_id,
-        Some(&req.body.room_id),
-        &req.body.event_type.to_string(),
-        req.body.data.json().get(),
+        &b.user_id,
+        Some(&b.room_id),
+        &b.event_type.to_string(),
+        b.data.json().get(),
     )
     .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(set_room_account_data::v3::Response::new()))
 }
 
 pub async fn get_room_account_data(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<get_room_account_data::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_room_account_data::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    get(
-        &s,
-        &me.user_id,
-        Some(&req.body.room_id),
-        &req.body.event_type.to_string(),
-    )
-    .await
-}
-
-async fn tags(s: &AppState, user: &UserId, room: &RoomId) -> ApiResult<Value> {
-    let data = s
-        .store
-        .account_data(user.as_str(), Some(room.as_str()), "m.tag")
+    let b = &req.body;
+    let stored = data
+        .get(
+            &me.user_id,
+            &b.user_id,
+            Some(&b.room_id),
+            &b.event_type.to_string(),
+        )
         .await?;
-    Ok(data
-        .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-        .filter(|v| v.get("tags").is_some_and(Value::is_object))
-        .unwrap_or_else(|| json!({ "tags": {} })))
+    Ok(RumaResponse(get_room_account_data::v3::Response::new(
+        raw_content(stored),
+    )))
 }
 
+/// Raw JSON: ruma's `TagInfo` keeps only `order`, and a tag's info is
+/// served back exactly as the client stored it (other fields included).
 pub async fn get_tags(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<get_tags::v3::Request>,
 ) -> ApiResult<Json<Value>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    Ok(Json(tags(&s, &me.user_id, &req.body.room_id).await?))
+    let b = &req.body;
+    Ok(Json(data.tags(&me.user_id, &b.user_id, &b.room_id).await?))
 }
 
 pub async fn create_tag(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<create_tag::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<create_tag::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    if req.body.tag.len() > 255 {
-        return Err(ApiError::invalid_param("tag too long"));
-    }
-    let mut all = tags(&s, &me.user_id, &req.body.room_id).await?;
+    let b = &req.body;
+    // The raw body, for the same reason `get_tags` serves raw JSON.
     let info = req.json_body.clone().unwrap_or_else(|| json!({}));
-    all["tags"][&req.body.tag] = info;
-    let pos = s
-        .store
-        .set_account_data(
-            me.user_id.as_str(),
-            Some(req.body.room_id.as_str()),
-            "m.tag",
-            &all.to_string(),
-        )
+    data.add_tag(&me.user_id, &b.user_id, &b.room_id, &b.tag, info)
         .await?;
-    s.rooms.notify_users(pos, &[me.user_id.as_str()]);
-    Ok(Json(json!({})))
+    Ok(RumaResponse(create_tag::v3::Response::new()))
 }
 
 pub async fn delete_tag(
-    State(s): State<AppState>,
+    State(data): State<AccountData>,
     req: Ruma<delete_tag::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<delete_tag::v3::Response>> {
     let me = req.user()?;
-    own(me, &req.body.user_id)?;
-    let mut all = tags(&s, &me.user_id, &req.body.room_id).await?;
-    if let Some(map) = all["tags"].as_object_mut() {
-        map.remove(&req.body.tag);
-    }
-    let pos = s
-        .store
-        .set_account_data(
-            me.user_id.as_str(),
-            Some(req.body.room_id.as_str()),
-            "m.tag",
-            &all.to_string(),
-        )
+    let b = &req.body;
+    data.remove_tag(&me.user_id, &b.user_id, &b.room_id, &b.tag)
         .await?;
-    s.rooms.notify_users(pos, &[me.user_id.as_str()]);
-    Ok(Json(json!({})))
+    Ok(RumaResponse(delete_tag::v3::Response::new()))
 }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use axum::{Json, extract::State, response::IntoResponse};
 use missive_core::room_versions::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS};
-use missive_store::SqlStore;
+
 use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
 use serde_json::{Value, json};
 
-use crate::{config::Config, error::ApiResult, ruma_wrapper::Ruma};
+use crate::{config::Config, error::ApiResult, ruma_wrapper::Ruma, services::accounts::Accounts};
 
 /// Spec versions whose endpoints this server implements.
 const VERSIONS: &[&str] = &[
@@ -50,7 +50,7 @@ pub async fn get_capabilities(_req: Ruma<get_capabilities::v3::Request>) -> Json
 }
 
 /// `GET /health`: 200 once the database answers.
-pub async fn health(State(store): State<Arc<SqlStore>>) -> ApiResult<impl IntoResponse> {
-    store.ping().await?;
+pub async fn health(State(accounts): State<Accounts>) -> ApiResult<impl IntoResponse> {
+    accounts.database_ready().await?;
     Ok("OK")
 }

@@ -1,67 +1,42 @@
 //! Presence.
 
-use axum::{Json, extract::State};
-use missive_store::{EventStore, PresenceRecord, PresenceStore};
-use ruma::api::client::presence::{get_presence, set_presence};
-use serde_json::{Value, json};
+use std::time::Duration;
+
+use axum::extract::State;
+use ruma::{
+    api::client::presence::{get_presence, set_presence},
+    presence::PresenceState,
+};
 
 use crate::{
-    error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
-    services::presence,
-    state::AppState,
+    error::ApiResult,
+    ruma_wrapper::{Ruma, RumaResponse},
+    services::presence::Presence,
     time::now_ms,
 };
 
 pub async fn set_presence(
-    State(s): State<AppState>,
+    State(presence): State<Presence>,
     req: Ruma<set_presence::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<set_presence::v3::Response>> {
     let me = req.user()?;
-    if me.user_id != req.body.user_id {
-        return Err(ApiError::forbidden("you can only set your own presence"));
-    }
-    if !s.config.presence {
-        return Ok(Json(json!({})));
-    }
-    if req.body.status_msg.as_ref().is_some_and(|m| m.len() > 1024) {
-        return Err(ApiError::invalid_param("status message too long"));
-    }
-    s.presence
-        .write(&PresenceRecord {
-            user_id: me.user_id.to_string(),
-            state: req.body.presence.as_str().to_owned(),
-            status_msg: req.body.status_msg.clone(),
-            last_active_ts: now_ms(),
-        })
+    let b = &req.body;
+    presence
+        .set_own(&me.user_id, &b.user_id, &b.presence, b.status_msg.clone())
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(set_presence::v3::Response::new()))
 }
 
 pub async fn get_presence(
-    State(s): State<AppState>,
+    State(presence): State<Presence>,
     req: Ruma<get_presence::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_presence::v3::Response>> {
     let me = req.user()?;
-    let target = &req.body.user_id;
-    if !s.config.presence {
-        return Err(ApiError::forbidden("presence is disabled on this server"));
-    }
-    let shares_room = *target == me.user_id
-        || !s
-            .store
-            .shared_rooms(me.user_id.as_str(), target.as_str())
-            .await?
-            .is_empty();
-    if !shares_room {
-        return Err(ApiError::forbidden(
-            "you do not share a room with this user",
-        ));
-    }
-    let p = s
-        .store
-        .presence(target.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("no presence known"))?;
-    Ok(Json(presence::content(&p)))
+    let p = presence.status(&me.user_id, &req.body.user_id).await?;
+    let ago = u64::try_from(now_ms() - p.last_active_ts).unwrap_or(0);
+    let mut res = get_presence::v3::Response::new(PresenceState::from(p.state.as_str()));
+    res.currently_active = Some(p.state == "online");
+    res.last_active_ago = Some(Duration::from_millis(ago));
+    res.status_msg = p.status_msg;
+    Ok(RumaResponse(res))
 }

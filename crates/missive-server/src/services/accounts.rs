@@ -86,6 +86,11 @@ impl Accounts {
         verify_password(password.to_owned(), hash).await
     }
 
+    /// Whether the database answers (for `GET /health`).
+    pub async fn database_ready(&self) -> ApiResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
     pub fn server_name(&self) -> &OwnedServerName {
         &self.server_name
     }

@@ -1,10 +1,14 @@
 //! What the server does, behind the HTTP layer: each service owns one
 //! concern and holds only the store traits and handles it needs.
 
+pub mod account_data;
 pub mod accounts;
 pub mod audience;
+pub mod backup;
 pub mod deactivation;
+pub mod dehydrated;
 pub mod devices;
+pub mod directory;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod filters;

@@ -1,5 +1,5 @@
-//! Presence writes: a user's own `PUT /presence`, and the "active" mark
-//! every sync makes.
+//! Presence: a user's own `PUT /presence`, the "active" mark every sync
+//! makes, and `GET /presence` for those who share a room with the user.
 //!
 //! Every sync marks its user active (`set_presence` in the request), which
 //! needs the stored presence to decide whether to write. A user who syncs
@@ -14,11 +14,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use missive_store::{PresenceRecord, PresenceStore, SqlStore};
+use missive_store::{EventStore, PresenceRecord, PresenceStore, SqlStore};
+use ruma::{UserId, presence::PresenceState};
 use serde_json::{Value, json};
 
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     services::{audience, notifier::Notifier},
     time::now_ms,
 };
@@ -32,6 +33,9 @@ const REWRITE_ACTIVE_MS: i64 = 5 * 60_000;
 
 /// Users remembered at most; beyond that the memory starts again empty.
 const MAX_USERS: usize = 100_000;
+
+/// Longest status message, in bytes.
+const MAX_STATUS_MSG_BYTES: usize = 1024;
 
 /// A presence record as clients see it (the content of `m.presence`, and
 /// the answer to `GET /presence/{user}/status`).
@@ -51,17 +55,73 @@ pub fn content(p: &PresenceRecord) -> Value {
 pub struct Presence {
     store: Arc<SqlStore>,
     notifier: Notifier,
+    /// Whether users may set and read presence (the `presence` setting).
+    enabled: bool,
     /// user -> (state, when this process last confirmed it in the store).
     confirmed: Arc<Mutex<HashMap<String, (String, i64)>>>,
 }
 
 impl Presence {
-    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
+    pub fn new(store: Arc<SqlStore>, notifier: Notifier, enabled: bool) -> Self {
         Self {
             store,
             notifier,
+            enabled,
             confirmed: Default::default(),
         }
+    }
+
+    /// Sets `user`'s presence, as `by` (only their own). With presence
+    /// disabled the request succeeds and changes nothing.
+    pub async fn set_own(
+        &self,
+        by: &UserId,
+        user: &UserId,
+        state: &PresenceState,
+        status_msg: Option<String>,
+    ) -> ApiResult<()> {
+        if by != user {
+            return Err(ApiError::forbidden("you can only set your own presence"));
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        if status_msg
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_STATUS_MSG_BYTES)
+        {
+            return Err(ApiError::invalid_param("status message too long"));
+        }
+        self.write(&PresenceRecord {
+            user_id: user.to_string(),
+            state: state.as_str().to_owned(),
+            status_msg,
+            last_active_ts: now_ms(),
+        })
+        .await
+    }
+
+    /// `target`'s presence as `by` may see it: their own, or that of
+    /// someone they share a room with.
+    pub async fn status(&self, by: &UserId, target: &UserId) -> ApiResult<PresenceRecord> {
+        if !self.enabled {
+            return Err(ApiError::forbidden("presence is disabled on this server"));
+        }
+        let shares_room = target == by
+            || !self
+                .store
+                .shared_rooms(by.as_str(), target.as_str())
+                .await?
+                .is_empty();
+        if !shares_room {
+            return Err(ApiError::forbidden(
+                "you do not share a room with this user",
+            ));
+        }
+        self.store
+            .presence(target.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("no presence known"))
     }
 
     /// Marks the user active in `state` (from a sync), writing only when

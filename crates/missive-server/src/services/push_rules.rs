@@ -1,10 +1,20 @@
 //! Users' push rules, kept as `m.push_rules` account data as the spec
-//! exposes them.
+//! exposes them. The free functions serve other services (sync, push
+//! evaluation); [`PushRules`] is what the push rule endpoints call.
+
+use std::sync::Arc;
 
 use missive_store::{AccountDataStore, SqlStore};
-use ruma::{UserId, push::Ruleset};
+use ruma::{
+    UserId,
+    api::client::push::PushRule,
+    push::{Action, InsertPushRuleError, NewPushRule, RemovePushRuleError, RuleKind, Ruleset},
+};
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{ApiError, ApiResult},
+    services::notifier::Notifier,
+};
 
 pub const ACCOUNT_DATA_TYPE: &str = "m.push_rules";
 
@@ -36,4 +46,107 @@ pub async fn save(store: &SqlStore, user: &UserId, rules: &Ruleset) -> ApiResult
     Ok(store
         .set_account_data(user.as_str(), None, ACCOUNT_DATA_TYPE, &text)
         .await?)
+}
+
+/// The push rule endpoints: each change read, applied, stored and
+/// announced to the user's syncs.
+#[derive(Clone)]
+pub struct PushRules {
+    store: Arc<SqlStore>,
+    notifier: Notifier,
+}
+
+impl PushRules {
+    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
+        Self { store, notifier }
+    }
+
+    /// The user's whole rule set.
+    pub async fn ruleset(&self, user: &UserId) -> ApiResult<Ruleset> {
+        load(&self.store, user).await
+    }
+
+    /// One rule; `M_NOT_FOUND` if the user has no such rule.
+    pub async fn rule(&self, user: &UserId, kind: RuleKind, id: &str) -> ApiResult<PushRule> {
+        let rules = self.ruleset(user).await?;
+        rules
+            .get(kind, id)
+            .map(|r| r.to_owned().into())
+            .ok_or_else(|| ApiError::not_found("push rule not found"))
+    }
+
+    /// Adds (or replaces) a rule, placed after or before another of its kind.
+    pub async fn insert(
+        &self,
+        user: &UserId,
+        rule: NewPushRule,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> ApiResult<()> {
+        self.change(user, |rules| {
+            rules.insert(rule, after, before).map_err(|e| match e {
+                InsertPushRuleError::UnknownRuleId => {
+                    ApiError::not_found("no rule to place this one beside")
+                }
+                other => ApiError::invalid_param(other.to_string()),
+            })
+        })
+        .await
+    }
+
+    /// Removes a user-defined rule.
+    pub async fn remove(&self, user: &UserId, kind: RuleKind, id: &str) -> ApiResult<()> {
+        self.change(user, |rules| {
+            rules.remove(kind, id).map_err(|e| match e {
+                RemovePushRuleError::NotFound => ApiError::not_found("push rule not found"),
+                other => ApiError::invalid_param(other.to_string()),
+            })
+        })
+        .await
+    }
+
+    /// Enables or disables a rule.
+    pub async fn set_enabled(
+        &self,
+        user: &UserId,
+        kind: RuleKind,
+        id: &str,
+        enabled: bool,
+    ) -> ApiResult<()> {
+        self.change(user, |rules| {
+            rules
+                .set_enabled(kind, id, enabled)
+                .map_err(|_| ApiError::not_found("push rule not found"))
+        })
+        .await
+    }
+
+    /// Replaces a rule's actions.
+    pub async fn set_actions(
+        &self,
+        user: &UserId,
+        kind: RuleKind,
+        id: &str,
+        actions: Vec<Action>,
+    ) -> ApiResult<()> {
+        self.change(user, |rules| {
+            rules
+                .set_actions(kind, id, actions)
+                .map_err(|_| ApiError::not_found("push rule not found"))
+        })
+        .await
+    }
+
+    /// Applies `edit` to the stored set, saves it and wakes the user's syncs.
+    async fn change(
+        &self,
+        user: &UserId,
+        edit: impl FnOnce(&mut Ruleset) -> ApiResult<()>,
+    ) -> ApiResult<()> {
+        let mut rules = self.ruleset(user).await?;
+        edit(&mut rules)?;
+        let pos = save(&self.store, user, &rules).await?;
+        self.notifier.notify_users(pos, [user.as_str()]);
+        Ok(())
+    }
 }

@@ -1,0 +1,212 @@
+//! The directories: room aliases, which rooms are published, and the user
+//! directory. The public room list itself is in `public_rooms`.
+
+mod public_rooms;
+
+use std::sync::Arc;
+
+use missive_store::{
+    AccountStore, DirectoryStore, EventStore, SqlStore, StoreError, UserSearchScope,
+};
+use ruma::{
+    OwnedRoomAliasId, OwnedRoomId, OwnedServerName, RoomAliasId, RoomId, UInt, UserId,
+    api::client::user_directory::search_users::v3::User,
+};
+
+pub use public_rooms::PublicRoomsPage;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    services::{accounts::Identity, reader::Reader, rooms::Rooms},
+};
+
+#[derive(Clone)]
+pub struct Directory {
+    store: Arc<SqlStore>,
+    reader: Reader,
+    rooms: Rooms,
+    server_name: OwnedServerName,
+    /// Whether user search covers every local user, not only those
+    /// sharing a room with the searcher (`user_directory_search_all`).
+    search_all_users: bool,
+}
+
+impl Directory {
+    pub fn new(
+        store: Arc<SqlStore>,
+        reader: Reader,
+        rooms: Rooms,
+        server_name: OwnedServerName,
+        search_all_users: bool,
+    ) -> Self {
+        Self {
+            store,
+            reader,
+            rooms,
+            server_name,
+            search_all_users,
+        }
+    }
+
+    /// Points `alias` (on this server) at `room`, as `by`, a member of it.
+    pub async fn create_alias(
+        &self,
+        by: &UserId,
+        alias: &RoomAliasId,
+        room: &RoomId,
+    ) -> ApiResult<()> {
+        if alias.server_name() != self.server_name {
+            return Err(ApiError::invalid_param("aliases must be on this server"));
+        }
+        if self.store.room(room.as_str()).await?.is_none() {
+            return Err(ApiError::not_found("room not found"));
+        }
+        self.reader.require_joined(room, by).await?;
+        match self
+            .store
+            .create_alias(alias.as_str(), room.as_str(), by.as_str())
+            .await
+        {
+            Err(StoreError::AlreadyExists(_)) => {
+                Err(ApiError::Exists("room alias already exists".into()))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The room `alias` points at, and the servers that know it (this one).
+    pub async fn resolve_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> ApiResult<(OwnedRoomId, Vec<OwnedServerName>)> {
+        let (room_id, _) = self
+            .store
+            .alias(alias.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("room alias not found"))?;
+        let room_id =
+            OwnedRoomId::try_from(room_id).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((room_id, vec![self.server_name.clone()]))
+    }
+
+    /// Removes `alias`: allowed to its creator, an admin, or whoever may
+    /// set the room's canonical alias.
+    pub async fn delete_alias(&self, by: &Identity, alias: &RoomAliasId) -> ApiResult<()> {
+        let (room_id, creator) = self
+            .store
+            .alias(alias.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("room alias not found"))?;
+        if creator != by.user_id.as_str()
+            && !by.is_admin
+            && !self
+                .can_send_state(&room_id, &by.user_id, "m.room.canonical_alias")
+                .await?
+        {
+            return Err(ApiError::forbidden("you may not remove this alias"));
+        }
+        self.store.delete_alias(alias.as_str()).await?;
+        Ok(())
+    }
+
+    /// The room's local aliases, to whoever may read the room.
+    pub async fn room_aliases(
+        &self,
+        by: &UserId,
+        room: &RoomId,
+    ) -> ApiResult<Vec<OwnedRoomAliasId>> {
+        self.reader.read_scope(room, by).await?;
+        Ok(self
+            .store
+            .room_aliases(room.as_str())
+            .await?
+            .into_iter()
+            // Stored aliases were parsed on creation; skip any that are not.
+            .filter_map(|a| OwnedRoomAliasId::try_from(a).ok())
+            .collect())
+    }
+
+    /// Whether the room is listed in the public directory.
+    pub async fn is_published(&self, room: &RoomId) -> ApiResult<bool> {
+        Ok(self
+            .store
+            .room(room.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("room not found"))?
+            .published)
+    }
+
+    /// Lists or unlists the room, as `by`: an admin, or whoever may set
+    /// the room's canonical alias.
+    pub async fn set_published(
+        &self,
+        by: &Identity,
+        room: &RoomId,
+        published: bool,
+    ) -> ApiResult<()> {
+        let room_id = room.as_str();
+        if self.store.room(room_id).await?.is_none() {
+            return Err(ApiError::not_found("room not found"));
+        }
+        if !by.is_admin
+            && !self
+                .can_send_state(room_id, &by.user_id, "m.room.canonical_alias")
+                .await?
+        {
+            return Err(ApiError::forbidden("you may not publish this room"));
+        }
+        self.store.set_room_published(room_id, published).await?;
+        Ok(())
+    }
+
+    /// Users matching `term` whom `by` may find, at most `limit` (1 to
+    /// 100); and whether more matched.
+    pub async fn search_users(
+        &self,
+        by: &UserId,
+        term: &str,
+        limit: UInt,
+    ) -> ApiResult<(Vec<User>, bool)> {
+        let limit = i64::try_from(u64::from(limit)).unwrap_or(50).clamp(1, 100);
+        let scope = if self.search_all_users {
+            UserSearchScope::AllLocal
+        } else {
+            UserSearchScope::SharedRooms
+        };
+        let found = self
+            .store
+            .search_users(by.as_str(), term, scope, limit + 1)
+            .await?;
+        let limited = found.len() as i64 > limit;
+        let results = found
+            .into_iter()
+            .take(limit as usize)
+            // Stored user IDs were parsed on registration.
+            .filter_map(|u| {
+                let mut user = User::new(u.user_id.try_into().ok()?);
+                user.display_name = u.displayname;
+                user.avatar_url = u.avatar_url.map(Into::into);
+                Some(user)
+            })
+            .collect();
+        Ok((results, limited))
+    }
+
+    /// Whether the user's power level lets them send this state event.
+    async fn can_send_state(&self, room_id: &str, user: &UserId, ty: &str) -> ApiResult<bool> {
+        let Ok(room) = RoomId::parse(room_id) else {
+            return Ok(false);
+        };
+        let (_, rules) = self.rooms.room(&room).await?;
+        let pl = self
+            .store
+            .current_state_event(room_id, "m.room.power_levels", "")
+            .await?;
+        let pl = pl
+            .as_ref()
+            .map(crate::services::rooms::to_pdu)
+            .transpose()?;
+        let levels = missive_core::power_levels::effective(pl.as_ref(), &rules, Vec::new());
+        Ok(levels.user_can_send_state(user, ty.into()))
+    }
+}
