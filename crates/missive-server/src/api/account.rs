@@ -199,12 +199,7 @@ pub async fn change_password(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(
-            Purpose::Account(&me.user_id),
-            &[&[uiaa::PASSWORD]],
-            auth,
-            req.client_ip,
-        )
+        .confirm_password(&me.user_id, auth, req.client_ip)
         .await?;
     if req.body.new_password.is_empty() {
         return Err(ApiError::MissingParam(
@@ -229,12 +224,7 @@ pub async fn deactivate(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .authenticate(
-            Purpose::Account(&me.user_id),
-            &[&[uiaa::PASSWORD]],
-            auth,
-            req.client_ip,
-        )
+        .confirm_password(&me.user_id, auth, req.client_ip)
         .await?;
     s.deactivation.deactivate(&me.user_id).await?;
     Ok(RumaResponse(deactivate::v3::Response::new(

@@ -12,10 +12,7 @@ use ruma::{
 use crate::{
     error::ApiResult,
     ruma_wrapper::{Ruma, RumaResponse},
-    services::{
-        devices::Devices,
-        uiaa::{self, Purpose, Uiaa},
-    },
+    services::{devices::Devices, uiaa::Uiaa},
 };
 
 fn device(d: DeviceRecord) -> Device {
@@ -74,13 +71,8 @@ pub async fn delete_device(
     // An unknown device is said before asking for the password.
     devices.get(&me.user_id, &req.body.device_id).await?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    uiaa.authenticate(
-        Purpose::Account(&me.user_id),
-        &[&[uiaa::PASSWORD]],
-        auth,
-        req.client_ip,
-    )
-    .await?;
+    uiaa.confirm_password(&me.user_id, auth, req.client_ip)
+        .await?;
     devices.delete(&me.user_id, &[&req.body.device_id]).await?;
     Ok(RumaResponse(delete_device::v3::Response::new()))
 }
@@ -92,13 +84,8 @@ pub async fn delete_devices(
 ) -> ApiResult<RumaResponse<delete_devices::v3::Response>> {
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    uiaa.authenticate(
-        Purpose::Account(&me.user_id),
-        &[&[uiaa::PASSWORD]],
-        auth,
-        req.client_ip,
-    )
-    .await?;
+    uiaa.confirm_password(&me.user_id, auth, req.client_ip)
+        .await?;
     let ids: Vec<&ruma::DeviceId> = req.body.devices.iter().map(|d| d.as_ref()).collect();
     devices.delete(&me.user_id, &ids).await?;
     Ok(RumaResponse(delete_devices::v3::Response::new()))

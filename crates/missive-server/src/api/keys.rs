@@ -16,11 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::Ruma,
-    services::{
-        e2ee::E2ee,
-        sync::parse_token,
-        uiaa::{self, Purpose},
-    },
+    services::{e2ee::E2ee, sync::parse_token},
     state::AppState,
 };
 
@@ -186,12 +182,7 @@ pub async fn upload_signing_keys(
     });
     if replaces_master || replaces_other {
         s.uiaa
-            .authenticate(
-                Purpose::Account(&me.user_id),
-                &[&[uiaa::PASSWORD]],
-                body.get("auth"),
-                req.client_ip,
-            )
+            .confirm_password(&me.user_id, body.get("auth"), req.client_ip)
             .await?;
     }
     s.e2ee

@@ -180,6 +180,19 @@ impl Uiaa {
         }
     }
 
+    /// Asks the account's owner to confirm a sensitive change with their
+    /// password (user-interactive auth with the one password stage).
+    pub async fn confirm_password(
+        &self,
+        user: &UserId,
+        auth: Option<&Value>,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<()> {
+        self.authenticate(Purpose::Account(user), &[&[PASSWORD]], auth, ip)
+            .await
+            .map(|_| ())
+    }
+
     /// Counts one use of a registration token a completed registration
     /// presented.
     pub async fn use_registration_token(&self, token: &str) -> ApiResult<()> {
