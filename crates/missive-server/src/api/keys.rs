@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State};
 use ruma::{
-    UserId,
+    OneTimeKeyAlgorithm, OwnedUserId, UInt, UserId,
     api::client::{
         keys::{
             claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    ruma_wrapper::Ruma,
+    ruma_wrapper::{Ruma, RumaResponse},
     services::{e2ee::E2ee, sync::parse_token},
     state::AppState,
 };
@@ -32,7 +32,7 @@ fn object<'a>(body: &'a Option<Value>, field: &str) -> Option<&'a Map<String, Va
 pub async fn upload_keys(
     State(s): State<AppState>,
     req: Ruma<upload_keys::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<upload_keys::v3::Response>> {
     let me = req.user()?;
     let device = me.device_id.as_str();
     let body = &req.json_body;
@@ -58,7 +58,14 @@ pub async fn upload_keys(
         .e2ee
         .upload_one_time_keys(&me.user_id, &me.device_id, &one_time, &fallback)
         .await?;
-    Ok(Json(json!({ "one_time_key_counts": counts })))
+    let counts = counts
+        .into_iter()
+        .map(|(algorithm, n)| {
+            let n = UInt::try_from(n.max(0)).unwrap_or_default();
+            (OneTimeKeyAlgorithm::from(algorithm.as_str()), n)
+        })
+        .collect();
+    Ok(RumaResponse(upload_keys::v3::Response::new(counts)))
 }
 
 pub async fn get_keys(
@@ -153,20 +160,27 @@ pub async fn claim_keys(
 pub async fn get_key_changes(
     State(s): State<AppState>,
     req: Ruma<get_key_changes::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<get_key_changes::v3::Response>> {
     let me = req.user()?;
     let from = parse_token(&req.body.from)?;
     // Changes after `to` are reported too: a client only ever asks up to
     // its latest sync token, and an extra user costs one redundant query.
     parse_token(&req.body.to)?;
     let changed = s.e2ee.device_list_changes(&me.user_id, from).await?;
-    Ok(Json(json!({ "changed": changed, "left": [] })))
+    let changed = changed
+        .into_iter()
+        .filter_map(|u| OwnedUserId::try_from(u).ok())
+        .collect();
+    Ok(RumaResponse(get_key_changes::v3::Response::new(
+        changed,
+        Vec::new(),
+    )))
 }
 
 pub async fn upload_signing_keys(
     State(s): State<AppState>,
     req: Ruma<upload_signing_keys::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<upload_signing_keys::v3::Response>> {
     let me = req.user()?;
     let body = req.json_body.clone().unwrap_or_else(|| json!({}));
     let field = |name: &str| body.get(name).filter(|v| !v.is_null());
@@ -193,7 +207,7 @@ pub async fn upload_signing_keys(
             field("user_signing_key"),
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(upload_signing_keys::v3::Response::new()))
 }
 
 pub async fn upload_signatures(
@@ -214,7 +228,7 @@ pub async fn upload_signatures(
 pub async fn send_event_to_device(
     State(s): State<AppState>,
     req: Ruma<send_event_to_device::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<send_event_to_device::v3::Response>> {
     let me = req.user()?;
     let messages = object(&req.json_body, "messages")
         .cloned()
@@ -232,5 +246,5 @@ pub async fn send_event_to_device(
             &messages,
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(RumaResponse(send_event_to_device::v3::Response::new()))
 }
