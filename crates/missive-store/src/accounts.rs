@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::UserId;
+
 use crate::{SqlStore, StoreError, StoreResult, error::is_unique_violation};
 
 /// A user to create.
@@ -41,18 +43,18 @@ pub struct RegistrationToken {
 pub trait AccountStore: Send + Sync {
     /// Creates a user; `AlreadyExists` if the ID is taken.
     async fn create_user(&self, user: NewUser) -> StoreResult<()>;
-    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
-    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
+    async fn user(&self, user_id: &UserId) -> StoreResult<Option<UserRecord>>;
+    async fn set_password_hash(&self, user_id: &UserId, hash: &str) -> StoreResult<()>;
     /// Marks the user deactivated and clears password and profile.
-    async fn deactivate_user(&self, user_id: &str) -> StoreResult<()>;
-    async fn set_displayname(&self, user_id: &str, name: Option<&str>) -> StoreResult<()>;
-    async fn set_avatar_url(&self, user_id: &str, url: Option<&str>) -> StoreResult<()>;
+    async fn deactivate_user(&self, user_id: &UserId) -> StoreResult<()>;
+    async fn set_displayname(&self, user_id: &UserId, name: Option<&str>) -> StoreResult<()>;
+    async fn set_avatar_url(&self, user_id: &UserId, url: Option<&str>) -> StoreResult<()>;
     /// Users whose ID or display name contains `term` (case-insensitive),
     /// limited to those `searcher` shares a room with or who are in public
     /// rooms, as the user directory requires.
     async fn search_users(
         &self,
-        searcher: &str,
+        searcher: &UserId,
         term: &str,
         scope: UserSearchScope,
         limit: i64,
@@ -109,31 +111,31 @@ impl AccountStore for SqlStore {
         }
     }
 
-    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+    async fn user(&self, user_id: &UserId) -> StoreResult<Option<UserRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.user_id = $1"
         )))
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
+    async fn set_password_hash(&self, user_id: &UserId, hash: &str) -> StoreResult<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
             .bind(hash)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&self.write)
             .await?;
         Ok(())
     }
 
-    async fn deactivate_user(&self, user_id: &str) -> StoreResult<()> {
+    async fn deactivate_user(&self, user_id: &UserId) -> StoreResult<()> {
         sqlx::query(
             "UPDATE users SET deactivated = 1, password_hash = NULL, displayname = NULL, \
              avatar_url = NULL WHERE user_id = $1",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&self.write)
         .await?;
         self.caches.tokens.forget_all();
@@ -141,10 +143,10 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn set_displayname(&self, user_id: &str, name: Option<&str>) -> StoreResult<()> {
+    async fn set_displayname(&self, user_id: &UserId, name: Option<&str>) -> StoreResult<()> {
         sqlx::query("UPDATE users SET displayname = $1 WHERE user_id = $2")
             .bind(name)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&self.write)
             .await?;
         // Push rules match on display names, in every room of the user.
@@ -152,10 +154,10 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn set_avatar_url(&self, user_id: &str, url: Option<&str>) -> StoreResult<()> {
+    async fn set_avatar_url(&self, user_id: &UserId, url: Option<&str>) -> StoreResult<()> {
         sqlx::query("UPDATE users SET avatar_url = $1 WHERE user_id = $2")
             .bind(url)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&self.write)
             .await?;
         Ok(())
@@ -163,7 +165,7 @@ impl AccountStore for SqlStore {
 
     async fn search_users(
         &self,
-        searcher: &str,
+        searcher: &UserId,
         term: &str,
         scope: UserSearchScope,
         limit: i64,
@@ -185,7 +187,7 @@ impl AccountStore for SqlStore {
              ORDER BY u.user_id LIMIT $3"
         )))
         .bind(pattern)
-        .bind(searcher)
+        .bind(searcher.as_str())
         .bind(limit)
         .bind(all_local)
         .fetch_all(&self.read)

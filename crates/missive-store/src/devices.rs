@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::{DeviceId, OwnedDeviceId, UserId};
+
 use crate::{SqlStore, StoreResult};
 
 /// A user's device (one login session).
@@ -51,17 +53,34 @@ pub trait DeviceStore: Send + Sync {
     /// authenticated request asks this; on SQLite it is cached).
     async fn token_user(&self, token_hash: &str) -> StoreResult<Option<TokenUser>>;
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
-    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
-    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
-    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> StoreResult<bool>;
+    async fn device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<Option<DeviceRecord>>;
+    async fn devices(&self, user_id: &UserId) -> StoreResult<Vec<DeviceRecord>>;
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: &str,
+    ) -> StoreResult<bool>;
     /// Deletes the devices and all their tokens.
-    async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()>;
+    async fn delete_devices(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> StoreResult<()>;
     /// Deletes every device and token of the user except `keep`.
-    async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()>;
+    async fn delete_all_devices(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> StoreResult<()>;
     async fn touch_device(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         ts: i64,
         ip: Option<&str>,
     ) -> StoreResult<()>;
@@ -170,58 +189,81 @@ impl DeviceStore for SqlStore {
         Ok(())
     }
 
-    async fn device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+    async fn device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<Option<DeviceRecord>> {
         let row = sqlx::query(
             "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices \
              WHERE user_id = $1 AND device_id = $2",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(device_from_row).transpose()
     }
 
-    async fn devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>> {
+    async fn devices(&self, user_id: &UserId) -> StoreResult<Vec<DeviceRecord>> {
         let rows = sqlx::query(
             "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip FROM devices \
              WHERE user_id = $1 ORDER BY device_id",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(device_from_row).collect()
     }
 
-    async fn rename_device(&self, user_id: &str, device_id: &str, name: &str) -> StoreResult<bool> {
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        name: &str,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
         )
         .bind(name)
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_devices(&self, user_id: &str, device_ids: &[String]) -> StoreResult<()> {
+    async fn delete_devices(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for device_id in device_ids {
-            delete_device_rows(&mut tx, user_id, "device_id = $2", device_id).await?;
+            delete_device_rows(&mut tx, user_id, "device_id = $2", device_id.as_str()).await?;
         }
         if !device_ids.is_empty() {
-            self.bump_device_list(&mut tx, user_id).await?;
+            self.bump_device_list(&mut tx, user_id.as_str()).await?;
         }
         tx.commit().await?;
         self.caches.tokens.forget_all();
         Ok(())
     }
 
-    async fn delete_all_devices(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+    async fn delete_all_devices(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        delete_device_rows(&mut tx, user_id, "device_id <> $2", keep.unwrap_or("")).await?;
-        self.bump_device_list(&mut tx, user_id).await?;
+        delete_device_rows(
+            &mut tx,
+            user_id,
+            "device_id <> $2",
+            keep.map_or("", DeviceId::as_str),
+        )
+        .await?;
+        self.bump_device_list(&mut tx, user_id.as_str()).await?;
         tx.commit().await?;
         self.caches.tokens.forget_all();
         Ok(())
@@ -229,8 +271,8 @@ impl DeviceStore for SqlStore {
 
     async fn touch_device(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         ts: i64,
         ip: Option<&str>,
     ) -> StoreResult<()> {
@@ -239,8 +281,8 @@ impl DeviceStore for SqlStore {
         )
         .bind(ts)
         .bind(ip)
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -251,7 +293,7 @@ impl DeviceStore for SqlStore {
 /// to-device messages. `condition` selects devices with `$2`.
 async fn delete_device_rows(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user_id: &str,
+    user_id: &UserId,
     condition: &str,
     device: &str,
 ) -> StoreResult<()> {
@@ -268,7 +310,7 @@ async fn delete_device_rows(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE {user_col} = $1 AND {condition}"
         )))
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(device)
         .execute(&mut **tx)
         .await?;

@@ -13,7 +13,7 @@ use argon2::{
 use base64::Engine;
 use missive_store::{AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, StoreError};
 use rand::RngCore;
-use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -105,21 +105,22 @@ impl Accounts {
         if owner.deactivated {
             return Err(ApiError::UnknownToken);
         }
-        self.note_activity(&owner.user_id, &owner.device_id, ip);
-        Ok(Identity {
+        let identity = Identity {
             user_id: parse_user(&owner.user_id)?,
             device_id: owner.device_id.into(),
             is_admin: owner.is_admin,
-        })
+        };
+        self.note_activity(&identity.user_id, &identity.device_id, ip);
+        Ok(identity)
     }
 
     /// Records that a device was used now, from `ip`, if it was not recorded
     /// in the last few minutes. The write happens beside the request.
-    fn note_activity(&self, user_id: &str, device_id: &str, ip: Option<IpAddr>) {
+    fn note_activity(&self, user_id: &UserId, device_id: &DeviceId, ip: Option<IpAddr>) {
         let now = crate::time::now_ms();
         {
             let mut seen = self.last_touched.lock().unwrap_or_else(|p| p.into_inner());
-            let key = (user_id.to_owned(), device_id.to_owned());
+            let key = (user_id.to_string(), device_id.to_string());
             if seen
                 .get(&key)
                 .is_some_and(|&t| now - t < LAST_SEEN_EVERY_MS)
@@ -145,7 +146,7 @@ impl Accounts {
     /// not taken. Returns the full user ID.
     pub async fn check_available(&self, localpart: &str) -> ApiResult<OwnedUserId> {
         let user_id = self.user_id_for(localpart)?;
-        if self.store.user(user_id.as_str()).await?.is_some() {
+        if self.store.user(&user_id).await?.is_some() {
             return Err(ApiError::UserInUse);
         }
         Ok(user_id)
@@ -220,7 +221,7 @@ impl Accounts {
         ip: Option<IpAddr>,
     ) -> ApiResult<()> {
         self.limiter.check_password(user_id.as_str(), ip)?;
-        let user = self.store.user(user_id.as_str()).await?;
+        let user = self.store.user(user_id).await?;
         let Some(user) = user else {
             // Spend the same time as a real check.
             let _ = self.hash(password).await;
@@ -282,10 +283,7 @@ impl Accounts {
 
     pub async fn set_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
         let hash = self.hash(password).await?;
-        Ok(self
-            .store
-            .set_password_hash(user_id.as_str(), &hash)
-            .await?)
+        Ok(self.store.set_password_hash(user_id, &hash).await?)
     }
 }
 
@@ -436,7 +434,7 @@ mod tests {
         // The write runs beside the request: wait for it (bounded).
         let mut seen = None;
         for _ in 0..100 {
-            let devices = store.devices("@ann:test").await.unwrap();
+            let devices = store.devices(ruma::user_id!("@ann:test")).await.unwrap();
             if devices[0].last_seen_ip.is_some() {
                 seen = Some(devices[0].clone());
                 break;

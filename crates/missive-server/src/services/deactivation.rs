@@ -45,7 +45,7 @@ impl Deactivation {
                 }
             }
         }
-        self.store.deactivate_user(user.as_str()).await?;
+        self.store.deactivate_user(user).await?;
         self.devices.delete_all(user, None).await?;
         tracing::info!(%user, "deactivated");
         Ok(())

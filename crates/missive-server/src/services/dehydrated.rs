@@ -7,7 +7,7 @@ use std::sync::Arc;
 use missive_store::{
     DehydratedDeviceStore, DeviceRecord, DeviceStore, KeyStore, SqlStore, ToDeviceStore,
 };
-use ruma::{DeviceId, UserId};
+use ruma::{DeviceId, OwnedDeviceId, UserId};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -50,9 +50,9 @@ impl DehydratedDevices {
         display_name: Option<String>,
         body: &Value,
     ) -> ApiResult<()> {
+        let existing = self.store.device(user_id, device_id).await?;
         let user = user_id.as_str();
         let device_id = device_id.as_str();
-        let existing = self.store.device(user, device_id).await?;
         let current = self.store.dehydrated_device(user).await?;
         if existing.is_some() && current.as_ref().is_none_or(|(id, _)| id != device_id) {
             return Err(ApiError::invalid_param(
@@ -96,7 +96,8 @@ impl DehydratedDevices {
             .set_dehydrated_device(user, device_id, &device_data.to_string())
             .await?
         {
-            self.store.delete_devices(user, &[previous]).await?;
+            let previous = OwnedDeviceId::from(previous);
+            self.store.delete_devices(user_id, &[previous]).await?;
         }
         Ok(())
     }
@@ -111,14 +112,13 @@ impl DehydratedDevices {
 
     /// Deletes the user's dehydrated device; returns its ID.
     pub async fn delete(&self, user: &UserId) -> ApiResult<String> {
-        let user = user.as_str();
         let device_id = self
             .store
-            .delete_dehydrated_device(user)
+            .delete_dehydrated_device(user.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found("no dehydrated device"))?;
         self.store
-            .delete_devices(user, std::slice::from_ref(&device_id))
+            .delete_devices(user, &[OwnedDeviceId::from(device_id.as_str())])
             .await?;
         Ok(device_id)
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use missive_store::{DeviceRecord, DeviceStore, SqlStore};
-use ruma::{DeviceId, UserId};
+use ruma::{DeviceId, OwnedDeviceId, UserId};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -28,13 +28,13 @@ impl Devices {
 
     /// The user's devices, by device ID.
     pub async fn list(&self, user: &UserId) -> ApiResult<Vec<DeviceRecord>> {
-        Ok(self.store.devices(user.as_str()).await?)
+        Ok(self.store.devices(user).await?)
     }
 
     /// One of the user's devices; `M_NOT_FOUND` if it is not theirs.
     pub async fn get(&self, user: &UserId, device: &DeviceId) -> ApiResult<DeviceRecord> {
         self.store
-            .device(user.as_str(), device.as_str())
+            .device(user, device)
             .await?
             .ok_or_else(|| ApiError::not_found("device not found"))
     }
@@ -44,11 +44,7 @@ impl Devices {
         if name.len() > MAX_DEVICE_NAME_BYTES {
             return Err(ApiError::invalid_param("display name too long"));
         }
-        if self
-            .store
-            .rename_device(user.as_str(), device.as_str(), name)
-            .await?
-        {
+        if self.store.rename_device(user, device, name).await? {
             Ok(())
         } else {
             Err(ApiError::not_found("device not found"))
@@ -58,16 +54,14 @@ impl Devices {
     /// Ends the sessions of these devices of the user (their tokens, keys
     /// and queued messages go with them).
     pub async fn delete(&self, user: &UserId, devices: &[&DeviceId]) -> ApiResult<()> {
-        let ids: Vec<String> = devices.iter().map(ToString::to_string).collect();
-        self.store.delete_devices(user.as_str(), &ids).await?;
+        let ids: Vec<OwnedDeviceId> = devices.iter().map(|d| (*d).to_owned()).collect();
+        self.store.delete_devices(user, &ids).await?;
         self.announce().await
     }
 
     /// Ends every session of the user, except `keep`'s.
     pub async fn delete_all(&self, user: &UserId, keep: Option<&DeviceId>) -> ApiResult<()> {
-        self.store
-            .delete_all_devices(user.as_str(), keep.map(DeviceId::as_str))
-            .await?;
+        self.store.delete_all_devices(user, keep).await?;
         self.announce().await
     }
 

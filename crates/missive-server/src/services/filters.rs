@@ -36,7 +36,7 @@ impl Filters {
         if json.len() > MAX_FILTER_BYTES {
             return Err(ApiError::TooLarge("filter too large".into()));
         }
-        Ok(self.store.create_filter(user.as_str(), &json).await?)
+        Ok(self.store.create_filter(user, &json).await?)
     }
 
     /// `user`'s filter `id`, as `by`; `M_NOT_FOUND` if there is none.
@@ -46,7 +46,7 @@ impl Filters {
         }
         let json = self
             .store
-            .filter(user.as_str(), id)
+            .filter(user, id)
             .await?
             .ok_or_else(|| ApiError::not_found("filter not found"))?;
         serde_json::from_str(&json)

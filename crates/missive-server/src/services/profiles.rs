@@ -39,7 +39,7 @@ impl Profiles {
     pub async fn get(&self, user: &UserId) -> ApiResult<Profile> {
         let record = self
             .store
-            .user(user.as_str())
+            .user(user)
             .await?
             .filter(|u| !u.deactivated)
             .ok_or_else(|| ApiError::not_found("profile not found"))?;
@@ -63,7 +63,7 @@ impl Profiles {
                 "display name too long (at most {MAX_DISPLAYNAME_BYTES} bytes)"
             )));
         }
-        self.store.set_displayname(user.as_str(), name).await?;
+        self.store.set_displayname(user, name).await?;
         self.rooms.propagate_profile(user).await
     }
 
@@ -87,7 +87,7 @@ impl Profiles {
                 return Err(ApiError::invalid_param("avatar_url must be an mxc:// URI"));
             }
         }
-        self.store.set_avatar_url(user.as_str(), url).await?;
+        self.store.set_avatar_url(user, url).await?;
         self.rooms.propagate_profile(user).await
     }
 }

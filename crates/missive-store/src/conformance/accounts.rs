@@ -8,25 +8,37 @@ pub async fn accounts_are_unique_and_updatable(store: SqlStore) {
         store.create_user(user("@alice:test")).await,
         Err(StoreError::AlreadyExists(_))
     ));
-    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    let alice = store.user(user_id!("@alice:test")).await.unwrap().unwrap();
     assert_eq!(alice.displayname.as_deref(), Some("alice"));
     assert!(!alice.deactivated);
-    store.set_password_hash("@alice:test", "new").await.unwrap();
     store
-        .set_displayname("@alice:test", Some("Alice A."))
+        .set_password_hash(user_id!("@alice:test"), "new")
         .await
         .unwrap();
     store
-        .set_avatar_url("@alice:test", Some("mxc://test/a"))
+        .set_displayname(user_id!("@alice:test"), Some("Alice A."))
         .await
         .unwrap();
-    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    store
+        .set_avatar_url(user_id!("@alice:test"), Some("mxc://test/a"))
+        .await
+        .unwrap();
+    let alice = store.user(user_id!("@alice:test")).await.unwrap().unwrap();
     assert_eq!(alice.password_hash.as_deref(), Some("new"));
     assert_eq!(alice.displayname.as_deref(), Some("Alice A."));
-    store.deactivate_user("@alice:test").await.unwrap();
-    let alice = store.user("@alice:test").await.unwrap().unwrap();
+    store
+        .deactivate_user(user_id!("@alice:test"))
+        .await
+        .unwrap();
+    let alice = store.user(user_id!("@alice:test")).await.unwrap().unwrap();
     assert!(alice.deactivated && alice.password_hash.is_none() && alice.displayname.is_none());
-    assert!(store.user("@nobody:test").await.unwrap().is_none());
+    assert!(
+        store
+            .user(user_id!("@nobody:test"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn user_search_respects_shared_rooms(store: SqlStore) {
@@ -39,7 +51,12 @@ pub async fn user_search_respects_shared_rooms(store: SqlStore) {
         .await
         .unwrap();
     let found = store
-        .search_users("@alice:test", "bo", UserSearchScope::SharedRooms, 10)
+        .search_users(
+            user_id!("@alice:test"),
+            "bo",
+            UserSearchScope::SharedRooms,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -49,21 +66,31 @@ pub async fn user_search_respects_shared_rooms(store: SqlStore) {
     // Carol shares no room with alice and is in no public room.
     assert!(
         store
-            .search_users("@alice:test", "carol", UserSearchScope::SharedRooms, 10)
+            .search_users(
+                user_id!("@alice:test"),
+                "carol",
+                UserSearchScope::SharedRooms,
+                10
+            )
             .await
             .unwrap()
             .is_empty()
     );
     // The organisation-wide directory finds her.
     let all = store
-        .search_users("@alice:test", "carol", UserSearchScope::AllLocal, 10)
+        .search_users(
+            user_id!("@alice:test"),
+            "carol",
+            UserSearchScope::AllLocal,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(all.len(), 1);
     // Wildcards in the term match literally.
     assert!(
         store
-            .search_users("@alice:test", "%", UserSearchScope::AllLocal, 10)
+            .search_users(user_id!("@alice:test"), "%", UserSearchScope::AllLocal, 10)
             .await
             .unwrap()
             .is_empty()
@@ -105,22 +132,25 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         (owner.user_id.as_str(), owner.device_id.as_str()),
         ("@alice:test", "D1")
     );
-    assert_eq!(store.devices("@alice:test").await.unwrap().len(), 3);
+    assert_eq!(
+        store.devices(user_id!("@alice:test")).await.unwrap().len(),
+        3
+    );
     assert!(
         store
-            .rename_device("@alice:test", "D1", "laptop")
+            .rename_device(user_id!("@alice:test"), device_id!("D1"), "laptop")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .rename_device("@alice:test", "nope", "x")
+            .rename_device(user_id!("@alice:test"), device_id!("nope"), "x")
             .await
             .unwrap()
     );
     assert_eq!(
         store
-            .device("@alice:test", "D1")
+            .device(user_id!("@alice:test"), device_id!("D1"))
             .await
             .unwrap()
             .unwrap()
@@ -138,25 +168,37 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
     assert!(store.token_owner("h1").await.unwrap().is_none());
     assert!(store.token_user("h1").await.unwrap().is_none());
     store
-        .delete_devices("@alice:test", &["D2".into()])
+        .delete_devices(user_id!("@alice:test"), &["D2".into()])
         .await
         .unwrap();
     assert!(store.token_owner("h2").await.unwrap().is_none());
     assert!(store.token_user("h2").await.unwrap().is_none());
-    assert!(store.device("@alice:test", "D2").await.unwrap().is_none());
+    assert!(
+        store
+            .device(user_id!("@alice:test"), device_id!("D2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     store
         .create_device_with_token(dev("D4"), "h4")
         .await
         .unwrap();
     store
-        .delete_all_devices("@alice:test", Some("D4"))
+        .delete_all_devices(user_id!("@alice:test"), Some(device_id!("D4")))
         .await
         .unwrap();
     assert!(store.token_owner("h3").await.unwrap().is_none());
     assert!(store.token_user("h3").await.unwrap().is_none());
     assert!(store.token_owner("h4").await.unwrap().is_some());
-    assert_eq!(store.devices("@alice:test").await.unwrap().len(), 1);
+    assert_eq!(
+        store.devices(user_id!("@alice:test")).await.unwrap().len(),
+        1
+    );
     assert!(!store.token_user("h4").await.unwrap().unwrap().deactivated);
-    store.deactivate_user("@alice:test").await.unwrap();
+    store
+        .deactivate_user(user_id!("@alice:test"))
+        .await
+        .unwrap();
     assert!(store.token_user("h4").await.unwrap().unwrap().deactivated);
 }

@@ -587,7 +587,7 @@ pub async fn push_targets_follow_joins_leaves_names_and_rules(store: SqlStore) {
         vec![alice("alice"), bob(None)]
     );
     store
-        .set_displayname("@alice:test", Some("Alice A."))
+        .set_displayname(user_id!("@alice:test"), Some("Alice A."))
         .await
         .unwrap();
     assert_eq!(

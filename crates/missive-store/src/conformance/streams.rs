@@ -121,17 +121,27 @@ pub async fn typing_expires(store: SqlStore) {
 
 pub async fn small_tables_round_trip(store: SqlStore) {
     let f = store
-        .create_filter("@a:test", r#"{"room":{}}"#)
+        .create_filter(user_id!("@a:test"), r#"{"room":{}}"#)
         .await
         .unwrap();
     assert_eq!(
-        store.filter("@a:test", &f).await.unwrap().as_deref(),
+        store
+            .filter(user_id!("@a:test"), &f)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(r#"{"room":{}}"#)
     );
-    assert!(store.filter("@b:test", &f).await.unwrap().is_none());
     assert!(
         store
-            .filter("@a:test", "not-a-number")
+            .filter(user_id!("@b:test"), &f)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .filter(user_id!("@a:test"), "not-a-number")
             .await
             .unwrap()
             .is_none()

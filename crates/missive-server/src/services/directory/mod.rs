@@ -173,10 +173,7 @@ impl Directory {
         } else {
             UserSearchScope::SharedRooms
         };
-        let found = self
-            .store
-            .search_users(by.as_str(), term, scope, limit + 1)
-            .await?;
+        let found = self.store.search_users(by, term, scope, limit + 1).await?;
         let limited = found.len() as i64 > limit;
         let results = found
             .into_iter()

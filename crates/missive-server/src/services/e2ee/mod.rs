@@ -108,7 +108,7 @@ impl E2ee {
         let keys = self.store.device_keys(user.as_str()).await?;
         let names: BTreeMap<String, Option<String>> = self
             .store
-            .devices(user.as_str())
+            .devices(user)
             .await?
             .into_iter()
             .map(|d| (d.device_id, d.display_name))
@@ -373,7 +373,7 @@ impl E2ee {
             let Some(by_device) = by_device.as_object() else {
                 continue;
             };
-            let devices = self.store.devices(user_id.as_str()).await?;
+            let devices = self.store.devices(&user_id).await?;
             for (device, content) in by_device {
                 let body = serde_json::to_string(content)
                     .map_err(|e| ApiError::Internal(e.to_string()))?;

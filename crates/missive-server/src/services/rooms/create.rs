@@ -312,7 +312,7 @@ impl Rooms {
     ) -> ApiResult<Value> {
         let mut content = json!({ "membership": membership });
         if matches!(membership, "join" | "invite" | "knock")
-            && let Some(profile) = self.store().user(user.as_str()).await?
+            && let Some(profile) = self.store().user(user).await?
         {
             if let Some(name) = profile.displayname {
                 content["displayname"] = json!(name);

@@ -153,7 +153,7 @@ impl Rooms {
         if target.server_name() == *self.server_name()
             && self
                 .store()
-                .user(target.as_str())
+                .user(target)
                 .await?
                 .is_none_or(|u| u.deactivated)
         {

@@ -153,7 +153,8 @@ pub async fn recipients(
 
 /// An invited user is not a member yet: read their profile and rules alone.
 async fn invitee(store: &SqlStore, user_id: &str) -> ApiResult<PushTarget> {
-    let displayname = store.user(user_id).await?.and_then(|u| u.displayname);
+    let parsed = UserId::parse(user_id).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let displayname = store.user(&parsed).await?.and_then(|u| u.displayname);
     let push_rules = push_rules::stored(store, user_id).await?;
     Ok(PushTarget {
         user_id: user_id.to_owned(),
