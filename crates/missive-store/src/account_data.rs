@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::{RoomId, UserId};
+
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// Per-user account data, global (`room_id` empty) or per room.
@@ -12,21 +14,21 @@ pub trait AccountDataStore: Send + Sync {
     /// Sets (or replaces) one entry and returns its stream position.
     async fn set_account_data(
         &self,
-        user_id: &str,
-        room_id: Option<&str>,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
         data_type: &str,
         content: &str,
     ) -> StoreResult<StreamPos>;
     async fn account_data(
         &self,
-        user_id: &str,
-        room_id: Option<&str>,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
         data_type: &str,
     ) -> StoreResult<Option<String>>;
     /// Entries changed after `since`: (room ID or None, type, content).
     async fn account_data_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<Vec<(Option<String>, String, String)>>;
 }
@@ -35,8 +37,8 @@ pub trait AccountDataStore: Send + Sync {
 impl AccountDataStore for SqlStore {
     async fn set_account_data(
         &self,
-        user_id: &str,
-        room_id: Option<&str>,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
         data_type: &str,
         content: &str,
     ) -> StoreResult<StreamPos> {
@@ -49,8 +51,8 @@ impl AccountDataStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, room_id, data_type) DO UPDATE \
              SET content = excluded.content, stream_pos = excluded.stream_pos",
         )
-        .bind(user_id)
-        .bind(room_id.unwrap_or(""))
+        .bind(user_id.as_str())
+        .bind(room_id.map_or("", RoomId::as_str))
         .bind(data_type)
         .bind(content)
         .bind(pos)
@@ -65,15 +67,15 @@ impl AccountDataStore for SqlStore {
 
     async fn account_data(
         &self,
-        user_id: &str,
-        room_id: Option<&str>,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
         data_type: &str,
     ) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
         )
-        .bind(user_id)
-        .bind(room_id.unwrap_or(""))
+        .bind(user_id.as_str())
+        .bind(room_id.map_or("", RoomId::as_str))
         .bind(data_type)
         .fetch_optional(&self.read)
         .await?)
@@ -81,7 +83,7 @@ impl AccountDataStore for SqlStore {
 
     async fn account_data_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<Vec<(Option<String>, String, String)>> {
         if !self.changed_since(crate::StreamKind::AccountData, since) {
@@ -91,7 +93,7 @@ impl AccountDataStore for SqlStore {
             "SELECT room_id, data_type, content FROM account_data \
              WHERE user_id = $1 AND stream_pos > $2 ORDER BY stream_pos",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(since)
         .fetch_all(&self.read)
         .await?;

@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::UserId;
+
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// A user's presence.
@@ -19,11 +21,11 @@ pub struct PresenceRecord {
 #[async_trait]
 pub trait PresenceStore: Send + Sync {
     async fn set_presence(&self, presence: &PresenceRecord) -> StoreResult<StreamPos>;
-    async fn presence(&self, user_id: &str) -> StoreResult<Option<PresenceRecord>>;
+    async fn presence(&self, user_id: &UserId) -> StoreResult<Option<PresenceRecord>>;
     /// Presence changes after `since` of users sharing a room with `user_id`.
     async fn presence_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<Vec<PresenceRecord>>;
 }
@@ -61,11 +63,11 @@ impl PresenceStore for SqlStore {
         Ok(pos)
     }
 
-    async fn presence(&self, user_id: &str) -> StoreResult<Option<PresenceRecord>> {
+    async fn presence(&self, user_id: &UserId) -> StoreResult<Option<PresenceRecord>> {
         let row = sqlx::query(
             "SELECT user_id, state, status_msg, last_active_ts FROM presence WHERE user_id = $1",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(presence_from_row).transpose()
@@ -73,7 +75,7 @@ impl PresenceStore for SqlStore {
 
     async fn presence_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<Vec<PresenceRecord>> {
         if !self.changed_since(crate::StreamKind::Presence, since) {
@@ -87,7 +89,7 @@ impl PresenceStore for SqlStore {
                    AND a.membership = 'join' AND b.membership = 'join')) \
              ORDER BY p.stream_pos",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(since)
         .fetch_all(&self.read)
         .await?;

@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::{RoomId, UserId};
+
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// One user's receipt of one type in a room.
@@ -28,12 +30,12 @@ pub trait ReceiptStore: Send + Sync {
     /// Receipts in the room changed after `since`.
     async fn receipts_since(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>>;
     /// Stream ordering of the newest event the user has read in the room
     /// (public or private read receipt), or 0.
-    async fn read_up_to(&self, room_id: &str, user_id: &str) -> StoreResult<StreamPos>;
+    async fn read_up_to(&self, room_id: &RoomId, user_id: &UserId) -> StoreResult<StreamPos>;
 }
 
 #[async_trait]
@@ -79,27 +81,27 @@ impl ReceiptStore for SqlStore {
 
     async fn receipts_since(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>> {
         let rows = sqlx::query(
             "SELECT room_id, user_id, receipt_type, thread_id, event_id, event_order, ts FROM receipts \
              WHERE room_id = $1 AND stream_pos > $2 ORDER BY stream_pos",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(since)
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn read_up_to(&self, room_id: &str, user_id: &str) -> StoreResult<StreamPos> {
+    async fn read_up_to(&self, room_id: &RoomId, user_id: &UserId) -> StoreResult<StreamPos> {
         let max: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(event_order) FROM receipts WHERE room_id = $1 AND user_id = $2 \
              AND receipt_type IN ('m.read', 'm.read.private')",
         )
-        .bind(room_id)
-        .bind(user_id)
+        .bind(room_id.as_str())
+        .bind(user_id.as_str())
         .fetch_one(&self.read)
         .await?;
         Ok(max.unwrap_or(0))

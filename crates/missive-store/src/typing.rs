@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use ruma::{RoomId, UserId};
+
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// Typing notifications. Kept in the database so that every server process
@@ -12,8 +14,8 @@ pub trait TypingStore: Send + Sync {
     /// Marks the user typing until `expires_ts`, or not typing (`None`).
     async fn set_typing(
         &self,
-        room_id: &str,
-        user_id: &str,
+        room_id: &RoomId,
+        user_id: &UserId,
         expires_ts: Option<i64>,
     ) -> StoreResult<()>;
     /// Removes expired entries, bumping the positions of their rooms.
@@ -21,7 +23,7 @@ pub trait TypingStore: Send + Sync {
     /// If the room's typing set changed after `since`: the users typing now.
     async fn typing_since(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         since: StreamPos,
         now_ts: i64,
     ) -> StoreResult<Option<Vec<String>>>;
@@ -31,15 +33,15 @@ pub trait TypingStore: Send + Sync {
 impl TypingStore for SqlStore {
     async fn set_typing(
         &self,
-        room_id: &str,
-        user_id: &str,
+        room_id: &RoomId,
+        user_id: &UserId,
         expires_ts: Option<i64>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let was_typing: Option<i64> =
             sqlx::query_scalar("SELECT expires_ts FROM typing WHERE room_id = $1 AND user_id = $2")
-                .bind(room_id)
-                .bind(user_id)
+                .bind(room_id.as_str())
+                .bind(user_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         if was_typing.is_none() && expires_ts.is_none() {
@@ -55,8 +57,8 @@ impl TypingStore for SqlStore {
                      ON CONFLICT (room_id, user_id) DO UPDATE SET expires_ts = excluded.expires_ts, \
                      stream_pos = excluded.stream_pos",
                 )
-                .bind(room_id)
-                .bind(user_id)
+                .bind(room_id.as_str())
+                .bind(user_id.as_str())
                 .bind(expires)
                 .bind(pos)
                 .execute(&mut *tx)
@@ -64,13 +66,13 @@ impl TypingStore for SqlStore {
             }
             None => {
                 sqlx::query("DELETE FROM typing WHERE room_id = $1 AND user_id = $2")
-                    .bind(room_id)
-                    .bind(user_id)
+                    .bind(room_id.as_str())
+                    .bind(user_id.as_str())
                     .execute(&mut *tx)
                     .await?;
             }
         }
-        bump_room(&mut tx, room_id, pos).await?;
+        bump_room(&mut tx, room_id.as_str(), pos).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -101,13 +103,13 @@ impl TypingStore for SqlStore {
 
     async fn typing_since(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         since: StreamPos,
         now_ts: i64,
     ) -> StoreResult<Option<Vec<String>>> {
         let changed: Option<i64> =
             sqlx::query_scalar("SELECT stream_pos FROM typing_rooms WHERE room_id = $1")
-                .bind(room_id)
+                .bind(room_id.as_str())
                 .fetch_optional(&self.read)
                 .await?;
         if changed.is_none_or(|pos| pos <= since) {
@@ -116,7 +118,7 @@ impl TypingStore for SqlStore {
         let users = sqlx::query_scalar(
             "SELECT user_id FROM typing WHERE room_id = $1 AND expires_ts > $2 ORDER BY user_id",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(now_ts)
         .fetch_all(&self.read)
         .await?;

@@ -70,7 +70,7 @@ impl AccountData {
     ) -> ApiResult<String> {
         own(by, user)?;
         self.store
-            .account_data(user.as_str(), room.map(|r| r.as_str()), ty)
+            .account_data(user, room, ty)
             .await?
             .ok_or_else(|| ApiError::not_found("account data not found"))
     }
@@ -119,10 +119,7 @@ impl AccountData {
     }
 
     async fn stored_tags(&self, user: &UserId, room: &RoomId) -> ApiResult<Value> {
-        let data = self
-            .store
-            .account_data(user.as_str(), Some(room.as_str()), TAGS_TYPE)
-            .await?;
+        let data = self.store.account_data(user, Some(room), TAGS_TYPE).await?;
         Ok(data
             .and_then(|d| serde_json::from_str::<Value>(&d).ok())
             .filter(|v| v.get("tags").is_some_and(Value::is_object))
@@ -137,10 +134,7 @@ impl AccountData {
         ty: &str,
         raw: &str,
     ) -> ApiResult<()> {
-        let pos = self
-            .store
-            .set_account_data(user.as_str(), room.map(|r| r.as_str()), ty, raw)
-            .await?;
+        let pos = self.store.set_account_data(user, room, ty, raw).await?;
         self.notifier.notify_users(pos, [user.as_str()]);
         Ok(())
     }

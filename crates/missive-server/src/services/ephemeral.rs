@@ -49,9 +49,7 @@ impl Ephemeral {
             let ms = i64::try_from(t.as_millis()).unwrap_or(MAX_TYPING_MS);
             now_ms() + ms.clamp(1000, MAX_TYPING_MS)
         });
-        self.store
-            .set_typing(room.as_str(), user.as_str(), expires)
-            .await?;
+        self.store.set_typing(room, user, expires).await?;
         self.rooms
             .notify_room(self.store.current_position().await?, room.as_str())
             .await;
@@ -108,7 +106,7 @@ impl Ephemeral {
         let content = json!({ "event_id": event_id }).to_string();
         let pos = self
             .store
-            .set_account_data(user.as_str(), Some(room.as_str()), "m.fully_read", &content)
+            .set_account_data(user, Some(room), "m.fully_read", &content)
             .await?;
         self.rooms.notify_users(pos, &[user.as_str()]);
         Ok(())

@@ -119,7 +119,7 @@ impl Presence {
             ));
         }
         self.store
-            .presence(target.as_str())
+            .presence(target)
             .await?
             .ok_or_else(|| ApiError::not_found("no presence known"))
     }
@@ -135,7 +135,10 @@ impl Presence {
         {
             return Ok(());
         }
-        let current = self.store.presence(user).await?;
+        let current = self
+            .store
+            .presence(<&UserId>::try_from(user).map_err(|e| ApiError::Internal(e.to_string()))?)
+            .await?;
         let stale = current
             .as_ref()
             .is_none_or(|p| p.state != state || now - p.last_active_ts > REWRITE_ACTIVE_MS);

@@ -28,6 +28,7 @@ pub async fn load(store: &SqlStore, user: &UserId) -> ApiResult<Ruleset> {
 
 /// The stored account data content, if any.
 pub async fn stored(store: &SqlStore, user: &str) -> ApiResult<Option<String>> {
+    let user = <&UserId>::try_from(user).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(store.account_data(user, None, ACCOUNT_DATA_TYPE).await?)
 }
 
@@ -44,7 +45,7 @@ pub async fn save(store: &SqlStore, user: &UserId, rules: &Ruleset) -> ApiResult
     let content = serde_json::json!({ "global": rules });
     let text = serde_json::to_string(&content).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(store
-        .set_account_data(user.as_str(), None, ACCOUNT_DATA_TYPE, &text)
+        .set_account_data(user, None, ACCOUNT_DATA_TYPE, &text)
         .await?)
 }
 

@@ -526,12 +526,22 @@ pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlS
         .await
         .unwrap();
     let rules = store
-        .set_account_data("@bob:test", None, "m.push_rules", r#"{"global":{}}"#)
+        .set_account_data(
+            user_id!("@bob:test"),
+            None,
+            "m.push_rules",
+            r#"{"global":{}}"#,
+        )
         .await
         .unwrap();
     // Room-scoped data of the same type is not the user's rule set.
     store
-        .set_account_data("@alice:test", Some("!r:test"), "m.push_rules", "{}")
+        .set_account_data(
+            user_id!("@alice:test"),
+            Some(room_id!("!r:test")),
+            "m.push_rules",
+            "{}",
+        )
         .await
         .unwrap();
     let targets = store.push_targets("!r:test").await.unwrap();
@@ -595,7 +605,12 @@ pub async fn push_targets_follow_joins_leaves_names_and_rules(store: SqlStore) {
         vec![alice("Alice A."), bob(None)]
     );
     let pos = store
-        .set_account_data("@bob:test", None, "m.push_rules", r#"{"global":{}}"#)
+        .set_account_data(
+            user_id!("@bob:test"),
+            None,
+            "m.push_rules",
+            r#"{"global":{}}"#,
+        )
         .await
         .unwrap();
     assert_eq!(

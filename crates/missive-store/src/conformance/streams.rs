@@ -4,21 +4,26 @@ use super::*;
 
 pub async fn account_data_streams_changes(store: SqlStore) {
     let p1 = store
-        .set_account_data("@a:test", None, "m.direct", "{}")
+        .set_account_data(user_id!("@a:test"), None, "m.direct", "{}")
         .await
         .unwrap();
     let p2 = store
-        .set_account_data("@a:test", Some("!r:test"), "m.tag", r#"{"tags":{}}"#)
+        .set_account_data(
+            user_id!("@a:test"),
+            Some(room_id!("!r:test")),
+            "m.tag",
+            r#"{"tags":{}}"#,
+        )
         .await
         .unwrap();
     assert!(p2 > p1);
     store
-        .set_account_data("@a:test", None, "m.direct", r#"{"x":1}"#)
+        .set_account_data(user_id!("@a:test"), None, "m.direct", r#"{"x":1}"#)
         .await
         .unwrap();
     assert_eq!(
         store
-            .account_data("@a:test", None, "m.direct")
+            .account_data(user_id!("@a:test"), None, "m.direct")
             .await
             .unwrap()
             .as_deref(),
@@ -26,12 +31,15 @@ pub async fn account_data_streams_changes(store: SqlStore) {
     );
     assert!(
         store
-            .account_data("@a:test", None, "m.tag")
+            .account_data(user_id!("@a:test"), None, "m.tag")
             .await
             .unwrap()
             .is_none()
     );
-    let since = store.account_data_since("@a:test", p1).await.unwrap();
+    let since = store
+        .account_data_since(user_id!("@a:test"), p1)
+        .await
+        .unwrap();
     assert_eq!(since.len(), 2);
     assert!(
         since
@@ -40,7 +48,7 @@ pub async fn account_data_streams_changes(store: SqlStore) {
     );
     assert!(
         store
-            .account_data_since("@b:test", 0)
+            .account_data_since(user_id!("@b:test"), 0)
             .await
             .unwrap()
             .is_empty()
@@ -60,14 +68,20 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
     assert!(store.set_receipt(r("$e5", 5)).await.unwrap());
     assert!(!store.set_receipt(r("$e3", 3)).await.unwrap());
     assert!(store.set_receipt(r("$e9", 9)).await.unwrap());
-    assert_eq!(store.read_up_to("!r:test", "@a:test").await.unwrap(), 9);
-    let all = store.receipts_since("!r:test", 0).await.unwrap();
+    assert_eq!(
+        store
+            .read_up_to(room_id!("!r:test"), user_id!("@a:test"))
+            .await
+            .unwrap(),
+        9
+    );
+    let all = store.receipts_since(room_id!("!r:test"), 0).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event_id, "$e9");
     let now = store.current_position().await.unwrap();
     assert!(
         store
-            .receipts_since("!r:test", now)
+            .receipts_since(room_id!("!r:test"), now)
             .await
             .unwrap()
             .is_empty()
@@ -76,16 +90,16 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
 
 pub async fn typing_expires(store: SqlStore) {
     store
-        .set_typing("!r:test", "@a:test", Some(10_000))
+        .set_typing(room_id!("!r:test"), user_id!("@a:test"), Some(10_000))
         .await
         .unwrap();
     store
-        .set_typing("!r:test", "@b:test", Some(20_000))
+        .set_typing(room_id!("!r:test"), user_id!("@b:test"), Some(20_000))
         .await
         .unwrap();
     assert_eq!(
         store
-            .typing_since("!r:test", 0, 5_000)
+            .typing_since(room_id!("!r:test"), 0, 5_000)
             .await
             .unwrap()
             .unwrap(),
@@ -94,7 +108,7 @@ pub async fn typing_expires(store: SqlStore) {
     let pos = store.current_position().await.unwrap();
     assert!(
         store
-            .typing_since("!r:test", pos, 5_000)
+            .typing_since(room_id!("!r:test"), pos, 5_000)
             .await
             .unwrap()
             .is_none()
@@ -102,16 +116,19 @@ pub async fn typing_expires(store: SqlStore) {
     store.expire_typing(15_000).await.unwrap();
     assert_eq!(
         store
-            .typing_since("!r:test", pos, 15_000)
+            .typing_since(room_id!("!r:test"), pos, 15_000)
             .await
             .unwrap()
             .unwrap(),
         ["@b:test"]
     );
-    store.set_typing("!r:test", "@b:test", None).await.unwrap();
+    store
+        .set_typing(room_id!("!r:test"), user_id!("@b:test"), None)
+        .await
+        .unwrap();
     assert!(
         store
-            .typing_since("!r:test", 0, 15_000)
+            .typing_since(room_id!("!r:test"), 0, 15_000)
             .await
             .unwrap()
             .unwrap()
@@ -148,17 +165,38 @@ pub async fn small_tables_round_trip(store: SqlStore) {
     );
 
     store
-        .create_alias("#a:test", "!r:test", "@a:test")
+        .create_alias(
+            room_alias_id!("#a:test"),
+            room_id!("!r:test"),
+            user_id!("@a:test"),
+        )
         .await
         .unwrap();
     assert!(matches!(
-        store.create_alias("#a:test", "!x:test", "@a:test").await,
+        store
+            .create_alias(
+                room_alias_id!("#a:test"),
+                room_id!("!x:test"),
+                user_id!("@a:test")
+            )
+            .await,
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(store.alias("#a:test").await.unwrap().unwrap().0, "!r:test");
-    assert_eq!(store.room_aliases("!r:test").await.unwrap(), ["#a:test"]);
-    assert!(store.delete_alias("#a:test").await.unwrap());
-    assert!(!store.delete_alias("#a:test").await.unwrap());
+    assert_eq!(
+        store
+            .alias(room_alias_id!("#a:test"))
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        "!r:test"
+    );
+    assert_eq!(
+        store.room_aliases(room_id!("!r:test")).await.unwrap(),
+        ["#a:test"]
+    );
+    assert!(store.delete_alias(room_alias_id!("#a:test")).await.unwrap());
+    assert!(!store.delete_alias(room_alias_id!("#a:test")).await.unwrap());
 
     let s = UiaaSession {
         session_id: "s1".into(),
@@ -199,10 +237,13 @@ pub async fn small_tables_round_trip(store: SqlStore) {
         last_active_ts: 3,
     };
     let pos = store.set_presence(&p).await.unwrap();
-    assert_eq!(store.presence("@a:test").await.unwrap().unwrap(), p);
+    assert_eq!(
+        store.presence(user_id!("@a:test")).await.unwrap().unwrap(),
+        p
+    );
     assert_eq!(
         store
-            .presence_since("@a:test", pos - 1)
+            .presence_since(user_id!("@a:test"), pos - 1)
             .await
             .unwrap()
             .len(),
@@ -210,7 +251,7 @@ pub async fn small_tables_round_trip(store: SqlStore) {
     );
     assert!(
         store
-            .presence_since("@a:test", pos)
+            .presence_since(user_id!("@a:test"), pos)
             .await
             .unwrap()
             .is_empty()
@@ -231,12 +272,12 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
 
     let p = store.current_position().await.unwrap();
     store
-        .set_account_data("@bob:test", None, "m.test", "{}")
+        .set_account_data(user_id!("@bob:test"), None, "m.test", "{}")
         .await
         .unwrap();
     assert_eq!(
         store
-            .account_data_since("@bob:test", p)
+            .account_data_since(user_id!("@bob:test"), p)
             .await
             .unwrap()
             .len(),
@@ -268,7 +309,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
     assert_eq!(store.receipts_in(&rooms, p).await.unwrap().len(), 1);
     assert!(
         store
-            .account_data_since("@bob:test", p)
+            .account_data_since(user_id!("@bob:test"), p)
             .await
             .unwrap()
             .is_empty()
@@ -276,7 +317,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
 
     let p = store.current_position().await.unwrap();
     store
-        .set_typing("!k:test", "@bob:test", Some(10_000))
+        .set_typing(room_id!("!k:test"), user_id!("@bob:test"), Some(10_000))
         .await
         .unwrap();
     assert_eq!(
@@ -294,7 +335,11 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
     };
     store.set_presence(&bob).await.unwrap();
     assert_eq!(
-        store.presence_since("@alice:test", p).await.unwrap().len(),
+        store
+            .presence_since(user_id!("@alice:test"), p)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
@@ -310,7 +355,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
     );
     assert!(
         store
-            .presence_since("@alice:test", p)
+            .presence_since(user_id!("@alice:test"), p)
             .await
             .unwrap()
             .is_empty()

@@ -51,7 +51,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
         .await
         .unwrap();
     store
-        .set_typing("!b:test", "@carol:test", Some(10_000))
+        .set_typing(room_id!("!b:test"), user_id!("@carol:test"), Some(10_000))
         .await
         .unwrap();
 
@@ -109,7 +109,10 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     let receipts = store.receipts_in(&rooms, before).await.unwrap();
     assert_eq!(
         receipts,
-        store.receipts_since("!a:test", before).await.unwrap()
+        store
+            .receipts_since(room_id!("!a:test"), before)
+            .await
+            .unwrap()
     );
 
     // Unread counts after the read receipt.
@@ -118,7 +121,10 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
         .unread_counts_in("@bob:test", &rooms, now)
         .await
         .unwrap();
-    let read = store.read_up_to("!a:test", "@bob:test").await.unwrap();
+    let read = store
+        .read_up_to(room_id!("!a:test"), user_id!("@bob:test"))
+        .await
+        .unwrap();
     assert_eq!(
         unread["!a:test"],
         store
@@ -254,7 +260,14 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
     // What the count must be: every action after bob's unread start, one
     // by one (the reference read, which never uses summaries).
     let expected = async |store: &SqlStore| {
-        let from = match store.read_up_to(room, "@bob:test").await.unwrap() {
+        let from = match store
+            .read_up_to(
+                <&ruma::RoomId>::try_from(room).unwrap(),
+                user_id!("@bob:test"),
+            )
+            .await
+            .unwrap()
+        {
             0 => store.event("$bj").await.unwrap().unwrap().stream_ordering,
             read => read,
         };

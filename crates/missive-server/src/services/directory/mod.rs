@@ -62,11 +62,7 @@ impl Directory {
             return Err(ApiError::not_found("room not found"));
         }
         self.reader.require_joined(room, by).await?;
-        match self
-            .store
-            .create_alias(alias.as_str(), room.as_str(), by.as_str())
-            .await
-        {
+        match self.store.create_alias(alias, room, by).await {
             Err(StoreError::AlreadyExists(_)) => {
                 Err(ApiError::Exists("room alias already exists".into()))
             }
@@ -81,7 +77,7 @@ impl Directory {
     ) -> ApiResult<(OwnedRoomId, Vec<OwnedServerName>)> {
         let (room_id, _) = self
             .store
-            .alias(alias.as_str())
+            .alias(alias)
             .await?
             .ok_or_else(|| ApiError::not_found("room alias not found"))?;
         let room_id =
@@ -94,7 +90,7 @@ impl Directory {
     pub async fn delete_alias(&self, by: &Identity, alias: &RoomAliasId) -> ApiResult<()> {
         let (room_id, creator) = self
             .store
-            .alias(alias.as_str())
+            .alias(alias)
             .await?
             .ok_or_else(|| ApiError::not_found("room alias not found"))?;
         if creator != by.user_id.as_str()
@@ -105,7 +101,7 @@ impl Directory {
         {
             return Err(ApiError::forbidden("you may not remove this alias"));
         }
-        self.store.delete_alias(alias.as_str()).await?;
+        self.store.delete_alias(alias).await?;
         Ok(())
     }
 
@@ -118,7 +114,7 @@ impl Directory {
         self.reader.read_scope(room, by).await?;
         Ok(self
             .store
-            .room_aliases(room.as_str())
+            .room_aliases(room)
             .await?
             .into_iter()
             // Stored aliases were parsed on creation; skip any that are not.

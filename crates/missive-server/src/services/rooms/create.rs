@@ -61,7 +61,7 @@ impl Rooms {
                 }
                 let alias = RoomAliasId::parse(alias)
                     .map_err(|_| ApiError::invalid_param("invalid room_alias_name"))?;
-                if store.alias(alias.as_str()).await?.is_some() {
+                if store.alias(&alias).await?.is_some() {
                     return Err(ApiError::RoomInUse("room alias already taken".into()));
                 }
                 Some(alias)
@@ -124,10 +124,7 @@ impl Rooms {
         }
 
         if let Some(alias) = alias {
-            match store
-                .create_alias(alias.as_str(), room_id.as_str(), creator.as_str())
-                .await
-            {
+            match store.create_alias(&alias, &room_id, creator).await {
                 Err(StoreError::AlreadyExists(_)) => {
                     return Err(ApiError::RoomInUse("room alias already taken".into()));
                 }

@@ -17,7 +17,7 @@ impl Rooms {
             Err(alias) => {
                 let (room_id, _) = self
                     .store()
-                    .alias(alias.as_str())
+                    .alias(alias)
                     .await?
                     .ok_or_else(|| ApiError::not_found("room alias not found"))?;
                 RoomId::parse(room_id).map_err(|e| ApiError::Internal(e.to_string()))

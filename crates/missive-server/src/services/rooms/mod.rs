@@ -349,7 +349,7 @@ impl Rooms {
             let parsed = ruma::RoomAliasId::parse(alias)
                 .map_err(|_| ApiError::InvalidParam(format!("{alias} is not a room alias")))?;
             if parsed.server_name() == *self.server_name() {
-                let target = self.inner.store.alias(alias).await?;
+                let target = self.inner.store.alias(&parsed).await?;
                 if target.is_none_or(|(r, _)| r != room_id.as_str()) {
                     return Err(ApiError::BadAlias(format!(
                         "{alias} does not point to this room"

@@ -232,7 +232,7 @@ impl Syncer {
 
         let account_data = self
             .store
-            .account_data_since(user.as_str(), since.unwrap_or(0))
+            .account_data_since(user, since.unwrap_or(0))
             .await?;
         let pre = Prefetched::load(
             &self.store,
@@ -296,7 +296,7 @@ impl Syncer {
 
         let presence: Vec<Value> = self
             .store
-            .presence_since(user.as_str(), since.unwrap_or(0))
+            .presence_since(user, since.unwrap_or(0))
             .await?
             .into_iter()
             .map(|p| {
