@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::UserId;
+
 use crate::{SqlStore, StoreResult};
 
 /// A backup version's metadata.
@@ -48,41 +50,41 @@ pub trait BackupStore: Send + Sync {
     /// Creates a new version (becoming the current one) and returns it.
     async fn create_backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         algorithm: &str,
         auth_data: &str,
     ) -> StoreResult<String>;
     /// The given version, or the newest when `version` is `None`.
     async fn backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: Option<&str>,
     ) -> StoreResult<Option<BackupVersion>>;
     async fn update_backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         auth_data: &str,
     ) -> StoreResult<bool>;
-    async fn delete_backup_version(&self, user_id: &str, version: &str) -> StoreResult<bool>;
+    async fn delete_backup_version(&self, user_id: &UserId, version: &str) -> StoreResult<bool>;
     /// Stores keys, keeping the better copy of each session.
     async fn put_backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         keys: &[BackedUpKey],
     ) -> StoreResult<()>;
     /// Keys of the version, optionally of one room or one session.
     async fn backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         room_id: Option<&str>,
         session_id: Option<&str>,
     ) -> StoreResult<Vec<BackedUpKey>>;
     async fn delete_backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         room_id: Option<&str>,
         session_id: Option<&str>,
@@ -97,14 +99,14 @@ fn parse_version(v: &str) -> Option<i64> {
 impl BackupStore for SqlStore {
     async fn create_backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         algorithm: &str,
         auth_data: &str,
     ) -> StoreResult<String> {
         let mut tx = self.begin().await?;
         let max: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM backup_versions WHERE user_id = $1")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         let version = max.unwrap_or(0) + 1;
@@ -112,7 +114,7 @@ impl BackupStore for SqlStore {
             "INSERT INTO backup_versions (user_id, version, algorithm, auth_data, etag, deleted) \
              VALUES ($1, $2, $3, $4, 0, 0)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(version)
         .bind(algorithm)
         .bind(auth_data)
@@ -124,7 +126,7 @@ impl BackupStore for SqlStore {
 
     async fn backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: Option<&str>,
     ) -> StoreResult<Option<BackupVersion>> {
         let row = match version {
@@ -136,7 +138,7 @@ impl BackupStore for SqlStore {
                     "SELECT version, algorithm, auth_data, etag FROM backup_versions \
                      WHERE user_id = $1 AND version = $2 AND deleted = 0",
                 )
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(v)
                 .fetch_optional(&self.read)
                 .await?
@@ -146,7 +148,7 @@ impl BackupStore for SqlStore {
                     "SELECT version, algorithm, auth_data, etag FROM backup_versions \
                      WHERE user_id = $1 AND deleted = 0 ORDER BY version DESC LIMIT 1",
                 )
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(&self.read)
                 .await?
             }
@@ -156,7 +158,7 @@ impl BackupStore for SqlStore {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM backup_keys WHERE user_id = $1 AND version = $2",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(version)
         .fetch_one(&self.read)
         .await?;
@@ -171,7 +173,7 @@ impl BackupStore for SqlStore {
 
     async fn update_backup_version(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         auth_data: &str,
     ) -> StoreResult<bool> {
@@ -182,25 +184,25 @@ impl BackupStore for SqlStore {
             "UPDATE backup_versions SET auth_data = $1 WHERE user_id = $2 AND version = $3 AND deleted = 0",
         )
         .bind(auth_data)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(v)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_backup_version(&self, user_id: &str, version: &str) -> StoreResult<bool> {
+    async fn delete_backup_version(&self, user_id: &UserId, version: &str) -> StoreResult<bool> {
         let Some(v) = parse_version(version) else {
             return Ok(false);
         };
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE backup_versions SET deleted = 1 WHERE user_id = $1 AND version = $2 AND deleted = 0")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(v)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM backup_keys WHERE user_id = $1 AND version = $2")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(v)
             .execute(&mut *tx)
             .await?;
@@ -210,7 +212,7 @@ impl BackupStore for SqlStore {
 
     async fn put_backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         keys: &[BackedUpKey],
     ) -> StoreResult<()> {
@@ -224,7 +226,7 @@ impl BackupStore for SqlStore {
                 "SELECT first_message_index, forwarded_count, is_verified FROM backup_keys \
                  WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id = $4",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(v)
             .bind(&key.room_id)
             .bind(&key.session_id)
@@ -248,7 +250,7 @@ impl BackupStore for SqlStore {
                  first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count, \
                  is_verified = excluded.is_verified, session_data = excluded.session_data",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(v)
             .bind(&key.room_id)
             .bind(&key.session_id)
@@ -264,7 +266,7 @@ impl BackupStore for SqlStore {
             sqlx::query(
                 "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(v)
             .execute(&mut *tx)
             .await?;
@@ -275,7 +277,7 @@ impl BackupStore for SqlStore {
 
     async fn backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         room_id: Option<&str>,
         session_id: Option<&str>,
@@ -288,7 +290,7 @@ impl BackupStore for SqlStore {
              FROM backup_keys WHERE user_id = $1 AND version = $2 \
              AND ($3 = '' OR room_id = $3) AND ($4 = '' OR session_id = $4) ORDER BY room_id, session_id",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(v)
         .bind(room_id.unwrap_or(""))
         .bind(session_id.unwrap_or(""))
@@ -310,7 +312,7 @@ impl BackupStore for SqlStore {
 
     async fn delete_backup_keys(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         version: &str,
         room_id: Option<&str>,
         session_id: Option<&str>,
@@ -323,7 +325,7 @@ impl BackupStore for SqlStore {
             "DELETE FROM backup_keys WHERE user_id = $1 AND version = $2 \
              AND ($3 = '' OR room_id = $3) AND ($4 = '' OR session_id = $4)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(v)
         .bind(room_id.unwrap_or(""))
         .bind(session_id.unwrap_or(""))
@@ -332,7 +334,7 @@ impl BackupStore for SqlStore {
         sqlx::query(
             "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(v)
         .execute(&mut *tx)
         .await?;

@@ -243,7 +243,7 @@ impl DeviceStore for SqlStore {
             delete_device_rows(&mut tx, user_id, "device_id = $2", device_id.as_str()).await?;
         }
         if !device_ids.is_empty() {
-            self.bump_device_list(&mut tx, user_id.as_str()).await?;
+            self.bump_device_list(&mut tx, user_id).await?;
         }
         tx.commit().await?;
         self.caches.tokens.forget_all();
@@ -263,7 +263,7 @@ impl DeviceStore for SqlStore {
             keep.map_or("", DeviceId::as_str),
         )
         .await?;
-        self.bump_device_list(&mut tx, user_id.as_str()).await?;
+        self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;
         self.caches.tokens.forget_all();
         Ok(())

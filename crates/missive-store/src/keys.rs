@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use async_trait::async_trait;
 use sqlx::{Any, Row, Transaction};
 
+use ruma::{DeviceId, UserId};
+
 use crate::{SqlStore, StoreError, StoreResult, StreamPos};
 
 /// A one-time or fallback key as uploaded.
@@ -24,75 +26,79 @@ pub trait KeyStore: Send + Sync {
     /// change to the user's contacts.
     async fn set_device_keys(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         key_json: &str,
     ) -> StoreResult<StreamPos>;
     /// The user's device keys, for all devices or the listed ones.
-    async fn device_keys(&self, user_id: &str) -> StoreResult<BTreeMap<String, String>>;
+    async fn device_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>>;
     /// Adds one-time keys. `AlreadyExists` if a key ID is reused with
     /// different content (same content is accepted: a client retry).
     async fn add_one_time_keys(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         keys: &[OneTimeKey],
     ) -> StoreResult<()>;
     /// Unclaimed one-time keys per algorithm.
     async fn one_time_key_counts(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<BTreeMap<String, i64>>;
     /// Takes one one-time key of the algorithm, or else the fallback key
     /// (which stays usable, marked used).
     async fn claim_key(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         algorithm: &str,
     ) -> StoreResult<Option<OneTimeKey>>;
     /// Replaces the device's fallback key for the key's algorithm.
     async fn set_fallback_key(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         key: &OneTimeKey,
     ) -> StoreResult<()>;
     /// Algorithms with an unused fallback key.
     async fn unused_fallback_key_types(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<Vec<String>>;
     /// Removes every key of a device (on logout or deletion) and announces it.
-    async fn delete_device_keys(&self, user_id: &str, device_id: &str) -> StoreResult<StreamPos>;
+    async fn delete_device_keys(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<StreamPos>;
 
     /// Stores a cross-signing key (`master`, `self_signing`, `user_signing`).
     async fn set_cross_signing_key(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         key_type: &str,
         key_json: &str,
     ) -> StoreResult<StreamPos>;
-    async fn cross_signing_keys(&self, user_id: &str) -> StoreResult<BTreeMap<String, String>>;
+    async fn cross_signing_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>>;
 
     /// Users with device or key changes after `since` who share a room with
     /// `user_id` (and the user themself).
     async fn device_list_changes(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<HashSet<String>>;
     /// Announces a change to a user's devices without changing keys.
-    async fn mark_device_list_changed(&self, user_id: &str) -> StoreResult<StreamPos>;
+    async fn mark_device_list_changed(&self, user_id: &UserId) -> StoreResult<StreamPos>;
 }
 
 impl SqlStore {
     pub(crate) async fn bump_device_list(
         &self,
         tx: &mut Transaction<'static, Any>,
-        user_id: &str,
+        user_id: &UserId,
     ) -> StoreResult<StreamPos> {
         let pos = self
             .next_positions(tx, 1, crate::StreamKind::DeviceLists)
@@ -101,7 +107,7 @@ impl SqlStore {
             "INSERT INTO device_list_changes (user_id, stream_pos) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO UPDATE SET stream_pos = excluded.stream_pos",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(pos)
         .execute(&mut **tx)
         .await?;
@@ -113,8 +119,8 @@ impl SqlStore {
 impl KeyStore for SqlStore {
     async fn set_device_keys(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         key_json: &str,
     ) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
@@ -122,8 +128,8 @@ impl KeyStore for SqlStore {
             "INSERT INTO device_keys (user_id, device_id, key_json) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, device_id) DO UPDATE SET key_json = excluded.key_json",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(key_json)
         .execute(&mut *tx)
         .await?;
@@ -132,9 +138,9 @@ impl KeyStore for SqlStore {
         Ok(pos)
     }
 
-    async fn device_keys(&self, user_id: &str) -> StoreResult<BTreeMap<String, String>> {
+    async fn device_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>> {
         let rows = sqlx::query("SELECT device_id, key_json FROM device_keys WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_all(&self.read)
             .await?;
         rows.iter()
@@ -144,8 +150,8 @@ impl KeyStore for SqlStore {
 
     async fn add_one_time_keys(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         keys: &[OneTimeKey],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
@@ -154,8 +160,8 @@ impl KeyStore for SqlStore {
                 "SELECT key_json FROM one_time_keys WHERE user_id = $1 AND device_id = $2 \
                  AND algorithm = $3 AND key_id = $4",
             )
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .bind(&key.algorithm)
             .bind(&key.key_id)
             .fetch_optional(&mut *tx)
@@ -174,8 +180,8 @@ impl KeyStore for SqlStore {
                 "INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .bind(&key.algorithm)
             .bind(&key.key_id)
             .bind(&key.key_json)
@@ -188,14 +194,14 @@ impl KeyStore for SqlStore {
 
     async fn one_time_key_counts(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<BTreeMap<String, i64>> {
         let rows = sqlx::query(
             "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -205,8 +211,8 @@ impl KeyStore for SqlStore {
 
     async fn claim_key(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         algorithm: &str,
     ) -> StoreResult<Option<OneTimeKey>> {
         let mut tx = self.begin().await?;
@@ -214,8 +220,8 @@ impl KeyStore for SqlStore {
             "SELECT key_id, key_json FROM one_time_keys WHERE user_id = $1 AND device_id = $2 \
              AND algorithm = $3 ORDER BY key_id LIMIT 1",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(algorithm)
         .fetch_optional(&mut *tx)
         .await?;
@@ -228,8 +234,8 @@ impl KeyStore for SqlStore {
             let deleted = sqlx::query(
                 "DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4",
             )
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .bind(algorithm)
             .bind(&key.key_id)
             .execute(&mut *tx)
@@ -244,8 +250,8 @@ impl KeyStore for SqlStore {
             "UPDATE fallback_keys SET used = 1 WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 \
              RETURNING key_id, key_json",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(algorithm)
         .fetch_optional(&mut *tx)
         .await?;
@@ -262,8 +268,8 @@ impl KeyStore for SqlStore {
 
     async fn set_fallback_key(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         key: &OneTimeKey,
     ) -> StoreResult<()> {
         sqlx::query(
@@ -271,8 +277,8 @@ impl KeyStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET \
              key_id = excluded.key_id, key_json = excluded.key_json, used = 0",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(&key.algorithm)
         .bind(&key.key_id)
         .bind(&key.key_json)
@@ -283,32 +289,36 @@ impl KeyStore for SqlStore {
 
     async fn unused_fallback_key_types(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT algorithm FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND used = 0 ORDER BY algorithm",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_all(&self.read)
         .await?)
     }
 
-    async fn delete_device_keys(&self, user_id: &str, device_id: &str) -> StoreResult<StreamPos> {
+    async fn delete_device_keys(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
         for table in ["device_keys", "one_time_keys", "fallback_keys"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE user_id = $1 AND device_id = $2"
             )))
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .execute(&mut *tx)
             .await?;
         }
         sqlx::query("DELETE FROM to_device WHERE recipient_user = $1 AND recipient_device = $2")
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .execute(&mut *tx)
             .await?;
         let pos = self.bump_device_list(&mut tx, user_id).await?;
@@ -318,7 +328,7 @@ impl KeyStore for SqlStore {
 
     async fn set_cross_signing_key(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         key_type: &str,
         key_json: &str,
     ) -> StoreResult<StreamPos> {
@@ -327,7 +337,7 @@ impl KeyStore for SqlStore {
             "INSERT INTO cross_signing_keys (user_id, key_type, key_json) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, key_type) DO UPDATE SET key_json = excluded.key_json",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(key_type)
         .bind(key_json)
         .execute(&mut *tx)
@@ -337,10 +347,10 @@ impl KeyStore for SqlStore {
         Ok(pos)
     }
 
-    async fn cross_signing_keys(&self, user_id: &str) -> StoreResult<BTreeMap<String, String>> {
+    async fn cross_signing_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>> {
         let rows =
             sqlx::query("SELECT key_type, key_json FROM cross_signing_keys WHERE user_id = $1")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_all(&self.read)
                 .await?;
         rows.iter()
@@ -350,7 +360,7 @@ impl KeyStore for SqlStore {
 
     async fn device_list_changes(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<HashSet<String>> {
         if !self.changed_since(crate::StreamKind::DeviceLists, since) {
@@ -362,14 +372,14 @@ impl KeyStore for SqlStore {
                  WHERE a.user_id = $1 AND b.user_id = d.user_id \
                    AND a.membership = 'join' AND b.membership IN ('join', 'invite')))",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(since)
         .fetch_all(&self.read)
         .await?;
         Ok(rows.into_iter().collect())
     }
 
-    async fn mark_device_list_changed(&self, user_id: &str) -> StoreResult<StreamPos> {
+    async fn mark_device_list_changed(&self, user_id: &UserId) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
         let pos = self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;

@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
+use ruma::{DeviceId, UserId};
+
 use crate::{SqlStore, StoreResult, StreamPos};
 
 /// One message for one device.
@@ -29,14 +31,18 @@ pub trait ToDeviceStore: Send + Sync {
     /// `delivered_at`, the token of the sync carrying them.
     async fn take_to_device(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         acked: Option<StreamPos>,
         delivered_at: StreamPos,
         limit: i64,
     ) -> StoreResult<Vec<String>>;
     /// Whether messages are waiting that no sync has carried yet.
-    async fn has_pending_to_device(&self, user_id: &str, device_id: &str) -> StoreResult<bool>;
+    async fn has_pending_to_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -82,8 +88,8 @@ impl ToDeviceStore for SqlStore {
 
     async fn take_to_device(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         acked: Option<StreamPos>,
         delivered_at: StreamPos,
         limit: i64,
@@ -93,8 +99,8 @@ impl ToDeviceStore for SqlStore {
         let queued: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM to_device WHERE recipient_user = $1 AND recipient_device = $2",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_one(&self.read)
         .await?;
         if queued == 0 {
@@ -106,8 +112,8 @@ impl ToDeviceStore for SqlStore {
                 "DELETE FROM to_device WHERE recipient_user = $1 AND recipient_device = $2 \
                  AND delivered_at IS NOT NULL AND delivered_at <= $3",
             )
-            .bind(user_id)
-            .bind(device_id)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
             .bind(acked)
             .execute(&mut *tx)
             .await?;
@@ -116,8 +122,8 @@ impl ToDeviceStore for SqlStore {
             "SELECT id, message_json FROM to_device WHERE recipient_user = $1 AND recipient_device = $2 \
              AND stream_pos <= $3 ORDER BY id LIMIT $4",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(delivered_at)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -136,12 +142,16 @@ impl ToDeviceStore for SqlStore {
         Ok(out)
     }
 
-    async fn has_pending_to_device(&self, user_id: &str, device_id: &str) -> StoreResult<bool> {
+    async fn has_pending_to_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM to_device WHERE recipient_user = $1 AND recipient_device = $2 AND delivered_at IS NULL",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_one(&self.read)
         .await?;
         Ok(n > 0)

@@ -44,7 +44,7 @@ pub async fn sync_events(
         .syncer
         .sync(SyncRequest {
             user: &me.user_id,
-            device_id: me.device_id.as_str(),
+            device_id: &me.device_id,
             since,
             filter,
             full_state: b.full_state,

@@ -44,14 +44,14 @@ impl KeyBackup {
         let (algorithm, auth) = algorithm_and_auth(body)?;
         Ok(self
             .store
-            .create_backup_version(user.as_str(), &algorithm, &auth)
+            .create_backup_version(user, &algorithm, &auth)
             .await?)
     }
 
     /// The named version, or with `None` the current one.
     pub async fn version(&self, user: &UserId, version: Option<&str>) -> ApiResult<BackupVersion> {
         self.store
-            .backup_version(user.as_str(), version)
+            .backup_version(user, version)
             .await?
             .ok_or_else(|| match version {
                 Some(_) => ApiError::not_found("unknown backup version"),
@@ -74,18 +74,14 @@ impl KeyBackup {
             ));
         }
         self.store
-            .update_backup_version(user.as_str(), version, &auth)
+            .update_backup_version(user, version, &auth)
             .await?;
         Ok(())
     }
 
     /// Deletes a version and its keys.
     pub async fn delete_version(&self, user: &UserId, version: &str) -> ApiResult<()> {
-        if self
-            .store
-            .delete_backup_version(user.as_str(), version)
-            .await?
-        {
+        if self.store.delete_backup_version(user, version).await? {
             Ok(())
         } else {
             Err(ApiError::not_found("unknown backup version"))
@@ -127,7 +123,7 @@ impl KeyBackup {
         self.version(user, Some(version)).await?;
         Ok(self
             .store
-            .backup_keys(user.as_str(), version, scope.room, scope.session)
+            .backup_keys(user, version, scope.room, scope.session)
             .await?)
     }
 
@@ -141,7 +137,7 @@ impl KeyBackup {
     ) -> ApiResult<BackupVersion> {
         self.version(user, Some(version)).await?;
         self.store
-            .delete_backup_keys(user.as_str(), version, scope.room, scope.session)
+            .delete_backup_keys(user, version, scope.room, scope.session)
             .await?;
         self.reread(user, version).await
     }
@@ -154,7 +150,7 @@ impl KeyBackup {
         version: &str,
         keys: &[BackedUpKey],
     ) -> ApiResult<BackupVersion> {
-        match self.store.backup_version(user.as_str(), None).await? {
+        match self.store.backup_version(user, None).await? {
             Some(c) if c.version == version => {}
             Some(c) => {
                 return Err(ApiError::WrongRoomKeysVersion {
@@ -164,15 +160,13 @@ impl KeyBackup {
             }
             None => return Err(ApiError::not_found("no backup version exists")),
         }
-        self.store
-            .put_backup_keys(user.as_str(), version, keys)
-            .await?;
+        self.store.put_backup_keys(user, version, keys).await?;
         self.reread(user, version).await
     }
 
     async fn reread(&self, user: &UserId, version: &str) -> ApiResult<BackupVersion> {
         self.store
-            .backup_version(user.as_str(), Some(version))
+            .backup_version(user, Some(version))
             .await?
             .ok_or_else(|| ApiError::not_found("backup vanished"))
     }

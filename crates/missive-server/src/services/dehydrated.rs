@@ -51,10 +51,12 @@ impl DehydratedDevices {
         body: &Value,
     ) -> ApiResult<()> {
         let existing = self.store.device(user_id, device_id).await?;
-        let user = user_id.as_str();
-        let device_id = device_id.as_str();
-        let current = self.store.dehydrated_device(user).await?;
-        if existing.is_some() && current.as_ref().is_none_or(|(id, _)| id != device_id) {
+        let current = self.store.dehydrated_device(user_id).await?;
+        if existing.is_some()
+            && current
+                .as_ref()
+                .is_none_or(|(id, _)| id != device_id.as_str())
+        {
             return Err(ApiError::invalid_param(
                 "a normal device already has this ID",
             ));
@@ -75,25 +77,25 @@ impl DehydratedDevices {
 
         self.store
             .upsert_device(DeviceRecord {
-                user_id: user.to_owned(),
-                device_id: device_id.to_owned(),
+                user_id: user_id.to_string(),
+                device_id: device_id.to_string(),
                 display_name,
                 last_seen_ts: None,
                 last_seen_ip: None,
             })
             .await?;
         self.e2ee
-            .upload_device_keys(user_id, device_id, device_keys)
+            .upload_device_keys(user_id, device_id.as_str(), device_keys)
             .await?;
         self.store
-            .add_one_time_keys(user, device_id, &one_time)
+            .add_one_time_keys(user_id, device_id, &one_time)
             .await?;
         for key in &fallback {
-            self.store.set_fallback_key(user, device_id, key).await?;
+            self.store.set_fallback_key(user_id, device_id, key).await?;
         }
         if let Some(previous) = self
             .store
-            .set_dehydrated_device(user, device_id, &device_data.to_string())
+            .set_dehydrated_device(user_id, device_id, &device_data.to_string())
             .await?
         {
             let previous = OwnedDeviceId::from(previous);
@@ -105,7 +107,7 @@ impl DehydratedDevices {
     /// The user's dehydrated device: its ID and `device_data` (JSON text).
     pub async fn get(&self, user: &UserId) -> ApiResult<(String, String)> {
         self.store
-            .dehydrated_device(user.as_str())
+            .dehydrated_device(user)
             .await?
             .ok_or_else(|| ApiError::not_found("no dehydrated device"))
     }
@@ -114,7 +116,7 @@ impl DehydratedDevices {
     pub async fn delete(&self, user: &UserId) -> ApiResult<String> {
         let device_id = self
             .store
-            .delete_dehydrated_device(user.as_str())
+            .delete_dehydrated_device(user)
             .await?
             .ok_or_else(|| ApiError::not_found("no dehydrated device"))?;
         self.store
@@ -139,7 +141,7 @@ impl DehydratedDevices {
         let upto = self.store.current_position().await?;
         let events = self
             .store
-            .take_to_device(user.as_str(), &current, acked, upto, EVENTS_PER_PAGE)
+            .take_to_device(user, device_id, acked, upto, EVENTS_PER_PAGE)
             .await?;
         Ok(EventsPage {
             events,

@@ -4,60 +4,64 @@ use super::*;
 
 pub async fn one_time_keys_are_claimed_once_then_fallback(store: SqlStore) {
     store
-        .add_one_time_keys("@a:test", "D", &[otk("k1", "1"), otk("k2", "2")])
+        .add_one_time_keys(
+            user_id!("@a:test"),
+            device_id!("D"),
+            &[otk("k1", "1"), otk("k2", "2")],
+        )
         .await
         .unwrap();
     // A retry with the same content is fine; a different key under a used ID is not.
     store
-        .add_one_time_keys("@a:test", "D", &[otk("k1", "1")])
+        .add_one_time_keys(user_id!("@a:test"), device_id!("D"), &[otk("k1", "1")])
         .await
         .unwrap();
     assert!(matches!(
         store
-            .add_one_time_keys("@a:test", "D", &[otk("k1", "other")])
+            .add_one_time_keys(user_id!("@a:test"), device_id!("D"), &[otk("k1", "other")])
             .await,
         Err(StoreError::AlreadyExists(_))
     ));
     assert_eq!(
         store
-            .one_time_key_counts("@a:test", "D")
+            .one_time_key_counts(user_id!("@a:test"), device_id!("D"))
             .await
             .unwrap()
             .get("signed_curve25519"),
         Some(&2)
     );
     let first = store
-        .claim_key("@a:test", "D", "signed_curve25519")
+        .claim_key(user_id!("@a:test"), device_id!("D"), "signed_curve25519")
         .await
         .unwrap()
         .unwrap();
     let second = store
-        .claim_key("@a:test", "D", "signed_curve25519")
+        .claim_key(user_id!("@a:test"), device_id!("D"), "signed_curve25519")
         .await
         .unwrap()
         .unwrap();
     assert_ne!(first.key_id, second.key_id);
     assert!(
         store
-            .claim_key("@a:test", "D", "signed_curve25519")
+            .claim_key(user_id!("@a:test"), device_id!("D"), "signed_curve25519")
             .await
             .unwrap()
             .is_none()
     );
 
     store
-        .set_fallback_key("@a:test", "D", &otk("f1", "fb"))
+        .set_fallback_key(user_id!("@a:test"), device_id!("D"), &otk("f1", "fb"))
         .await
         .unwrap();
     assert_eq!(
         store
-            .unused_fallback_key_types("@a:test", "D")
+            .unused_fallback_key_types(user_id!("@a:test"), device_id!("D"))
             .await
             .unwrap(),
         ["signed_curve25519"]
     );
     let fb = store
-        .claim_key("@a:test", "D", "signed_curve25519")
+        .claim_key(user_id!("@a:test"), device_id!("D"), "signed_curve25519")
         .await
         .unwrap()
         .unwrap();
@@ -65,14 +69,14 @@ pub async fn one_time_keys_are_claimed_once_then_fallback(store: SqlStore) {
     // The fallback key stays claimable but is reported used.
     assert!(
         store
-            .claim_key("@a:test", "D", "signed_curve25519")
+            .claim_key(user_id!("@a:test"), device_id!("D"), "signed_curve25519")
             .await
             .unwrap()
             .is_some()
     );
     assert!(
         store
-            .unused_fallback_key_types("@a:test", "D")
+            .unused_fallback_key_types(user_id!("@a:test"), device_id!("D"))
             .await
             .unwrap()
             .is_empty()
@@ -87,15 +91,19 @@ pub async fn device_list_changes_reach_room_members(store: SqlStore) {
         .unwrap();
     let before = store.current_position().await.unwrap();
     store
-        .set_device_keys("@bob:test", "BOBDEV", r#"{"device_id":"BOBDEV"}"#)
+        .set_device_keys(
+            user_id!("@bob:test"),
+            device_id!("BOBDEV"),
+            r#"{"device_id":"BOBDEV"}"#,
+        )
         .await
         .unwrap();
     store
-        .set_device_keys("@carol:test", "C", "{}")
+        .set_device_keys(user_id!("@carol:test"), device_id!("C"), "{}")
         .await
         .unwrap();
     let changed = store
-        .device_list_changes("@alice:test", before)
+        .device_list_changes(user_id!("@alice:test"), before)
         .await
         .unwrap();
     assert!(changed.contains("@bob:test"));
@@ -103,28 +111,45 @@ pub async fn device_list_changes_reach_room_members(store: SqlStore) {
         !changed.contains("@carol:test"),
         "carol shares no room with alice"
     );
-    assert_eq!(store.device_keys("@bob:test").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .device_keys(user_id!("@bob:test"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let pos = store.current_position().await.unwrap();
     store
-        .delete_device_keys("@bob:test", "BOBDEV")
+        .delete_device_keys(user_id!("@bob:test"), device_id!("BOBDEV"))
         .await
         .unwrap();
-    assert!(store.device_keys("@bob:test").await.unwrap().is_empty());
     assert!(
         store
-            .device_list_changes("@alice:test", pos)
+            .device_keys(user_id!("@bob:test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .device_list_changes(user_id!("@alice:test"), pos)
             .await
             .unwrap()
             .contains("@bob:test")
     );
 
     store
-        .set_cross_signing_key("@bob:test", "master", r#"{"usage":["master"]}"#)
+        .set_cross_signing_key(user_id!("@bob:test"), "master", r#"{"usage":["master"]}"#)
         .await
         .unwrap();
     assert_eq!(
-        store.cross_signing_keys("@bob:test").await.unwrap().len(),
+        store
+            .cross_signing_keys(user_id!("@bob:test"))
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -148,27 +173,37 @@ pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
             .unwrap()
             .is_none()
     );
-    assert!(store.has_pending_to_device("@b:test", "D").await.unwrap());
+    assert!(
+        store
+            .has_pending_to_device(user_id!("@b:test"), device_id!("D"))
+            .await
+            .unwrap()
+    );
     let first = store
-        .take_to_device("@b:test", "D", None, pos, 1)
+        .take_to_device(user_id!("@b:test"), device_id!("D"), None, pos, 1)
         .await
         .unwrap();
     assert_eq!(first, [r#"{"n":1}"#]);
     // Without an acknowledgement the same message comes again.
     let again = store
-        .take_to_device("@b:test", "D", None, pos, 10)
+        .take_to_device(user_id!("@b:test"), device_id!("D"), None, pos, 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 2);
-    assert!(!store.has_pending_to_device("@b:test", "D").await.unwrap());
+    assert!(
+        !store
+            .has_pending_to_device(user_id!("@b:test"), device_id!("D"))
+            .await
+            .unwrap()
+    );
     let after_ack = store
-        .take_to_device("@b:test", "D", Some(pos), pos + 1, 10)
+        .take_to_device(user_id!("@b:test"), device_id!("D"), Some(pos), pos + 1, 10)
         .await
         .unwrap();
     assert!(after_ack.is_empty());
     assert!(
         store
-            .take_to_device("@b:test", "OTHER", None, pos, 10)
+            .take_to_device(user_id!("@b:test"), device_id!("OTHER"), None, pos, 10)
             .await
             .unwrap()
             .is_empty()
@@ -177,12 +212,16 @@ pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
 
 pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
     let v1 = store
-        .create_backup_version("@a:test", "m.megolm_backup.v1.curve25519-aes-sha2", "{}")
+        .create_backup_version(
+            user_id!("@a:test"),
+            "m.megolm_backup.v1.curve25519-aes-sha2",
+            "{}",
+        )
         .await
         .unwrap();
     let v2 = store
         .create_backup_version(
-            "@a:test",
+            user_id!("@a:test"),
             "m.megolm_backup.v1.curve25519-aes-sha2",
             r#"{"x":1}"#,
         )
@@ -191,7 +230,7 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
     assert_ne!(v1, v2);
     assert_eq!(
         store
-            .backup_version("@a:test", None)
+            .backup_version(user_id!("@a:test"), None)
             .await
             .unwrap()
             .unwrap()
@@ -207,26 +246,30 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
         session_data: data.into(),
     };
     store
-        .put_backup_keys("@a:test", &v2, &[key(5, false, "a")])
+        .put_backup_keys(user_id!("@a:test"), &v2, &[key(5, false, "a")])
         .await
         .unwrap();
     let etag1 = store
-        .backup_version("@a:test", Some(&v2))
+        .backup_version(user_id!("@a:test"), Some(&v2))
         .await
         .unwrap()
         .unwrap()
         .etag;
     store
-        .put_backup_keys("@a:test", &v2, &[key(7, false, "worse")])
+        .put_backup_keys(user_id!("@a:test"), &v2, &[key(7, false, "worse")])
         .await
         .unwrap();
     assert_eq!(
-        store.backup_keys("@a:test", &v2, None, None).await.unwrap()[0].session_data,
+        store
+            .backup_keys(user_id!("@a:test"), &v2, None, None)
+            .await
+            .unwrap()[0]
+            .session_data,
         "a"
     );
     assert_eq!(
         store
-            .backup_version("@a:test", Some(&v2))
+            .backup_version(user_id!("@a:test"), Some(&v2))
             .await
             .unwrap()
             .unwrap()
@@ -234,36 +277,41 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
         etag1
     );
     store
-        .put_backup_keys("@a:test", &v2, &[key(9, true, "verified")])
+        .put_backup_keys(user_id!("@a:test"), &v2, &[key(9, true, "verified")])
         .await
         .unwrap();
     let keys = store
-        .backup_keys("@a:test", &v2, Some("!r:test"), Some("s1"))
+        .backup_keys(user_id!("@a:test"), &v2, Some("!r:test"), Some("s1"))
         .await
         .unwrap();
     assert_eq!(keys[0].session_data, "verified");
     let info = store
-        .backup_version("@a:test", Some(&v2))
+        .backup_version(user_id!("@a:test"), Some(&v2))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(info.count, 1);
     assert_ne!(info.etag, etag1);
     store
-        .delete_backup_keys("@a:test", &v2, Some("!r:test"), None)
+        .delete_backup_keys(user_id!("@a:test"), &v2, Some("!r:test"), None)
         .await
         .unwrap();
     assert!(
         store
-            .backup_keys("@a:test", &v2, None, None)
+            .backup_keys(user_id!("@a:test"), &v2, None, None)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(store.delete_backup_version("@a:test", &v2).await.unwrap());
+    assert!(
+        store
+            .delete_backup_version(user_id!("@a:test"), &v2)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
-            .backup_version("@a:test", None)
+            .backup_version(user_id!("@a:test"), None)
             .await
             .unwrap()
             .unwrap()
@@ -272,7 +320,7 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
     );
     assert!(
         store
-            .backup_version("@a:test", Some("nope"))
+            .backup_version(user_id!("@a:test"), Some("nope"))
             .await
             .unwrap()
             .is_none()
@@ -282,30 +330,36 @@ pub async fn backups_keep_the_best_session_copy(store: SqlStore) {
 pub async fn dehydrated_devices_replace_each_other(store: SqlStore) {
     assert!(
         store
-            .set_dehydrated_device("@a:test", "DH1", "{}")
+            .set_dehydrated_device(user_id!("@a:test"), device_id!("DH1"), "{}")
             .await
             .unwrap()
             .is_none()
     );
     assert_eq!(
         store
-            .set_dehydrated_device("@a:test", "DH2", r#"{"v":2}"#)
+            .set_dehydrated_device(user_id!("@a:test"), device_id!("DH2"), r#"{"v":2}"#)
             .await
             .unwrap()
             .as_deref(),
         Some("DH1")
     );
     assert_eq!(
-        store.dehydrated_device("@a:test").await.unwrap(),
+        store.dehydrated_device(user_id!("@a:test")).await.unwrap(),
         Some(("DH2".into(), r#"{"v":2}"#.into()))
     );
     assert_eq!(
         store
-            .delete_dehydrated_device("@a:test")
+            .delete_dehydrated_device(user_id!("@a:test"))
             .await
             .unwrap()
             .as_deref(),
         Some("DH2")
     );
-    assert!(store.dehydrated_device("@a:test").await.unwrap().is_none());
+    assert!(
+        store
+            .dehydrated_device(user_id!("@a:test"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

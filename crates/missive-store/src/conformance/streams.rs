@@ -345,10 +345,13 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
     assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
 
     let p = store.current_position().await.unwrap();
-    store.mark_device_list_changed("@bob:test").await.unwrap();
+    store
+        .mark_device_list_changed(user_id!("@bob:test"))
+        .await
+        .unwrap();
     assert!(
         store
-            .device_list_changes("@alice:test", p)
+            .device_list_changes(user_id!("@alice:test"), p)
             .await
             .unwrap()
             .contains("@bob:test")
@@ -376,7 +379,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
     );
     assert!(
         store
-            .device_list_changes("@alice:test", p)
+            .device_list_changes(user_id!("@alice:test"), p)
             .await
             .unwrap()
             .is_empty()

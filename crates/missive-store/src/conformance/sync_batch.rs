@@ -196,16 +196,20 @@ pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
     assert_eq!(empty, DeviceSyncCounts::default());
 
     store
-        .add_one_time_keys("@a:test", "D", &[otk("k1", "1"), otk("k2", "2")])
+        .add_one_time_keys(
+            user_id!("@a:test"),
+            device_id!("D"),
+            &[otk("k1", "1"), otk("k2", "2")],
+        )
         .await
         .unwrap();
     store
-        .set_fallback_key("@a:test", "D", &otk("f1", "fb"))
+        .set_fallback_key(user_id!("@a:test"), device_id!("D"), &otk("f1", "fb"))
         .await
         .unwrap();
     // Another device's keys and messages do not count.
     store
-        .add_one_time_keys("@a:test", "E", &[otk("k3", "3")])
+        .add_one_time_keys(user_id!("@a:test"), device_id!("E"), &[otk("k3", "3")])
         .await
         .unwrap();
     let msg = |device: &str| ToDeviceMessage {
@@ -221,13 +225,16 @@ pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
     let counts = store.device_sync_counts("@a:test", "D").await.unwrap();
     assert_eq!(
         counts.one_time_keys,
-        store.one_time_key_counts("@a:test", "D").await.unwrap()
+        store
+            .one_time_key_counts(user_id!("@a:test"), device_id!("D"))
+            .await
+            .unwrap()
     );
     assert_eq!(counts.one_time_keys.values().sum::<i64>(), 2);
     assert_eq!(
         counts.unused_fallback_keys,
         store
-            .unused_fallback_key_types("@a:test", "D")
+            .unused_fallback_key_types(user_id!("@a:test"), device_id!("D"))
             .await
             .unwrap()
     );

@@ -65,7 +65,7 @@ impl E2ee {
         {
             return Err(ApiError::bad_json("device_keys needs keys and algorithms"));
         }
-        let stored = self.store.device_keys(user.as_str()).await?;
+        let stored = self.store.device_keys(user).await?;
         let new_json =
             serde_json::to_string(keys).map_err(|e| ApiError::Internal(e.to_string()))?;
         if stored.get(device) == Some(&new_json) {
@@ -73,7 +73,7 @@ impl E2ee {
         }
         let pos = self
             .store
-            .set_device_keys(user.as_str(), device, &new_json)
+            .set_device_keys(user, device.into(), &new_json)
             .await?;
         self.announce_keys(pos, user.as_str()).await;
         Ok(())
@@ -105,7 +105,7 @@ impl E2ee {
         user: &UserId,
         devices: &[String],
     ) -> ApiResult<Map<String, Value>> {
-        let keys = self.store.device_keys(user.as_str()).await?;
+        let keys = self.store.device_keys(user).await?;
         let names: BTreeMap<String, Option<String>> = self
             .store
             .devices(user)
@@ -131,7 +131,7 @@ impl E2ee {
     pub async fn cross_signing_keys(&self, user: &UserId) -> ApiResult<BTreeMap<String, Value>> {
         Ok(self
             .store
-            .cross_signing_keys(user.as_str())
+            .cross_signing_keys(user)
             .await?
             .into_iter()
             .map(|(ty, json)| (ty, serde_json::from_str(&json).unwrap_or(Value::Null)))
@@ -199,10 +199,7 @@ impl E2ee {
             if let Some(key) = key {
                 let json =
                     serde_json::to_string(key).map_err(|e| ApiError::Internal(e.to_string()))?;
-                let pos = self
-                    .store
-                    .set_cross_signing_key(user.as_str(), usage, &json)
-                    .await?;
+                let pos = self.store.set_cross_signing_key(user, usage, &json).await?;
                 self.announce_keys(pos, user.as_str()).await;
             }
         }
@@ -252,8 +249,8 @@ impl E2ee {
     ) -> ApiResult<()> {
         // Find the stored object: a device of the target, or one of its
         // cross-signing keys (identified by its public key).
-        let devices = self.store.device_keys(target.as_str()).await?;
-        let cross = self.store.cross_signing_keys(target.as_str()).await?;
+        let devices = self.store.device_keys(target).await?;
+        let cross = self.store.cross_signing_keys(target).await?;
         let (kind, stored_json) = if let Some(json) = devices.get(key_id) {
             (None, json.clone())
         } else if let Some((ty, json)) = cross.iter().find(|(_, json)| {
@@ -317,14 +314,10 @@ impl E2ee {
         let pos = match kind {
             None => {
                 self.store
-                    .set_device_keys(target.as_str(), key_id, &json)
+                    .set_device_keys(target, key_id.into(), &json)
                     .await?
             }
-            Some(ty) => {
-                self.store
-                    .set_cross_signing_key(target.as_str(), &ty, &json)
-                    .await?
-            }
+            Some(ty) => self.store.set_cross_signing_key(target, &ty, &json).await?,
         };
         self.announce_keys(pos, target.as_str()).await;
         Ok(())
@@ -334,18 +327,13 @@ impl E2ee {
     /// devices, or one of their cross-signing keys.
     async fn signing_public_key(&self, signer: &UserId, sig_key_id: &str) -> ApiResult<String> {
         let (_, id) = split_key_id(sig_key_id)?;
-        if let Some(json) = self.store.device_keys(signer.as_str()).await?.get(id) {
+        if let Some(json) = self.store.device_keys(signer).await?.get(id) {
             let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
             if let Some(k) = v["keys"][sig_key_id].as_str() {
                 return Ok(k.to_owned());
             }
         }
-        for json in self
-            .store
-            .cross_signing_keys(signer.as_str())
-            .await?
-            .values()
-        {
+        for json in self.store.cross_signing_keys(signer).await?.values() {
             let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
             if single_public_key(&v).ok().as_deref() == Some(id) {
                 return Ok(id.to_owned());

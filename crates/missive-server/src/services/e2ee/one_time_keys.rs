@@ -19,7 +19,6 @@ impl E2ee {
         one_time: &[OneTimeKey],
         fallback: &[OneTimeKey],
     ) -> ApiResult<BTreeMap<String, i64>> {
-        let (user, device) = (user.as_str(), device.as_str());
         if !one_time.is_empty() {
             self.store
                 .add_one_time_keys(user, device, one_time)
@@ -45,10 +44,7 @@ impl E2ee {
         device: &DeviceId,
         algorithm: &str,
     ) -> ApiResult<Option<OneTimeKey>> {
-        Ok(self
-            .store
-            .claim_key(user.as_str(), device.as_str(), algorithm)
-            .await?)
+        Ok(self.store.claim_key(user, device, algorithm).await?)
     }
 
     /// The users sharing a room with `user` whose devices or keys changed
@@ -60,7 +56,7 @@ impl E2ee {
     ) -> ApiResult<Vec<String>> {
         let mut changed: Vec<String> = self
             .store
-            .device_list_changes(user.as_str(), since)
+            .device_list_changes(user, since)
             .await?
             .into_iter()
             .collect();

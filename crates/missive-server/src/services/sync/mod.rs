@@ -13,7 +13,7 @@ use missive_store::{
 };
 use prefetch::{Plan, Prefetched};
 use ruma::{
-    OwnedRoomId, RoomId, UserId,
+    DeviceId, OwnedRoomId, RoomId, UserId,
     api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
 };
 use serde_json::{Map, Value, json};
@@ -41,7 +41,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// One sync request.
 pub struct SyncRequest<'a> {
     pub user: &'a UserId,
-    pub device_id: &'a str,
+    pub device_id: &'a DeviceId,
     pub since: Option<StreamPos>,
     pub filter: FilterDefinition,
     pub full_state: bool,
@@ -153,7 +153,7 @@ impl Syncer {
         }
         Ok(!self
             .store
-            .has_pending_to_device(req.user.as_str(), req.device_id)
+            .has_pending_to_device(req.user, req.device_id)
             .await?)
     }
 
@@ -308,17 +308,11 @@ impl Syncer {
         // changed, and how many one-time keys the device has left.
         let device = self
             .store
-            .device_sync_counts(user.as_str(), req.device_id)
+            .device_sync_counts(user.as_str(), req.device_id.as_str())
             .await?;
         let to_device: Vec<Value> = if device.queued_to_device > 0 {
             self.store
-                .take_to_device(
-                    user.as_str(),
-                    req.device_id,
-                    since,
-                    upto,
-                    MAX_TO_DEVICE_PER_SYNC,
-                )
+                .take_to_device(user, req.device_id, since, upto, MAX_TO_DEVICE_PER_SYNC)
                 .await?
                 .iter()
                 .map(|m| parse_json(m))
@@ -367,7 +361,7 @@ impl Syncer {
         memberships: &[Membership],
         active: Option<&std::collections::HashSet<String>>,
     ) -> ApiResult<(Vec<String>, Vec<String>)> {
-        let mut changed = self.store.device_list_changes(user.as_str(), since).await?;
+        let mut changed = self.store.device_list_changes(user, since).await?;
         let mut left = std::collections::BTreeSet::new();
         // Membership changes are room events: quiet rooms have none.
         let considered: Vec<&Membership> = memberships
@@ -482,7 +476,7 @@ impl Syncer {
 
         let mut section = json!({
             "timeline": {
-                "events": self.reader.serve_timeline(&timeline, user, req.device_id).await?,
+                "events": self.reader.serve_timeline(&timeline, user, req.device_id.as_str()).await?,
                 "limited": limited,
                 "prev_batch": prev_batch,
             },
