@@ -162,7 +162,7 @@ pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
     assert_eq!(again.len(), 2);
     assert!(!store.has_pending_to_device("@b:test", "D").await.unwrap());
     let after_ack = store
-        .take_to_device("@b:test", "D", Some(pos), pos + 1, 10)
+        .take_to_device("@b:test", "D", Some(pos), pos.next(), 10)
         .await
         .unwrap();
     assert!(after_ack.is_empty());

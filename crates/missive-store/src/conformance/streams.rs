@@ -40,7 +40,7 @@ pub async fn account_data_streams_changes(store: SqlStore) {
     );
     assert!(
         store
-            .account_data_since("@b:test", 0)
+            .account_data_since("@b:test", StreamPos::ZERO)
             .await
             .unwrap()
             .is_empty()
@@ -54,14 +54,20 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
         receipt_type: "m.read".into(),
         thread_id: String::new(),
         event_id: event.into(),
-        event_order: order,
+        event_order: StreamPos::new(order),
         ts: 1,
     };
     assert!(store.set_receipt(r("$e5", 5)).await.unwrap());
     assert!(!store.set_receipt(r("$e3", 3)).await.unwrap());
     assert!(store.set_receipt(r("$e9", 9)).await.unwrap());
-    assert_eq!(store.read_up_to("!r:test", "@a:test").await.unwrap(), 9);
-    let all = store.receipts_since("!r:test", 0).await.unwrap();
+    assert_eq!(
+        store.read_up_to("!r:test", "@a:test").await.unwrap(),
+        StreamPos::new(9)
+    );
+    let all = store
+        .receipts_since("!r:test", StreamPos::ZERO)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event_id, "$e9");
     let now = store.current_position().await.unwrap();
@@ -85,7 +91,7 @@ pub async fn typing_expires(store: SqlStore) {
         .unwrap();
     assert_eq!(
         store
-            .typing_since("!r:test", 0, 5_000)
+            .typing_since("!r:test", StreamPos::ZERO, 5_000)
             .await
             .unwrap()
             .unwrap(),
@@ -111,7 +117,7 @@ pub async fn typing_expires(store: SqlStore) {
     store.set_typing("!r:test", "@b:test", None).await.unwrap();
     assert!(
         store
-            .typing_since("!r:test", 0, 15_000)
+            .typing_since("!r:test", StreamPos::ZERO, 15_000)
             .await
             .unwrap()
             .unwrap()
@@ -192,7 +198,7 @@ pub async fn small_tables_round_trip(store: SqlStore) {
     assert_eq!(store.presence("@a:test").await.unwrap().unwrap(), p);
     assert_eq!(
         store
-            .presence_since("@a:test", pos - 1)
+            .presence_since("@a:test", pos.prev())
             .await
             .unwrap()
             .len(),
