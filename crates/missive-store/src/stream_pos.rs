@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 /// A position in the server-wide stream. Every change a client can sync on
 /// (an event, account data, a receipt, typing, presence) gets the next one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, sqlx::Type)]
 #[sqlx(transparent)]
 pub struct StreamPos(i64);
 
