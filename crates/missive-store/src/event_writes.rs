@@ -100,8 +100,7 @@ impl SqlStore {
         let state_group = match &event.state_key {
             Some(state_key) => {
                 self.write_state(tx, event, state_key, pos, current_group)
-                    .await?;
-                pos
+                    .await?
             }
             None => current_group.ok_or_else(|| {
                 StoreError::Corrupt(format!("room {} has no state", event.room_id))
@@ -387,9 +386,12 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         event: &NewEvent,
         state_key: &str,
-        group: i64,
+        pos: StreamPos,
         prev_group: Option<i64>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<i64> {
+        // A state event opens a new state group whose ID is its stream
+        // position: unique, and no separate counter to keep.
+        let group = pos.get();
         sqlx::query(
             "INSERT INTO current_state (room_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
@@ -464,7 +466,7 @@ impl SqlStore {
             .bind(state_key)
             .bind(membership)
             .bind(&event.event_id)
-            .bind(group) // a state event's group ID is its stream ordering
+            .bind(pos)
             .execute(&mut **tx)
             .await?;
         }
@@ -475,6 +477,6 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await?;
         }
-        Ok(())
+        Ok(group)
     }
 }

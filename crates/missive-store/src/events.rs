@@ -183,11 +183,10 @@ impl EventStore for SqlStore {
     async fn persist_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<PersistOutcome>> {
         let mut tx = self.begin().await?;
         let last = self
-            .next_positions(&mut tx, events.len() as i64, crate::StreamKind::Events)
+            .next_positions(&mut tx, events.len(), crate::StreamKind::Events)
             .await?;
-        let first = last - events.len() as i64 + 1;
         let mut outcomes = Vec::with_capacity(events.len());
-        for (pos, event) in (first..).zip(&events) {
+        for (pos, event) in StreamPos::run_ending_at(last, events.len()).zip(&events) {
             outcomes.push(self.insert_event(&mut tx, event, pos).await?);
         }
         tx.commit().await?;
@@ -505,8 +504,8 @@ impl EventStore for SqlStore {
             ),
         };
         let bound = bound.unwrap_or(match direction {
-            TimelineDirection::Backward => 0,
-            TimelineDirection::Forward => i64::MAX,
+            TimelineDirection::Backward => StreamPos::ZERO,
+            TimelineDirection::Forward => StreamPos::END,
         });
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(room_id)

@@ -154,13 +154,12 @@ impl SqlStore {
         // Positions for the whole batch in one statement; an event turned
         // away leaves its own unused.
         let last = self
-            .next_positions(&mut tx, pending.len() as i64, crate::StreamKind::Events)
+            .next_positions(&mut tx, pending.len(), crate::StreamKind::Events)
             .await
             .map_err(Failure::Batch)?;
-        let first = last - pending.len() as i64 + 1;
         let batch: Vec<(&NewEvent, StreamPos)> = pending
             .iter()
-            .zip(first..)
+            .zip(StreamPos::run_ending_at(last, pending.len()))
             .map(|(&i, pos)| (&events[i], pos))
             .collect();
         let mut results: Vec<Option<StoreResult<PersistOutcome>>> =

@@ -35,6 +35,7 @@ mod push_targets;
 mod read_cache;
 mod receipts;
 mod stream_changes;
+mod stream_pos;
 mod sync_batch;
 mod to_device;
 mod typing;
@@ -60,11 +61,8 @@ pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
 pub use stream_changes::StreamKind;
+pub use stream_pos::StreamPos;
 pub use sync_batch::{DeviceSyncCounts, SyncBatchStore};
 pub use to_device::{ToDeviceMessage, ToDeviceStore};
 pub use typing::TypingStore;
 pub use uiaa::{UiaaSession, UiaaStore};
-
-/// A position in the server-wide stream. Every change a client can sync on
-/// (an event, account data, a receipt, typing, presence) gets the next one.
-pub type StreamPos = i64;

@@ -183,7 +183,7 @@ impl SqlStore {
     }
 
     async fn position_in(pool: &AnyPool) -> StoreResult<StreamPos> {
-        let pos: i64 = sqlx::query_scalar("SELECT position FROM stream_counter WHERE id = 1")
+        let pos: StreamPos = sqlx::query_scalar("SELECT position FROM stream_counter WHERE id = 1")
             .fetch_one(pool)
             .await?;
         Ok(pos)
@@ -209,7 +209,7 @@ impl SqlStore {
             loop {
                 match listener.recv().await {
                     Ok(n) => {
-                        if let Ok(pos) = n.payload().parse::<i64>()
+                        if let Ok(pos) = n.payload().parse::<StreamPos>()
                             && tx.send(pos).await.is_err()
                         {
                             return;
@@ -231,19 +231,19 @@ impl SqlStore {
     }
 
     /// Takes the next `n` stream positions for data of `kind` inside `tx`
-    /// and returns the last.
+    /// and returns the last ([`StreamPos::run_ending_at`] gives them all).
     /// The counter row stays locked until `tx` ends, so positions become
     /// visible in the order they were taken, even across server processes.
     pub(crate) async fn next_positions(
         &self,
         tx: &mut Transaction<'static, Any>,
-        n: i64,
+        n: usize,
         kind: StreamKind,
     ) -> StoreResult<StreamPos> {
-        let pos: i64 = sqlx::query_scalar(
+        let pos: StreamPos = sqlx::query_scalar(
             "UPDATE stream_counter SET position = position + $1 WHERE id = 1 RETURNING position",
         )
-        .bind(n)
+        .bind(i64::try_from(n).expect("a batch is far smaller than the stream"))
         .fetch_one(&mut **tx)
         .await?;
         if self.backend == Backend::Postgres {

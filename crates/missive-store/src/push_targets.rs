@@ -49,7 +49,7 @@ impl PushTargetStore for SqlStore {
             let targets: Arc<[PushTarget]> = rows
                 .iter()
                 .map(|r| {
-                    let pos: Option<i64> = r.try_get(2)?;
+                    let pos: Option<StreamPos> = r.try_get(2)?;
                     let content: Option<String> = r.try_get(3)?;
                     Ok(PushTarget {
                         user_id: r.try_get(0)?,

@@ -42,7 +42,7 @@ pub trait ReceiptStore: Send + Sync {
 impl ReceiptStore for SqlStore {
     async fn set_receipt(&self, r: ReceiptRecord) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let existing: Option<i64> = sqlx::query_scalar(
+        let existing: Option<StreamPos> = sqlx::query_scalar(
             "SELECT event_order FROM receipts WHERE room_id = $1 AND user_id = $2 \
              AND receipt_type = $3 AND thread_id = $4",
         )
@@ -96,7 +96,7 @@ impl ReceiptStore for SqlStore {
     }
 
     async fn read_up_to(&self, room_id: &RoomId, user_id: &UserId) -> StoreResult<StreamPos> {
-        let max: Option<i64> = sqlx::query_scalar(
+        let max: Option<StreamPos> = sqlx::query_scalar(
             "SELECT MAX(event_order) FROM receipts WHERE room_id = $1 AND user_id = $2 \
              AND receipt_type IN ('m.read', 'm.read.private')",
         )
@@ -104,7 +104,7 @@ impl ReceiptStore for SqlStore {
         .bind(user_id.as_str())
         .fetch_one(&self.read)
         .await?;
-        Ok(max.unwrap_or(0))
+        Ok(max.unwrap_or(StreamPos::ZERO))
     }
 }
 

@@ -47,17 +47,17 @@ impl StreamChanges {
     pub(crate) fn new(start: StreamPos, complete: bool) -> Self {
         Self {
             complete,
-            newest: std::array::from_fn(|_| AtomicI64::new(start)),
+            newest: std::array::from_fn(|_| AtomicI64::new(start.get())),
         }
     }
 
     pub(crate) fn record(&self, kind: StreamKind, pos: StreamPos) {
-        self.newest[kind as usize].fetch_max(pos, Ordering::AcqRel);
+        self.newest[kind as usize].fetch_max(pos.get(), Ordering::AcqRel);
     }
 
     /// Whether data of `kind` may have changed after `since`.
     pub(crate) fn changed_since(&self, kind: StreamKind, since: StreamPos) -> bool {
-        !self.complete || self.newest[kind as usize].load(Ordering::Acquire) > since
+        !self.complete || self.newest[kind as usize].load(Ordering::Acquire) > since.get()
     }
 }
 
@@ -65,28 +65,32 @@ impl StreamChanges {
 mod tests {
     use super::*;
 
+    fn p(n: i64) -> StreamPos {
+        StreamPos::new(n)
+    }
+
     #[test]
     fn everything_before_the_start_counts_as_changed() {
-        let c = StreamChanges::new(10, true);
-        assert!(c.changed_since(StreamKind::Receipts, 9));
-        assert!(!c.changed_since(StreamKind::Receipts, 10));
+        let c = StreamChanges::new(p(10), true);
+        assert!(c.changed_since(StreamKind::Receipts, p(9)));
+        assert!(!c.changed_since(StreamKind::Receipts, p(10)));
     }
 
     #[test]
     fn a_recorded_position_changes_only_its_kind() {
-        let c = StreamChanges::new(10, true);
-        c.record(StreamKind::Typing, 12);
-        assert!(c.changed_since(StreamKind::Typing, 11));
-        assert!(!c.changed_since(StreamKind::Typing, 12));
-        assert!(!c.changed_since(StreamKind::Presence, 11));
+        let c = StreamChanges::new(p(10), true);
+        c.record(StreamKind::Typing, p(12));
+        assert!(c.changed_since(StreamKind::Typing, p(11)));
+        assert!(!c.changed_since(StreamKind::Typing, p(12)));
+        assert!(!c.changed_since(StreamKind::Presence, p(11)));
         // Positions never go back.
-        c.record(StreamKind::Typing, 11);
-        assert!(c.changed_since(StreamKind::Typing, 11));
+        c.record(StreamKind::Typing, p(11));
+        assert!(c.changed_since(StreamKind::Typing, p(11)));
     }
 
     #[test]
     fn an_incomplete_view_always_says_changed() {
-        let c = StreamChanges::new(10, false);
-        assert!(c.changed_since(StreamKind::AccountData, 100));
+        let c = StreamChanges::new(p(10), false);
+        assert!(c.changed_since(StreamKind::AccountData, p(100)));
     }
 }

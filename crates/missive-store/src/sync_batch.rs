@@ -111,6 +111,7 @@ fn placeholders(from: usize, n: usize) -> String {
 enum Lead<'a> {
     Text(&'a str),
     Int(i64),
+    Pos(StreamPos),
 }
 
 impl SqlStore {
@@ -131,6 +132,7 @@ impl SqlStore {
                 query = match value {
                     Lead::Text(v) => query.bind(*v),
                     Lead::Int(v) => query.bind(*v),
+                    Lead::Pos(v) => query.bind(*v),
                 };
             }
             for room in chunk {
@@ -257,7 +259,7 @@ impl SyncBatchStore for SqlStore {
                          WHERE r.stream_pos > $1 AND r.room_id IN ({rooms}) ORDER BY r.room_id, t.user_id"
                     )
                 },
-                &[Lead::Int(since), Lead::Int(now_ts)],
+                &[Lead::Pos(since), Lead::Int(now_ts)],
                 room_ids,
             )
             .await?;
@@ -287,7 +289,7 @@ impl SyncBatchStore for SqlStore {
                          FROM receipts WHERE stream_pos > $1 AND room_id IN ({rooms}) ORDER BY stream_pos"
                     )
                 },
-                &[Lead::Int(since)],
+                &[Lead::Pos(since)],
                 room_ids,
             )
             .await?;
@@ -333,7 +335,7 @@ impl SyncBatchStore for SqlStore {
                          GROUP BY s.room_id, s.unread_from, s.base_n, s.base_h"
                     )
                 },
-                &[Lead::Text(user_id), Lead::Int(upto)],
+                &[Lead::Text(user_id), Lead::Pos(upto)],
                 room_ids,
             )
             .await?;
@@ -389,7 +391,7 @@ impl SyncBatchStore for SqlStore {
                 .join(" UNION ALL ");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(upto)
-                .bind(since.unwrap_or(0))
+                .bind(since.unwrap_or(StreamPos::ZERO))
                 .bind(limit);
             for room in chunk {
                 query = query.bind(room);
@@ -422,7 +424,7 @@ impl SyncBatchStore for SqlStore {
                          WHERE stream_ordering > $1 AND room_id IN ({rooms}) ORDER BY room_id, user_id"
                     )
                 },
-                &[Lead::Int(since)],
+                &[Lead::Pos(since)],
                 room_ids,
             )
             .await?;

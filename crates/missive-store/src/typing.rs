@@ -107,7 +107,7 @@ impl TypingStore for SqlStore {
         since: StreamPos,
         now_ts: i64,
     ) -> StoreResult<Option<Vec<String>>> {
-        let changed: Option<i64> =
+        let changed: Option<StreamPos> =
             sqlx::query_scalar("SELECT stream_pos FROM typing_rooms WHERE room_id = $1")
                 .bind(room_id.as_str())
                 .fetch_optional(&self.read)

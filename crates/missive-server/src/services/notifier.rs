@@ -169,54 +169,58 @@ impl Drop for Listener {
 mod tests {
     use super::*;
 
+    fn p(n: i64) -> StreamPos {
+        StreamPos::new(n)
+    }
+
     #[tokio::test]
     async fn a_waiting_sync_wakes_on_notify() {
-        let n = Notifier::new(5);
+        let n = Notifier::new(p(5));
         let mut listener = n.listen("@a:x");
         let waiter = tokio::spawn(async move { listener.wait(Duration::from_secs(3600)).await });
         tokio::task::yield_now().await;
-        n.notify(6);
+        n.notify(p(6));
         assert!(waiter.await.unwrap());
-        assert_eq!(n.current(), 6);
+        assert_eq!(n.current(), p(6));
     }
 
     #[tokio::test]
     async fn positions_never_go_back() {
-        let n = Notifier::new(10);
-        n.notify(3);
-        n.notify_users(4, ["@a:x"]);
-        assert_eq!(n.current(), 10);
+        let n = Notifier::new(p(10));
+        n.notify(p(3));
+        n.notify_users(p(4), ["@a:x"]);
+        assert_eq!(n.current(), p(10));
     }
 
     /// A write for some users wakes their syncs and no one else's, and
     /// still moves the position every sync reads.
     #[tokio::test(start_paused = true)]
     async fn only_the_concerned_users_wake() {
-        let n = Notifier::new(1);
+        let n = Notifier::new(p(1));
         let mut alice = n.listen("@alice:x");
         let mut bob = n.listen("@bob:x");
-        n.notify_users(2, ["@alice:x", "@carol:x"]);
+        n.notify_users(p(2), ["@alice:x", "@carol:x"]);
         assert!(alice.wait(Duration::from_secs(30)).await);
         assert!(!bob.wait(Duration::from_secs(30)).await);
-        assert_eq!(n.current(), 2);
+        assert_eq!(n.current(), p(2));
     }
 
     /// What was announced between `listen` and `wait` is not missed, and a
     /// wait after it waits for something new.
     #[tokio::test(start_paused = true)]
     async fn news_before_the_wait_counts_once() {
-        let n = Notifier::new(1);
+        let n = Notifier::new(p(1));
         let mut alice = n.listen("@alice:x");
-        n.notify_users(2, ["@alice:x"]);
+        n.notify_users(p(2), ["@alice:x"]);
         assert!(alice.wait(Duration::from_secs(30)).await);
         assert!(!alice.wait(Duration::from_secs(30)).await);
-        n.notify(3);
+        n.notify(p(3));
         assert!(alice.wait(Duration::from_secs(30)).await);
     }
 
     #[tokio::test]
     async fn listeners_are_forgotten_when_dropped() {
-        let n = Notifier::new(1);
+        let n = Notifier::new(p(1));
         let first = n.listen("@alice:x");
         let second = n.listen("@alice:x");
         drop(first);
@@ -227,7 +231,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn closing_ends_every_wait() {
-        let n = Notifier::new(1);
+        let n = Notifier::new(p(1));
         let mut alice = n.listen("@alice:x");
         n.close();
         assert!(alice.wait(Duration::from_secs(3600)).await);
@@ -236,7 +240,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_stream_times_out() {
-        let n = Notifier::new(1);
+        let n = Notifier::new(p(1));
         assert!(!n.listen("@a:x").wait(Duration::from_secs(30)).await);
     }
 }

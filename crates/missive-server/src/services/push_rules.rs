@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use missive_store::{AccountDataStore, SqlStore};
+use missive_store::{AccountDataStore, SqlStore, StreamPos};
 use ruma::{
     UserId,
     api::client::push::PushRule,
@@ -41,7 +41,7 @@ pub fn parse(json: &str) -> Option<Ruleset> {
 }
 
 /// Saves the rule set; returns the stream position of the change.
-pub async fn save(store: &SqlStore, user: &UserId, rules: &Ruleset) -> ApiResult<i64> {
+pub async fn save(store: &SqlStore, user: &UserId, rules: &Ruleset) -> ApiResult<StreamPos> {
     let content = serde_json::json!({ "global": rules });
     let text = serde_json::to_string(&content).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(store

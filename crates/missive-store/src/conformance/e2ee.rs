@@ -197,7 +197,13 @@ pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
             .unwrap()
     );
     let after_ack = store
-        .take_to_device(user_id!("@b:test"), device_id!("D"), Some(pos), pos + 1, 10)
+        .take_to_device(
+            user_id!("@b:test"),
+            device_id!("D"),
+            Some(pos),
+            pos.next(),
+            10,
+        )
         .await
         .unwrap();
     assert!(after_ack.is_empty());

@@ -235,7 +235,7 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     }
     let now = store.current_position().await.unwrap();
     let page = store
-        .room_events("!r:test", now + 1, None, TimelineDirection::Backward, 10)
+        .room_events("!r:test", now.next(), None, TimelineDirection::Backward, 10)
         .await
         .unwrap();
     assert_eq!(page.len(), 10);
@@ -256,7 +256,13 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
         .unwrap();
     assert_eq!(older.len(), 15 + 2);
     let forward = store
-        .room_events("!r:test", 0, Some(now), TimelineDirection::Forward, 5)
+        .room_events(
+            "!r:test",
+            StreamPos::ZERO,
+            Some(now),
+            TimelineDirection::Forward,
+            5,
+        )
         .await
         .unwrap();
     assert_eq!(forward[0].event_type, "m.room.create");
@@ -268,7 +274,7 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     let bounded = store
         .room_events(
             "!r:test",
-            now + 1,
+            now.next(),
             Some(page[4].stream_ordering),
             TimelineDirection::Backward,
             100,
@@ -316,7 +322,7 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
     );
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!r:test", 0)
+            .unread_counts("@bob:test", "!r:test", StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 1)
@@ -421,14 +427,14 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
     // Whom it notifies was written with it.
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!a:test", 0)
+            .unread_counts("@bob:test", "!a:test", StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 1)
     );
     assert_eq!(
         store
-            .unread_counts("@carol:test", "!a:test", 0)
+            .unread_counts("@carol:test", "!a:test", StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 0)
@@ -478,7 +484,7 @@ pub async fn plain_messages_are_written_together(store: SqlStore) {
         .await
         .unwrap();
     let mut written = store
-        .insert_messages(&mut tx, &[(&first, last - 1), (&second, last)])
+        .insert_messages(&mut tx, &[(&first, last.prev()), (&second, last)])
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -489,7 +495,7 @@ pub async fn plain_messages_are_written_together(store: SqlStore) {
             (
                 0,
                 PersistOutcome::Persisted {
-                    stream_ordering: last - 1
+                    stream_ordering: last.prev()
                 }
             ),
             (
@@ -504,7 +510,7 @@ pub async fn plain_messages_are_written_together(store: SqlStore) {
     assert!(store.event("$m2").await.unwrap().is_some());
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!a:test", 0)
+            .unread_counts("@bob:test", "!a:test", StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 0)
@@ -647,7 +653,7 @@ pub async fn push_actions_for_a_large_room_are_all_kept(store: SqlStore) {
     for (i, expected) in [(0, (1, 1)), (1, (1, 0)), (449, (1, 0)), (450, (0, 0))] {
         assert_eq!(
             store
-                .unread_counts(&format!("@u{i}:test"), "!big:test", 0)
+                .unread_counts(&format!("@u{i}:test"), "!big:test", StreamPos::ZERO)
                 .await
                 .unwrap(),
             expected,

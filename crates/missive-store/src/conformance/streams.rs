@@ -48,7 +48,7 @@ pub async fn account_data_streams_changes(store: SqlStore) {
     );
     assert!(
         store
-            .account_data_since(user_id!("@b:test"), 0)
+            .account_data_since(user_id!("@b:test"), StreamPos::ZERO)
             .await
             .unwrap()
             .is_empty()
@@ -62,7 +62,7 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
         receipt_type: "m.read".into(),
         thread_id: String::new(),
         event_id: event.into(),
-        event_order: order,
+        event_order: StreamPos::new(order),
         ts: 1,
     };
     assert!(store.set_receipt(r("$e5", 5)).await.unwrap());
@@ -73,9 +73,12 @@ pub async fn receipts_only_move_forward(store: SqlStore) {
             .read_up_to(room_id!("!r:test"), user_id!("@a:test"))
             .await
             .unwrap(),
-        9
+        StreamPos::new(9)
     );
-    let all = store.receipts_since(room_id!("!r:test"), 0).await.unwrap();
+    let all = store
+        .receipts_since(room_id!("!r:test"), StreamPos::ZERO)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event_id, "$e9");
     let now = store.current_position().await.unwrap();
@@ -99,7 +102,7 @@ pub async fn typing_expires(store: SqlStore) {
         .unwrap();
     assert_eq!(
         store
-            .typing_since(room_id!("!r:test"), 0, 5_000)
+            .typing_since(room_id!("!r:test"), StreamPos::ZERO, 5_000)
             .await
             .unwrap()
             .unwrap(),
@@ -128,7 +131,7 @@ pub async fn typing_expires(store: SqlStore) {
         .unwrap();
     assert!(
         store
-            .typing_since(room_id!("!r:test"), 0, 15_000)
+            .typing_since(room_id!("!r:test"), StreamPos::ZERO, 15_000)
             .await
             .unwrap()
             .unwrap()
@@ -243,7 +246,7 @@ pub async fn small_tables_round_trip(store: SqlStore) {
     );
     assert_eq!(
         store
-            .presence_since(user_id!("@a:test"), pos - 1)
+            .presence_since(user_id!("@a:test"), pos.prev())
             .await
             .unwrap()
             .len(),

@@ -154,7 +154,13 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
             ("!b:test", "@bob:test", "invite")
         ]
     );
-    assert!(store.members_changed_in(&[], 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .members_changed_in(&[], StreamPos::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Timelines: as `room_events` per room, for any window and limit.
     let upto = store.current_position().await.unwrap();
@@ -165,7 +171,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
             .unwrap();
         for room in &rooms {
             let expected: Vec<String> = store
-                .room_events(room, upto + 1, since, TimelineDirection::Backward, limit)
+                .room_events(room, upto.next(), since, TimelineDirection::Backward, limit)
                 .await
                 .unwrap()
                 .into_iter()
@@ -259,7 +265,7 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
             let mut m = event(room, &id, "m.room.message", None, &[prev.as_str()]);
             // Every tenth one mentions bob.
             let order = store.current_position().await.unwrap();
-            m.push_actions = vec![("@bob:test".into(), order % 10 == 0)];
+            m.push_actions = vec![("@bob:test".into(), order.get() % 10 == 0)];
             store.persist_event(m).await.unwrap();
             *prev = id;
         }
@@ -275,7 +281,7 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
             .await
             .unwrap()
         {
-            0 => store.event("$bj").await.unwrap().unwrap().stream_ordering,
+            StreamPos::ZERO => store.event("$bj").await.unwrap().unwrap().stream_ordering,
             read => read,
         };
         store.unread_counts("@bob:test", room, from).await.unwrap()
@@ -309,7 +315,7 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
     assert_eq!(counts(&store).await, expected(&store).await);
 
     // Bob reads up to the 60th message: the summary no longer applies.
-    let read_at: i64 = sqlx::query_scalar(
+    let read_at: StreamPos = sqlx::query_scalar(
         "SELECT stream_ordering FROM events WHERE room_id = $1 AND event_type = 'm.room.message' \
          ORDER BY stream_ordering LIMIT 1 OFFSET 59",
     )

@@ -229,10 +229,13 @@ impl Reader {
 /// The events of `events` that a user with `history` may see: the gate
 /// every served timeline passes (sync calls it with a history it read for
 /// many rooms at once).
+///
+/// `missive-core` has no storage types, so its `RoomHistory` orders events
+/// by the number of their stream position.
 pub fn gate(history: &RoomHistory, events: Vec<StoredEvent>) -> Vec<Visible> {
     events
         .into_iter()
-        .filter(|e| history.can_see(e.stream_ordering))
+        .filter(|e| history.can_see(e.stream_ordering.get()))
         .map(Visible::checked)
         .collect()
 }
@@ -247,12 +250,12 @@ pub fn history_from(events: impl IntoIterator<Item = StoredEvent>) -> RoomHistor
                 .ok()
                 .and_then(|v| v.get("content").cloned());
             history.visibility.push((
-                e.stream_ordering,
+                e.stream_ordering.get(),
                 HistoryVisibility::from_content(content.as_ref()),
             ));
         } else {
             history.memberships.push((
-                e.stream_ordering,
+                e.stream_ordering.get(),
                 e.membership.unwrap_or_else(|| "leave".into()),
             ));
         }

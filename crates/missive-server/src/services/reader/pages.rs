@@ -2,7 +2,7 @@
 //! the user may read and through the visibility gate.
 
 use missive_core::filter::event_matches;
-use missive_store::{EventStore, StoredEvent, TimelineDirection};
+use missive_store::{EventStore, StoredEvent, StreamPos, TimelineDirection};
 use ruma::{
     EventId, RoomId, UInt, UserId,
     api::{
@@ -59,9 +59,9 @@ fn page_limit(limit: UInt) -> i64 {
 }
 
 /// The highest stream position the user may read in the room.
-fn scope_cap(scope: &ReadScope) -> i64 {
+fn scope_cap(scope: &ReadScope) -> StreamPos {
     match scope {
-        ReadScope::Current => i64::MAX,
+        ReadScope::Current => StreamPos::END,
         ReadScope::UpTo(pos) => *pos,
     }
 }
@@ -100,13 +100,13 @@ impl Reader {
                 .min(cap);
                 let events = self
                     .store
-                    .room_events(room, from + 1, to, TimelineDirection::Backward, limit)
+                    .room_events(room, from.next(), to, TimelineDirection::Backward, limit)
                     .await?;
                 (from, events)
             }
             Direction::Forward => {
-                let from = from_token.unwrap_or(0);
-                let upper = to.unwrap_or(i64::MAX).min(cap);
+                let from = from_token.unwrap_or(StreamPos::ZERO);
+                let upper = to.unwrap_or(StreamPos::END).min(cap);
                 let events = self
                     .store
                     .room_events(room, from, Some(upper), TimelineDirection::Forward, limit)
@@ -117,7 +117,7 @@ impl Reader {
         let end = (events.len() as i64 == limit).then(|| {
             let last = events.last().map_or(from, |e| e.stream_ordering);
             make_token(if query.dir == Direction::Backward {
-                last - 1
+                last.prev()
             } else {
                 last
             })
@@ -192,7 +192,11 @@ impl Reader {
             .store
             .room_events(room, pos, Some(cap), TimelineDirection::Forward, after_n)
             .await?;
-        let start = make_token(before.last().map_or(pos - 1, |e| e.stream_ordering - 1));
+        let start = make_token(
+            before
+                .last()
+                .map_or(pos.prev(), |e| e.stream_ordering.prev()),
+        );
         let end = make_token(after.last().map_or(pos, |e| e.stream_ordering));
         let keep = |events: Vec<Visible>| -> Vec<Visible> {
             events

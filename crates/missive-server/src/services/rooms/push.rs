@@ -159,6 +159,6 @@ async fn invitee(store: &SqlStore, user_id: &str) -> ApiResult<PushTarget> {
     Ok(PushTarget {
         user_id: user_id.to_owned(),
         displayname,
-        push_rules: push_rules.map(|json| (0, json)),
+        push_rules: push_rules.map(|json| (StreamPos::ZERO, json)),
     })
 }

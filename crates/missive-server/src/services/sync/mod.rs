@@ -59,8 +59,8 @@ pub struct Syncer {
 pub fn parse_token(token: &str) -> ApiResult<StreamPos> {
     token
         .strip_prefix('s')
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
+        .and_then(|n| n.parse::<StreamPos>().ok())
+        .filter(|n| *n >= StreamPos::ZERO)
         .ok_or_else(|| ApiError::invalid_param(format!("invalid token {token:?}")))
 }
 
@@ -232,7 +232,7 @@ impl Syncer {
 
         let account_data = self
             .store
-            .account_data_since(user, since.unwrap_or(0))
+            .account_data_since(user, since.unwrap_or(StreamPos::ZERO))
             .await?;
         let pre = Prefetched::load(
             &self.store,
@@ -296,7 +296,7 @@ impl Syncer {
 
         let presence: Vec<Value> = self
             .store
-            .presence_since(user, since.unwrap_or(0))
+            .presence_since(user, since.unwrap_or(StreamPos::ZERO))
             .await?
             .into_iter()
             .map(|p| {
@@ -445,7 +445,7 @@ impl Syncer {
                 self.store
                     .room_events(
                         room_id.as_str(),
-                        upto + 1,
+                        upto.next(),
                         since,
                         TimelineDirection::Backward,
                         limit + 1,
@@ -467,8 +467,8 @@ impl Syncer {
         let timeline_start = visible
             .first()
             .map(|e| e.stream_ordering)
-            .unwrap_or(upto + 1);
-        let prev_batch = make_token(timeline_start - 1);
+            .unwrap_or(upto.next());
+        let prev_batch = make_token(timeline_start.prev());
 
         let state = self
             .room_state_section(req, room_id, since, limited, timeline_start, &timeline)
@@ -542,7 +542,7 @@ impl Syncer {
                 // between `since` and the timeline, as of the timeline start.
                 let gap = self
                     .store
-                    .state_events_between(room_id.as_str(), s, timeline_start - 1)
+                    .state_events_between(room_id.as_str(), s, timeline_start.prev())
                     .await?;
                 let mut ids: Vec<String> = gap
                     .iter()

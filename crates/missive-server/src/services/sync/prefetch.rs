@@ -44,7 +44,7 @@ pub(super) struct Plan<'a> {
 
 impl Prefetched {
     pub(super) async fn load(store: &SqlStore, user: &UserId, plan: Plan<'_>) -> ApiResult<Self> {
-        let since = plan.since.unwrap_or(0);
+        let since = plan.since.unwrap_or(StreamPos::ZERO);
         let mut all = plan.joined.clone();
         all.extend(plan.left.iter().cloned());
         if all.is_empty() {
@@ -68,8 +68,13 @@ impl Prefetched {
                 receipts.entry(r.room_id.clone()).or_default().push(r);
             }
             if !plan.from_start.is_empty() {
-                // Every position is above -1: all memberships of the rooms.
-                for m in store.members_changed_in(&plan.from_start, -1).await? {
+                // Every position is above the one before zero: all
+                // memberships of the rooms.
+                let before_all = StreamPos::ZERO.prev();
+                for m in store
+                    .members_changed_in(&plan.from_start, before_all)
+                    .await?
+                {
                     members.entry(m.room_id.clone()).or_default().push(m);
                 }
             }
