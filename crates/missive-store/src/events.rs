@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
+use ruma::{DeviceId, RoomId, UserId};
 use sqlx::Row;
 
 pub use crate::event_types::*;
@@ -20,13 +21,13 @@ pub trait EventStore: Send + Sync {
     /// history of a membership or setting.
     async fn state_history(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Vec<StoredEvent>>;
 
-    async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>>;
-    async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()>;
+    async fn room(&self, room_id: &RoomId) -> StoreResult<Option<RoomRecord>>;
+    async fn set_room_published(&self, room_id: &RoomId, published: bool) -> StoreResult<()>;
     /// Published rooms, oldest first, with offset pagination.
     async fn published_rooms(&self, offset: i64, limit: i64) -> StoreResult<Vec<String>>;
     async fn count_published_rooms(&self) -> StoreResult<i64>;
@@ -35,8 +36,8 @@ pub trait EventStore: Send + Sync {
     async fn events(&self, event_ids: &[String]) -> StoreResult<Vec<StoredEvent>>;
     async fn txn_event(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         txn_id: &str,
     ) -> StoreResult<Option<String>>;
 
@@ -44,17 +45,17 @@ pub trait EventStore: Send + Sync {
     /// transaction ID), so clients can match their local echoes.
     async fn txn_ids_for_events(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         event_ids: &[String],
     ) -> StoreResult<BTreeMap<String, String>>;
 
-    async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
-    async fn current_state(&self, room_id: &str) -> StoreResult<StateMap>;
-    async fn current_state_events(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>>;
+    async fn forward_extremities(&self, room_id: &RoomId) -> StoreResult<Vec<StoredEvent>>;
+    async fn current_state(&self, room_id: &RoomId) -> StoreResult<StateMap>;
+    async fn current_state_events(&self, room_id: &RoomId) -> StoreResult<Vec<StoredEvent>>;
     async fn current_state_event(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Option<StoredEvent>>;
@@ -62,7 +63,7 @@ pub trait EventStore: Send + Sync {
     /// exist), e.g. the auth events an event about to be built needs.
     async fn current_state_events_for(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         keys: &[(String, String)],
     ) -> StoreResult<Vec<StoredEvent>>;
     /// The state after the events of a state group.
@@ -70,16 +71,19 @@ pub trait EventStore: Send + Sync {
     /// The state group in force just before `stream_ordering` in the room.
     async fn state_group_before(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         stream_ordering: StreamPos,
     ) -> StoreResult<Option<i64>>;
     /// The state group after the event at or just before `pos` in the room.
-    async fn event_state_group_at(&self, room_id: &str, pos: StreamPos)
-    -> StoreResult<Option<i64>>;
+    async fn event_state_group_at(
+        &self,
+        room_id: &RoomId,
+        pos: StreamPos,
+    ) -> StoreResult<Option<i64>>;
     /// The latest state event of a type and key at or before a position.
     async fn state_event_at(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
         at: StreamPos,
@@ -90,7 +94,7 @@ pub trait EventStore: Send + Sync {
     /// upper bound going forward).
     async fn room_events(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         from: StreamPos,
         bound: Option<StreamPos>,
         direction: TimelineDirection,
@@ -99,35 +103,39 @@ pub trait EventStore: Send + Sync {
     /// State events of the room with stream ordering in (after, upto].
     async fn state_events_between(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         after: StreamPos,
         upto: StreamPos,
     ) -> StoreResult<Vec<StoredEvent>>;
 
-    async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
-    async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>>;
-    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<Membership>>;
-    async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
+    async fn user_memberships(&self, user_id: &UserId) -> StoreResult<Vec<Membership>>;
+    async fn membership(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StoreResult<Option<Membership>>;
+    async fn room_members(&self, room_id: &RoomId) -> StoreResult<Vec<Membership>>;
+    async fn forget_room(&self, room_id: &RoomId, user_id: &UserId) -> StoreResult<()>;
     /// Rooms in which both users are joined.
-    async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>>;
+    async fn shared_rooms(&self, user_a: &UserId, user_b: &UserId) -> StoreResult<Vec<String>>;
     /// Everyone joined to a room the user is joined to, the user included
     /// (who sees their presence and device changes), in one read.
-    async fn users_sharing_rooms_with(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StoreResult<Vec<String>>;
 
     /// Rooms of the user's memberships with anything new after `since`
     /// (events, receipts, typing or room account data): the only rooms an
     /// incremental sync needs to look at.
     async fn rooms_active_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<HashSet<String>>;
 
     /// (notifications, highlights) for the user in the room after a position.
     async fn unread_counts(
         &self,
-        user_id: &str,
-        room_id: &str,
+        user_id: &UserId,
+        room_id: &RoomId,
         after: StreamPos,
     ) -> StoreResult<(i64, i64)>;
 }
@@ -196,7 +204,7 @@ impl EventStore for SqlStore {
 
     async fn state_history(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Vec<StoredEvent>> {
@@ -204,7 +212,7 @@ impl EventStore for SqlStore {
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.event_type = $2 \
              AND e.state_key = $3 ORDER BY e.stream_ordering"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(event_type)
         .bind(state_key)
         .fetch_all(&self.read)
@@ -212,11 +220,11 @@ impl EventStore for SqlStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn room(&self, room_id: &str) -> StoreResult<Option<RoomRecord>> {
+    async fn room(&self, room_id: &RoomId) -> StoreResult<Option<RoomRecord>> {
         let row = sqlx::query(
             "SELECT room_id, room_version, creator, published, join_rule FROM rooms WHERE room_id = $1",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
@@ -231,10 +239,10 @@ impl EventStore for SqlStore {
         .transpose()
     }
 
-    async fn set_room_published(&self, room_id: &str, published: bool) -> StoreResult<()> {
+    async fn set_room_published(&self, room_id: &RoomId, published: bool) -> StoreResult<()> {
         sqlx::query("UPDATE rooms SET published = $1 WHERE room_id = $2")
             .bind(i64::from(published))
-            .bind(room_id)
+            .bind(room_id.as_str())
             .execute(&self.write)
             .await?;
         Ok(())
@@ -290,15 +298,15 @@ impl EventStore for SqlStore {
 
     async fn txn_event(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         txn_id: &str,
     ) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT event_id FROM event_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .bind(txn_id)
         .fetch_optional(&self.read)
         .await?)
@@ -306,8 +314,8 @@ impl EventStore for SqlStore {
 
     async fn txn_ids_for_events(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
         event_ids: &[String],
     ) -> StoreResult<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
@@ -319,8 +327,8 @@ impl EventStore for SqlStore {
                 placeholders.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(user_id)
-                .bind(device_id);
+                .bind(user_id.as_str())
+                .bind(device_id.as_str());
             for id in chunk {
                 query = query.bind(id);
             }
@@ -331,22 +339,22 @@ impl EventStore for SqlStore {
         Ok(out)
     }
 
-    async fn forward_extremities(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>> {
+    async fn forward_extremities(&self, room_id: &RoomId) -> StoreResult<Vec<StoredEvent>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM forward_extremities f JOIN events e ON e.event_id = f.event_id \
              WHERE f.room_id = $1"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn current_state(&self, room_id: &str) -> StoreResult<StateMap> {
+    async fn current_state(&self, room_id: &RoomId) -> StoreResult<StateMap> {
         let rows = sqlx::query(
             "SELECT event_type, state_key, event_id FROM current_state WHERE room_id = $1",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -354,12 +362,12 @@ impl EventStore for SqlStore {
             .collect()
     }
 
-    async fn current_state_events(&self, room_id: &str) -> StoreResult<Vec<StoredEvent>> {
+    async fn current_state_events(&self, room_id: &RoomId) -> StoreResult<Vec<StoredEvent>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id \
              WHERE c.room_id = $1 ORDER BY e.stream_ordering"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(event_from_row).collect()
@@ -367,7 +375,7 @@ impl EventStore for SqlStore {
 
     async fn current_state_event(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> StoreResult<Option<StoredEvent>> {
@@ -375,7 +383,7 @@ impl EventStore for SqlStore {
             "SELECT {EVENT_COLUMNS} FROM current_state c JOIN events e ON e.event_id = c.event_id \
              WHERE c.room_id = $1 AND c.event_type = $2 AND c.state_key = $3"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(event_type)
         .bind(state_key)
         .fetch_optional(&self.read)
@@ -385,7 +393,7 @@ impl EventStore for SqlStore {
 
     async fn current_state_events_for(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         keys: &[(String, String)],
     ) -> StoreResult<Vec<StoredEvent>> {
         if keys.is_empty() {
@@ -406,7 +414,7 @@ impl EventStore for SqlStore {
              WHERE c.room_id = $1 AND ({})",
             wanted.join(" OR ")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id.as_str());
         for (event_type, state_key) in keys {
             query = query.bind(event_type).bind(state_key);
         }
@@ -437,14 +445,14 @@ impl EventStore for SqlStore {
 
     async fn state_group_before(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         stream_ordering: StreamPos,
     ) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering < $2 \
              ORDER BY stream_ordering DESC LIMIT 1",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(stream_ordering)
         .fetch_optional(&self.read)
         .await?)
@@ -452,14 +460,14 @@ impl EventStore for SqlStore {
 
     async fn event_state_group_at(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         pos: StreamPos,
     ) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering <= $2 \
              ORDER BY stream_ordering DESC LIMIT 1",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(pos)
         .fetch_optional(&self.read)
         .await?)
@@ -467,7 +475,7 @@ impl EventStore for SqlStore {
 
     async fn state_event_at(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
         at: StreamPos,
@@ -476,7 +484,7 @@ impl EventStore for SqlStore {
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.event_type = $2 \
              AND e.state_key = $3 AND e.stream_ordering <= $4 ORDER BY e.stream_ordering DESC LIMIT 1"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(event_type)
         .bind(state_key)
         .bind(at)
@@ -487,7 +495,7 @@ impl EventStore for SqlStore {
 
     async fn room_events(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         from: StreamPos,
         bound: Option<StreamPos>,
         direction: TimelineDirection,
@@ -508,7 +516,7 @@ impl EventStore for SqlStore {
             TimelineDirection::Forward => StreamPos::END,
         });
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(room_id)
+            .bind(room_id.as_str())
             .bind(from)
             .bind(bound)
             .bind(limit)
@@ -519,7 +527,7 @@ impl EventStore for SqlStore {
 
     async fn state_events_between(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         after: StreamPos,
         upto: StreamPos,
     ) -> StoreResult<Vec<StoredEvent>> {
@@ -527,7 +535,7 @@ impl EventStore for SqlStore {
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND e.state_key IS NOT NULL \
              AND e.stream_ordering > $2 AND e.stream_ordering <= $3 ORDER BY e.stream_ordering"
         )))
-        .bind(room_id)
+        .bind(room_id.as_str())
         .bind(after)
         .bind(upto)
         .fetch_all(&self.read)
@@ -535,13 +543,13 @@ impl EventStore for SqlStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+    async fn user_memberships(&self, user_id: &UserId) -> StoreResult<Vec<Membership>> {
         let read = async {
             let rows = sqlx::query(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
                  WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_all(&self.read)
             .await?;
             rows.iter()
@@ -549,67 +557,75 @@ impl EventStore for SqlStore {
                 .collect::<StoreResult<_>>()
                 .map(Some)
         };
-        let memberships = self.caches.memberships.read_through(user_id, read).await?;
+        let memberships = self
+            .caches
+            .memberships
+            .read_through(user_id.as_str(), read)
+            .await?;
         Ok(memberships.unwrap_or_default())
     }
 
-    async fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<Membership>> {
+    async fn membership(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StoreResult<Option<Membership>> {
         let row = sqlx::query(
             "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
              WHERE room_id = $1 AND user_id = $2",
         )
-        .bind(room_id)
-        .bind(user_id)
+        .bind(room_id.as_str())
+        .bind(user_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(membership_from_row).transpose()
     }
 
-    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<Membership>> {
+    async fn room_members(&self, room_id: &RoomId) -> StoreResult<Vec<Membership>> {
         let rows = sqlx::query(
             "SELECT room_id, user_id, membership, event_id, stream_ordering FROM memberships \
              WHERE room_id = $1 ORDER BY user_id",
         )
-        .bind(room_id)
+        .bind(room_id.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(membership_from_row).collect()
     }
 
-    async fn forget_room(&self, room_id: &str, user_id: &str) -> StoreResult<()> {
+    async fn forget_room(&self, room_id: &RoomId, user_id: &UserId) -> StoreResult<()> {
         sqlx::query("UPDATE memberships SET forgotten = 1 WHERE room_id = $1 AND user_id = $2")
-            .bind(room_id)
-            .bind(user_id)
+            .bind(room_id.as_str())
+            .bind(user_id.as_str())
             .execute(&self.write)
             .await?;
-        self.caches.memberships.forget(user_id);
+        self.caches.memberships.forget(user_id.as_str());
         Ok(())
     }
 
-    async fn shared_rooms(&self, user_a: &str, user_b: &str) -> StoreResult<Vec<String>> {
+    async fn shared_rooms(&self, user_a: &UserId, user_b: &UserId) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT a.room_id FROM memberships a JOIN memberships b ON a.room_id = b.room_id \
              WHERE a.user_id = $1 AND b.user_id = $2 AND a.membership = 'join' AND b.membership = 'join'",
         )
-        .bind(user_a)
-        .bind(user_b)
+        .bind(user_a.as_str())
+        .bind(user_b.as_str())
         .fetch_all(&self.read)
         .await?)
     }
 
-    async fn users_sharing_rooms_with(&self, user_id: &str) -> StoreResult<Vec<String>> {
+    async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT o.user_id FROM memberships m JOIN memberships o ON o.room_id = m.room_id \
              WHERE m.user_id = $1 AND m.membership = 'join' AND o.membership = 'join'",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_all(&self.read)
         .await?)
     }
 
     async fn rooms_active_since(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<HashSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar(
@@ -620,7 +636,7 @@ impl EventStore for SqlStore {
               OR EXISTS (SELECT 1 FROM account_data a WHERE a.user_id = $1 AND a.room_id = m.room_id \
                          AND a.stream_pos > $2))",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(since)
         .fetch_all(&self.read)
         .await?;
@@ -629,16 +645,16 @@ impl EventStore for SqlStore {
 
     async fn unread_counts(
         &self,
-        user_id: &str,
-        room_id: &str,
+        user_id: &UserId,
+        room_id: &RoomId,
         after: StreamPos,
     ) -> StoreResult<(i64, i64)> {
         let row = sqlx::query(
             "SELECT COUNT(*), COUNT(CASE WHEN highlight = 1 THEN 1 END) FROM event_push_actions \
              WHERE user_id = $1 AND room_id = $2 AND stream_ordering > $3",
         )
-        .bind(user_id)
-        .bind(room_id)
+        .bind(user_id.as_str())
+        .bind(room_id.as_str())
         .bind(after)
         .fetch_one(&self.read)
         .await?;

@@ -3,6 +3,7 @@
 //! leaves their sync waiting until its timeout.
 
 use missive_store::{EventStore, PushTargetStore, SqlStore, StreamPos};
+use ruma::UserId;
 
 use crate::services::notifier::Notifier;
 
@@ -42,7 +43,11 @@ pub async fn announce_to_sharing(
     pos: StreamPos,
     user: &str,
 ) {
-    match store.users_sharing_rooms_with(user).await {
+    let sharing = match <&UserId>::try_from(user) {
+        Ok(id) => store.users_sharing_rooms_with(id).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    match sharing {
         Ok(users) => notifier.notify_users(pos, users.iter().map(String::as_str).chain([user])),
         Err(e) => {
             tracing::warn!(error = %e, "members unreadable; waking every sync");

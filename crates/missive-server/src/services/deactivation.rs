@@ -30,7 +30,7 @@ impl Deactivation {
     /// Leaves the user's rooms (and declines invites and knocks), then
     /// locks the account and ends its sessions.
     pub async fn deactivate(&self, user: &UserId) -> ApiResult<()> {
-        for m in self.store.user_memberships(user.as_str()).await? {
+        for m in self.store.user_memberships(user).await? {
             if matches!(m.membership.as_str(), "join" | "invite" | "knock")
                 && let Ok(room_id) = RoomId::parse(&m.room_id)
             {

@@ -107,12 +107,7 @@ impl Presence {
         if !self.enabled {
             return Err(ApiError::forbidden("presence is disabled on this server"));
         }
-        let shares_room = target == by
-            || !self
-                .store
-                .shared_rooms(by.as_str(), target.as_str())
-                .await?
-                .is_empty();
+        let shares_room = target == by || !self.store.shared_rooms(by, target).await?.is_empty();
         if !shares_room {
             return Err(ApiError::forbidden(
                 "you do not share a room with this user",

@@ -5,9 +5,12 @@ use super::*;
 pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     let before = store.current_position().await.unwrap();
     let last = create_room(&store, "!r:test").await;
-    let room = store.room("!r:test").await.unwrap().unwrap();
+    let room = store.room(room_id!("!r:test")).await.unwrap().unwrap();
     assert_eq!(room.room_version, "11");
-    let ext = store.forward_extremities("!r:test").await.unwrap();
+    let ext = store
+        .forward_extremities(room_id!("!r:test"))
+        .await
+        .unwrap();
     assert_eq!(
         ext.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
         [last.as_str()]
@@ -33,7 +36,7 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     let mut name = event("!r:test", "$name", "m.room.name", Some(""), &["$m1"]);
     name.json = r#"{"content":{"name":"Room"}}"#.into();
     store.persist_event(name).await.unwrap();
-    let state = store.current_state("!r:test").await.unwrap();
+    let state = store.current_state(room_id!("!r:test")).await.unwrap();
     assert_eq!(
         state
             .get(&("m.room.name".into(), "".into()))
@@ -42,7 +45,7 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     );
     assert_eq!(state.len(), 3);
     let name_event = store
-        .current_state_event("!r:test", "m.room.name", "")
+        .current_state_event(room_id!("!r:test"), "m.room.name", "")
         .await
         .unwrap()
         .unwrap();
@@ -51,7 +54,7 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     let key = |t: &str, k: &str| (t.to_owned(), k.to_owned());
     let mut some: Vec<String> = store
         .current_state_events_for(
-            "!r:test",
+            room_id!("!r:test"),
             &[
                 key("m.room.name", ""),
                 key("m.room.topic", ""),
@@ -67,14 +70,14 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
     assert_eq!(some, ["$create!r:test", "$name"]);
     assert!(
         store
-            .current_state_events_for("!r:test", &[])
+            .current_state_events_for(room_id!("!r:test"), &[])
             .await
             .unwrap()
             .is_empty()
     );
     // The state before the name event lacks it; the state after has it.
     let before_name = store
-        .state_group_before("!r:test", name_event.stream_ordering)
+        .state_group_before(room_id!("!r:test"), name_event.stream_ordering)
         .await
         .unwrap()
         .unwrap();
@@ -109,7 +112,7 @@ pub async fn long_state_chains_resolve(store: SqlStore) {
             .unwrap();
         prev = id;
     }
-    let current = store.current_state("!r:test").await.unwrap();
+    let current = store.current_state(room_id!("!r:test")).await.unwrap();
     let last = store.event(&prev).await.unwrap().unwrap();
     assert_eq!(
         store.state_at_group(last.state_group).await.unwrap(),
@@ -145,7 +148,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
     // (and cached, where the backend caches) before every change.
     let bobs = || async {
         store
-            .user_memberships("@bob:test")
+            .user_memberships(user_id!("@bob:test"))
             .await
             .unwrap()
             .into_iter()
@@ -160,7 +163,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
     assert_eq!(bobs().await, ["invite"]);
     assert_eq!(
         store
-            .membership("!r:test", "@bob:test")
+            .membership(room_id!("!r:test"), user_id!("@bob:test"))
             .await
             .unwrap()
             .unwrap()
@@ -173,7 +176,10 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
         .unwrap();
     assert_eq!(bobs().await, ["join"]);
     let sharing = async |user: &str| {
-        let mut users = store.users_sharing_rooms_with(user).await.unwrap();
+        let mut users = store
+            .users_sharing_rooms_with(<&ruma::UserId>::try_from(user).unwrap())
+            .await
+            .unwrap();
         users.sort();
         users
     };
@@ -187,7 +193,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
     assert!(sharing("@bob:test").await.is_empty());
     assert_eq!(sharing("@alice:test").await, ["@alice:test"]);
     let bob = store
-        .membership("!r:test", "@bob:test")
+        .membership(room_id!("!r:test"), user_id!("@bob:test"))
         .await
         .unwrap()
         .unwrap();
@@ -196,7 +202,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
         ("leave", "$bl")
     );
     let history = store
-        .state_history("!r:test", "m.room.member", "@bob:test")
+        .state_history(room_id!("!r:test"), "m.room.member", "@bob:test")
         .await
         .unwrap();
     let kinds: Vec<_> = history
@@ -204,19 +210,32 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
         .filter_map(|e| e.membership.as_deref())
         .collect();
     assert_eq!(kinds, ["invite", "join", "leave"]);
-    assert_eq!(store.room_members("!r:test").await.unwrap().len(), 2);
-    assert_eq!(store.user_memberships("@bob:test").await.unwrap().len(), 1);
-    store.forget_room("!r:test", "@bob:test").await.unwrap();
+    assert_eq!(
+        store.room_members(room_id!("!r:test")).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        store
+            .user_memberships(user_id!("@bob:test"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .forget_room(room_id!("!r:test"), user_id!("@bob:test"))
+        .await
+        .unwrap();
     assert!(
         store
-            .user_memberships("@bob:test")
+            .user_memberships(user_id!("@bob:test"))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .shared_rooms("@alice:test", "@bob:test")
+            .shared_rooms(user_id!("@alice:test"), user_id!("@bob:test"))
             .await
             .unwrap()
             .is_empty()
@@ -235,7 +254,13 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     }
     let now = store.current_position().await.unwrap();
     let page = store
-        .room_events("!r:test", now.next(), None, TimelineDirection::Backward, 10)
+        .room_events(
+            room_id!("!r:test"),
+            now.next(),
+            None,
+            TimelineDirection::Backward,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(page.len(), 10);
@@ -246,7 +271,7 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     );
     let older = store
         .room_events(
-            "!r:test",
+            room_id!("!r:test"),
             page[9].stream_ordering,
             None,
             TimelineDirection::Backward,
@@ -257,7 +282,7 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     assert_eq!(older.len(), 15 + 2);
     let forward = store
         .room_events(
-            "!r:test",
+            room_id!("!r:test"),
             StreamPos::ZERO,
             Some(now),
             TimelineDirection::Forward,
@@ -273,7 +298,7 @@ pub async fn timelines_paginate_both_ways(store: SqlStore) {
     );
     let bounded = store
         .room_events(
-            "!r:test",
+            room_id!("!r:test"),
             now.next(),
             Some(page[4].stream_ordering),
             TimelineDirection::Backward,
@@ -307,7 +332,7 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
     );
     assert_eq!(
         store
-            .txn_event("@alice:test", "D1", "txn1")
+            .txn_event(user_id!("@alice:test"), device_id!("D1"), "txn1")
             .await
             .unwrap()
             .as_deref(),
@@ -315,14 +340,14 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
     );
     assert!(
         store
-            .txn_event("@alice:test", "D2", "txn1")
+            .txn_event(user_id!("@alice:test"), device_id!("D2"), "txn1")
             .await
             .unwrap()
             .is_none()
     );
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!r:test", StreamPos::ZERO)
+            .unread_counts(user_id!("@bob:test"), room_id!("!r:test"), StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 1)
@@ -342,7 +367,7 @@ pub async fn room_activity_is_indexed(store: SqlStore) {
     let pos = store.current_position().await.unwrap();
     assert!(
         store
-            .rooms_active_since("@alice:test", pos)
+            .rooms_active_since(user_id!("@alice:test"), pos)
             .await
             .unwrap()
             .is_empty()
@@ -351,9 +376,15 @@ pub async fn room_activity_is_indexed(store: SqlStore) {
         .persist_event(event("!r1:test", "$x", "m.room.message", None, &[&last]))
         .await
         .unwrap();
-    let active = store.rooms_active_since("@alice:test", pos).await.unwrap();
+    let active = store
+        .rooms_active_since(user_id!("@alice:test"), pos)
+        .await
+        .unwrap();
     assert_eq!(active.into_iter().collect::<Vec<_>>(), ["!r1:test"]);
-    store.set_room_published("!r2:test", true).await.unwrap();
+    store
+        .set_room_published(room_id!("!r2:test"), true)
+        .await
+        .unwrap();
     assert_eq!(store.published_rooms(0, 10).await.unwrap(), ["!r2:test"]);
     assert_eq!(store.count_published_rooms().await.unwrap(), 1);
 }
@@ -378,7 +409,7 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
     assert!(store.event(loser).await.unwrap().is_none());
     assert!(store.event("$b1").await.unwrap().is_some());
     let extremities: Vec<String> = store
-        .forward_extremities("!a:test")
+        .forward_extremities(room_id!("!a:test"))
         .await
         .unwrap()
         .into_iter()
@@ -427,28 +458,32 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
     // Whom it notifies was written with it.
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!a:test", StreamPos::ZERO)
+            .unread_counts(user_id!("@bob:test"), room_id!("!a:test"), StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 1)
     );
     assert_eq!(
         store
-            .unread_counts("@carol:test", "!a:test", StreamPos::ZERO)
+            .unread_counts(
+                user_id!("@carol:test"),
+                room_id!("!a:test"),
+                StreamPos::ZERO
+            )
             .await
             .unwrap(),
         (1, 0)
     );
     // The room whose event was dropped is as it was.
     let c_extremities: Vec<String> = store
-        .forward_extremities("!c:test")
+        .forward_extremities(room_id!("!c:test"))
         .await
         .unwrap()
         .into_iter()
         .map(|e| e.event_id)
         .collect();
     let b_extremities: Vec<String> = store
-        .forward_extremities("!b:test")
+        .forward_extremities(room_id!("!b:test"))
         .await
         .unwrap()
         .into_iter()
@@ -510,12 +545,15 @@ pub async fn plain_messages_are_written_together(store: SqlStore) {
     assert!(store.event("$m2").await.unwrap().is_some());
     assert_eq!(
         store
-            .unread_counts("@bob:test", "!a:test", StreamPos::ZERO)
+            .unread_counts(user_id!("@bob:test"), room_id!("!a:test"), StreamPos::ZERO)
             .await
             .unwrap(),
         (1, 0)
     );
-    let extremities = store.forward_extremities("!b:test").await.unwrap();
+    let extremities = store
+        .forward_extremities(room_id!("!b:test"))
+        .await
+        .unwrap();
     assert_eq!(extremities.len(), 1);
     assert_eq!(extremities[0].event_id, "$m2");
 }
@@ -653,7 +691,11 @@ pub async fn push_actions_for_a_large_room_are_all_kept(store: SqlStore) {
     for (i, expected) in [(0, (1, 1)), (1, (1, 0)), (449, (1, 0)), (450, (0, 0))] {
         assert_eq!(
             store
-                .unread_counts(&format!("@u{i}:test"), "!big:test", StreamPos::ZERO)
+                .unread_counts(
+                    &ruma::UserId::parse(format!("@u{i}:test")).unwrap(),
+                    room_id!("!big:test"),
+                    StreamPos::ZERO,
+                )
                 .await
                 .unwrap(),
             expected,

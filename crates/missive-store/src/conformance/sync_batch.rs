@@ -68,13 +68,13 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     );
     for room in &rooms {
         let mut expected: Vec<String> = store
-            .state_history(room, "m.room.member", "@bob:test")
+            .state_history(rid(room), "m.room.member", "@bob:test")
             .await
             .unwrap()
             .into_iter()
             .chain(
                 store
-                    .state_history(room, "m.room.history_visibility", "")
+                    .state_history(rid(room), "m.room.history_visibility", "")
                     .await
                     .unwrap(),
             )
@@ -128,7 +128,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     assert_eq!(
         unread["!a:test"],
         store
-            .unread_counts("@bob:test", "!a:test", read)
+            .unread_counts(user_id!("@bob:test"), room_id!("!a:test"), read)
             .await
             .unwrap()
     );
@@ -171,7 +171,13 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
             .unwrap();
         for room in &rooms {
             let expected: Vec<String> = store
-                .room_events(room, upto.next(), since, TimelineDirection::Backward, limit)
+                .room_events(
+                    rid(room),
+                    upto.next(),
+                    since,
+                    TimelineDirection::Backward,
+                    limit,
+                )
                 .await
                 .unwrap()
                 .into_iter()
@@ -284,7 +290,10 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
             StreamPos::ZERO => store.event("$bj").await.unwrap().unwrap().stream_ordering,
             read => read,
         };
-        store.unread_counts("@bob:test", room, from).await.unwrap()
+        store
+            .unread_counts(user_id!("@bob:test"), rid(room), from)
+            .await
+            .unwrap()
     };
     let rooms = vec![room.to_owned()];
     let counts = async |store: &SqlStore| {
@@ -346,4 +355,9 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
     send(10, &mut prev).await;
     assert_eq!(counts(&store).await.0, 105);
     assert_eq!(counts(&store).await, expected(&store).await);
+}
+
+/// A room ID the test wrote as text.
+fn rid(room: &str) -> &ruma::RoomId {
+    <&ruma::RoomId>::try_from(room).unwrap()
 }

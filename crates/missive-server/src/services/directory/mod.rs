@@ -58,7 +58,7 @@ impl Directory {
         if alias.server_name() != self.server_name {
             return Err(ApiError::invalid_param("aliases must be on this server"));
         }
-        if self.store.room(room.as_str()).await?.is_none() {
+        if self.store.room(room).await?.is_none() {
             return Err(ApiError::not_found("room not found"));
         }
         self.reader.require_joined(room, by).await?;
@@ -126,7 +126,7 @@ impl Directory {
     pub async fn is_published(&self, room: &RoomId) -> ApiResult<bool> {
         Ok(self
             .store
-            .room(room.as_str())
+            .room(room)
             .await?
             .ok_or_else(|| ApiError::not_found("room not found"))?
             .published)
@@ -141,7 +141,7 @@ impl Directory {
         published: bool,
     ) -> ApiResult<()> {
         let room_id = room.as_str();
-        if self.store.room(room_id).await?.is_none() {
+        if self.store.room(room).await?.is_none() {
             return Err(ApiError::not_found("room not found"));
         }
         if !by.is_admin
@@ -151,7 +151,7 @@ impl Directory {
         {
             return Err(ApiError::forbidden("you may not publish this room"));
         }
-        self.store.set_room_published(room_id, published).await?;
+        self.store.set_room_published(room, published).await?;
         Ok(())
     }
 
@@ -193,7 +193,7 @@ impl Directory {
         let (_, rules) = self.rooms.room(&room).await?;
         let pl = self
             .store
-            .current_state_event(room_id, "m.room.power_levels", "")
+            .current_state_event(&room, "m.room.power_levels", "")
             .await?;
         let pl = pl
             .as_ref()

@@ -63,7 +63,7 @@ impl Directory {
             let Ok(room_id) = OwnedRoomId::try_from(id) else {
                 continue;
             };
-            let state = self.store.current_state_events(room_id.as_str()).await?;
+            let state = self.store.current_state_events(&room_id).await?;
             let entry = summarise(room_id, &state);
             let matches = term.as_deref().is_none_or(|t| {
                 [

@@ -40,11 +40,11 @@ impl Reader {
     pub async fn history(&self, room_id: &RoomId, user: &UserId) -> ApiResult<RoomHistory> {
         let memberships = self
             .store
-            .state_history(room_id.as_str(), "m.room.member", user.as_str())
+            .state_history(room_id, "m.room.member", user.as_str())
             .await?;
         let visibility = self
             .store
-            .state_history(room_id.as_str(), "m.room.history_visibility", "")
+            .state_history(room_id, "m.room.history_visibility", "")
             .await?;
         Ok(history_from(memberships.into_iter().chain(visibility)))
     }
@@ -104,7 +104,7 @@ impl Reader {
             Default::default()
         } else {
             self.store
-                .txn_ids_for_events(user.as_str(), device_id, &own)
+                .txn_ids_for_events(user, device_id.into(), &own)
                 .await?
         };
         Ok(events
@@ -121,11 +121,7 @@ impl Reader {
 
     /// `M_FORBIDDEN` unless the user is joined to the room now.
     pub async fn require_joined(&self, room_id: &RoomId, user: &UserId) -> ApiResult<()> {
-        match self
-            .store
-            .membership(room_id.as_str(), user.as_str())
-            .await?
-        {
+        match self.store.membership(room_id, user).await? {
             Some(m) if m.membership == "join" => Ok(()),
             _ => Err(ApiError::forbidden("you are not in this room")),
         }
@@ -134,13 +130,10 @@ impl Reader {
     /// Whether the user may read the room's state, and up to where.
     /// `M_FORBIDDEN` for users who were never in it (unless world-readable).
     pub async fn read_scope(&self, room_id: &RoomId, user: &UserId) -> ApiResult<ReadScope> {
-        if self.store.room(room_id.as_str()).await?.is_none() {
+        if self.store.room(room_id).await?.is_none() {
             return Err(ApiError::forbidden("you are not allowed to read this room"));
         }
-        let membership = self
-            .store
-            .membership(room_id.as_str(), user.as_str())
-            .await?;
+        let membership = self.store.membership(room_id, user).await?;
         match membership {
             Some(m) if m.membership == "join" => return Ok(ReadScope::Current),
             Some(m) if matches!(m.membership.as_str(), "leave" | "ban") => {
@@ -160,7 +153,7 @@ impl Reader {
     async fn world_readable(&self, room_id: &RoomId) -> ApiResult<bool> {
         let ev = self
             .store
-            .current_state_event(room_id.as_str(), "m.room.history_visibility", "")
+            .current_state_event(room_id, "m.room.history_visibility", "")
             .await?;
         let content = ev
             .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.json).ok())
@@ -181,7 +174,7 @@ impl Reader {
         for user in users {
             if let Some(e) = self
                 .store
-                .state_event_at(room_id.as_str(), "m.room.member", user, at)
+                .state_event_at(room_id, "m.room.member", user, at)
                 .await?
             {
                 members.push(Visible::checked(e));
@@ -193,7 +186,7 @@ impl Reader {
     /// The room state the user may read: current, or as it was when they left.
     pub async fn state(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<Visible>> {
         let events = match self.read_scope(room_id, user).await? {
-            ReadScope::Current => self.store.current_state_events(room_id.as_str()).await?,
+            ReadScope::Current => self.store.current_state_events(room_id).await?,
             ReadScope::UpTo(pos) => self.state_at(room_id, pos).await?,
         };
         Ok(Visible::all_checked(events))
@@ -204,7 +197,7 @@ impl Reader {
         self.require_joined(room_id, user).await?;
         let members = self
             .store
-            .current_state_events(room_id.as_str())
+            .current_state_events(room_id)
             .await?
             .into_iter()
             .filter(|e| e.event_type == "m.room.member" && e.membership.as_deref() == Some("join"))
@@ -217,7 +210,7 @@ impl Reader {
     async fn state_at(&self, room_id: &RoomId, pos: StreamPos) -> ApiResult<Vec<StoredEvent>> {
         let group = self
             .store
-            .event_state_group_at(room_id.as_str(), pos)
+            .event_state_group_at(room_id, pos)
             .await?
             .ok_or_else(|| ApiError::Internal("no state at a readable position".into()))?;
         let map: StateMap = self.store.state_at_group(group).await?;

@@ -90,7 +90,6 @@ impl Reader {
         let limit = page_limit(query.limit);
         let to = query.to.map(parse_token).transpose()?;
         let from_token = query.from.map(parse_token).transpose()?;
-        let room = room_id.as_str();
         let (from, events) = match query.dir {
             Direction::Backward => {
                 let from = match from_token {
@@ -100,7 +99,7 @@ impl Reader {
                 .min(cap);
                 let events = self
                     .store
-                    .room_events(room, from.next(), to, TimelineDirection::Backward, limit)
+                    .room_events(room_id, from.next(), to, TimelineDirection::Backward, limit)
                     .await?;
                 (from, events)
             }
@@ -109,7 +108,13 @@ impl Reader {
                 let upper = to.unwrap_or(StreamPos::END).min(cap);
                 let events = self
                     .store
-                    .room_events(room, from, Some(upper), TimelineDirection::Forward, limit)
+                    .room_events(
+                        room_id,
+                        from,
+                        Some(upper),
+                        TimelineDirection::Forward,
+                        limit,
+                    )
                     .await?;
                 (from, events)
             }
@@ -186,11 +191,11 @@ impl Reader {
         let after_n = limit - before_n;
         let before = self
             .store
-            .room_events(room, pos, None, TimelineDirection::Backward, before_n)
+            .room_events(room_id, pos, None, TimelineDirection::Backward, before_n)
             .await?;
         let after = self
             .store
-            .room_events(room, pos, Some(cap), TimelineDirection::Forward, after_n)
+            .room_events(room_id, pos, Some(cap), TimelineDirection::Forward, after_n)
             .await?;
         let start = make_token(
             before

@@ -132,7 +132,7 @@ impl Rooms {
             }
         }
         if req.public {
-            store.set_room_published(room_id.as_str(), true).await?;
+            store.set_room_published(&room_id, true).await?;
         }
         Ok(room_id)
     }

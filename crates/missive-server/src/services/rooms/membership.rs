@@ -51,10 +51,7 @@ impl Rooms {
     ) -> ApiResult<OwnedEventId> {
         let (room, _) = self.room(room_id).await?;
         let mut content = self.member_content("join", user, reason).await?;
-        let current = self
-            .store()
-            .membership(room_id.as_str(), user.as_str())
-            .await?;
+        let current = self.store().membership(room_id, user).await?;
         let invited_or_joined = current
             .as_ref()
             .is_some_and(|m| m.membership == "invite" || m.membership == "join");
@@ -88,7 +85,7 @@ impl Rooms {
     ) -> ApiResult<String> {
         let store = self.store();
         let join_rules = store
-            .current_state_event(room_id.as_str(), "m.room.join_rules", "")
+            .current_state_event(room_id, "m.room.join_rules", "")
             .await?
             .ok_or_else(|| ApiError::forbidden("room has no join rules"))?;
         let content = super::to_pdu(&join_rules)?.content_value();
@@ -103,9 +100,12 @@ impl Rooms {
             })
             .unwrap_or_default();
         let mut qualifies = false;
-        for allowed in &allowed_rooms {
+        for allowed in allowed_rooms
+            .iter()
+            .filter_map(|r| <&RoomId>::try_from(r.as_str()).ok())
+        {
             if store
-                .membership(allowed, user.as_str())
+                .membership(allowed, user)
                 .await?
                 .is_some_and(|m| m.membership == "join")
             {
@@ -120,12 +120,12 @@ impl Rooms {
         }
         let (_, rules) = self.room(room_id).await?;
         let pl_event = store
-            .current_state_event(room_id.as_str(), "m.room.power_levels", "")
+            .current_state_event(room_id, "m.room.power_levels", "")
             .await?;
         let pl_pdu = pl_event.as_ref().map(super::to_pdu).transpose()?;
         let levels = missive_core::power_levels::effective(pl_pdu.as_ref(), &rules, Vec::new());
         let server_suffix = format!(":{}", self.server_name());
-        for member in store.room_members(room_id.as_str()).await? {
+        for member in store.room_members(room_id).await? {
             if member.membership != "join" || !member.user_id.ends_with(&server_suffix) {
                 continue;
             }
@@ -159,10 +159,7 @@ impl Rooms {
         {
             return Err(ApiError::not_found("user not found"));
         }
-        if let Some(m) = self
-            .store()
-            .membership(room_id.as_str(), target.as_str())
-            .await?
+        if let Some(m) = self.store().membership(room_id, target).await?
             && matches!(m.membership.as_str(), "join" | "ban")
         {
             return Err(ApiError::forbidden(format!(
@@ -191,10 +188,7 @@ impl Rooms {
         reason: Option<&str>,
     ) -> ApiResult<OwnedEventId> {
         let (_, _) = self.room(room_id).await?;
-        let current = self
-            .store()
-            .membership(room_id.as_str(), target.as_str())
-            .await?;
+        let current = self.store().membership(room_id, target).await?;
         if membership == "leave" && sender == target && current.is_none() {
             return Err(ApiError::forbidden("you are not in this room"));
         }
@@ -215,7 +209,7 @@ impl Rooms {
     /// Re-sends the user's member event in every joined room after a
     /// profile change.
     pub async fn propagate_profile(&self, user: &UserId) -> ApiResult<()> {
-        let memberships = self.store().user_memberships(user.as_str()).await?;
+        let memberships = self.store().user_memberships(user).await?;
         for m in memberships.into_iter().filter(|m| m.membership == "join") {
             let Ok(room_id) = RoomId::parse(&m.room_id) else {
                 continue;

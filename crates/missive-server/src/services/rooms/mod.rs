@@ -112,7 +112,7 @@ impl Rooms {
         let room = self
             .inner
             .store
-            .room(room_id.as_str())
+            .room(room_id)
             .await?
             .ok_or_else(|| ApiError::not_found("room not found"))?;
         let (_, rules) = room_versions::parse(&room.room_version)?;
@@ -167,7 +167,7 @@ impl Rooms {
             && let Some(id) = self
                 .inner
                 .store
-                .txn_event(sender.as_str(), txn.device_id, txn.txn_id)
+                .txn_event(sender, txn.device_id.into(), txn.txn_id)
                 .await?
         {
             return EventId::parse(id).map_err(|e| ApiError::Internal(e.to_string()));
@@ -274,7 +274,7 @@ impl Rooms {
             None => head::Head {
                 prev: Arc::new(
                     store
-                        .forward_extremities(room_id.as_str())
+                        .forward_extremities(room_id)
                         .await?
                         .iter()
                         .map(to_pdu)
@@ -290,9 +290,7 @@ impl Rooms {
             .collect();
         let complete = missing.is_empty();
         if !complete {
-            let found = store
-                .current_state_events_for(room_id.as_str(), &missing)
-                .await?;
+            let found = store.current_state_events_for(room_id, &missing).await?;
             for (ty, key) in missing {
                 let pdu = found
                     .iter()

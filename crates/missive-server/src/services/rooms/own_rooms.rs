@@ -12,7 +12,7 @@ impl Rooms {
     pub async fn joined_rooms(&self, user: &UserId) -> ApiResult<Vec<OwnedRoomId>> {
         Ok(self
             .store()
-            .user_memberships(user.as_str())
+            .user_memberships(user)
             .await?
             .into_iter()
             .filter(|m| m.membership == "join")
@@ -24,7 +24,7 @@ impl Rooms {
     async fn membership_of(&self, room: &RoomId, target: &UserId) -> ApiResult<Option<String>> {
         Ok(self
             .store()
-            .membership(room.as_str(), target.as_str())
+            .membership(room, target)
             .await?
             .map(|m| m.membership))
     }
@@ -69,10 +69,7 @@ impl Rooms {
             Some("join" | "invite" | "knock") => Err(ApiError::BadState(
                 "leave the room before forgetting it".into(),
             )),
-            Some(_) => Ok(self
-                .store()
-                .forget_room(room.as_str(), user.as_str())
-                .await?),
+            Some(_) => Ok(self.store().forget_room(room, user).await?),
             None => Err(ApiError::not_found("you were never in this room")),
         }
     }

@@ -164,11 +164,9 @@ impl Syncer {
         upto: StreamPos,
     ) -> ApiResult<(Value, bool)> {
         let user = req.user;
-        let memberships = self.store.user_memberships(user.as_str()).await?;
+        let memberships = self.store.user_memberships(user).await?;
         let active = match since {
-            Some(s) if !req.full_state => {
-                Some(self.store.rooms_active_since(user.as_str(), s).await?)
-            }
+            Some(s) if !req.full_state => Some(self.store.rooms_active_since(user, s).await?),
             _ => None,
         };
         let room_filter = &req.filter.room;
@@ -405,13 +403,10 @@ impl Syncer {
         // Still sharing another room: not "left".
         let mut really_left = Vec::new();
         for other in left {
-            if other != user.as_str()
-                && self
-                    .store
-                    .shared_rooms(user.as_str(), &other)
-                    .await?
-                    .is_empty()
-            {
+            let Ok(other_id) = <&UserId>::try_from(other.as_str()) else {
+                continue;
+            };
+            if other != user.as_str() && self.store.shared_rooms(user, other_id).await?.is_empty() {
                 really_left.push(other);
             }
         }
@@ -444,7 +439,7 @@ impl Syncer {
             None => {
                 self.store
                     .room_events(
-                        room_id.as_str(),
+                        room_id,
                         upto.next(),
                         since,
                         TimelineDirection::Backward,
@@ -495,7 +490,7 @@ impl Syncer {
             if membership_changed {
                 section["summary"] = match pre.members(room_id.as_str()) {
                     Some(members) => summary(members, user),
-                    None => summary(&self.store.room_members(room_id.as_str()).await?, user),
+                    None => summary(&self.store.room_members(room_id).await?, user),
                 };
             }
         }
@@ -520,7 +515,7 @@ impl Syncer {
         }
         let state_at_start = match self
             .store
-            .state_group_before(room_id.as_str(), timeline_start)
+            .state_group_before(room_id, timeline_start)
             .await?
         {
             Some(group) => self.store.state_at_group(group).await?,
@@ -542,7 +537,7 @@ impl Syncer {
                 // between `since` and the timeline, as of the timeline start.
                 let gap = self
                     .store
-                    .state_events_between(room_id.as_str(), s, timeline_start.prev())
+                    .state_events_between(room_id, s, timeline_start.prev())
                     .await?;
                 let mut ids: Vec<String> = gap
                     .iter()
@@ -594,11 +589,7 @@ impl Syncer {
             "m.room.canonical_alias",
             "m.room.encryption",
         ] {
-            if let Some(e) = self
-                .store
-                .current_state_event(room_id.as_str(), ty, "")
-                .await?
-            {
+            if let Some(e) = self.store.current_state_event(room_id, ty, "").await? {
                 events.push(stripped(&e));
             }
         }
@@ -607,7 +598,7 @@ impl Syncer {
                 && let Some(inviter) = v.get("sender").and_then(Value::as_str)
                 && let Some(inviter_member) = self
                     .store
-                    .current_state_event(room_id.as_str(), "m.room.member", inviter)
+                    .current_state_event(room_id, "m.room.member", inviter)
                     .await?
             {
                 events.push(stripped(&inviter_member));
@@ -629,6 +620,9 @@ fn timeline_limit(filter: &RoomEventFilter) -> i64 {
 
 /// The users joined to a room now.
 async fn joined_members(store: &SqlStore, room_id: &str) -> ApiResult<Vec<String>> {
+    let Ok(room_id) = <&RoomId>::try_from(room_id) else {
+        return Ok(Vec::new());
+    };
     Ok(store
         .room_members(room_id)
         .await?
