@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use ruma::events::room::member::MembershipState;
+
 use crate::StreamPos;
 
 /// State of a room: (event type, state key) → event ID.
@@ -40,7 +42,7 @@ pub struct StoredEvent {
 pub struct Membership {
     pub room_id: String,
     pub user_id: String,
-    pub membership: String,
+    pub membership: MembershipState,
     pub event_id: String,
     pub stream_ordering: StreamPos,
 }

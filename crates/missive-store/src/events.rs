@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
-use ruma::{DeviceId, RoomId, UserId};
+use ruma::{DeviceId, RoomId, UserId, events::room::member::MembershipState};
 use sqlx::Row;
 
 pub use crate::event_types::*;
@@ -164,7 +164,7 @@ pub(crate) fn membership_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Member
     Ok(Membership {
         room_id: row.try_get(0)?,
         user_id: row.try_get(1)?,
-        membership: row.try_get(2)?,
+        membership: MembershipState::from(row.try_get::<String, _>(2)?),
         event_id: row.try_get(3)?,
         stream_ordering: row.try_get(4)?,
     })

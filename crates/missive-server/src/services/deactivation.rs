@@ -10,6 +10,7 @@ use crate::{
     error::ApiResult,
     services::{devices::Devices, rooms::Rooms},
 };
+use ruma::events::room::member::MembershipState;
 
 #[derive(Clone)]
 pub struct Deactivation {
@@ -31,8 +32,10 @@ impl Deactivation {
     /// locks the account and ends its sessions.
     pub async fn deactivate(&self, user: &UserId) -> ApiResult<()> {
         for m in self.store.user_memberships(user).await? {
-            if matches!(m.membership.as_str(), "join" | "invite" | "knock")
-                && let Ok(room_id) = RoomId::parse(&m.room_id)
+            if matches!(
+                m.membership,
+                MembershipState::Join | MembershipState::Invite | MembershipState::Knock
+            ) && let Ok(room_id) = RoomId::parse(&m.room_id)
             {
                 // A room that refuses the leave (already gone, say) must
                 // not keep the account alive.

@@ -18,7 +18,9 @@ mod sync_batch;
 pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*, sync_batch::*};
 
 use crate::*;
-pub(crate) use ruma::{device_id, room_alias_id, room_id, user_id};
+pub(crate) use ruma::{
+    device_id, events::room::member::MembershipState, room_alias_id, room_id, user_id,
+};
 
 pub(crate) fn user(id: &str) -> NewUser {
     NewUser {

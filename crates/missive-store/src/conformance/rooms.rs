@@ -152,7 +152,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
             .await
             .unwrap()
             .into_iter()
-            .map(|m| m.membership)
+            .map(|m| m.membership.to_string())
             .collect::<Vec<_>>()
     };
     assert!(bobs().await.is_empty());
@@ -168,7 +168,7 @@ pub async fn memberships_track_the_latest_event(store: SqlStore) {
             .unwrap()
             .unwrap()
             .membership,
-        "invite"
+        MembershipState::Invite
     );
     store
         .persist_event(member("!r:test", "$bj", "@bob:test", "join", &["$inv"]))

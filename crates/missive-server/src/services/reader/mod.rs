@@ -17,6 +17,7 @@ pub(in crate::services) use visible::serve_event;
 pub use visible::{Visible, to_raw};
 
 use crate::error::{ApiError, ApiResult};
+use ruma::events::room::member::MembershipState;
 
 #[derive(Clone)]
 pub struct Reader {
@@ -122,7 +123,7 @@ impl Reader {
     /// `M_FORBIDDEN` unless the user is joined to the room now.
     pub async fn require_joined(&self, room_id: &RoomId, user: &UserId) -> ApiResult<()> {
         match self.store.membership(room_id, user).await? {
-            Some(m) if m.membership == "join" => Ok(()),
+            Some(m) if m.membership == MembershipState::Join => Ok(()),
             _ => Err(ApiError::forbidden("you are not in this room")),
         }
     }
@@ -135,8 +136,8 @@ impl Reader {
         }
         let membership = self.store.membership(room_id, user).await?;
         match membership {
-            Some(m) if m.membership == "join" => return Ok(ReadScope::Current),
-            Some(m) if matches!(m.membership.as_str(), "leave" | "ban") => {
+            Some(m) if m.membership == MembershipState::Join => return Ok(ReadScope::Current),
+            Some(m) if matches!(m.membership, MembershipState::Leave | MembershipState::Ban) => {
                 let history = self.history(room_id, user).await?;
                 if history.memberships.iter().any(|(_, ms)| ms == "join") {
                     return Ok(ReadScope::UpTo(m.stream_ordering));

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Rooms;
 use crate::error::{ApiError, ApiResult};
+use ruma::events::room::member::MembershipState;
 
 impl Rooms {
     /// Resolves a room ID or a local alias to a room ID.
@@ -52,9 +53,9 @@ impl Rooms {
         let (room, _) = self.room(room_id).await?;
         let mut content = self.member_content("join", user, reason).await?;
         let current = self.store().membership(room_id, user).await?;
-        let invited_or_joined = current
-            .as_ref()
-            .is_some_and(|m| m.membership == "invite" || m.membership == "join");
+        let invited_or_joined = current.as_ref().is_some_and(|m| {
+            m.membership == MembershipState::Invite || m.membership == MembershipState::Join
+        });
         if !invited_or_joined
             && matches!(room.join_rule.as_str(), "restricted" | "knock_restricted")
         {
@@ -65,7 +66,9 @@ impl Rooms {
             .await
             .map_err(|e| match e {
                 ApiError::Forbidden(_)
-                    if current.as_ref().is_some_and(|m| m.membership == "ban") =>
+                    if current
+                        .as_ref()
+                        .is_some_and(|m| m.membership == MembershipState::Ban) =>
                 {
                     ApiError::forbidden("you are banned from this room")
                 }
@@ -107,7 +110,7 @@ impl Rooms {
             if store
                 .membership(allowed, user)
                 .await?
-                .is_some_and(|m| m.membership == "join")
+                .is_some_and(|m| m.membership == MembershipState::Join)
             {
                 qualifies = true;
                 break;
@@ -126,7 +129,9 @@ impl Rooms {
         let levels = missive_core::power_levels::effective(pl_pdu.as_ref(), &rules, Vec::new());
         let server_suffix = format!(":{}", self.server_name());
         for member in store.room_members(room_id).await? {
-            if member.membership != "join" || !member.user_id.ends_with(&server_suffix) {
+            if member.membership != MembershipState::Join
+                || !member.user_id.ends_with(&server_suffix)
+            {
                 continue;
             }
             let Ok(member_id) = UserId::parse(&member.user_id) else {
@@ -160,11 +165,11 @@ impl Rooms {
             return Err(ApiError::not_found("user not found"));
         }
         if let Some(m) = self.store().membership(room_id, target).await?
-            && matches!(m.membership.as_str(), "join" | "ban")
+            && matches!(m.membership, MembershipState::Join | MembershipState::Ban)
         {
             return Err(ApiError::forbidden(format!(
                 "user is already {}ed",
-                if m.membership == "join" {
+                if m.membership == MembershipState::Join {
                     "join"
                 } else {
                     "bann"
@@ -210,7 +215,10 @@ impl Rooms {
     /// profile change.
     pub async fn propagate_profile(&self, user: &UserId) -> ApiResult<()> {
         let memberships = self.store().user_memberships(user).await?;
-        for m in memberships.into_iter().filter(|m| m.membership == "join") {
+        for m in memberships
+            .into_iter()
+            .filter(|m| m.membership == MembershipState::Join)
+        {
             let Ok(room_id) = RoomId::parse(&m.room_id) else {
                 continue;
             };

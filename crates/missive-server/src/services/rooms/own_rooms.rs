@@ -6,6 +6,7 @@ use ruma::{OwnedRoomId, RoomId, UserId};
 
 use super::Rooms;
 use crate::error::{ApiError, ApiResult};
+use ruma::events::room::member::MembershipState;
 
 impl Rooms {
     /// The rooms `user` is joined to.
@@ -15,13 +16,17 @@ impl Rooms {
             .user_memberships(user)
             .await?
             .into_iter()
-            .filter(|m| m.membership == "join")
+            .filter(|m| m.membership == MembershipState::Join)
             .filter_map(|m| RoomId::parse(m.room_id).ok())
             .collect())
     }
 
     /// `target`'s current membership in the room, if any.
-    async fn membership_of(&self, room: &RoomId, target: &UserId) -> ApiResult<Option<String>> {
+    async fn membership_of(
+        &self,
+        room: &RoomId,
+        target: &UserId,
+    ) -> ApiResult<Option<MembershipState>> {
         Ok(self
             .store()
             .membership(room, target)
@@ -39,7 +44,12 @@ impl Rooms {
         reason: Option<&str>,
     ) -> ApiResult<()> {
         let current = self.membership_of(room, target).await?;
-        if !current.is_some_and(|m| matches!(m.as_str(), "join" | "invite" | "knock")) {
+        if !current.is_some_and(|m| {
+            matches!(
+                m,
+                MembershipState::Join | MembershipState::Invite | MembershipState::Knock
+            )
+        }) {
             return Err(ApiError::forbidden("the user is not in the room"));
         }
         self.set_other_membership(room, by, target, "leave", reason)
@@ -55,7 +65,7 @@ impl Rooms {
         target: &UserId,
         reason: Option<&str>,
     ) -> ApiResult<()> {
-        if self.membership_of(room, target).await?.as_deref() != Some("ban") {
+        if self.membership_of(room, target).await? != Some(MembershipState::Ban) {
             return Err(ApiError::forbidden("the user is not banned"));
         }
         self.set_other_membership(room, by, target, "leave", reason)
@@ -65,10 +75,10 @@ impl Rooms {
 
     /// Forgets a room the user has left: it no longer shows in their sync.
     pub async fn forget(&self, room: &RoomId, user: &UserId) -> ApiResult<()> {
-        match self.membership_of(room, user).await?.as_deref() {
-            Some("join" | "invite" | "knock") => Err(ApiError::BadState(
-                "leave the room before forgetting it".into(),
-            )),
+        match self.membership_of(room, user).await? {
+            Some(MembershipState::Join | MembershipState::Invite | MembershipState::Knock) => Err(
+                ApiError::BadState("leave the room before forgetting it".into()),
+            ),
             Some(_) => Ok(self.store().forget_room(room, user).await?),
             None => Err(ApiError::not_found("you were never in this room")),
         }

@@ -26,6 +26,7 @@ use crate::{
         reader::{self, Reader, Visible, serve_event},
     },
 };
+use ruma::events::room::member::MembershipState;
 
 /// Timeline events per room when the filter sets no limit.
 const DEFAULT_TIMELINE_LIMIT: i64 = 10;
@@ -375,7 +376,7 @@ impl Syncer {
         }
         for m in considered {
             let own_change = m.stream_ordering > since;
-            if m.membership == "join" && own_change {
+            if m.membership == MembershipState::Join && own_change {
                 // We joined: everyone in the room is new to us.
                 changed.extend(joined_members(&self.store, &m.room_id).await?);
                 continue;
@@ -387,7 +388,7 @@ impl Syncer {
                 .filter(|o| o.user_id != user.as_str())
             {
                 match other.membership.as_str() {
-                    "join" if m.membership == "join" => {
+                    "join" if m.membership == MembershipState::Join => {
                         changed.insert(other.user_id.clone());
                     }
                     "leave" | "ban" => {
@@ -396,7 +397,7 @@ impl Syncer {
                     _ => {}
                 }
             }
-            if matches!(m.membership.as_str(), "leave" | "ban") && own_change {
+            if matches!(m.membership, MembershipState::Leave | MembershipState::Ban) && own_change {
                 left.extend(joined_members(&self.store, &m.room_id).await?);
             }
         }
@@ -627,7 +628,7 @@ async fn joined_members(store: &SqlStore, room_id: &str) -> ApiResult<Vec<String
         .room_members(room_id)
         .await?
         .into_iter()
-        .filter(|o| o.membership == "join")
+        .filter(|o| o.membership == MembershipState::Join)
         .map(|o| o.user_id)
         .collect())
 }
@@ -677,12 +678,22 @@ fn ephemeral(
 }
 
 fn summary(members: &[Membership], user: &UserId) -> Value {
-    let joined = members.iter().filter(|m| m.membership == "join").count();
-    let invited = members.iter().filter(|m| m.membership == "invite").count();
+    let joined = members
+        .iter()
+        .filter(|m| m.membership == MembershipState::Join)
+        .count();
+    let invited = members
+        .iter()
+        .filter(|m| m.membership == MembershipState::Invite)
+        .count();
     let heroes: Vec<&str> = members
         .iter()
         .filter(|m| {
-            m.user_id != user.as_str() && matches!(m.membership.as_str(), "join" | "invite")
+            m.user_id != user.as_str()
+                && matches!(
+                    m.membership,
+                    MembershipState::Join | MembershipState::Invite
+                )
         })
         .take(5)
         .map(|m| m.user_id.as_str())
