@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use ruma::{DeviceId, OwnedRoomId, UserId};
 use sqlx::Row;
 
 use crate::{
@@ -41,29 +42,29 @@ pub trait SyncBatchStore: Send + Sync {
     /// (three otherwise, on every sync).
     async fn device_sync_counts(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<DeviceSyncCounts>;
     /// In each room, the user's membership events and the
     /// `m.room.history_visibility` events, oldest first: what decides which
     /// of the room's events the user may see.
     async fn visibility_events_in(
         &self,
-        room_ids: &[String],
-        user_id: &str,
+        room_ids: &[OwnedRoomId],
+        user_id: &UserId,
     ) -> StoreResult<Vec<StoredEvent>>;
     /// Rooms whose typing changed after `since`, with who types now
     /// (sorted; empty when everyone stopped).
     async fn typing_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
         now_ts: i64,
     ) -> StoreResult<HashMap<String, Vec<String>>>;
     /// Receipts set after `since` in these rooms, in stream order.
     async fn receipts_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>>;
     /// Per room, the user's (notifications, highlights) after their read
@@ -76,8 +77,8 @@ pub trait SyncBatchStore: Send + Sync {
     /// write), so the next count of the room starts from there.
     async fn unread_counts_in(
         &self,
-        user_id: &str,
-        room_ids: &[String],
+        user_id: &UserId,
+        room_ids: &[OwnedRoomId],
         upto: StreamPos,
     ) -> StoreResult<HashMap<String, (i64, i64)>>;
     /// Per room, its newest `limit` events after `since` (from the start
@@ -86,7 +87,7 @@ pub trait SyncBatchStore: Send + Sync {
     /// Rooms without such events are absent.
     async fn timelines_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: Option<StreamPos>,
         upto: StreamPos,
         limit: i64,
@@ -94,7 +95,7 @@ pub trait SyncBatchStore: Send + Sync {
     /// Memberships in these rooms that changed after `since`.
     async fn members_changed_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
     ) -> StoreResult<Vec<Membership>>;
 }
@@ -122,7 +123,7 @@ impl SqlStore {
         &self,
         sql: impl Fn(&str) -> String,
         lead: &[Lead<'_>],
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         let mut rows = Vec::new();
         for chunk in room_ids.chunks(ROOMS_PER_QUERY) {
@@ -136,7 +137,7 @@ impl SqlStore {
                 };
             }
             for room in chunk {
-                query = query.bind(room);
+                query = query.bind(room.as_str());
             }
             rows.extend(query.fetch_all(&self.read).await?);
         }
@@ -181,8 +182,8 @@ impl SqlStore {
 impl SyncBatchStore for SqlStore {
     async fn visibility_events_in(
         &self,
-        room_ids: &[String],
-        user_id: &str,
+        room_ids: &[OwnedRoomId],
+        user_id: &UserId,
     ) -> StoreResult<Vec<StoredEvent>> {
         // Two lookups on the (room, type, state key) index: with one `OR` of
         // both the planner walked each room's whole history.
@@ -197,7 +198,7 @@ impl SyncBatchStore for SqlStore {
                          ORDER BY stream_ordering"
                     )
                 },
-                &[Lead::Text(user_id)],
+                &[Lead::Text(user_id.as_str())],
                 room_ids,
             )
             .await?;
@@ -206,8 +207,8 @@ impl SyncBatchStore for SqlStore {
 
     async fn device_sync_counts(
         &self,
-        user_id: &str,
-        device_id: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
     ) -> StoreResult<DeviceSyncCounts> {
         let rows = sqlx::query(
             "SELECT 'otk', algorithm, COUNT(*) FROM one_time_keys \
@@ -217,8 +218,8 @@ impl SyncBatchStore for SqlStore {
              UNION ALL SELECT 'to_device', '', COUNT(*) FROM to_device \
              WHERE recipient_user = $1 AND recipient_device = $2",
         )
-        .bind(user_id)
-        .bind(device_id)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
         .fetch_all(&self.read)
         .await?;
         let mut out = DeviceSyncCounts::default();
@@ -240,7 +241,7 @@ impl SyncBatchStore for SqlStore {
 
     async fn typing_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
         now_ts: i64,
     ) -> StoreResult<HashMap<String, Vec<String>>> {
@@ -274,7 +275,7 @@ impl SyncBatchStore for SqlStore {
 
     async fn receipts_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
     ) -> StoreResult<Vec<ReceiptRecord>> {
         let mut out = Vec::new();
@@ -301,8 +302,8 @@ impl SyncBatchStore for SqlStore {
 
     async fn unread_counts_in(
         &self,
-        user_id: &str,
-        room_ids: &[String],
+        user_id: &UserId,
+        room_ids: &[OwnedRoomId],
         upto: StreamPos,
     ) -> StoreResult<HashMap<String, (i64, i64)>> {
         // Per room: where unread starts (b), what a still valid summary
@@ -335,7 +336,7 @@ impl SyncBatchStore for SqlStore {
                          GROUP BY s.room_id, s.unread_from, s.base_n, s.base_h"
                     )
                 },
-                &[Lead::Text(user_id), Lead::Pos(upto)],
+                &[Lead::Text(user_id.as_str()), Lead::Pos(upto)],
                 room_ids,
             )
             .await?;
@@ -358,7 +359,14 @@ impl SyncBatchStore for SqlStore {
             // Only a shortcut for later counts: a failure costs nothing but
             // the next count's time.
             if let Err(e) = self
-                .fold_unread(user_id, &room, unread_from, upto, notifications, highlights)
+                .fold_unread(
+                    user_id.as_str(),
+                    &room,
+                    unread_from,
+                    upto,
+                    notifications,
+                    highlights,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "could not fold an unread count");
@@ -369,7 +377,7 @@ impl SyncBatchStore for SqlStore {
 
     async fn timelines_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: Option<StreamPos>,
         upto: StreamPos,
         limit: i64,
@@ -394,7 +402,7 @@ impl SyncBatchStore for SqlStore {
                 .bind(since.unwrap_or(StreamPos::ZERO))
                 .bind(limit);
             for room in chunk {
-                query = query.bind(room);
+                query = query.bind(room.as_str());
             }
             for row in query.fetch_all(&self.read).await? {
                 let e = event_from_row(&row)?;
@@ -409,7 +417,7 @@ impl SyncBatchStore for SqlStore {
 
     async fn members_changed_in(
         &self,
-        room_ids: &[String],
+        room_ids: &[OwnedRoomId],
         since: StreamPos,
     ) -> StoreResult<Vec<Membership>> {
         let mut out = Vec::new();

@@ -22,6 +22,14 @@ pub(crate) use ruma::{
     device_id, events::room::member::MembershipState, room_alias_id, room_id, user_id,
 };
 
+/// Room IDs the tests wrote as text, typed for the batch reads.
+pub(crate) fn ids(rooms: &[String]) -> Vec<ruma::OwnedRoomId> {
+    rooms
+        .iter()
+        .map(|r| ruma::OwnedRoomId::try_from(r.as_str()).unwrap())
+        .collect()
+}
+
 pub(crate) fn user(id: &str) -> NewUser {
     NewUser {
         user_id: id.into(),

@@ -286,11 +286,17 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
             .len(),
         1
     );
-    assert!(store.receipts_in(&rooms, p).await.unwrap().is_empty());
-    assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
+    assert!(store.receipts_in(&ids(&rooms), p).await.unwrap().is_empty());
     assert!(
         store
-            .members_changed_in(&rooms, p)
+            .typing_in(&ids(&rooms), p, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .members_changed_in(&ids(&rooms), p)
             .await
             .unwrap()
             .is_empty()
@@ -309,7 +315,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
         })
         .await
         .unwrap();
-    assert_eq!(store.receipts_in(&rooms, p).await.unwrap().len(), 1);
+    assert_eq!(store.receipts_in(&ids(&rooms), p).await.unwrap().len(), 1);
     assert!(
         store
             .account_data_since(user_id!("@bob:test"), p)
@@ -324,10 +330,10 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.typing_in(&rooms, p, 0).await.unwrap()["!k:test"],
+        store.typing_in(&ids(&rooms), p, 0).await.unwrap()["!k:test"],
         vec!["@bob:test".to_owned()]
     );
-    assert!(store.receipts_in(&rooms, p).await.unwrap().is_empty());
+    assert!(store.receipts_in(&ids(&rooms), p).await.unwrap().is_empty());
 
     let p = store.current_position().await.unwrap();
     let bob = PresenceRecord {
@@ -345,7 +351,13 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
             .len(),
         1
     );
-    assert!(store.typing_in(&rooms, p, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .typing_in(&ids(&rooms), p, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let p = store.current_position().await.unwrap();
     store
@@ -375,7 +387,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
         .unwrap();
     assert!(
         store
-            .members_changed_in(&rooms, p)
+            .members_changed_in(&ids(&rooms), p)
             .await
             .unwrap()
             .is_empty()
@@ -391,7 +403,7 @@ pub async fn each_kind_of_change_is_seen_from_just_before_it(store: SqlStore) {
         .persist_event(member("!k:test", "$kc", "@carol:test", "join", &["$km"]))
         .await
         .unwrap();
-    let changed = store.members_changed_in(&rooms, p).await.unwrap();
+    let changed = store.members_changed_in(&ids(&rooms), p).await.unwrap();
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].user_id, "@carol:test");
 }

@@ -57,7 +57,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
 
     // Visibility: bob's memberships and visibility changes, per room.
     let batch = store
-        .visibility_events_in(&rooms, "@bob:test")
+        .visibility_events_in(&ids(&rooms), user_id!("@bob:test"))
         .await
         .unwrap();
     // In stream order across both kinds (visibility is replayed in order).
@@ -96,17 +96,17 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     );
 
     // Typing: only the room that changed, with its typers.
-    let typing = store.typing_in(&rooms, before, 5_000).await.unwrap();
+    let typing = store.typing_in(&ids(&rooms), before, 5_000).await.unwrap();
     assert_eq!(typing.len(), 1);
     assert_eq!(typing["!b:test"], ["@carol:test"]);
     // Everyone stopped: the room is still reported, with nobody.
     assert_eq!(
-        store.typing_in(&rooms, before, 50_000).await.unwrap()["!b:test"],
+        store.typing_in(&ids(&rooms), before, 50_000).await.unwrap()["!b:test"],
         Vec::<String>::new()
     );
 
     // Receipts as per room.
-    let receipts = store.receipts_in(&rooms, before).await.unwrap();
+    let receipts = store.receipts_in(&ids(&rooms), before).await.unwrap();
     assert_eq!(
         receipts,
         store
@@ -118,7 +118,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     // Unread counts after the read receipt.
     let now = store.current_position().await.unwrap();
     let unread = store
-        .unread_counts_in("@bob:test", &rooms, now)
+        .unread_counts_in(user_id!("@bob:test"), &ids(&rooms), now)
         .await
         .unwrap();
     let read = store
@@ -136,7 +136,10 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     assert_eq!(unread.len(), 1);
 
     // Memberships changed since `before`.
-    let changed = store.members_changed_in(&rooms, before).await.unwrap();
+    let changed = store
+        .members_changed_in(&ids(&rooms), before)
+        .await
+        .unwrap();
     let got: Vec<(&str, &str, &str)> = changed
         .iter()
         .map(|m| {
@@ -166,7 +169,7 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     let upto = store.current_position().await.unwrap();
     for (since, limit) in [(None, 2), (None, 100), (Some(before), 3), (Some(upto), 5)] {
         let batch = store
-            .timelines_in(&rooms, since, upto, limit)
+            .timelines_in(&ids(&rooms), since, upto, limit)
             .await
             .unwrap();
         for room in &rooms {
@@ -193,7 +196,10 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
         }
     }
     // Events after `upto` are not included.
-    let earlier = store.timelines_in(&rooms, None, before, 100).await.unwrap();
+    let earlier = store
+        .timelines_in(&ids(&rooms), None, before, 100)
+        .await
+        .unwrap();
     assert!(
         earlier
             .values()
@@ -204,7 +210,10 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
 
 /// The device's counts read together equal the separate reads.
 pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
-    let empty = store.device_sync_counts("@a:test", "D").await.unwrap();
+    let empty = store
+        .device_sync_counts(user_id!("@a:test"), device_id!("D"))
+        .await
+        .unwrap();
     assert_eq!(empty, DeviceSyncCounts::default());
 
     store
@@ -234,7 +243,10 @@ pub async fn device_sync_counts_match_the_separate_reads(store: SqlStore) {
         .await
         .unwrap();
 
-    let counts = store.device_sync_counts("@a:test", "D").await.unwrap();
+    let counts = store
+        .device_sync_counts(user_id!("@a:test"), device_id!("D"))
+        .await
+        .unwrap();
     assert_eq!(
         counts.one_time_keys,
         store
@@ -299,7 +311,7 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
     let counts = async |store: &SqlStore| {
         let now = store.current_position().await.unwrap();
         store
-            .unread_counts_in("@bob:test", &rooms, now)
+            .unread_counts_in(user_id!("@bob:test"), &ids(&rooms), now)
             .await
             .unwrap()[room]
     };

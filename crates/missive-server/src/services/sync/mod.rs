@@ -237,12 +237,12 @@ impl Syncer {
             &self.store,
             user,
             Plan {
-                joined: joined.iter().map(|(r, _)| r.to_string()).collect(),
-                left: left.iter().map(|(r, _)| r.to_string()).collect(),
+                joined: joined.iter().map(|(r, _)| r.clone()).collect(),
+                left: left.iter().map(|(r, _)| r.clone()).collect(),
                 from_start: joined
                     .iter()
                     .filter(|(_, room_since)| room_since.is_none())
-                    .map(|(r, _)| r.to_string())
+                    .map(|(r, _)| r.clone())
                     .collect(),
                 since,
                 upto,
@@ -305,10 +305,7 @@ impl Syncer {
 
         // End-to-end encryption: messages for this device, whose devices
         // changed, and how many one-time keys the device has left.
-        let device = self
-            .store
-            .device_sync_counts(user.as_str(), req.device_id.as_str())
-            .await?;
+        let device = self.store.device_sync_counts(user, req.device_id).await?;
         let to_device: Vec<Value> = if device.queued_to_device > 0 {
             self.store
                 .take_to_device(user, req.device_id, since, upto, MAX_TO_DEVICE_PER_SYNC)
@@ -368,7 +365,10 @@ impl Syncer {
             .filter(|m| m.stream_ordering > since || active.is_none_or(|a| a.contains(&m.room_id)))
             .collect();
         // Others' changes in all these rooms, in one read.
-        let batch: Vec<String> = considered.iter().map(|m| m.room_id.clone()).collect();
+        let batch: Vec<OwnedRoomId> = considered
+            .iter()
+            .filter_map(|m| OwnedRoomId::try_from(m.room_id.as_str()).ok())
+            .collect();
         let mut others_changed: std::collections::HashMap<String, Vec<Membership>> =
             Default::default();
         for o in self.store.members_changed_in(&batch, since).await? {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use missive_core::visibility::RoomHistory;
 use missive_store::{Membership, ReceiptRecord, SqlStore, StoredEvent, StreamPos, SyncBatchStore};
-use ruma::UserId;
+use ruma::{OwnedRoomId, UserId};
 
 use crate::{error::ApiResult, services::reader::history_from, time::now_ms};
 
@@ -28,11 +28,11 @@ pub(super) struct Prefetched {
 /// Which rooms a sync assembles, and how.
 pub(super) struct Plan<'a> {
     /// Joined rooms: ephemeral events and unread counts are read for these.
-    pub joined: Vec<String>,
+    pub joined: Vec<OwnedRoomId>,
     /// Rooms left since the last sync (their timeline up to the leave).
-    pub left: Vec<String>,
+    pub left: Vec<OwnedRoomId>,
     /// Rooms sent from their start, which always carry a summary.
-    pub from_start: Vec<String>,
+    pub from_start: Vec<OwnedRoomId>,
     pub since: Option<StreamPos>,
     /// The stream position the sync answers up to.
     pub upto: StreamPos,
@@ -51,7 +51,7 @@ impl Prefetched {
             return Ok(Self::default());
         }
         let mut by_room: HashMap<String, Vec<_>> = HashMap::new();
-        for e in store.visibility_events_in(&all, user.as_str()).await? {
+        for e in store.visibility_events_in(&all, user).await? {
             by_room.entry(e.room_id.clone()).or_default().push(e);
         }
         let histories = by_room
@@ -80,7 +80,7 @@ impl Prefetched {
             }
             // Rooms sent from their start have no lower bound, the others
             // start after the last sync.
-            let (from_start, after_since): (Vec<String>, Vec<String>) = plan
+            let (from_start, after_since): (Vec<OwnedRoomId>, Vec<OwnedRoomId>) = plan
                 .joined
                 .iter()
                 .cloned()
@@ -95,12 +95,12 @@ impl Prefetched {
                 }
             }
             for room in &plan.joined {
-                timelines.entry(room.clone()).or_default();
+                timelines.entry(room.to_string()).or_default();
             }
             (
                 store.typing_in(&plan.joined, since, now_ms()).await?,
                 store
-                    .unread_counts_in(user.as_str(), &plan.joined, plan.upto)
+                    .unread_counts_in(user, &plan.joined, plan.upto)
                     .await?,
             )
         };
