@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::{Json, extract::State};
+use axum::extract::State;
 use ruma::{
     api::client::{
         filter::{FilterDefinition, create_filter, get_filter},
@@ -10,7 +10,6 @@ use ruma::{
     },
     presence::PresenceState,
 };
-use serde_json::Value;
 
 use crate::{
     error::ApiResult,
@@ -25,7 +24,7 @@ use crate::{
 pub async fn sync_events(
     State(s): State<AppState>,
     req: Ruma<sync_events::v3::Request>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RumaResponse<sync_events::v3::Response>> {
     let me = req.user()?;
     let b = &req.body;
     let filter = match &b.filter {
@@ -51,7 +50,7 @@ pub async fn sync_events(
             timeout: b.timeout.unwrap_or(Duration::ZERO),
         })
         .await?;
-    Ok(Json(response))
+    Ok(RumaResponse(response))
 }
 
 pub async fn create_filter(

@@ -2,6 +2,7 @@
 //! long-polling until something does.
 
 mod prefetch;
+mod sections;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -13,9 +14,11 @@ use missive_store::{
 };
 use prefetch::{Plan, Prefetched};
 use ruma::{
-    DeviceId, OwnedRoomId, RoomId, UserId,
+    DeviceId, OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId, RoomId, UserId,
     api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
+    api::client::sync::sync_events::{self, v3::Rooms},
 };
+use sections::RoomSection;
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -23,7 +26,7 @@ use crate::{
     services::{
         notifier::Notifier,
         presence, push_rules,
-        reader::{self, Reader, Visible, serve_event},
+        reader::{self, Reader, Visible, serve_event, to_raw},
     },
 };
 use ruma::events::room::member::MembershipState;
@@ -85,7 +88,7 @@ impl Syncer {
     }
 
     /// Answers a sync, waiting up to the timeout for news when there is none.
-    pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<Value> {
+    pub async fn sync(&self, req: SyncRequest<'_>) -> ApiResult<sync_events::v3::Response> {
         let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
         // Shutting down: answer now, as at the deadline.
         let clock = || {
@@ -163,7 +166,7 @@ impl Syncer {
         req: &SyncRequest<'_>,
         since: Option<StreamPos>,
         upto: StreamPos,
-    ) -> ApiResult<(Value, bool)> {
+    ) -> ApiResult<(sync_events::v3::Response, bool)> {
         let user = req.user;
         let memberships = self.store.user_memberships(user).await?;
         let active = match since {
@@ -174,9 +177,7 @@ impl Syncer {
 
         let mut joined = Vec::new();
         let mut left = Vec::new();
-        let mut invite = Map::new();
-        let mut leave = Map::new();
-        let mut knock = Map::new();
+        let mut rooms = Rooms::new();
         for m in &memberships {
             if room_filter
                 .not_rooms
@@ -209,16 +210,16 @@ impl Syncer {
                     joined.push((room_id, room_since));
                 }
                 "invite" if changed_since => {
-                    invite.insert(
-                        m.room_id.clone(),
-                        self.stripped_room(&room_id, m, "invite_state").await?,
-                    );
+                    let events = self.stripped_room(&room_id, m).await?;
+                    rooms
+                        .invite
+                        .insert(room_id.clone(), sections::invited(&events)?);
                 }
                 "knock" if changed_since => {
-                    knock.insert(
-                        m.room_id.clone(),
-                        self.stripped_room(&room_id, m, "knock_state").await?,
-                    );
+                    let events = self.stripped_room(&room_id, m).await?;
+                    rooms
+                        .knock
+                        .insert(room_id.clone(), sections::knocked(&events)?);
                 }
                 "leave" | "ban"
                     if changed_since && (since.is_some() || room_filter.include_leave) =>
@@ -256,25 +257,25 @@ impl Syncer {
             let section = self
                 .joined_room(req, pre, &room_id, since, m.stream_ordering, Some(m))
                 .await?;
-            leave.insert(m.room_id.clone(), section);
+            rooms.leave.insert(room_id, section.into_left()?);
         }
 
         // Joined rooms are assembled a few at a time: each still reads its
         // timeline, and the database answers those in parallel.
-        let sections: Vec<(OwnedRoomId, Option<StreamPos>, Value)> = stream::iter(joined)
-            .map(|(room_id, room_since)| async move {
-                let section = self
-                    .joined_room(req, pre, &room_id, room_since, upto, None)
-                    .await?;
-                ApiResult::Ok((room_id, room_since, section))
-            })
-            .buffered(ROOMS_IN_PARALLEL)
-            .try_collect()
-            .await?;
-        let mut join = Map::new();
-        for (room_id, room_since, section) in sections {
-            if room_since.is_none() || !section_is_empty(&section) {
-                join.insert(room_id.to_string(), section);
+        let joined_sections: Vec<(OwnedRoomId, Option<StreamPos>, RoomSection)> =
+            stream::iter(joined)
+                .map(|(room_id, room_since)| async move {
+                    let section = self
+                        .joined_room(req, pre, &room_id, room_since, upto, None)
+                        .await?;
+                    ApiResult::Ok((room_id, room_since, section))
+                })
+                .buffered(ROOMS_IN_PARALLEL)
+                .try_collect()
+                .await?;
+        for (room_id, room_since, section) in joined_sections {
+            if room_since.is_none() || !section.is_empty() {
+                rooms.join.insert(room_id, section.into_joined()?);
             }
         }
 
@@ -326,25 +327,29 @@ impl Syncer {
         let otk_counts = device.one_time_keys;
         let fallback_types = device.unused_fallback_keys;
 
-        let empty = join.is_empty()
+        let empty = rooms.is_empty()
             && to_device.is_empty()
             && changed.is_empty()
             && left.is_empty()
-            && invite.is_empty()
-            && leave.is_empty()
-            && knock.is_empty()
             && account_data_events.is_empty()
             && presence.is_empty();
-        let response = json!({
-            "next_batch": make_token(upto),
-            "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
-            "account_data": { "events": account_data_events },
-            "presence": { "events": presence },
-            "to_device": { "events": to_device },
-            "device_lists": { "changed": changed, "left": left },
-            "device_one_time_keys_count": otk_counts,
-            "device_unused_fallback_key_types": fallback_types,
-        });
+        let mut response = sync_events::v3::Response::new(make_token(upto));
+        response.rooms = rooms;
+        response.account_data.events = account_data_events
+            .iter()
+            .map(to_raw)
+            .collect::<ApiResult<_>>()?;
+        response.presence.events = presence.iter().map(to_raw).collect::<ApiResult<_>>()?;
+        response.to_device.events = to_device.iter().map(to_raw).collect::<ApiResult<_>>()?;
+        response.device_lists.changed = user_ids(changed);
+        response.device_lists.left = user_ids(left);
+        response.device_one_time_keys_count = sections::one_time_key_counts(otk_counts);
+        response.device_unused_fallback_key_types = Some(
+            fallback_types
+                .iter()
+                .map(|t| OneTimeKeyAlgorithm::from(t.as_str()))
+                .collect(),
+        );
         Ok((response, empty))
     }
 
@@ -429,7 +434,7 @@ impl Syncer {
         since: Option<StreamPos>,
         upto: StreamPos,
         left: Option<&Membership>,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<RoomSection> {
         let user = req.user;
         let filter = &req.filter.room;
         let limit = timeline_limit(&filter.timeline);
@@ -470,29 +475,30 @@ impl Syncer {
             .room_state_section(req, room_id, since, limited, timeline_start, &timeline)
             .await?;
 
-        let mut section = json!({
-            "timeline": {
-                "events": self.reader.serve_timeline(&timeline, user, req.device_id.as_str()).await?,
-                "limited": limited,
-                "prev_batch": prev_batch,
-            },
-            "state": { "events": state },
-            "account_data": { "events": room_account_data(pre, room_id) },
-        });
+        let mut section = RoomSection {
+            timeline: self
+                .reader
+                .serve_timeline(&timeline, user, req.device_id.as_str())
+                .await?,
+            limited,
+            prev_batch,
+            account_data: room_account_data(pre, room_id),
+            ephemeral: Vec::new(),
+            unread: None,
+            summary: None,
+            state,
+        };
         if left.is_none() {
-            section["ephemeral"] =
-                json!({ "events": ephemeral(pre, user, room_id, &filter.ephemeral) });
-            let (notifications, highlights) = pre.unread(room_id.as_str());
-            section["unread_notifications"] =
-                json!({ "notification_count": notifications, "highlight_count": highlights });
+            section.ephemeral = ephemeral(pre, user, room_id, &filter.ephemeral);
+            section.unread = Some(pre.unread(room_id.as_str()));
             let membership_changed = since.is_none()
                 || timeline.iter().any(|e| e.event_type == "m.room.member")
-                || state.iter().any(|e| e["type"] == "m.room.member");
+                || section.state.iter().any(|e| e["type"] == "m.room.member");
             if membership_changed {
-                section["summary"] = match pre.members(room_id.as_str()) {
-                    Some(members) => summary(members, user),
-                    None => summary(&self.store.room_members(room_id).await?, user),
-                };
+                section.summary = Some(match pre.members(room_id.as_str()) {
+                    Some(members) => sections::summary(members, user),
+                    None => sections::summary(&self.store.room_members(room_id).await?, user),
+                });
             }
         }
         Ok(section)
@@ -579,7 +585,7 @@ impl Syncer {
     }
 
     /// An invited or knocked room: stripped state for the client to show.
-    async fn stripped_room(&self, room_id: &RoomId, m: &Membership, key: &str) -> ApiResult<Value> {
+    async fn stripped_room(&self, room_id: &RoomId, m: &Membership) -> ApiResult<Vec<Value>> {
         let mut events = Vec::new();
         for ty in [
             "m.room.create",
@@ -606,7 +612,7 @@ impl Syncer {
             }
             events.push(serve_event(&own));
         }
-        Ok(json!({ key: { "events": events } }))
+        Ok(events)
     }
 }
 
@@ -677,48 +683,6 @@ fn ephemeral(
     out
 }
 
-fn summary(members: &[Membership], user: &UserId) -> Value {
-    let joined = members
-        .iter()
-        .filter(|m| m.membership == MembershipState::Join)
-        .count();
-    let invited = members
-        .iter()
-        .filter(|m| m.membership == MembershipState::Invite)
-        .count();
-    let heroes: Vec<&str> = members
-        .iter()
-        .filter(|m| {
-            m.user_id != user.as_str()
-                && matches!(
-                    m.membership,
-                    MembershipState::Join | MembershipState::Invite
-                )
-        })
-        .take(5)
-        .map(|m| m.user_id.as_str())
-        .collect();
-    json!({
-        "m.heroes": heroes,
-        "m.joined_member_count": joined,
-        "m.invited_member_count": invited,
-    })
-}
-
-fn section_is_empty(section: &Value) -> bool {
-    let empty = |path: &[&str]| {
-        let mut v = section;
-        for p in path {
-            v = &v[*p];
-        }
-        v.as_array().is_none_or(|a| a.is_empty())
-    };
-    empty(&["timeline", "events"])
-        && empty(&["state", "events"])
-        && empty(&["ephemeral", "events"])
-        && empty(&["account_data", "events"])
-}
-
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({}))
 }
@@ -731,4 +695,13 @@ fn stripped(e: &StoredEvent) -> Value {
         "sender": v["sender"],
         "content": v["content"],
     })
+}
+
+/// User IDs the store gave as text (unparseable ones, which the store
+/// never writes, are left out).
+fn user_ids(users: Vec<String>) -> Vec<OwnedUserId> {
+    users
+        .into_iter()
+        .filter_map(|u| OwnedUserId::try_from(u).ok())
+        .collect()
 }
