@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
-use ruma::{DeviceId, RoomId, UserId, events::room::member::MembershipState};
+use ruma::{DeviceId, EventId, RoomId, UserId, events::room::member::MembershipState};
 use sqlx::Row;
 
 pub use crate::event_types::*;
@@ -32,7 +32,7 @@ pub trait EventStore: Send + Sync {
     async fn published_rooms(&self, offset: i64, limit: i64) -> StoreResult<Vec<String>>;
     async fn count_published_rooms(&self) -> StoreResult<i64>;
 
-    async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>>;
+    async fn event(&self, event_id: &EventId) -> StoreResult<Option<StoredEvent>>;
     async fn events(&self, event_ids: &[String]) -> StoreResult<Vec<StoredEvent>>;
     async fn txn_event(
         &self,
@@ -266,11 +266,11 @@ impl EventStore for SqlStore {
         )
     }
 
-    async fn event(&self, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+    async fn event(&self, event_id: &EventId) -> StoreResult<Option<StoredEvent>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id = $1"
         )))
-        .bind(event_id)
+        .bind(event_id.as_str())
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(event_from_row).transpose()

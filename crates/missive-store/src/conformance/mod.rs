@@ -19,8 +19,13 @@ pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*, sync_batch:
 
 use crate::*;
 pub(crate) use ruma::{
-    device_id, events::room::member::MembershipState, room_alias_id, room_id, user_id,
+    device_id, event_id, events::room::member::MembershipState, room_alias_id, room_id, user_id,
 };
+
+/// An event ID the test holds as text.
+pub(crate) fn eid(id: &str) -> &ruma::EventId {
+    <&ruma::EventId>::try_from(id).unwrap()
+}
 
 /// Room IDs the tests wrote as text, typed for the batch reads.
 pub(crate) fn ids(rooms: &[String]) -> Vec<ruma::OwnedRoomId> {

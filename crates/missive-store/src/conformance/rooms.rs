@@ -31,7 +31,7 @@ pub async fn events_extend_the_room_and_its_state(store: SqlStore) {
         .persist_event(event("!r:test", "$m2", "m.room.message", None, &[&last]))
         .await;
     assert!(matches!(stale, Err(StoreError::RoomChanged(_))));
-    assert!(store.event("$m2").await.unwrap().is_none());
+    assert!(store.event(event_id!("$m2")).await.unwrap().is_none());
 
     let mut name = event("!r:test", "$name", "m.room.name", Some(""), &["$m1"]);
     name.json = r#"{"content":{"name":"Room"}}"#.into();
@@ -113,7 +113,7 @@ pub async fn long_state_chains_resolve(store: SqlStore) {
         prev = id;
     }
     let current = store.current_state(room_id!("!r:test")).await.unwrap();
-    let last = store.event(&prev).await.unwrap().unwrap();
+    let last = store.event(eid(&prev)).await.unwrap().unwrap();
     assert_eq!(
         store.state_at_group(last.state_group).await.unwrap(),
         current
@@ -126,7 +126,7 @@ pub async fn long_state_chains_resolve(store: SqlStore) {
         Some("$s243")
     );
     // State in the middle of the chain is still exact.
-    let mid = store.event("$s100").await.unwrap().unwrap();
+    let mid = store.event(event_id!("$s100")).await.unwrap().unwrap();
     let mid_state = store.state_at_group(mid.state_group).await.unwrap();
     assert_eq!(
         mid_state
@@ -356,7 +356,7 @@ pub async fn transactions_and_redactions_apply_once(store: SqlStore) {
     let mut redaction = event("!r:test", "$red", "m.room.redaction", None, &["$t1"]);
     redaction.redaction = Some(("$t1".into(), r#"{"redacted":true}"#.into()));
     store.persist_event(redaction).await.unwrap();
-    let redacted = store.event("$t1").await.unwrap().unwrap();
+    let redacted = store.event(event_id!("$t1")).await.unwrap().unwrap();
     assert_eq!(redacted.json, r#"{"redacted":true}"#);
     assert_eq!(redacted.redacted_by.as_deref(), Some("$red"));
 }
@@ -405,9 +405,9 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
         results => panic!("one of two conflicting events must win: {results:?}"),
     };
     assert!(matches!(other, Ok(PersistOutcome::Persisted { .. })));
-    assert!(store.event(winner).await.unwrap().is_some());
-    assert!(store.event(loser).await.unwrap().is_none());
-    assert!(store.event("$b1").await.unwrap().is_some());
+    assert!(store.event(eid(winner)).await.unwrap().is_some());
+    assert!(store.event(eid(loser)).await.unwrap().is_none());
+    assert!(store.event(event_id!("$b1")).await.unwrap().is_some());
     let extremities: Vec<String> = store
         .forward_extremities(room_id!("!a:test"))
         .await
@@ -449,12 +449,12 @@ pub async fn concurrent_events_commit_together_and_conflicts_fail_alone(store: S
         }
         results => panic!("one transaction, one event: {results:?}"),
     };
-    assert!(store.event(kept).await.unwrap().is_some());
-    assert!(store.event(dropped).await.unwrap().is_none());
+    assert!(store.event(eid(kept)).await.unwrap().is_some());
+    assert!(store.event(eid(dropped)).await.unwrap().is_none());
     assert!(broken.is_err());
-    assert!(store.event("$x").await.unwrap().is_none());
+    assert!(store.event(event_id!("$x")).await.unwrap().is_none());
     assert!(matches!(fine, Ok(PersistOutcome::Persisted { .. })));
-    assert!(store.event("$a3").await.unwrap().is_some());
+    assert!(store.event(event_id!("$a3")).await.unwrap().is_some());
     // Whom it notifies was written with it.
     assert_eq!(
         store
@@ -541,8 +541,8 @@ pub async fn plain_messages_are_written_together(store: SqlStore) {
             ),
         ]
     );
-    assert!(store.event("$m1").await.unwrap().is_some());
-    assert!(store.event("$m2").await.unwrap().is_some());
+    assert!(store.event(event_id!("$m1")).await.unwrap().is_some());
+    assert!(store.event(event_id!("$m2")).await.unwrap().is_some());
     assert_eq!(
         store
             .unread_counts(user_id!("@bob:test"), room_id!("!a:test"), StreamPos::ZERO)

@@ -32,7 +32,12 @@ pub async fn sync_reads_for_many_rooms_match_per_room_reads(store: SqlStore) {
     let mut m2 = event("!a:test", "$m2", "m.room.message", None, &["$m1"]);
     m2.push_actions = vec![("@bob:test".into(), true)];
     store.persist_event(m2).await.unwrap();
-    let m1_order = store.event("$m1").await.unwrap().unwrap().stream_ordering;
+    let m1_order = store
+        .event(event_id!("$m1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .stream_ordering;
     store
         .set_receipt(ReceiptRecord {
             room_id: "!a:test".into(),
@@ -299,7 +304,14 @@ pub async fn unread_counts_fold_and_stay_exact(store: SqlStore) {
             .await
             .unwrap()
         {
-            StreamPos::ZERO => store.event("$bj").await.unwrap().unwrap().stream_ordering,
+            StreamPos::ZERO => {
+                store
+                    .event(event_id!("$bj"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .stream_ordering
+            }
             read => read,
         };
         store

@@ -75,7 +75,7 @@ impl Reader {
         self.read_scope(room_id, user).await?;
         let event = self
             .store
-            .event(event_id.as_str())
+            .event(event_id)
             .await?
             .filter(|e| e.room_id == room_id.as_str());
         let visible = match event {

@@ -175,7 +175,7 @@ impl Reader {
         let room = room_id.as_str();
         let event = self
             .store
-            .event(event_id.as_str())
+            .event(event_id)
             .await?
             .filter(|e| e.room_id == room && e.stream_ordering <= cap)
             .ok_or_else(|| ApiError::not_found("event not found"))?;

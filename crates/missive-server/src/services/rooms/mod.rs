@@ -318,7 +318,7 @@ impl Rooms {
         let stored = self
             .inner
             .store
-            .event(id.as_str())
+            .event(id)
             .await?
             .filter(|e| e.room_id == room_id.as_str())
             .ok_or_else(|| ApiError::not_found("event to redact not found in this room"))?;

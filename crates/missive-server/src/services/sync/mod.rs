@@ -600,7 +600,12 @@ impl Syncer {
                 events.push(stripped(&e));
             }
         }
-        if let Some(own) = self.store.event(&m.event_id).await? {
+        let own_event = <&ruma::EventId>::try_from(m.event_id.as_str()).ok();
+        let own = match own_event {
+            Some(id) => self.store.event(id).await?,
+            None => None,
+        };
+        if let Some(own) = own {
             if let Ok(v) = serde_json::from_str::<Value>(&own.json)
                 && let Some(inviter) = v.get("sender").and_then(Value::as_str)
                 && let Some(inviter_member) = self
