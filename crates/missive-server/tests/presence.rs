@@ -110,10 +110,13 @@ async fn presence_follows_syncs_and_explicit_states() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    // A sync that asks to stay offline marks nothing.
+    // A sync that asks to stay offline marks nothing: bob is offline, as
+    // someone who never set a presence is.
     api.sync(&bob, None, "set_presence=offline").await;
-    let (status, _) = api.presence_of(&alice, &bob).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api.presence_of(&alice, &bob).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["presence"], "offline", "{body}");
+    assert!(body.get("last_active_ago").is_none(), "{body}");
 
     // Bob's sync marks him online; Alice sees it in her sync and on request.
     let first = api.sync(&alice, None, "").await;

@@ -36,7 +36,8 @@ pub async fn get_presence(
     let ago = u64::try_from(now_ms() - p.last_active_ts).unwrap_or(0);
     let mut res = get_presence::v3::Response::new(PresenceState::from(p.state.as_str()));
     res.currently_active = Some(p.state == "online");
-    res.last_active_ago = Some(Duration::from_millis(ago));
+    // Never active: no "last active" to tell.
+    res.last_active_ago = (p.last_active_ts > 0).then(|| Duration::from_millis(ago));
     res.status_msg = p.status_msg;
     Ok(RumaResponse(res))
 }

@@ -113,10 +113,17 @@ impl Presence {
                 "you do not share a room with this user",
             ));
         }
-        self.store
+        // Someone who never set a presence is offline (as Synapse answers).
+        Ok(self
+            .store
             .presence(target)
             .await?
-            .ok_or_else(|| ApiError::not_found("no presence known"))
+            .unwrap_or_else(|| PresenceRecord {
+                user_id: target.to_string(),
+                state: "offline".to_owned(),
+                status_msg: None,
+                last_active_ts: 0,
+            }))
     }
 
     /// Marks the user active in `state` (from a sync), writing only when

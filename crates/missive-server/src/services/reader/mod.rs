@@ -193,9 +193,14 @@ impl Reader {
         Ok(Visible::all_checked(events))
     }
 
-    /// The members joined to the room now, for a user joined to it.
+    /// The members joined to the room now, for a user joined to it or
+    /// anyone when the room is world-readable (room previews list them).
     pub async fn joined_members(&self, room_id: &RoomId, user: &UserId) -> ApiResult<Vec<Visible>> {
-        self.require_joined(room_id, user).await?;
+        if self.require_joined(room_id, user).await.is_err()
+            && !self.world_readable(room_id).await?
+        {
+            return Err(ApiError::forbidden("you are not in this room"));
+        }
         let members = self
             .store
             .current_state_events(room_id)

@@ -186,7 +186,13 @@ impl Reader {
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::not_found("event not found"))?;
-        let limit = page_limit(limit);
+        // `limit=0` asks for the event alone (the page limit's floor of one
+        // is for /messages).
+        let limit = if limit == UInt::MIN {
+            0
+        } else {
+            page_limit(limit)
+        };
         let before_n = limit / 2;
         let after_n = limit - before_n;
         let before = self

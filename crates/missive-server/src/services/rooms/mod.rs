@@ -207,6 +207,9 @@ impl Rooms {
                     Some((key.clone(), pdu))
                 })
                 .collect();
+            if let Some(current) = unchanged_state(&template, sender, &state) {
+                return Ok(current);
+            }
             let prev = head.prev.as_slice();
             let ctx = RoomContext {
                 room_id,
@@ -388,6 +391,22 @@ impl Rooms {
         )
         .await;
     }
+}
+
+/// The current state event `template` would replace, when it is the same
+/// (same sender, same content): sending it again changes nothing, so no
+/// event is made and the existing one answers, as Synapse does (a client
+/// re-sending its state, or joining a room it is in, gets the same ID).
+fn unchanged_state(
+    template: &EventTemplate,
+    sender: &UserId,
+    state: &StateEvents,
+) -> Option<OwnedEventId> {
+    let key = template.state_key.as_ref()?;
+    let current = state.get(&(template.event_type.to_string().into(), key.clone()))?;
+    let same_content = serde_json::from_str::<serde_json::Value>(current.content.get())
+        .is_ok_and(|content| content == template.content);
+    (current.sender == sender && same_content).then(|| current.event_id.clone())
 }
 
 /// The JSON a redacted event is served as: the room version's redaction

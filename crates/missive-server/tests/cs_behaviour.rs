@@ -1,0 +1,172 @@
+//! Client-Server behaviours clients rely on, as Synapse has them: repeated
+//! state is not a new event, `/context` with `limit=0`, presence of someone
+//! who never set it, and member lists of world-readable rooms.
+
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Backend, TestServer};
+
+async fn repeated_state_is_not_a_new_event(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let room = server
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    let topic = json!({ "topic": "budget" });
+    let (_, first) = server
+        .send_state(&alice, &room, "m.room.topic", "", topic.clone())
+        .await;
+    let (status, again) = server
+        .send_state(&alice, &room, "m.room.topic", "", topic)
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        first["event_id"], again["event_id"],
+        "the same state is the same event"
+    );
+    let (_, changed) = server
+        .send_state(
+            &alice,
+            &room,
+            "m.room.topic",
+            "",
+            json!({ "topic": "other" }),
+        )
+        .await;
+    assert_ne!(first["event_id"], changed["event_id"]);
+
+    // Joining a room one is in changes nothing either.
+    server.join(&bob, &room).await;
+    let member = |server: &TestServer| {
+        let (bob, room) = (bob.clone(), room.clone());
+        let server_url = server.base_url.clone();
+        async move {
+            let res: Value = reqwest::Client::new()
+                .get(format!(
+                    "{server_url}/_matrix/client/v3/rooms/{room}/state/m.room.member/@bob:localhost?format=event"
+                ))
+                .bearer_auth(&bob)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            res["event_id"].clone()
+        }
+    };
+    let joined = member(&server).await;
+    server.join(&bob, &room).await;
+    assert_eq!(
+        member(&server).await,
+        joined,
+        "a second join makes no event"
+    );
+}
+
+async fn context_limit_zero_is_the_event_alone(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let room = server.create_room(&alice, json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (_, sent) = server
+            .send_event(
+                &alice,
+                &room,
+                "m.room.message",
+                &format!("t{i}"),
+                json!({"msgtype": "m.text", "body": i.to_string()}),
+            )
+            .await;
+        ids.push(sent["event_id"].as_str().unwrap().to_owned());
+    }
+    let (status, context) = server
+        .call(
+            Some(&alice),
+            "GET",
+            &format!("/_matrix/client/v3/rooms/{room}/context/{}?limit=0", ids[1]),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{context}");
+    assert_eq!(context["event"]["event_id"], ids[1].as_str());
+    let count = |k: &str| context.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+    assert_eq!(
+        (count("events_before"), count("events_after")),
+        (0, 0),
+        "{context}"
+    );
+}
+
+async fn presence_and_previews(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let carol = server.register_token("carol").await;
+    let room = server
+        .create_room(
+            &alice,
+            json!({
+                "preset": "public_chat",
+                "initial_state": [{
+                    "type": "m.room.history_visibility", "state_key": "",
+                    "content": { "history_visibility": "world_readable" }
+                }]
+            }),
+        )
+        .await;
+    server.join(&bob, &room).await;
+
+    // Bob never set a presence: he is offline, not unknown.
+    let (status, presence) = server
+        .call(
+            Some(&alice),
+            "GET",
+            "/_matrix/client/v3/presence/@bob:localhost/status",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{presence}");
+    assert_eq!(presence["presence"], "offline");
+
+    // Carol is in no room, yet a world-readable room's members are hers to
+    // preview, as its state is.
+    let (status, members) = server
+        .call(
+            Some(&carol),
+            "GET",
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{members}");
+    assert!(
+        members["joined"].get("@bob:localhost").is_some(),
+        "{members}"
+    );
+
+    // A private room's members stay private.
+    let private = server.create_room(&alice, json!({})).await;
+    let (status, _) = server
+        .call(
+            Some(&carol),
+            "GET",
+            &format!("/_matrix/client/v3/rooms/{private}/joined_members"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+both_backends!(
+    repeated_state_is_not_a_new_event => repeated_state_is_not_a_new_event,
+    context_limit_zero_is_the_event_alone => context_limit_zero_is_the_event_alone,
+    presence_and_previews => presence_and_previews,
+);
