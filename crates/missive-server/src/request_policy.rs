@@ -10,10 +10,15 @@
 use std::any::TypeId;
 
 use bytes::Bytes;
-use ruma::api::client::{directory::set_room_visibility, session::login};
+use ruma::api::client::{
+    directory::set_room_visibility, session::login, typing::create_typing_event,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+
+/// How long a client that says it is typing, without a timeout, is.
+const DEFAULT_TYPING_TIMEOUT_MS: u64 = 30_000;
 
 /// Whether an endpoint requires, accepts or ignores an access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +92,14 @@ fn check_and_fill<T: 'static>(body: &mut Map<String, Value>) -> Result<bool, Api
         // "Defaults to public" (spec, and Synapse); ruma requires the field.
         body.insert("visibility".into(), Value::from("public"));
         return Ok(true);
+    } else if is::<T, create_typing_event::v3::Request>()
+        && body.get("typing") == Some(&Value::Bool(true))
+        && !body.contains_key("timeout")
+    {
+        // Synapse takes 30 s when a typing client gives no timeout; ruma
+        // requires one.
+        body.insert("timeout".into(), Value::from(DEFAULT_TYPING_TIMEOUT_MS));
+        return Ok(true);
     }
     Ok(false)
 }
@@ -139,6 +152,15 @@ mod tests {
         let (bytes, value) = prepare_json_body::<Vis>(Bytes::new()).unwrap();
         assert_eq!(value, json!({ "visibility": "public" }));
         assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn typing_without_a_timeout_gets_synapse_s() {
+        type Typing = create_typing_event::v3::Request;
+        let (_, value) = prepare_json_body::<Typing>(Bytes::from(r#"{"typing":true}"#)).unwrap();
+        assert_eq!(value, json!({ "typing": true, "timeout": 30_000 }));
+        let (_, value) = prepare_json_body::<Typing>(Bytes::from(r#"{"typing":false}"#)).unwrap();
+        assert_eq!(value, json!({ "typing": false }));
     }
 
     #[test]

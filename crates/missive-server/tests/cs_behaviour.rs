@@ -165,7 +165,23 @@ async fn presence_and_previews(backend: Backend) {
     assert_eq!(status, 403);
 }
 
+async fn typing_without_a_timeout_is_accepted(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let room = server.create_room(&alice, json!({})).await;
+    let (status, body) = server
+        .call(
+            Some(&alice),
+            "PUT",
+            &format!("/_matrix/client/v3/rooms/{room}/typing/@alice:localhost"),
+            json!({ "typing": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 both_backends!(
+    typing_without_a_timeout_is_accepted => typing_without_a_timeout_is_accepted,
     repeated_state_is_not_a_new_event => repeated_state_is_not_a_new_event,
     context_limit_zero_is_the_event_alone => context_limit_zero_is_the_event_alone,
     presence_and_previews => presence_and_previews,
