@@ -71,8 +71,7 @@ impl Ephemeral {
                 "unknown receipt type {receipt_type}"
             )));
         }
-        self.reader.require_joined(room, user).await?;
-        let event = self.reader.event(room, user, event_id).await?;
+        let event = self.reader.member_event(room, user, event_id).await?;
         let moved = self
             .store
             .set_receipt(ReceiptRecord {
@@ -101,8 +100,7 @@ impl Ephemeral {
         user: &UserId,
         event_id: &EventId,
     ) -> ApiResult<()> {
-        self.reader.require_joined(room, user).await?;
-        self.reader.event(room, user, event_id).await?;
+        self.reader.member_event(room, user, event_id).await?;
         let content = json!({ "event_id": event_id }).to_string();
         let pos = self
             .store

@@ -73,6 +73,30 @@ impl Reader {
         event_id: &EventId,
     ) -> ApiResult<Visible> {
         self.read_scope(room_id, user).await?;
+        self.visible_event(room_id, user, event_id).await
+    }
+
+    /// The event `event_id` of a room `user` is joined to, if they may see
+    /// it (an event from before their join may be hidden from them):
+    /// receipts and read markers point only at such events.
+    pub async fn member_event(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+    ) -> ApiResult<Visible> {
+        self.require_joined(room_id, user).await?;
+        self.visible_event(room_id, user, event_id).await
+    }
+
+    /// The event through the history-visibility gate; `M_NOT_FOUND` when it
+    /// is not in the room or hidden from the user.
+    async fn visible_event(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+    ) -> ApiResult<Visible> {
         let event = self
             .store
             .event(event_id)
