@@ -112,6 +112,18 @@ impl RoomHistory {
         )
     }
 
+    /// The user's membership at the event at stream position `pos`, as
+    /// served in its `unsigned.membership` (spec v1.11): their membership
+    /// in the state before it, or the one their own membership event there
+    /// gives them; `leave` when they had none.
+    pub fn membership_at(&self, pos: i64) -> &str {
+        self.memberships
+            .iter()
+            .rev()
+            .find(|(p, _)| *p <= pos)
+            .map_or("leave", |(_, m)| m.as_str())
+    }
+
     /// The user's current membership, if any.
     pub fn current_membership(&self) -> Option<&str> {
         self.memberships.last().map(|(_, m)| m.as_str())
@@ -127,6 +139,24 @@ mod tests {
             membership_at_event: m,
             joined_since,
         }
+    }
+
+    #[test]
+    fn membership_at_an_event_counts_the_users_own_event() {
+        let history = RoomHistory {
+            memberships: vec![
+                (5, "invite".into()),
+                (8, "join".into()),
+                (12, "leave".into()),
+            ],
+            visibility: Vec::new(),
+        };
+        assert_eq!(history.membership_at(3), "leave");
+        assert_eq!(history.membership_at(5), "invite");
+        assert_eq!(history.membership_at(7), "invite");
+        assert_eq!(history.membership_at(8), "join");
+        assert_eq!(history.membership_at(11), "join");
+        assert_eq!(history.membership_at(12), "leave");
     }
 
     #[test]

@@ -180,9 +180,75 @@ async fn typing_without_a_timeout_is_accepted(backend: Backend) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Deleting an alias takes it out of the canonical alias, so the room no
+/// longer advertises it.
+async fn deleted_alias_leaves_the_canonical_alias(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let room = server
+        .create_room(&alice, json!({ "room_alias_name": "budget" }))
+        .await;
+    let canonical = || async {
+        server
+            .call(
+                Some(&alice),
+                "GET",
+                &format!("/_matrix/client/v3/rooms/{room}/state/m.room.canonical_alias/"),
+                Value::Null,
+            )
+            .await
+    };
+    let (status, before) = canonical().await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["alias"], "#budget:localhost");
+    let (status, body) = server
+        .call(
+            Some(&alice),
+            "DELETE",
+            "/_matrix/client/v3/directory/room/%23budget:localhost",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, after) = canonical().await;
+    assert!(after.get("alias").is_none(), "{after}");
+}
+
+/// Fields a client adds to `POST /join` stay in its member event.
+async fn join_content_is_kept(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let room = server
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    let (status, body) = server
+        .call(
+            Some(&bob),
+            "POST",
+            &format!("/_matrix/client/v3/join/{room}"),
+            json!({ "reason": "the weekly meeting", "org.example.badge": 7, "membership": "ban" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, member) = server
+        .call(
+            Some(&bob),
+            "GET",
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/@bob:localhost"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(member["membership"], "join", "{member}");
+    assert_eq!(member["reason"], "the weekly meeting");
+    assert_eq!(member["org.example.badge"], 7);
+}
+
 both_backends!(
     typing_without_a_timeout_is_accepted => typing_without_a_timeout_is_accepted,
     repeated_state_is_not_a_new_event => repeated_state_is_not_a_new_event,
     context_limit_zero_is_the_event_alone => context_limit_zero_is_the_event_alone,
     presence_and_previews => presence_and_previews,
+    deleted_alias_leaves_the_canonical_alias => deleted_alias_leaves_the_canonical_alias,
+    join_content_is_kept => join_content_is_kept,
 );

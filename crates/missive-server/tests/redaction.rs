@@ -215,7 +215,7 @@ async fn malformed_redactions_are_refused(backend: Backend) {
         .await;
     let elsewhere = msg["event_id"].as_str().unwrap().to_owned();
 
-    // A target in another room is not found here.
+    // A target in another room is a bad request (as Synapse answers).
     let (status, body) = server
         .send_event(
             &alice,
@@ -227,7 +227,7 @@ async fn malformed_redactions_are_refused(backend: Backend) {
         .await;
     assert_eq!(
         (status, &body["errcode"]),
-        (404, &json!("M_NOT_FOUND")),
+        (400, &json!("M_INVALID_PARAM")),
         "{body}"
     );
     let (_, event) = server

@@ -28,6 +28,8 @@ pub trait PresenceStore: Send + Sync {
         user_id: &UserId,
         since: StreamPos,
     ) -> StoreResult<Vec<PresenceRecord>>;
+    /// The presence of each of `users` who ever set one.
+    async fn presence_of(&self, users: &[&UserId]) -> StoreResult<Vec<PresenceRecord>>;
 }
 
 fn presence_from_row(r: &sqlx::any::AnyRow) -> StoreResult<PresenceRecord> {
@@ -94,5 +96,25 @@ impl PresenceStore for SqlStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(presence_from_row).collect()
+    }
+
+    async fn presence_of(&self, users: &[&UserId]) -> StoreResult<Vec<PresenceRecord>> {
+        let mut out = Vec::new();
+        for chunk in users.chunks(200) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT user_id, state, status_msg, last_active_ts FROM presence \
+                 WHERE user_id IN ({}) ORDER BY user_id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for user in chunk {
+                query = query.bind(user.as_str());
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.push(presence_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 }

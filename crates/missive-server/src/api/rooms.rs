@@ -71,7 +71,12 @@ pub async fn join_room_by_id(
 ) -> ApiResult<RumaResponse<join_room_by_id::v3::Response>> {
     let me = req.user()?;
     rooms
-        .join(&req.body.room_id, &me.user_id, req.body.reason.as_deref())
+        .join(
+            &req.body.room_id,
+            &me.user_id,
+            req.body.reason.as_deref(),
+            req.json_body.as_ref(),
+        )
         .await?;
     Ok(RumaResponse(join_room_by_id::v3::Response::new(
         req.body.room_id.clone(),
@@ -85,7 +90,12 @@ pub async fn join_room_by_id_or_alias(
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
     rooms
-        .join(&room_id, &me.user_id, req.body.reason.as_deref())
+        .join(
+            &room_id,
+            &me.user_id,
+            req.body.reason.as_deref(),
+            req.json_body.as_ref(),
+        )
         .await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(
         room_id,

@@ -259,6 +259,14 @@ pub async fn small_tables_round_trip(store: SqlStore) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        store
+            .presence_of(&[user_id!("@a:test"), user_id!("@never:test")])
+            .await
+            .unwrap(),
+        vec![p],
+        "only users who set a presence"
+    );
 }
 
 /// Every kind of change a sync asks about is seen from just before it,

@@ -10,10 +10,12 @@ use missive_store::{
 };
 use ruma::{
     OwnedRoomAliasId, OwnedRoomId, OwnedServerName, RoomAliasId, RoomId, UInt, UserId,
-    api::client::user_directory::search_users::v3::User,
+    api::client::user_directory::search_users::v3::User, events::StateEventType,
 };
 
 pub use public_rooms::PublicRoomsPage;
+
+use missive_core::event_builder::EventTemplate;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -102,7 +104,43 @@ impl Directory {
             return Err(ApiError::forbidden("you may not remove this alias"));
         }
         self.store.delete_alias(alias).await?;
+        self.drop_from_canonical_alias(&room_id, &by.user_id, alias)
+            .await;
         Ok(())
+    }
+
+    /// Takes a deleted alias out of the room's `m.room.canonical_alias`, so
+    /// that it no longer names the room (as Synapse does: best effort, as
+    /// the deleting user; one who may not change it leaves it as it is).
+    async fn drop_from_canonical_alias(&self, room_id: &str, by: &UserId, alias: &RoomAliasId) {
+        let Ok(room) = <&RoomId>::try_from(room_id) else {
+            return;
+        };
+        let current = match self
+            .store
+            .current_state_event(room, "m.room.canonical_alias", "")
+            .await
+        {
+            Ok(Some(e)) => e,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("reading the canonical alias of {room_id}: {e}");
+                return;
+            }
+        };
+        let Some(mut content) = serde_json::from_str::<serde_json::Value>(&current.json)
+            .ok()
+            .and_then(|v| v.get("content").cloned())
+        else {
+            return;
+        };
+        let Some(new_content) = without_alias(&mut content, alias.as_str()) else {
+            return;
+        };
+        let template = EventTemplate::state(StateEventType::RoomCanonicalAlias, "", new_content);
+        if let Err(e) = self.rooms.send(room, by, template, None).await {
+            tracing::info!("alias {alias} deleted but left in the canonical alias: {e:?}");
+        }
     }
 
     /// The room's local aliases, to whoever may read the room.
@@ -201,5 +239,40 @@ impl Directory {
             .transpose()?;
         let levels = missive_core::power_levels::effective(pl.as_ref(), &rules, Vec::new());
         Ok(levels.user_can_send_state(user, ty.into()))
+    }
+}
+
+/// The canonical alias content without `alias` (as `alias` or among
+/// `alt_aliases`), or `None` if it did not name it.
+fn without_alias(content: &mut serde_json::Value, alias: &str) -> Option<serde_json::Value> {
+    let object = content.as_object_mut()?;
+    let mut changed = false;
+    if object.get("alias").and_then(|a| a.as_str()) == Some(alias) {
+        object.remove("alias");
+        changed = true;
+    }
+    if let Some(alt) = object.get_mut("alt_aliases").and_then(|a| a.as_array_mut()) {
+        let before = alt.len();
+        alt.retain(|a| a.as_str() != Some(alias));
+        changed |= alt.len() != before;
+    }
+    changed.then(|| content.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::without_alias;
+
+    #[test]
+    fn a_deleted_alias_leaves_the_canonical_alias() {
+        let mut c = json!({ "alias": "#a:x", "alt_aliases": ["#a:x", "#b:x"] });
+        assert_eq!(
+            without_alias(&mut c, "#a:x"),
+            Some(json!({ "alt_aliases": ["#b:x"] }))
+        );
+        let mut c = json!({ "alias": "#b:x" });
+        assert_eq!(without_alias(&mut c, "#a:x"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! /messages, /context, /event, /state, /members) asks this module what
 //! the user may see, and gets [`Visible`] events back.
 
+mod ignored;
 mod pages;
 mod visible;
 
@@ -12,9 +13,11 @@ use missive_store::{EventStore, SqlStore, StateMap, StoredEvent, StreamPos};
 use ruma::{EventId, RoomId, UserId};
 use serde_json::{Value, json};
 
+pub use ignored::Ignored;
 pub use pages::{Context, Messages, MessagesQuery};
+pub(in crate::services) use pages::{PageScan, is_selective};
 pub(in crate::services) use visible::serve_event;
-pub use visible::{Visible, to_raw};
+pub use visible::{EventFormat, Visible, to_raw};
 
 use crate::error::{ApiError, ApiResult};
 use ruma::events::room::member::MembershipState;
@@ -119,6 +122,7 @@ impl Reader {
         events: &[&Visible],
         user: &UserId,
         device_id: &str,
+        format: EventFormat,
     ) -> ApiResult<Vec<Value>> {
         let own: Vec<String> = events
             .iter()
@@ -135,7 +139,7 @@ impl Reader {
         Ok(events
             .iter()
             .map(|e| {
-                let mut v = e.to_client();
+                let mut v = e.serve(format);
                 if let Some(txn) = txns.get(&e.event_id) {
                     v["unsigned"]["transaction_id"] = json!(txn);
                 }
@@ -259,7 +263,10 @@ pub fn gate(history: &RoomHistory, events: Vec<StoredEvent>) -> Vec<Visible> {
     events
         .into_iter()
         .filter(|e| history.can_see(e.stream_ordering.get()))
-        .map(Visible::checked)
+        .map(|e| {
+            let pos = e.stream_ordering.get();
+            Visible::gated(e, history.membership_at(pos))
+        })
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! the user may read and through the visibility gate.
 
 use missive_core::filter::event_matches;
+use missive_core::visibility::RoomHistory;
 use missive_store::{EventStore, StoredEvent, StreamPos, TimelineDirection};
 use ruma::{
     EventId, RoomId, UInt, UserId,
@@ -12,7 +13,7 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::{ReadScope, Reader, Visible};
+use super::{EventFormat, Ignored, ReadScope, Reader, Visible, gate};
 use crate::{
     error::{ApiError, ApiResult},
     services::sync::{make_token, parse_token},
@@ -20,6 +21,41 @@ use crate::{
 
 /// The most events one /messages or /context call returns.
 const MAX_PAGE: i64 = 1000;
+/// The most events one call reads looking for events a filter matches.
+const MAX_SCANNED: i64 = 5000;
+
+/// Where and how to read a page (see [`Reader::matching_page`]).
+pub(in crate::services) struct PageScan<'a> {
+    /// Backward: read at or before this position; forward: after it.
+    pub from: StreamPos,
+    /// Backward: read after this position; forward: at or before it.
+    pub bound: Option<StreamPos>,
+    pub direction: TimelineDirection,
+    pub limit: i64,
+    pub filter: &'a RoomEventFilter,
+    /// Whose messages the reader does not get.
+    pub ignored: &'a Ignored,
+}
+
+/// A page of matching events, in reading order.
+#[derive(Default)]
+pub(in crate::services) struct Page {
+    pub events: Vec<Visible>,
+    /// The last event read (matching or not): the next page starts after it.
+    pub last_scanned: Option<StreamPos>,
+    /// How many events were read (matching or not).
+    pub scanned: usize,
+    /// Nothing is left to read in this direction.
+    pub exhausted: bool,
+}
+
+/// Whether a filter may leave events out (so a page reads ahead).
+pub(in crate::services) fn is_selective(filter: &RoomEventFilter) -> bool {
+    filter.types.is_some()
+        || !filter.not_types.is_empty()
+        || filter.senders.is_some()
+        || !filter.not_senders.is_empty()
+}
 
 /// What a `/messages` call asks for.
 pub struct MessagesQuery<'a> {
@@ -66,17 +102,6 @@ fn scope_cap(scope: &ReadScope) -> StreamPos {
     }
 }
 
-fn matching<'a>(
-    events: &'a [Visible],
-    filter: &RoomEventFilter,
-    room_id: &RoomId,
-) -> Vec<&'a Visible> {
-    events
-        .iter()
-        .filter(|e| event_matches(filter, &e.event_type, &e.sender, room_id.as_str()))
-        .collect()
-}
-
 impl Reader {
     /// A page of the room's timeline from `query.from` in `query.dir`.
     pub async fn messages(
@@ -90,52 +115,116 @@ impl Reader {
         let limit = page_limit(query.limit);
         let to = query.to.map(parse_token).transpose()?;
         let from_token = query.from.map(parse_token).transpose()?;
-        let (from, events) = match query.dir {
+        let (from, bound, direction) = match query.dir {
             Direction::Backward => {
                 let from = match from_token {
                     Some(from) => from,
                     None => self.store.current_position().await?,
                 }
                 .min(cap);
-                let events = self
-                    .store
-                    .room_events(room_id, from.next(), to, TimelineDirection::Backward, limit)
-                    .await?;
-                (from, events)
+                (from, to, TimelineDirection::Backward)
             }
             Direction::Forward => {
                 let from = from_token.unwrap_or(StreamPos::ZERO);
                 let upper = to.unwrap_or(StreamPos::END).min(cap);
-                let events = self
-                    .store
-                    .room_events(
-                        room_id,
-                        from,
-                        Some(upper),
-                        TimelineDirection::Forward,
-                        limit,
-                    )
-                    .await?;
-                (from, events)
+                (from, Some(upper), TimelineDirection::Forward)
             }
         };
-        let end = (events.len() as i64 == limit).then(|| {
-            let last = events.last().map_or(from, |e| e.stream_ordering);
-            make_token(if query.dir == Direction::Backward {
-                last.prev()
-            } else {
-                last
-            })
-        });
-        let visible = self.filter_visible(room_id, user, events).await?;
-        let chunk = matching(&visible, query.filter, room_id);
+        let history = self.history(room_id, user).await?;
+        let ignored = self.ignored(user).await?;
+        let page = self
+            .matching_page(
+                room_id,
+                &history,
+                PageScan {
+                    from,
+                    bound,
+                    direction,
+                    limit,
+                    filter: query.filter,
+                    ignored: &ignored,
+                },
+            )
+            .await?;
+        // Forward, more may always come (the live edge moves on); backward,
+        // until the room's first event.
+        let end = match query.dir {
+            Direction::Forward => Some(make_token(page.last_scanned.unwrap_or(from))),
+            Direction::Backward => (!page.exhausted)
+                .then(|| make_token(page.last_scanned.unwrap_or(from.next()).prev())),
+        };
+        let chunk: Vec<&Visible> = page.events.iter().collect();
         let state = self.lazy_members(room_id, query.filter, &chunk).await?;
         Ok(Messages {
             start: make_token(from),
             end,
-            chunk: self.serve_timeline(&chunk, user, device_id).await?,
+            chunk: self
+                .serve_timeline(&chunk, user, device_id, EventFormat::Client)
+                .await?,
             state,
         })
+    }
+
+    /// Up to `scan.limit` events the user may see that match the filter,
+    /// read page by page from `scan.from`: a filter selects before the
+    /// limit, so a type filter finds its events behind any number of
+    /// others (up to [`MAX_SCANNED`] per call, after which the answer's
+    /// token lets the client go on).
+    pub(in crate::services) async fn matching_page(
+        &self,
+        room_id: &RoomId,
+        history: &RoomHistory,
+        scan: PageScan<'_>,
+    ) -> ApiResult<Page> {
+        let mut page = Page::default();
+        let mut cursor = match scan.direction {
+            TimelineDirection::Backward => scan.from.next(),
+            TimelineDirection::Forward => scan.from,
+        };
+        let mut scanned = 0;
+        // Unfiltered pages need one read; filtered ones read more at once.
+        let filtered = is_selective(scan.filter);
+        let batch = if filtered {
+            (scan.limit * 4).clamp(50, 500)
+        } else {
+            scan.limit
+        };
+        let full = |page: &Page| page.events.len() >= scan.limit as usize;
+        while !full(&page) {
+            let events = self
+                .store
+                .room_events(room_id, cursor, scan.bound, scan.direction, batch)
+                .await?;
+            let read = events.len() as i64;
+            let mut used = 0;
+            for e in events {
+                used += 1;
+                let pos = e.stream_ordering;
+                cursor = pos;
+                scanned += 1;
+                page.scanned += 1;
+                page.last_scanned = Some(pos);
+                if event_matches(scan.filter, &e.event_type, &e.sender, room_id.as_str())
+                    && !scan.ignored.hides(&e)
+                    && let Some(v) = gate(history, vec![e]).pop()
+                {
+                    page.events.push(v);
+                    if full(&page) {
+                        break;
+                    }
+                }
+            }
+            // A short read is the end, unless the page filled before it
+            // used the whole read.
+            if read < batch && used == read {
+                page.exhausted = true;
+                break;
+            }
+            if scanned >= MAX_SCANNED {
+                break;
+            }
+        }
+        Ok(page)
     }
 
     /// With lazy-loading filters: the member events of the senders shown,
@@ -209,16 +298,33 @@ impl Reader {
                 .map_or(pos.prev(), |e| e.stream_ordering.prev()),
         );
         let end = make_token(after.last().map_or(pos, |e| e.stream_ordering));
+        let ignored = self.ignored(user).await?;
         let keep = |events: Vec<Visible>| -> Vec<Visible> {
             events
                 .into_iter()
                 .filter(|e| event_matches(filter, &e.event_type, &e.sender, room))
+                .filter(|e| !ignored.hides(e))
                 .collect()
         };
         let before = keep(self.filter_visible(room_id, user, before).await?);
         let after = keep(self.filter_visible(room_id, user, after).await?);
-        // The state at an event the user may see.
-        let state: Vec<StoredEvent> = self.state_at(room_id, pos).await?;
+        // The state at an event the user may see; with lazy loading, of
+        // the members only those who sent the events returned.
+        let mut state: Vec<StoredEvent> = self.state_at(room_id, pos).await?;
+        if !matches!(filter.lazy_load_options, LazyLoadOptions::Disabled) {
+            let senders: Vec<&str> = before
+                .iter()
+                .chain(&after)
+                .chain(std::iter::once(&event))
+                .map(|e| e.sender.as_str())
+                .collect();
+            state.retain(|e| {
+                e.event_type != "m.room.member"
+                    || e.state_key
+                        .as_deref()
+                        .is_some_and(|key| senders.contains(&key))
+            });
+        }
         Ok(Context {
             event,
             before,

@@ -16,24 +16,72 @@ use crate::{
 
 /// A stored event its reader may see.
 #[derive(Debug, Clone)]
-pub struct Visible(StoredEvent);
+pub struct Visible {
+    event: StoredEvent,
+    /// The reader's membership at the event, where the gate knew it
+    /// (served as `unsigned.membership`).
+    membership: Option<&'static str>,
+}
+
+/// How events are served (a filter's `event_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventFormat {
+    /// The client format: the fields clients read.
+    #[default]
+    Client,
+    /// The event as servers exchange it (hashes, signatures, auth and
+    /// previous events), with its ID and `unsigned`.
+    Federation,
+}
 
 impl Visible {
     /// Marks `event` as checked. Only services call this, right after the
     /// check (history visibility, membership, or state at a position the
     /// reader may see).
     pub(in crate::services) fn checked(event: StoredEvent) -> Self {
-        Self(event)
+        Self {
+            event,
+            membership: None,
+        }
+    }
+
+    /// Marks `event` as checked by the history gate, which knew the
+    /// reader's membership at it.
+    pub(in crate::services) fn gated(event: StoredEvent, membership: &str) -> Self {
+        Self {
+            event,
+            membership: Some(static_membership(membership)),
+        }
     }
 
     /// Marks each of `events` as checked (see [`Visible::checked`]).
     pub(in crate::services) fn all_checked(events: Vec<StoredEvent>) -> Vec<Self> {
-        events.into_iter().map(Self).collect()
+        events.into_iter().map(Self::checked).collect()
+    }
+
+    /// The reader's membership at the event, if known.
+    pub fn membership(&self) -> Option<&'static str> {
+        self.membership
     }
 
     /// The event in the client format.
     pub fn to_client(&self) -> Value {
-        serve_event(&self.0)
+        self.serve(EventFormat::Client)
+    }
+
+    /// The event in the given format, with `unsigned.membership` where known.
+    pub fn serve(&self, format: EventFormat) -> Value {
+        let mut v = match format {
+            EventFormat::Client => serve_event(&self.event),
+            EventFormat::Federation => federation_event(&self.event),
+        };
+        if let Some(m) = self.membership
+            && let Some(object) = v.as_object_mut()
+        {
+            let unsigned = object.entry("unsigned").or_insert_with(|| json!({}));
+            unsigned["membership"] = json!(m);
+        }
+        v
     }
 
     /// The event in the client format, as a ruma response field.
@@ -46,7 +94,7 @@ impl Deref for Visible {
     type Target = StoredEvent;
 
     fn deref(&self) -> &StoredEvent {
-        &self.0
+        &self.event
     }
 }
 
@@ -69,4 +117,31 @@ pub(in crate::services) fn serve_event(e: &StoredEvent) -> Value {
     };
     let age = (now_ms() - e.origin_server_ts).max(0);
     client_event(&id, &object, Some(json!({ "age": age })))
+}
+
+/// A stored event as servers see it, plus its ID and `unsigned.age` (the
+/// `federation` event format of filters, as Synapse serves it).
+fn federation_event(e: &StoredEvent) -> Value {
+    let Ok(mut v) = serde_json::from_str::<Value>(&e.json) else {
+        return json!({});
+    };
+    let age = (now_ms() - e.origin_server_ts).max(0);
+    if let Some(object) = v.as_object_mut() {
+        object.insert("event_id".to_owned(), json!(e.event_id));
+        let unsigned = object.entry("unsigned").or_insert_with(|| json!({}));
+        unsigned["age"] = json!(age);
+    }
+    v
+}
+
+/// The membership names the spec has, as static text (anything else is
+/// served as `leave`, as the visibility rules read it).
+fn static_membership(m: &str) -> &'static str {
+    match m {
+        "join" => "join",
+        "invite" => "invite",
+        "knock" => "knock",
+        "ban" => "ban",
+        _ => "leave",
+    }
 }

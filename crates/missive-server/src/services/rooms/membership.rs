@@ -10,6 +10,16 @@ use super::Rooms;
 use crate::error::{ApiError, ApiResult};
 use ruma::events::room::member::MembershipState;
 
+/// Member event fields the server sets, never taken from a join's body.
+const SERVER_SET_MEMBER_FIELDS: [&str; 6] = [
+    "membership",
+    "displayname",
+    "avatar_url",
+    "join_authorised_via_users_server",
+    "third_party_invite",
+    "third_party_signed",
+];
+
 impl Rooms {
     /// Resolves a room ID or a local alias to a room ID.
     pub async fn resolve_room(&self, room: &RoomOrAliasId) -> ApiResult<OwnedRoomId> {
@@ -43,15 +53,27 @@ impl Rooms {
     }
 
     /// Joins `user` to the room (already-joined users re-send their profile,
-    /// as the spec allows).
+    /// as the spec allows). `body` is the request's JSON: fields of it
+    /// the server does not set itself are kept in the member event, as
+    /// Synapse keeps them.
     pub async fn join(
         &self,
         room_id: &RoomId,
         user: &UserId,
         reason: Option<&str>,
+        body: Option<&Value>,
     ) -> ApiResult<OwnedEventId> {
         let (room, _) = self.room(room_id).await?;
         let mut content = self.member_content("join", user, reason).await?;
+        if let (Some(extra), Some(content)) =
+            (body.and_then(Value::as_object), content.as_object_mut())
+        {
+            for (key, value) in extra {
+                if !SERVER_SET_MEMBER_FIELDS.contains(&key.as_str()) && !content.contains_key(key) {
+                    content.insert(key.clone(), value.clone());
+                }
+            }
+        }
         let current = self.store().membership(room_id, user).await?;
         let invited_or_joined = current.as_ref().is_some_and(|m| {
             m.membership == MembershipState::Invite || m.membership == MembershipState::Join

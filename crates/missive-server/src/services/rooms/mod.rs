@@ -312,7 +312,7 @@ impl Rooms {
 
     /// The event `id` as the target of a redaction in `room_id`, as a PDU
     /// (for the builder's checks) and as stored (to write its redacted
-    /// form); `M_NOT_FOUND` unless it is an event of this room.
+    /// form); `M_NOT_FOUND` if unknown, 400 if of another room (as Synapse).
     async fn redaction_target(
         &self,
         room_id: &RoomId,
@@ -323,8 +323,12 @@ impl Rooms {
             .store
             .event(id)
             .await?
-            .filter(|e| e.room_id == room_id.as_str())
-            .ok_or_else(|| ApiError::not_found("event to redact not found in this room"))?;
+            .ok_or_else(|| ApiError::not_found("event to redact not found"))?;
+        if stored.room_id != room_id.as_str() {
+            return Err(ApiError::invalid_param(
+                "cannot redact an event of another room",
+            ));
+        }
         Ok((to_pdu(&stored)?, stored))
     }
 

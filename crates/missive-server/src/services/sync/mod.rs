@@ -1,40 +1,42 @@
 //! `/sync`: assembling what changed for a user since their last sync, and
 //! long-polling until something does.
 
+mod device_lists;
+mod lazy_members;
 mod prefetch;
 mod sections;
+mod state_section;
+mod timeline;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use missive_core::filter::event_matches;
+use lazy_members::SentMembers;
+use missive_core::filter::{event_matches, filter_limit, non_room_event_matches};
 use missive_store::{
-    AccountDataStore, EventStore, KeyStore, Membership, PresenceStore, SqlStore, StoredEvent,
-    StreamPos, SyncBatchStore, TimelineDirection, ToDeviceStore,
+    AccountDataStore, EventStore, Membership, PresenceStore, SqlStore, StoredEvent, StreamPos,
+    SyncBatchStore, ToDeviceStore,
 };
 use prefetch::{Plan, Prefetched};
 use ruma::{
     DeviceId, OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId, RoomId, UserId,
-    api::client::filter::{FilterDefinition, LazyLoadOptions, RoomEventFilter},
+    api::client::filter::{FilterDefinition, RoomEventFilter},
     api::client::sync::sync_events::{self, v3::Rooms},
 };
 use sections::RoomSection;
 use serde_json::{Map, Value, json};
+use state_section::event_format;
+use timeline::timeline_limit;
 
 use crate::{
     error::{ApiError, ApiResult},
     services::{
         notifier::Notifier,
         presence, push_rules,
-        reader::{self, Reader, Visible, serve_event, to_raw},
+        reader::{Reader, Visible, serve_event, to_raw},
     },
 };
-use ruma::events::room::member::MembershipState;
 
-/// Timeline events per room when the filter sets no limit.
-const DEFAULT_TIMELINE_LIMIT: i64 = 10;
-/// The most timeline events a filter may ask for per room.
-const MAX_TIMELINE_LIMIT: i64 = 100;
 /// To-device messages per sync response (more wait for the next one).
 const MAX_TO_DEVICE_PER_SYNC: i64 = 100;
 /// Joined rooms assembled at once (SQLite's read pool has 8 connections).
@@ -57,6 +59,8 @@ pub struct Syncer {
     store: Arc<SqlStore>,
     reader: Reader,
     notifier: Notifier,
+    /// Member events sent to each device (lazy loading).
+    sent_members: SentMembers,
 }
 
 /// Parses a `since` / pagination token (`s<position>`).
@@ -78,6 +82,7 @@ impl Syncer {
             store,
             reader,
             notifier,
+            sent_members: SentMembers::default(),
         }
     }
 
@@ -168,12 +173,17 @@ impl Syncer {
         upto: StreamPos,
     ) -> ApiResult<(sync_events::v3::Response, bool)> {
         let user = req.user;
+        if since.is_none() {
+            // The client starts over: it has no member events.
+            self.sent_members.reset(user, req.device_id);
+        }
         let memberships = self.store.user_memberships(user).await?;
         let active = match since {
             Some(s) if !req.full_state => Some(self.store.rooms_active_since(user, s).await?),
             _ => None,
         };
         let room_filter = &req.filter.room;
+        let ignored = self.reader.ignored(user).await?;
 
         let mut joined = Vec::new();
         let mut left = Vec::new();
@@ -196,8 +206,14 @@ impl Syncer {
             let changed_since = since.is_none_or(|s| m.stream_ordering > s);
             match m.membership.as_str() {
                 "join" => {
-                    // A room joined since the last sync is sent in full.
-                    let room_since = if changed_since || req.full_state {
+                    // A room joined since the last sync is sent in full; a
+                    // new member event of someone already joined (a
+                    // display-name change) is just news in the timeline.
+                    let newly_joined = match since {
+                        Some(s) if changed_since => !self.was_joined(&room_id, user, s).await?,
+                        _ => changed_since,
+                    };
+                    let room_since = if newly_joined || req.full_state {
                         None
                     } else {
                         since
@@ -211,6 +227,15 @@ impl Syncer {
                 }
                 "invite" if changed_since => {
                     let events = self.stripped_room(&room_id, m).await?;
+                    // The invite is the last of them; the inviter may be
+                    // someone the user ignores.
+                    if events
+                        .last()
+                        .and_then(|e| e["sender"].as_str())
+                        .is_some_and(|sender| ignored.ignores(sender))
+                    {
+                        continue;
+                    }
                     rooms
                         .invite
                         .insert(room_id.clone(), sections::invited(&events)?);
@@ -252,7 +277,7 @@ impl Syncer {
             },
         )
         .await?;
-        let pre = &pre;
+        let pre = &pre.with_ignored(ignored);
         for (room_id, m) in left {
             let section = self
                 .joined_room(req, pre, &room_id, since, m.stream_ordering, Some(m))
@@ -279,30 +304,41 @@ impl Syncer {
             }
         }
 
+        // Global account data, push rules included, through the filter.
+        let ad_filter = &req.filter.account_data;
         let mut account_data_events = Vec::new();
         let mut has_push_rules = false;
         for (room, ty, content) in &account_data {
             if room.is_none() {
                 has_push_rules |= ty == push_rules::ACCOUNT_DATA_TYPE;
-                account_data_events.push(json!({ "type": ty, "content": parse_json(content) }));
+                if non_room_event_matches(ad_filter, ty, user.as_str()) {
+                    account_data_events.push(json!({ "type": ty, "content": parse_json(content) }));
+                }
             }
         }
-        if since.is_none() && !has_push_rules {
+        if since.is_none()
+            && !has_push_rules
+            && non_room_event_matches(ad_filter, push_rules::ACCOUNT_DATA_TYPE, user.as_str())
+        {
             let rules = push_rules::load(&self.store, user).await?;
             account_data_events.push(
                 json!({ "type": push_rules::ACCOUNT_DATA_TYPE, "content": { "global": rules } }),
             );
         }
+        account_data_events.truncate(filter_limit(ad_filter));
 
-        let presence: Vec<Value> = self
-            .store
-            .presence_since(user, since.unwrap_or(StreamPos::ZERO))
-            .await?
-            .into_iter()
-            .map(|p| {
-                json!({ "type": "m.presence", "sender": p.user_id, "content": presence::content(&p) })
-            })
-            .collect();
+        // Device lists, and with them who newly shares a room with the user.
+        let lists = match since {
+            Some(s) => Some(
+                self.device_list_delta(user, s, &memberships, active.as_ref())
+                    .await?,
+            ),
+            None => None,
+        };
+        let presence = self
+            .presence_events(req, since, lists.as_ref().map(|l| &l.newly_sharing[..]))
+            .await?;
+        let (changed, left) = lists.map_or_else(Default::default, |l| (l.changed, l.left));
 
         // End-to-end encryption: messages for this device, whose devices
         // changed, and how many one-time keys the device has left.
@@ -316,13 +352,6 @@ impl Syncer {
                 .collect()
         } else {
             Vec::new()
-        };
-        let (changed, left) = match since {
-            Some(s) => {
-                self.device_list_delta(user, s, &memberships, active.as_ref())
-                    .await?
-            }
-            None => (Vec::new(), Vec::new()),
         };
         let otk_counts = device.one_time_keys;
         let fallback_types = device.unused_fallback_keys;
@@ -353,77 +382,6 @@ impl Syncer {
         Ok((response, empty))
     }
 
-    /// Users whose devices the client must re-fetch (changed keys, or newly
-    /// sharing a room) and users it no longer shares any room with.
-    async fn device_list_delta(
-        &self,
-        user: &UserId,
-        since: StreamPos,
-        memberships: &[Membership],
-        active: Option<&std::collections::HashSet<String>>,
-    ) -> ApiResult<(Vec<String>, Vec<String>)> {
-        let mut changed = self.store.device_list_changes(user, since).await?;
-        let mut left = std::collections::BTreeSet::new();
-        // Membership changes are room events: quiet rooms have none.
-        let considered: Vec<&Membership> = memberships
-            .iter()
-            .filter(|m| m.stream_ordering > since || active.is_none_or(|a| a.contains(&m.room_id)))
-            .collect();
-        // Others' changes in all these rooms, in one read.
-        let batch: Vec<OwnedRoomId> = considered
-            .iter()
-            .filter_map(|m| OwnedRoomId::try_from(m.room_id.as_str()).ok())
-            .collect();
-        let mut others_changed: std::collections::HashMap<String, Vec<Membership>> =
-            Default::default();
-        for o in self.store.members_changed_in(&batch, since).await? {
-            others_changed.entry(o.room_id.clone()).or_default().push(o);
-        }
-        for m in considered {
-            let own_change = m.stream_ordering > since;
-            if m.membership == MembershipState::Join && own_change {
-                // We joined: everyone in the room is new to us.
-                changed.extend(joined_members(&self.store, &m.room_id).await?);
-                continue;
-            }
-            for other in others_changed
-                .get(&m.room_id)
-                .into_iter()
-                .flatten()
-                .filter(|o| o.user_id != user.as_str())
-            {
-                match other.membership.as_str() {
-                    "join" if m.membership == MembershipState::Join => {
-                        changed.insert(other.user_id.clone());
-                    }
-                    "leave" | "ban" => {
-                        left.insert(other.user_id.clone());
-                    }
-                    _ => {}
-                }
-            }
-            if matches!(m.membership, MembershipState::Leave | MembershipState::Ban) && own_change {
-                left.extend(joined_members(&self.store, &m.room_id).await?);
-            }
-        }
-        // Still sharing another room: not "left".
-        let mut really_left = Vec::new();
-        for other in left {
-            let Ok(other_id) = <&UserId>::try_from(other.as_str()) else {
-                continue;
-            };
-            if other != user.as_str() && self.store.shared_rooms(user, other_id).await?.is_empty() {
-                really_left.push(other);
-            }
-        }
-        let mut changed: Vec<String> = changed
-            .into_iter()
-            .filter(|u| !really_left.contains(u))
-            .collect();
-        changed.sort();
-        Ok((changed, really_left))
-    }
-
     /// The section of a joined room (or, with `left`, of a room the user
     /// left, cut at the leave).
     async fn joined_room(
@@ -437,52 +395,28 @@ impl Syncer {
     ) -> ApiResult<RoomSection> {
         let user = req.user;
         let filter = &req.filter.room;
-        let limit = timeline_limit(&filter.timeline);
-
-        // Newest `limit` events after `since`, then put back in order.
-        let mut raw = match pre.timeline(room_id.as_str()) {
-            Some(events) => events,
-            None => {
-                self.store
-                    .room_events(
-                        room_id,
-                        upto.next(),
-                        since,
-                        TimelineDirection::Backward,
-                        limit + 1,
-                    )
-                    .await?
-            }
+        let history = match pre.history(room_id.as_str()) {
+            Some(history) => Cow::Borrowed(history),
+            None => Cow::Owned(self.reader.history(room_id, user).await?),
         };
-        let limited = raw.len() as i64 > limit;
-        raw.truncate(limit as usize);
-        raw.reverse();
-        let visible: Vec<Visible> = match pre.history(room_id.as_str()) {
-            Some(history) => reader::gate(history, raw),
-            None => self.reader.filter_visible(room_id, user, raw).await?,
-        };
-        let timeline: Vec<&Visible> = visible
-            .iter()
-            .filter(|e| event_matches(&filter.timeline, &e.event_type, &e.sender, room_id.as_str()))
-            .collect();
-        let timeline_start = visible
-            .first()
-            .map(|e| e.stream_ordering)
-            .unwrap_or(upto.next());
-        let prev_batch = make_token(timeline_start.prev());
-
-        let state = self
-            .room_state_section(req, room_id, since, limited, timeline_start, &timeline)
+        let timeline = self
+            .timeline(&filter.timeline, pre, room_id, &history, since, upto)
             .await?;
+        let prev_batch = make_token(timeline.start(upto).prev());
+        let state = self
+            .room_state_section(req, room_id, &history, since, upto, &timeline)
+            .await?;
+        let limited = timeline.limited;
+        let timeline: Vec<&Visible> = timeline.events.iter().collect();
 
         let mut section = RoomSection {
             timeline: self
                 .reader
-                .serve_timeline(&timeline, user, req.device_id.as_str())
+                .serve_timeline(&timeline, user, req.device_id.as_str(), event_format(req))
                 .await?,
             limited,
             prev_batch,
-            account_data: room_account_data(pre, room_id),
+            account_data: room_account_data(pre, room_id, &filter.account_data),
             ephemeral: Vec::new(),
             unread: None,
             summary: None,
@@ -504,84 +438,49 @@ impl Syncer {
         Ok(section)
     }
 
-    /// The `state` of a room section: what the client must know at the
-    /// start of the timeline that it did not already know.
-    async fn room_state_section(
+    /// Presence changes of users sharing a room with the user, and the
+    /// presence of those who newly share one (set before, so not a change),
+    /// through the filter.
+    async fn presence_events(
         &self,
         req: &SyncRequest<'_>,
-        room_id: &RoomId,
         since: Option<StreamPos>,
-        limited: bool,
-        timeline_start: StreamPos,
-        timeline: &[&Visible],
+        newly_sharing: Option<&[String]>,
     ) -> ApiResult<Vec<Value>> {
-        let filter = &req.filter.room.state;
-        let lazy = !matches!(filter.lazy_load_options, LazyLoadOptions::Disabled);
-        if since.is_some() && !limited {
-            return Ok(Vec::new());
-        }
-        let state_at_start = match self
+        let mut records = self
             .store
-            .state_group_before(room_id, timeline_start)
-            .await?
-        {
-            Some(group) => self.store.state_at_group(group).await?,
-            None => BTreeMap::new(),
-        };
-        let wanted: Vec<String> = match since {
-            None => state_at_start
-                .iter()
-                .filter(|((ty, key), _)| {
-                    !lazy
-                        || ty != "m.room.member"
-                        || key == req.user.as_str()
-                        || timeline.iter().any(|e| e.sender == *key)
-                })
-                .map(|(_, id)| id.clone())
-                .collect(),
-            Some(s) => {
-                // Limited incremental sync: the state changed in the gap
-                // between `since` and the timeline, as of the timeline start.
-                let gap = self
-                    .store
-                    .state_events_between(room_id, s, timeline_start.prev())
-                    .await?;
-                let mut ids: Vec<String> = gap
-                    .iter()
-                    .filter_map(|e| {
-                        state_at_start
-                            .get(&(
-                                e.event_type.clone(),
-                                e.state_key.clone().unwrap_or_default(),
-                            ))
-                            .cloned()
-                    })
-                    .collect();
-                if lazy {
-                    for e in timeline {
-                        if let Some(id) =
-                            state_at_start.get(&("m.room.member".to_owned(), e.sender.clone()))
-                        {
-                            ids.push(id.clone());
-                        }
-                    }
-                }
-                ids.sort();
-                ids.dedup();
-                ids
-            }
-        };
-        let in_timeline: Vec<&str> = timeline.iter().map(|e| e.event_id.as_str()).collect();
-        let wanted: Vec<String> = wanted
-            .into_iter()
-            .filter(|id| !in_timeline.contains(&id.as_str()))
-            .collect();
-        let events = self.store.events(&wanted).await?;
-        Ok(events
+            .presence_since(req.user, since.unwrap_or(StreamPos::ZERO))
+            .await?;
+        let missing: Vec<&UserId> = newly_sharing
+            .unwrap_or_default()
             .iter()
-            .filter(|e| event_matches(filter, &e.event_type, &e.sender, room_id.as_str()))
-            .map(serve_event)
-            .collect())
+            .filter(|u| !records.iter().any(|r| &r.user_id == *u))
+            .filter_map(|u| <&UserId>::try_from(u.as_str()).ok())
+            .collect();
+        if !missing.is_empty() {
+            records.extend(self.store.presence_of(&missing).await?);
+        }
+        let filter = &req.filter.presence;
+        let mut events: Vec<Value> = records
+            .iter()
+            .filter(|p| non_room_event_matches(filter, "m.presence", &p.user_id))
+            .map(|p| {
+                json!({ "type": "m.presence", "sender": p.user_id, "content": presence::content(p) })
+            })
+            .collect();
+        events.truncate(filter_limit(filter));
+        Ok(events)
+    }
+
+    /// Whether the user was joined to the room at stream position `at`.
+    pub(super) async fn was_joined(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        at: StreamPos,
+    ) -> ApiResult<bool> {
+        let history = self.reader.history(room_id, user).await?;
+        Ok(history.membership_at(at.get()) == "join")
     }
 
     /// An invited or knocked room: stripped state for the client to show.
@@ -621,32 +520,10 @@ impl Syncer {
     }
 }
 
-/// Timeline events per room the filter asks for.
-fn timeline_limit(filter: &RoomEventFilter) -> i64 {
-    filter
-        .limit
-        .map(|l| i64::try_from(u64::from(l)).unwrap_or(MAX_TIMELINE_LIMIT))
-        .unwrap_or(DEFAULT_TIMELINE_LIMIT)
-        .clamp(1, MAX_TIMELINE_LIMIT)
-}
-
-/// The users joined to a room now.
-async fn joined_members(store: &SqlStore, room_id: &str) -> ApiResult<Vec<String>> {
-    let Ok(room_id) = <&RoomId>::try_from(room_id) else {
-        return Ok(Vec::new());
-    };
-    Ok(store
-        .room_members(room_id)
-        .await?
-        .into_iter()
-        .filter(|o| o.membership == MembershipState::Join)
-        .map(|o| o.user_id)
-        .collect())
-}
-
-fn room_account_data(pre: &Prefetched, room_id: &RoomId) -> Vec<Value> {
+fn room_account_data(pre: &Prefetched, room_id: &RoomId, filter: &RoomEventFilter) -> Vec<Value> {
     pre.account_data(room_id.as_str())
         .iter()
+        .filter(|(ty, _)| event_matches(filter, ty, "", room_id.as_str()))
         .map(|(ty, content)| json!({ "type": ty, "content": parse_json(content) }))
         .collect()
 }

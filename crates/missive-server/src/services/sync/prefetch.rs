@@ -9,7 +9,11 @@ use missive_core::visibility::RoomHistory;
 use missive_store::{Membership, ReceiptRecord, SqlStore, StoredEvent, StreamPos, SyncBatchStore};
 use ruma::{OwnedRoomId, UserId};
 
-use crate::{error::ApiResult, services::reader::history_from, time::now_ms};
+use crate::{
+    error::ApiResult,
+    services::reader::{Ignored, history_from},
+    time::now_ms,
+};
 
 #[derive(Default)]
 pub(super) struct Prefetched {
@@ -23,6 +27,8 @@ pub(super) struct Prefetched {
     members: HashMap<String, Vec<Membership>>,
     /// Joined rooms' newest events (up to the limit plus one), newest first.
     timelines: HashMap<String, Vec<StoredEvent>>,
+    /// Whom the user ignores.
+    ignored: Ignored,
 }
 
 /// Which rooms a sync assembles, and how.
@@ -121,7 +127,19 @@ impl Prefetched {
             account_data,
             members,
             timelines,
+            ignored: Ignored::default(),
         })
+    }
+
+    /// Adds whom the user ignores (read before the rest).
+    pub(super) fn with_ignored(mut self, ignored: Ignored) -> Self {
+        self.ignored = ignored;
+        self
+    }
+
+    /// Whom the user ignores.
+    pub(super) fn ignored(&self) -> &Ignored {
+        &self.ignored
     }
 
     /// The user's view of the room's history (empty if never a member).
