@@ -16,7 +16,7 @@ use std::{
 };
 
 use missive_store::StreamPos;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -31,6 +31,10 @@ struct Inner {
     waiting: Mutex<HashMap<String, (watch::Sender<()>, usize)>>,
     /// Set when the server shuts down: waits end at once.
     closing: watch::Sender<bool>,
+    /// Pinged when new push actions are committed: push delivery waits on
+    /// it (a stored permit means a ping during a delivery round is not
+    /// lost).
+    pushes: Notify,
 }
 
 impl Notifier {
@@ -40,6 +44,7 @@ impl Notifier {
                 position: watch::Sender::new(current),
                 waiting: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
+                pushes: Notify::new(),
             }),
         }
     }
@@ -84,6 +89,27 @@ impl Notifier {
                 wake.send_replace(());
             }
         }
+    }
+
+    /// Tells push delivery that notifications were committed.
+    pub fn notify_pushes(&self) {
+        self.inner.pushes.notify_one();
+    }
+
+    /// Waits until [`Notifier::notify_pushes`] is called (or was, since
+    /// the last wait ended), or a position from another process arrives
+    /// (`position` follows the committed position).
+    pub async fn wait_for_pushes(&self, position: &mut watch::Receiver<StreamPos>) {
+        tokio::select! {
+            _ = self.inner.pushes.notified() => {}
+            _ = position.changed() => {}
+        }
+    }
+
+    /// Follows the committed position: it changes when every sync is woken
+    /// (positions relayed from other processes, housekeeping).
+    pub fn positions(&self) -> watch::Receiver<StreamPos> {
+        self.inner.position.subscribe()
     }
 
     pub fn current(&self) -> StreamPos {

@@ -235,9 +235,13 @@ impl Rooms {
             });
             new.push_actions =
                 push::recipients(store, &self.inner.rulesets, &pdu, &state, rules).await?;
+            let notifies = !new.push_actions.is_empty();
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);
+                    if notifies {
+                        self.inner.notifier.notify_pushes();
+                    }
                     let target = pdu
                         .state_key
                         .as_deref()
