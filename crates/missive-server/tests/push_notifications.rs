@@ -364,6 +364,33 @@ async fn a_restart_resumes_from_the_stored_position(backend: Backend) {
     );
 }
 
+async fn internal_gateways_need_the_allowlist(backend: Backend) {
+    let gateway = Gateway::start(Mode::Accept).await;
+    // No MISSIVE_PUSH_IP_ALLOWLIST: loopback is internal, so refused.
+    let server = TestServer::start(backend).await;
+    let (alice, bob, room) = pair(&server).await;
+    set_pusher(&server, &bob, "bob-key", json!({ "url": gateway.url })).await;
+    say(
+        &server,
+        &alice,
+        &room,
+        "t1",
+        json!({ "msgtype": "m.text", "body": "hi" }),
+    )
+    .await;
+    for _ in 0..600 {
+        if server.log().contains("not in the push IP allowlist") {
+            assert!(gateway.attempts().is_empty(), "{:?}", gateway.attempts());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the server did not refuse the internal gateway:\n{}",
+        server.log()
+    );
+}
+
 async fn pushers_follow_their_device_and_pushkey(backend: Backend) {
     let gateway = Gateway::start(Mode::Accept).await;
     let server = server(backend).await;
@@ -587,6 +614,26 @@ async fn push_rule_listings_room_rules_and_malformed_paths(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["rule_id"], room.as_str());
+    // Clients percent-encode the room ID in the path (matrix-sdk does).
+    let encoded = room.replace('!', "%21").replace(':', "%3A");
+    let (status, v) = server
+        .call(
+            Some(&alice),
+            "PUT",
+            &format!("{base}/global/room/{encoded}/actions"),
+            json!({ "actions": [] }),
+        )
+        .await;
+    assert_eq!(status, 200, "encoded room rule: {v}");
+    let (status, v) = server
+        .call(
+            Some(&alice),
+            "GET",
+            &format!("{base}/global/room/{encoded}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!((status, &v["actions"]), (200, &json!([])), "{v}");
     let (_, v) = server
         .call(
             Some(&alice),
@@ -630,6 +677,7 @@ async fn push_rule_listings_room_rules_and_malformed_paths(backend: Backend) {
 }
 
 both_backends!(
+    internal_gateways_need_the_allowlist => internal_gateways_need_the_allowlist,
     message_notifies_the_other_members_pusher => message_notifies_the_other_members_pusher,
     event_id_only_omits_the_content => event_id_only_omits_the_content,
     a_rejected_pushkey_removes_the_pusher => a_rejected_pushkey_removes_the_pusher,

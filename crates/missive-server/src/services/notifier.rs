@@ -10,7 +10,7 @@
 //! other server processes (relayed through LISTEN/NOTIFY).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -33,8 +33,9 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// Pinged when new push actions are committed: push delivery waits on
     /// it (a stored permit means a ping during a delivery round is not
-    /// lost).
+    /// lost), then takes the users they are for.
     pushes: Notify,
+    push_users: Mutex<HashSet<String>>,
 }
 
 impl Notifier {
@@ -45,6 +46,7 @@ impl Notifier {
                 waiting: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
                 pushes: Notify::new(),
+                push_users: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -91,18 +93,38 @@ impl Notifier {
         }
     }
 
-    /// Tells push delivery that notifications were committed.
-    pub fn notify_pushes(&self) {
+    /// Tells push delivery that notifications for `users` were committed.
+    pub fn notify_pushes<'a>(&self, users: impl IntoIterator<Item = &'a str>) {
+        let mut pending = self
+            .inner
+            .push_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending.extend(users.into_iter().map(str::to_owned));
+        drop(pending);
         self.inner.pushes.notify_one();
     }
 
+    /// The users announced by [`Notifier::notify_pushes`] since the last
+    /// call.
+    pub fn take_push_users(&self) -> HashSet<String> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .push_users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
     /// Waits until [`Notifier::notify_pushes`] is called (or was, since
-    /// the last wait ended), or a position from another process arrives
-    /// (`position` follows the committed position).
-    pub async fn wait_for_pushes(&self, position: &mut watch::Receiver<StreamPos>) {
+    /// the last wait ended), or the committed position moves for everyone
+    /// (`position` follows it: positions from other processes, whose
+    /// users are not known here); `true` in that second case.
+    pub async fn wait_for_pushes(&self, position: &mut watch::Receiver<StreamPos>) -> bool {
         tokio::select! {
-            _ = self.inner.pushes.notified() => {}
-            _ = position.changed() => {}
+            _ = self.inner.pushes.notified() => false,
+            _ = position.changed() => true,
         }
     }
 

@@ -11,14 +11,15 @@
 //! nothing is lost and nothing acknowledged is sent twice. A pushkey the
 //! gateway rejects deletes its pusher.
 
+use futures::StreamExt;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use missive_store::{NotifiedEvent, PusherRecord, PusherStore, SqlStore};
-use ruma::{OwnedEventId, OwnedRoomId, push::HttpPusherData};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, push::HttpPusherData};
 
 use super::{
     gateway::{Gateway, SendError},
@@ -33,9 +34,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(10 * 60);
 /// A gateway failing for longer loses the notifications it failed on.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
-/// How often pushers are looked at with nothing to wake the task (a
-/// safety net: every commit of push actions wakes it).
+/// How often every pusher is looked at (a safety net: every commit of
+/// push actions wakes the task for its users).
 const IDLE_ROUND: Duration = Duration::from_secs(60);
+/// Pushers delivered to at once.
+const CONCURRENT_GATEWAYS: usize = 16;
 
 /// A pusher's key: user, app ID, pushkey.
 type Key = (String, String, String);
@@ -81,42 +84,86 @@ impl Delivery {
     pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut positions = self.notifier.positions();
+            // Every pusher is looked at first (a restart resumes them all),
+            // then those of the users woken for, those due for a retry, and
+            // all again now and then and when another process wrote.
+            let mut sweep = true;
+            let mut last_sweep = Instant::now();
             loop {
-                let next = match self.round().await {
-                    Ok(next) => next,
+                let woken = self.notifier.take_push_users();
+                if sweep {
+                    last_sweep = Instant::now();
+                }
+                // A failed round (the database) is done again in full.
+                let (next, failed) = match self.round(sweep, woken).await {
+                    Ok(next) => (next, false),
                     Err(e) => {
                         tracing::warn!(error = %e, "push delivery round failed");
-                        Some(Instant::now() + FIRST_RETRY)
+                        (Some(Instant::now() + FIRST_RETRY), true)
                     }
                 };
-                let sleep = next.map_or(IDLE_ROUND, |at| {
-                    at.saturating_duration_since(Instant::now()).min(IDLE_ROUND)
-                });
-                tokio::select! {
-                    _ = self.notifier.wait_for_pushes(&mut positions) => {}
-                    _ = tokio::time::sleep(sleep) => {}
-                }
+                let sweep_at = last_sweep + IDLE_ROUND;
+                let wake_at = next.map_or(sweep_at, |at| at.min(sweep_at));
+                sweep = tokio::select! {
+                    moved = self.notifier.wait_for_pushes(&mut positions) => moved,
+                    _ = tokio::time::sleep_until(wake_at.into()) => false,
+                } || failed
+                    || last_sweep.elapsed() >= IDLE_ROUND;
             }
         })
     }
 
-    /// Delivers what every pusher not backing off has pending; returns when
-    /// the next backing-off pusher is due.
-    async fn round(&mut self) -> Result<Option<Instant>, missive_store::StoreError> {
-        let pushers = self.store.all_pushers().await?;
-        let keys: std::collections::HashSet<Key> = pushers.iter().map(key).collect();
-        self.backoff.retain(|k, _| keys.contains(k));
-        for pusher in pushers.into_iter().filter(|p| p.kind == "http") {
-            let k = key(&pusher);
-            if self
+    /// Delivers what the pushers looked at have pending (every pusher if
+    /// `sweep`, else those of `woken` users and those due for a retry);
+    /// returns when the next backing-off pusher is due.
+    async fn round(
+        &mut self,
+        sweep: bool,
+        woken: HashSet<String>,
+    ) -> Result<Option<Instant>, missive_store::StoreError> {
+        let now = Instant::now();
+        let pushers = if sweep {
+            let all = self.store.all_pushers().await?;
+            let keys: HashSet<Key> = all.iter().map(key).collect();
+            self.backoff.retain(|k, _| keys.contains(k));
+            all
+        } else {
+            let due = self
                 .backoff
-                .get(&k)
-                .is_some_and(|b| b.next_try > Instant::now())
-            {
-                continue;
+                .iter()
+                .filter(|(_, b)| b.next_try <= now)
+                .map(|(k, _)| k.0.clone());
+            let users: HashSet<String> = woken.into_iter().chain(due).collect();
+            let mut pushers = Vec::new();
+            for user in users {
+                if let Ok(user) = OwnedUserId::try_from(user) {
+                    pushers.extend(self.store.pushers(&user).await?);
+                }
             }
-            let failing_since = self.backoff.get(&k).map(|b| b.failing_since);
-            match self.deliver(pusher, failing_since).await {
+            pushers
+        };
+        let ready: Vec<(Key, PusherRecord, Option<Instant>)> = pushers
+            .into_iter()
+            .filter(|p| p.kind == "http")
+            .filter_map(|p| {
+                let k = key(&p);
+                let backoff = self.backoff.get(&k);
+                if backoff.is_some_and(|b| b.next_try > now) {
+                    return None;
+                }
+                let failing_since = backoff.map(|b| b.failing_since);
+                Some((k, p, failing_since))
+            })
+            .collect();
+        // Gateways are independent: a slow one must not hold up the others.
+        let this = &*self;
+        let outcomes: Vec<(Key, Outcome)> = futures::stream::iter(ready)
+            .map(|(k, p, failing_since)| async move { (k, this.deliver(p, failing_since).await) })
+            .buffer_unordered(CONCURRENT_GATEWAYS)
+            .collect()
+            .await;
+        for (k, outcome) in outcomes {
+            match outcome {
                 Outcome::Done => {
                     self.backoff.remove(&k);
                 }

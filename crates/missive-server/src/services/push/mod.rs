@@ -124,7 +124,7 @@ impl Pushers {
             last_pushed: StreamPos::ZERO,
         };
         self.store.set_pusher(&record, post.append).await?;
-        self.notifier.notify_pushes();
+        self.notifier.notify_pushes([me.user_id.as_str()]);
         Ok(())
     }
 

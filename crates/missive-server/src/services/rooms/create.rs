@@ -122,7 +122,7 @@ impl Rooms {
             self.announce(*stream_ordering, room_id.as_str(), &invitees)
                 .await;
             if !invitees.is_empty() {
-                self.inner.notifier.notify_pushes();
+                self.inner.notifier.notify_pushes(invitees.iter().copied());
             }
         }
 

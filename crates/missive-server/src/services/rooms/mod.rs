@@ -235,12 +235,14 @@ impl Rooms {
             });
             new.push_actions =
                 push::recipients(store, &self.inner.rulesets, &pdu, &state, rules).await?;
-            let notifies = !new.push_actions.is_empty();
+            let notified: Vec<String> = new.push_actions.iter().map(|(u, _)| u.clone()).collect();
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);
-                    if notifies {
-                        self.inner.notifier.notify_pushes();
+                    if !notified.is_empty() {
+                        self.inner
+                            .notifier
+                            .notify_pushes(notified.iter().map(String::as_str));
                     }
                     let target = pdu
                         .state_key
