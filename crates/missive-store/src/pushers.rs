@@ -4,7 +4,7 @@
 //! after such a position or, for `GET /notifications`, newest first.
 
 use async_trait::async_trait;
-use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use sqlx::Row;
 
 use crate::{
@@ -71,12 +71,6 @@ pub trait PusherStore: Send + Sync {
         app_id: &str,
         pushkey: &str,
         pos: StreamPos,
-    ) -> StoreResult<()>;
-    /// Deletes the pushers of the user's device.
-    async fn delete_device_pushers(
-        &self,
-        user_id: &UserId,
-        device_id: &DeviceId,
     ) -> StoreResult<()>;
     /// The user's notified events after `after`, oldest first, at most
     /// `limit`.
@@ -219,19 +213,6 @@ impl PusherStore for SqlStore {
         .bind(pushkey)
         .execute(&self.write)
         .await?;
-        Ok(())
-    }
-
-    async fn delete_device_pushers(
-        &self,
-        user_id: &UserId,
-        device_id: &DeviceId,
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM pushers WHERE user_id = $1 AND device_id = $2")
-            .bind(user_id.as_str())
-            .bind(device_id.as_str())
-            .execute(&self.write)
-            .await?;
         Ok(())
     }
 

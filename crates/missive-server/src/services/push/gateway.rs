@@ -101,6 +101,9 @@ impl Gateway {
             .map_err(|e| SendError::Permanent(e.to_string()))?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The checked address is the one connected to: no proxy from
+            // the environment in between.
+            .no_proxy()
             .timeout(SEND_TIMEOUT)
             .resolve(&host, addr)
             .user_agent("Missive push")
