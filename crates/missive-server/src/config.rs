@@ -65,8 +65,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushConfig {
-    /// Whether this process delivers to pushers (with several processes on
-    /// one database, turn it on in one of them only).
+    /// Whether this process may deliver to pushers (processes sharing a
+    /// PostgreSQL database take turns through an advisory lock).
     pub enabled: bool,
     /// Internal address ranges push gateways may still be at (CIDR);
     /// loopback, private and link-local addresses are refused otherwise.

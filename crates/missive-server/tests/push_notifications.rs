@@ -687,3 +687,38 @@ both_backends!(
     notifications_list_newest_first_and_filter_highlights => notifications_list_newest_first_and_filter_highlights,
     push_rule_listings_room_rules_and_malformed_paths => push_rule_listings_room_rules_and_malformed_paths,
 );
+
+/// Two processes on one PostgreSQL database: one delivers, whichever
+/// process took the message, and nothing is delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_database_deliver_once() {
+    let gateway = Gateway::start(Mode::Accept).await;
+    let first = server(Backend::Postgres).await;
+    let second = first.second_process().await;
+    let (alice, bob, room) = pair(&first).await;
+    set_pusher(&second, &bob, "bob-key", json!({ "url": gateway.url })).await;
+    let one = say(
+        &first,
+        &alice,
+        &room,
+        "t1",
+        json!({ "msgtype": "m.text", "body": "one" }),
+    )
+    .await;
+    gateway.wait_for(&one).await;
+    let two = say(
+        &second,
+        &alice,
+        &room,
+        "t2",
+        json!({ "msgtype": "m.text", "body": "two" }),
+    )
+    .await;
+    gateway.wait_for(&two).await;
+    let ids: Vec<String> = gateway
+        .delivered()
+        .iter()
+        .map(|n| n["notification"]["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec![one, two], "each delivered once");
+}

@@ -60,7 +60,7 @@ pub use media::{MediaRecord, MediaStore, ThumbnailRecord};
 pub use pool::{Backend, SqlStore, StoreOptions};
 pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};
-pub use pushers::{NotifiedEvent, PusherRecord, PusherStore};
+pub use pushers::{NotifiedEvent, PushDeliveryLock, PusherRecord, PusherStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
 pub use stream_changes::StreamKind;
 pub use stream_pos::StreamPos;

@@ -13,6 +13,39 @@ use crate::{
     events::{EVENT_COLUMNS, event_from_row},
 };
 
+/// The advisory lock key of push delivery (any constant of our own).
+const DELIVERY_LOCK: i64 = 0x6d69_7373_7075_7368; // "misspush"
+
+/// Held by the one server process that delivers notifications (see
+/// [`SqlStore::try_lock_push_delivery`]); released when dropped.
+pub struct PushDeliveryLock {
+    /// On PostgreSQL, the session holding the advisory lock: taken out of
+    /// the pool, so that dropping it ends the session and the lock with it
+    /// (back in the pool, the lock would stay held by an idle session).
+    _session: Option<sqlx::AnyConnection>,
+}
+
+impl SqlStore {
+    /// Makes this process the one that delivers notifications, if no other
+    /// is: on PostgreSQL a session advisory lock, held by a connection kept
+    /// for as long as the returned guard (another process may take over
+    /// once this one ends); on SQLite, where one process owns the database,
+    /// always granted. `None`: another process delivers.
+    pub async fn try_lock_push_delivery(&self) -> StoreResult<Option<PushDeliveryLock>> {
+        if self.backend() == crate::Backend::Sqlite {
+            return Ok(Some(PushDeliveryLock { _session: None }));
+        }
+        let mut session = self.write.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(DELIVERY_LOCK)
+            .fetch_one(&mut *session)
+            .await?;
+        Ok(locked.then(|| PushDeliveryLock {
+            _session: Some(session.detach()),
+        }))
+    }
+}
+
 /// A pusher as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PusherRecord {

@@ -155,6 +155,7 @@ macro_rules! store_conformance_tests {
             dehydrated_devices_replace_each_other,
             media_records_share_blobs_and_count_quota,
             pushers_are_keyed_tied_to_devices_and_advance,
+            one_process_delivers_pushes,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -155,3 +155,27 @@ pub async fn pushers_are_keyed_tied_to_devices_and_advance(store: SqlStore) {
         1
     );
 }
+
+pub async fn one_process_delivers_pushes(store: SqlStore) {
+    let first = store.try_lock_push_delivery().await.unwrap();
+    assert!(first.is_some());
+    let second = store.try_lock_push_delivery().await.unwrap();
+    match store.backend() {
+        // Another connection stands for another process: refused while
+        // the first holds the lock, granted once it lets go.
+        Backend::Postgres => {
+            assert!(second.is_none());
+            drop(first);
+            // The server ends the dropped session when it sees it closed.
+            for _ in 0..100 {
+                if store.try_lock_push_delivery().await.unwrap().is_some() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the lock outlived its session");
+        }
+        // One process owns a SQLite database.
+        Backend::Sqlite => assert!(second.is_some()),
+    }
+}

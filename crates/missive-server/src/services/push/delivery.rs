@@ -1,4 +1,5 @@
-//! Push delivery: one background task per server process takes each HTTP
+//! Push delivery: one background task (in one server process: the others
+//! wait on a database lock to take over) takes each HTTP
 //! pusher's notified events after its stored position, posts each to the
 //! pusher's gateway in order, and moves the position past it once it is
 //! done. The send path only pings the task (`Notifier::notify_pushes`).
@@ -83,6 +84,15 @@ impl Delivery {
     /// Runs until the process ends.
     pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            // One process delivers; the others wait to take over.
+            let _lock = loop {
+                match self.store.try_lock_push_delivery().await {
+                    Ok(Some(lock)) => break lock,
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot take the push delivery lock"),
+                }
+                tokio::time::sleep(IDLE_ROUND).await;
+            };
             let mut positions = self.notifier.positions();
             // Every pusher is looked at first (a restart resumes them all),
             // then those of the users woken for, those due for a retry, and
