@@ -199,10 +199,11 @@ IMPLEMENTED=(
   # account data and tags
   "$C/v3/user/\\{userId\\}(/rooms/\\{roomId\\})?/account_data/\\{type\\}"
   "$C/v3/user/\\{userId\\}/rooms/\\{roomId\\}/tags(/\\{tag\\})?"
-  # push rules (pushers: listing only)
+  # push rules, pushers, notifications
   "$C/v3/pushrules/(global/)?"
   "$C/v3/pushrules/global/\\{kind\\}/\\{ruleId\\}(/actions|/enabled)?"
-  "$C/v3/pushers"
+  "$C/v3/pushers(/set)?"
+  "$C/v3/notifications"
   # aliases and directories
   "$C/v3/directory/room/\\{roomAlias\\}"
   "$C/v3/rooms/\\{roomId\\}/aliases"

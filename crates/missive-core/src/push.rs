@@ -2,7 +2,7 @@
 
 use ruma::{
     OwnedRoomId, OwnedUserId, UInt,
-    push::{FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
+    push::{Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
     serde::Raw,
 };
 
@@ -39,9 +39,24 @@ pub async fn evaluate_flattened(
     event: &FlattenedJson,
     recipient: Recipient,
 ) -> PushOutcome {
+    let actions = matched_actions(ruleset, event, recipient).await;
+    PushOutcome {
+        notify: actions.iter().any(|a| a.should_notify()),
+        highlight: actions.iter().any(|a| a.is_highlight()),
+    }
+}
+
+/// The actions of the first rule of `ruleset` that matches (none when no
+/// rule does, or for one's own events): what a push gateway is told, its
+/// tweaks (sound, highlight) included.
+pub async fn matched_actions<'a>(
+    ruleset: &'a Ruleset,
+    event: &FlattenedJson,
+    recipient: Recipient,
+) -> &'a [Action] {
     // As `Ruleset::get_match`: one's own events never notify.
     if event.get_str("sender") == Some(recipient.user_id.as_str()) {
-        return PushOutcome::default();
+        return &[];
     }
     let mut ctx = PushConditionRoomCtx::new(
         recipient.room_id,
@@ -54,14 +69,10 @@ pub async fn evaluate_flattened(
     }
     for rule in ruleset {
         if rule.applies(event, &ctx).await {
-            let actions = rule.actions();
-            return PushOutcome {
-                notify: actions.iter().any(|a| a.should_notify()),
-                highlight: actions.iter().any(|a| a.is_highlight()),
-            };
+            return rule.actions();
         }
     }
-    PushOutcome::default()
+    &[]
 }
 
 #[cfg(test)]

@@ -58,6 +58,28 @@ pub struct Config {
     /// Connections served at once; when full the server stops accepting
     /// until one closes. 0: derived from the open-files limit.
     pub max_connections: usize,
+    pub push: PushConfig,
+}
+
+/// Delivery of notifications to push gateways (mobile notifications).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Whether this process may deliver to pushers (processes sharing a
+    /// PostgreSQL database take turns through an advisory lock).
+    pub enabled: bool,
+    /// Internal address ranges push gateways may still be at (CIDR);
+    /// loopback, private and link-local addresses are refused otherwise.
+    pub ip_allowlist: Vec<String>,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ip_allowlist: Vec::new(),
+        }
+    }
 }
 
 /// The media repository and its antivirus.
@@ -224,8 +246,22 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             idle_timeout_secs: 60,
             max_connections: 0,
+            push: PushConfig::default(),
         }
     }
+}
+
+/// A comma-separated list of CIDR ranges; `None` if one is malformed.
+fn cidr_list(text: &str) -> Option<Vec<String>> {
+    let nets: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    nets.iter()
+        .all(|n| n.parse::<ipnet::IpNet>().is_ok())
+        .then_some(nets)
 }
 
 /// A configuration that could not be loaded.
@@ -270,6 +306,17 @@ impl Config {
         }
         if self.media.max_image_pixels == 0 {
             return zero("media.max_image_pixels");
+        }
+        if self
+            .push
+            .ip_allowlist
+            .iter()
+            .any(|n| n.parse::<ipnet::IpNet>().is_err())
+        {
+            return Err(ConfigError::Invalid(
+                "push.ip_allowlist",
+                "entries must be CIDR ranges",
+            ));
         }
         let sizes = &self.media.thumbnail_sizes;
         if sizes.is_empty() || sizes.iter().any(|s| s.width == 0 || s.height == 0) {
@@ -353,6 +400,17 @@ impl Config {
                 return Err(ConfigError::Env("MISSIVE_URL_PREVIEW_IP_ALLOWLIST", v));
             }
             self.media.url_preview_ip_allowlist = nets;
+        }
+        if let Some(v) = var("MISSIVE_PUSH") {
+            self.push.enabled = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_PUSH", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_PUSH_IP_ALLOWLIST") {
+            self.push.ip_allowlist = cidr_list(&v)
+                .ok_or_else(|| ConfigError::Env("MISSIVE_PUSH_IP_ALLOWLIST", v.clone()))?;
         }
         if let Some(v) = var("MISSIVE_CLAMD") {
             if !v.is_empty() && crate::services::media::antivirus::Clamd::parse(&v).is_none() {

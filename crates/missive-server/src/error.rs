@@ -37,6 +37,10 @@ pub enum ApiError {
     LimitExceeded { retry_after_ms: u64 },
     #[error("unrecognized request")]
     Unrecognized,
+    /// A request to a known endpoint whose path makes no sense (Synapse's
+    /// `UnrecognizedRequestError`: 400, not 404).
+    #[error("{0}")]
+    UnrecognizedRequest(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("user ID already taken")]
@@ -133,6 +137,7 @@ impl ApiError {
                 )
             }
             Unrecognized => (StatusCode::NOT_FOUND, ErrorKind::Unrecognized),
+            UnrecognizedRequest(_) => (StatusCode::BAD_REQUEST, ErrorKind::Unrecognized),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorKind::Unrecognized),
             UserInUse => (StatusCode::BAD_REQUEST, ErrorKind::UserInUse),
             InvalidUsername(_) => (StatusCode::BAD_REQUEST, ErrorKind::InvalidUsername),

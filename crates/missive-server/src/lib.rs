@@ -24,6 +24,7 @@ use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer, trace::TraceLaye
 use crate::{
     config::Config,
     error::ApiError,
+    services::push::{Pushers, gateway::Gateway},
     services::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
@@ -74,6 +75,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
+        pushers: Pushers::new(store.clone(), reader.clone(), notifier.clone()),
         backup: KeyBackup::new(store.clone()),
         directory: Directory::new(
             store.clone(),
@@ -142,6 +144,22 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(trace)
         .layer(cors)
+}
+
+/// Push delivery (unless turned off in this process's configuration): a
+/// background task posting notifications to push gateways.
+pub fn spawn_push_delivery(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    if !state.config.push.enabled {
+        return None;
+    }
+    let allowed = state
+        .config
+        .push
+        .ip_allowlist
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    Some(state.pushers.delivery(Gateway::new(allowed)).spawn())
 }
 
 /// Periodic housekeeping: expire typing notices, UIA sessions and idle

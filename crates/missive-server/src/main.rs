@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use missive_server::{
     app, build_state, config::Config, listener, services::accounts::random_alphanumeric,
-    spawn_housekeeping,
+    spawn_housekeeping, spawn_push_delivery,
 };
 use missive_store::{AccountStore, RegistrationToken};
 
@@ -125,6 +125,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         "missive-server listening"
     );
     let housekeeping = spawn_housekeeping(&state);
+    let push_delivery = spawn_push_delivery(&state);
     let store = state.store.clone();
     let syncer = state.syncer.clone();
     let shutdown = async move {
@@ -133,6 +134,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     listener::serve(tcp, app(state), bounds, shutdown).await?;
     housekeeping.abort();
+    if let Some(task) = push_delivery {
+        task.abort();
+    }
     store.close().await;
     tracing::info!("missive-server stopped");
     Ok(())

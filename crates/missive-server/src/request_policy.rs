@@ -11,7 +11,13 @@ use std::any::TypeId;
 
 use bytes::Bytes;
 use ruma::api::client::{
-    directory::set_room_visibility, session::login, typing::create_typing_event,
+    directory::set_room_visibility,
+    push::{
+        delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, set_pushrule,
+        set_pushrule_actions, set_pushrule_enabled,
+    },
+    session::login,
+    typing::create_typing_event,
 };
 use serde_json::{Map, Value};
 
@@ -47,6 +53,36 @@ pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
     } else {
         scheme_rule
     }
+}
+
+/// The push rule kinds the spec defines; a path naming another is refused.
+pub const PUSH_RULE_KINDS: [&str; 5] = ["override", "underride", "sender", "room", "content"];
+
+/// Checks the path parameters of endpoint `T` that ruma would read
+/// leniently or refuse with the wrong errcode: a push rule endpoint's kind
+/// must be one of the spec's (ruma takes any kind on reads, and refuses
+/// an unknown one on writes as bad JSON). As Synapse: an unknown kind is
+/// an unrecognised request on reads, an invalid parameter on writes.
+pub fn check_path<T: 'static>(method: &http::Method, params: &[String]) -> Result<(), ApiError> {
+    let push_rule_endpoint = is::<T, get_pushrule::v3::Request>()
+        || is::<T, get_pushrule_enabled::v3::Request>()
+        || is::<T, get_pushrule_actions::v3::Request>()
+        || is::<T, set_pushrule::v3::Request>()
+        || is::<T, delete_pushrule::v3::Request>()
+        || is::<T, set_pushrule_enabled::v3::Request>()
+        || is::<T, set_pushrule_actions::v3::Request>();
+    if push_rule_endpoint
+        && let Some(kind) = params.first()
+        && !PUSH_RULE_KINDS.contains(&kind.as_str())
+    {
+        let msg = format!("unknown push rule kind {kind:?}");
+        return Err(if method == http::Method::GET {
+            ApiError::UnrecognizedRequest(msg)
+        } else {
+            ApiError::invalid_param(msg)
+        });
+    }
+    Ok(())
 }
 
 /// Turns the body of a JSON request to endpoint `T` into the JSON object

@@ -154,6 +154,10 @@ where
             },
         };
 
+        // After authentication, as Synapse checks a path only for a caller
+        // it knows.
+        request_policy::check_path::<T>(&parts.method, &path_params)?;
+
         // GET and HEAD bodies carry nothing: ignore them.
         let reads = matches!(parts.method, http::Method::GET | http::Method::HEAD);
         let (bytes, json_body) = if reads {

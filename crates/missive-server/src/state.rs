@@ -13,8 +13,8 @@ use crate::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
-        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        presence::Presence, profiles::Profiles, push::Pushers, push_rules::PushRules,
+        rate_limit::Limiter, reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -40,6 +40,7 @@ pub struct AppState {
     pub presence: Presence,
     pub profiles: Profiles,
     pub push_rules: PushRules,
+    pub pushers: Pushers,
     pub limiter: Limiter,
     pub web_client: Arc<WebClient>,
 }
@@ -74,6 +75,7 @@ from_ref!(
     presence: Presence,
     profiles: Profiles,
     push_rules: PushRules,
+    pushers: Pushers,
     limiter: Limiter,
     web_client: Arc<WebClient>,
 );

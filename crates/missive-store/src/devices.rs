@@ -181,10 +181,22 @@ impl DeviceStore for SqlStore {
     }
 
     async fn delete_token(&self, token_hash: &str) -> StoreResult<()> {
+        // The token's device's pushers go with it, as Synapse deletes them
+        // when their token is logged out.
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM pushers WHERE EXISTS (SELECT 1 FROM access_tokens t \
+             WHERE t.token_hash = $1 AND t.user_id = pushers.user_id \
+             AND t.device_id = pushers.device_id)",
+        )
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.caches.tokens.forget(token_hash);
         Ok(())
     }
@@ -289,16 +301,17 @@ impl DeviceStore for SqlStore {
     }
 }
 
-/// Everything that belongs to a device: its record, tokens, keys and queued
-/// to-device messages. `condition` selects devices with `$2`.
+/// Everything that belongs to a device: its record, tokens, pushers, keys
+/// and queued to-device messages. `condition` selects devices with `$2`.
 async fn delete_device_rows(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     user_id: &UserId,
     condition: &str,
     device: &str,
 ) -> StoreResult<()> {
-    const TABLES: [(&str, &str, &str); 6] = [
+    const TABLES: [(&str, &str, &str); 7] = [
         ("access_tokens", "user_id", "device_id"),
+        ("pushers", "user_id", "device_id"),
         ("devices", "user_id", "device_id"),
         ("device_keys", "user_id", "device_id"),
         ("one_time_keys", "user_id", "device_id"),

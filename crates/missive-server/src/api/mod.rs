@@ -17,6 +17,7 @@ pub mod nul_guard;
 mod presence;
 mod profile;
 mod push_rules;
+mod pushers;
 mod rooms;
 mod sync;
 mod voip;
@@ -188,7 +189,17 @@ pub fn router() -> Router<AppState> {
         route::<push::set_pushrule_enabled::v3::Request, _, _>(r, push_rules::set_pushrule_enabled);
     let r =
         route::<push::set_pushrule_actions::v3::Request, _, _>(r, push_rules::set_pushrule_actions);
-    let r = route::<push::get_pushers::v3::Request, _, _>(r, push_rules::get_pushers);
+    let r = route::<push::get_pushers::v3::Request, _, _>(r, pushers::get_pushers);
+    let r = route::<push::set_pusher::v3::Request, _, _>(r, pushers::set_pusher);
+    let r = route::<push::get_notifications::v3::Request, _, _>(r, pushers::get_notifications);
+    // Push rule paths ruma's routes do not take: listings of one kind and
+    // malformed paths (answered 400, as Synapse does, not 404).
+    let r = ["r0", "v3"].into_iter().fold(r, |r, version| {
+        r.route(
+            &format!("/_matrix/client/{version}/pushrules/{{*rest}}"),
+            axum::routing::any(push_rules::push_rule_path),
+        )
+    });
 
     let r = route::<alias::create_alias::v3::Request, _, _>(r, directory::create_alias);
     let r = route::<alias::get_alias::v3::Request, _, _>(r, directory::get_alias);

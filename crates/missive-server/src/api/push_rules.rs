@@ -1,14 +1,20 @@
 //! Push rule endpoints: the user's rule set, stored as `m.push_rules`.
 
-use axum::extract::State;
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use http::Method;
 use ruma::api::client::push::{
-    delete_pushrule, get_pushers, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
+    PushRule, RuleKind, delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
     get_pushrules_all, get_pushrules_global_scope, set_pushrule, set_pushrule_actions,
     set_pushrule_enabled,
 };
 
+use super::media::Authed;
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
+    request_policy::PUSH_RULE_KINDS,
     ruma_wrapper::{Ruma, RumaResponse},
     services::push_rules::PushRules,
 };
@@ -120,11 +126,37 @@ pub async fn set_pushrule_actions(
     Ok(RumaResponse(set_pushrule_actions::v3::Response::new()))
 }
 
-/// Pushers (push gateways) come with the notifications work; until then a
-/// client sees an empty list rather than an error.
-pub async fn get_pushers(
-    req: Ruma<get_pushers::v3::Request>,
-) -> ApiResult<RumaResponse<get_pushers::v3::Response>> {
-    req.user()?;
-    Ok(RumaResponse(get_pushers::v3::Response::new(Vec::new())))
+/// Every other path under `/pushrules/` (ruma's routes take the spec's):
+/// `GET /pushrules/global/{kind}/` lists the rules of one kind, as
+/// Synapse does (ruma has no type for it: the answer is a list of ruma's
+/// `PushRule`); any other path is malformed, answered as Synapse does with
+/// 400 `M_UNRECOGNIZED` (an unknown scope, a missing rule ID or trailing
+/// slash, an unknown attribute) rather than 404.
+pub async fn push_rule_path(
+    State(rules): State<PushRules>,
+    Authed(me): Authed,
+    method: Method,
+    Path(rest): Path<String>,
+) -> ApiResult<Json<Vec<PushRule>>> {
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["global", kind, ""] if method == Method::GET => {
+            if !PUSH_RULE_KINDS.contains(kind) {
+                return Err(ApiError::UnrecognizedRequest(format!(
+                    "unknown push rule kind {kind:?}"
+                )));
+            }
+            let kind = RuleKind::from(*kind);
+            Ok(Json(rules.rules_of_kind(&me.user_id, kind).await?))
+        }
+        [scope, ..] if *scope != "global" => Err(ApiError::UnrecognizedRequest(format!(
+            "unknown push rule scope {scope:?}"
+        ))),
+        ["global", _, ""] | ["global", _] => Err(ApiError::UnrecognizedRequest(
+            "a push rule ID is missing from the path".into(),
+        )),
+        _ => Err(ApiError::UnrecognizedRequest(
+            "unrecognised push rule path".into(),
+        )),
+    }
 }

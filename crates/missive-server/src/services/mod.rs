@@ -16,6 +16,7 @@ pub mod media;
 pub mod notifier;
 pub mod presence;
 pub mod profiles;
+pub mod push;
 pub mod push_rules;
 pub mod rate_limit;
 pub mod reader;

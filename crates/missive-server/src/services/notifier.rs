@@ -10,13 +10,13 @@
 //! other server processes (relayed through LISTEN/NOTIFY).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use missive_store::StreamPos;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -31,6 +31,11 @@ struct Inner {
     waiting: Mutex<HashMap<String, (watch::Sender<()>, usize)>>,
     /// Set when the server shuts down: waits end at once.
     closing: watch::Sender<bool>,
+    /// Pinged when new push actions are committed: push delivery waits on
+    /// it (a stored permit means a ping during a delivery round is not
+    /// lost), then takes the users they are for.
+    pushes: Notify,
+    push_users: Mutex<HashSet<String>>,
 }
 
 impl Notifier {
@@ -40,6 +45,8 @@ impl Notifier {
                 position: watch::Sender::new(current),
                 waiting: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
+                pushes: Notify::new(),
+                push_users: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -84,6 +91,47 @@ impl Notifier {
                 wake.send_replace(());
             }
         }
+    }
+
+    /// Tells push delivery that notifications for `users` were committed.
+    pub fn notify_pushes<'a>(&self, users: impl IntoIterator<Item = &'a str>) {
+        let mut pending = self
+            .inner
+            .push_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending.extend(users.into_iter().map(str::to_owned));
+        drop(pending);
+        self.inner.pushes.notify_one();
+    }
+
+    /// The users announced by [`Notifier::notify_pushes`] since the last
+    /// call.
+    pub fn take_push_users(&self) -> HashSet<String> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .push_users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Waits until [`Notifier::notify_pushes`] is called (or was, since
+    /// the last wait ended), or the committed position moves for everyone
+    /// (`position` follows it: positions from other processes, whose
+    /// users are not known here); `true` in that second case.
+    pub async fn wait_for_pushes(&self, position: &mut watch::Receiver<StreamPos>) -> bool {
+        tokio::select! {
+            _ = self.inner.pushes.notified() => false,
+            _ = position.changed() => true,
+        }
+    }
+
+    /// Follows the committed position: it changes when every sync is woken
+    /// (positions relayed from other processes, housekeeping).
+    pub fn positions(&self) -> watch::Receiver<StreamPos> {
+        self.inner.position.subscribe()
     }
 
     pub fn current(&self) -> StreamPos {

@@ -67,6 +67,24 @@ impl PushRules {
         load(&self.store, user).await
     }
 
+    /// The user's rules of one kind, in their order of priority.
+    pub async fn rules_of_kind(&self, user: &UserId, kind: RuleKind) -> ApiResult<Vec<PushRule>> {
+        let rules = self.ruleset(user).await?;
+        let of_kind: Vec<PushRule> = match kind {
+            RuleKind::Override => rules.override_.into_iter().map(Into::into).collect(),
+            RuleKind::Underride => rules.underride.into_iter().map(Into::into).collect(),
+            RuleKind::Sender => rules.sender.into_iter().map(Into::into).collect(),
+            RuleKind::Room => rules.room.into_iter().map(Into::into).collect(),
+            RuleKind::Content => rules.content.into_iter().map(Into::into).collect(),
+            _ => {
+                return Err(ApiError::UnrecognizedRequest(format!(
+                    "unknown push rule kind {kind}"
+                )));
+            }
+        };
+        Ok(of_kind)
+    }
+
     /// One rule; `M_NOT_FOUND` if the user has no such rule.
     pub async fn rule(&self, user: &UserId, kind: RuleKind, id: &str) -> ApiResult<PushRule> {
         let rules = self.ruleset(user).await?;

@@ -11,11 +11,12 @@
 mod accounts;
 mod e2ee;
 mod media;
+mod pushers;
 mod rooms;
 mod streams;
 mod sync_batch;
 
-pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*, sync_batch::*};
+pub use self::{accounts::*, e2ee::*, media::*, pushers::*, rooms::*, streams::*, sync_batch::*};
 
 use crate::*;
 pub(crate) use ruma::{
@@ -153,6 +154,8 @@ macro_rules! store_conformance_tests {
             backups_keep_the_best_session_copy,
             dehydrated_devices_replace_each_other,
             media_records_share_blobs_and_count_quota,
+            pushers_are_keyed_tied_to_devices_and_advance,
+            one_process_delivers_pushes,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -121,6 +121,9 @@ impl Rooms {
             let invitees: Vec<&str> = req.invite.iter().map(|u| u.as_str()).collect();
             self.announce(*stream_ordering, room_id.as_str(), &invitees)
                 .await;
+            if !invitees.is_empty() {
+                self.inner.notifier.notify_pushes(invitees.iter().copied());
+            }
         }
 
         if let Some(alias) = alias {

@@ -235,9 +235,15 @@ impl Rooms {
             });
             new.push_actions =
                 push::recipients(store, &self.inner.rulesets, &pdu, &state, rules).await?;
+            let notified: Vec<String> = new.push_actions.iter().map(|(u, _)| u.clone()).collect();
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);
+                    if !notified.is_empty() {
+                        self.inner
+                            .notifier
+                            .notify_pushes(notified.iter().map(String::as_str));
+                    }
                     let target = pdu
                         .state_key
                         .as_deref()
