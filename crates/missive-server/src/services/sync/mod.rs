@@ -353,6 +353,22 @@ impl Syncer {
         Ok((response, empty))
     }
 
+    /// `GET /keys/changes`: the users whose devices changed after `since`
+    /// (or who newly share a room with `user`) and those who no longer
+    /// share any, as a sync from `since` reports them.
+    pub async fn key_changes(
+        &self,
+        user: &UserId,
+        since: StreamPos,
+    ) -> ApiResult<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
+        let memberships = self.store.user_memberships(user).await?;
+        let active = self.store.rooms_active_since(user, since).await?;
+        let (changed, left) = self
+            .device_list_delta(user, since, &memberships, Some(&active))
+            .await?;
+        Ok((user_ids(changed), user_ids(left)))
+    }
+
     /// Users whose devices the client must re-fetch (changed keys, or newly
     /// sharing a room) and users it no longer shares any room with.
     async fn device_list_delta(
