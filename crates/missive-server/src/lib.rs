@@ -29,8 +29,9 @@ use crate::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
-        notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
-        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
+        push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
+        rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -67,11 +68,17 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         notifier.follow(positions);
     }
     let limiter = Limiter::new(&config.rate_limits);
-    let accounts = Accounts::new(store.clone(), server_name.clone(), limiter.clone());
+    let accounts = Accounts::new(
+        store.clone(),
+        server_name.clone(),
+        limiter.clone(),
+        notifier.clone(),
+    );
     let reader = Reader::new(store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
+    let uiaa = Uiaa::new(store.clone(), accounts.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
@@ -84,7 +91,14 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             accounts.server_name().clone(),
             config.user_directory_search_all,
         ),
-        uiaa: Uiaa::new(store.clone(), accounts.clone()),
+        registration: Registration::new(
+            accounts.clone(),
+            uiaa.clone(),
+            limiter.clone(),
+            config.registration,
+        ),
+        uiaa,
+        openid: OpenId::new(store.clone(), accounts.server_name().clone()),
         dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
         e2ee,
         media: Media::new(

@@ -2,7 +2,8 @@
 //! the extractor (`ruma_wrapper`) before a request reaches ruma's parser:
 //! which token an endpoint looks at, and what a JSON body must be before
 //! parsing (an empty body is `{}`, spec defaults that ruma's types require
-//! are filled in, and bodies known to panic a parser are refused).
+//! are filled in, a legacy password stage gets the `identifier` ruma
+//! requires, and bodies known to panic a parser are refused).
 //!
 //! Endpoints are told apart by their ruma request type, so a rule names
 //! the endpoint it is for and cannot drift from the route.
@@ -118,6 +119,9 @@ pub fn prepare_json_body<T: 'static>(bytes: Bytes) -> Result<(Bytes, Value), Api
 /// Refuses bodies that would panic ruma's parser and fills in defaults the
 /// spec gives for fields ruma requires; true when it changed the body.
 fn check_and_fill<T: 'static>(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
+    if legacy_password_auth(body) {
+        return Ok(true);
+    }
     if is::<T, login::v3::Request>() {
         // ruma's `LoginInfo` indexes `data["type"]`, which panics when the
         // field is missing.
@@ -138,6 +142,29 @@ fn check_and_fill<T: 'static>(body: &mut Map<String, Value>) -> Result<bool, Api
         return Ok(true);
     }
     Ok(false)
+}
+
+/// A user-interactive password stage in its legacy shape (`user` without
+/// `identifier`, as older clients and Synapse's own tests still send it,
+/// and Synapse accepts) is given the identifier ruma's `AuthData` requires.
+/// Whatever the endpoint: only user-interactive auth bodies carry `auth`.
+fn legacy_password_auth(body: &mut Map<String, Value>) -> bool {
+    let Some(Value::Object(auth)) = body.get_mut("auth") else {
+        return false;
+    };
+    if auth.get("type").and_then(Value::as_str) != Some("m.login.password")
+        || auth.contains_key("identifier")
+    {
+        return false;
+    }
+    let Some(user) = auth.get("user").and_then(Value::as_str).map(str::to_owned) else {
+        return false;
+    };
+    auth.insert(
+        "identifier".into(),
+        serde_json::json!({ "type": "m.id.user", "user": user }),
+    );
+    true
 }
 
 #[cfg(test)]
@@ -197,6 +224,27 @@ mod tests {
         assert_eq!(value, json!({ "typing": true, "timeout": 30_000 }));
         let (_, value) = prepare_json_body::<Typing>(Bytes::from(r#"{"typing":false}"#)).unwrap();
         assert_eq!(value, json!({ "typing": false }));
+    }
+
+    #[test]
+    fn a_legacy_password_stage_gets_an_identifier() {
+        type Upload = ruma::api::client::keys::upload_signing_keys::v3::Request;
+        let body =
+            r#"{"auth":{"type":"m.login.password","user":"@a:hs","password":"p","session":"s"}}"#;
+        let (bytes, value) = prepare_json_body::<Upload>(Bytes::from(body)).unwrap();
+        assert_eq!(
+            value["auth"]["identifier"],
+            json!({ "type": "m.id.user", "user": "@a:hs" })
+        );
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), value);
+        // The current shape, and other stages, are left as they are.
+        for body in [
+            r#"{"auth":{"type":"m.login.password","identifier":{"type":"m.id.user","user":"a"},"user":"b","password":"p"}}"#,
+            r#"{"auth":{"type":"m.login.dummy","user":"a"}}"#,
+        ] {
+            let (bytes, _) = prepare_json_body::<Upload>(Bytes::from(body)).unwrap();
+            assert_eq!(&bytes[..], body.as_bytes());
+        }
     }
 
     #[test]

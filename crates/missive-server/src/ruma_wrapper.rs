@@ -61,6 +61,9 @@ pub struct Ruma<T> {
     pub json_body: Option<serde_json::Value>,
     /// The client's address, for rate limits and device "last seen".
     pub client_ip: Option<std::net::IpAddr>,
+    /// `METHOD /path` (no query, which may hold a token): what a
+    /// user-interactive auth session is bound to.
+    pub operation: String,
 }
 
 impl<T> Ruma<T> {
@@ -178,6 +181,7 @@ where
         }
 
         let path = parts.uri.path().to_owned();
+        let operation = format!("{} {path}", parts.method);
         let http_req = http::Request::from_parts(parts, bytes);
         // Bodies known to panic ruma's parsers are refused above; should
         // another one slip through, it is still a 400 and not a dropped
@@ -197,6 +201,7 @@ where
             identity,
             json_body,
             client_ip,
+            operation,
         })
     }
 }

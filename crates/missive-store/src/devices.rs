@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 
-use crate::{SqlStore, StoreResult};
+use crate::{SqlStore, StoreResult, StreamPos};
 
 /// A user's device (one login session).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +39,13 @@ pub struct TokenUser {
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Creates the device if new (keeping its name if it exists) and adds a
-    /// token for it, in one transaction.
+    /// token for it, in one transaction. A new device is a change of the
+    /// user's device list: its position is returned.
     async fn create_device_with_token(
         &self,
         device: DeviceRecord,
         token_hash: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Option<StreamPos>>;
     /// Creates or updates a device that has no access token (a dehydrated
     /// device waiting on the server).
     async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()>;
@@ -59,24 +60,28 @@ pub trait DeviceStore: Send + Sync {
         device_id: &DeviceId,
     ) -> StoreResult<Option<DeviceRecord>>;
     async fn devices(&self, user_id: &UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// Renames a device and records the change of the user's device list
+    /// in the same transaction; `None` if there is no such device.
     async fn rename_device(
         &self,
         user_id: &UserId,
         device_id: &DeviceId,
         name: &str,
-    ) -> StoreResult<bool>;
-    /// Deletes the devices and all their tokens.
+    ) -> StoreResult<Option<StreamPos>>;
+    /// Deletes the devices and all their tokens; returns the position of
+    /// the device-list change (none if no device was named).
     async fn delete_devices(
         &self,
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
-    ) -> StoreResult<()>;
-    /// Deletes every device and token of the user except `keep`.
+    ) -> StoreResult<Option<StreamPos>>;
+    /// Deletes every device and token of the user except `keep`; returns
+    /// the position of the device-list change.
     async fn delete_all_devices(
         &self,
         user_id: &UserId,
         keep: Option<&DeviceId>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<StreamPos>;
     async fn touch_device(
         &self,
         user_id: &UserId,
@@ -102,12 +107,11 @@ impl DeviceStore for SqlStore {
         &self,
         device: DeviceRecord,
         token_hash: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<StreamPos>> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE \
-             SET last_seen_ts = excluded.last_seen_ts, last_seen_ip = excluded.last_seen_ip",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO NOTHING",
         )
         .bind(&device.user_id)
         .bind(&device.device_id)
@@ -115,7 +119,27 @@ impl DeviceStore for SqlStore {
         .bind(device.last_seen_ts)
         .bind(&device.last_seen_ip)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            > 0;
+        let pos = if inserted {
+            let user = <&UserId>::try_from(device.user_id.as_str())
+                .map_err(|e| crate::StoreError::corrupt(format!("user ID: {e}")))?;
+            Some(self.bump_device_list(&mut tx, user).await?)
+        } else {
+            // A known device signing in again: its name stays.
+            sqlx::query(
+                "UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2 \
+                 WHERE user_id = $3 AND device_id = $4",
+            )
+            .bind(device.last_seen_ts)
+            .bind(&device.last_seen_ip)
+            .bind(&device.user_id)
+            .bind(&device.device_id)
+            .execute(&mut *tx)
+            .await?;
+            None
+        };
         sqlx::query(
             "INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES ($1, $2, $3)",
         )
@@ -125,7 +149,7 @@ impl DeviceStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(pos)
     }
 
     async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()> {
@@ -233,40 +257,48 @@ impl DeviceStore for SqlStore {
         user_id: &UserId,
         device_id: &DeviceId,
         name: &str,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<StreamPos>> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
         )
         .bind(name)
         .bind(user_id.as_str())
         .bind(device_id.as_str())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let pos = self.bump_device_list(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(Some(pos))
     }
 
     async fn delete_devices(
         &self,
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<StreamPos>> {
         let mut tx = self.begin().await?;
         for device_id in device_ids {
             delete_device_rows(&mut tx, user_id, "device_id = $2", device_id.as_str()).await?;
         }
-        if !device_ids.is_empty() {
-            self.bump_device_list(&mut tx, user_id).await?;
-        }
+        let pos = if device_ids.is_empty() {
+            None
+        } else {
+            Some(self.bump_device_list(&mut tx, user_id).await?)
+        };
         tx.commit().await?;
         self.caches.tokens.forget_all();
-        Ok(())
+        Ok(pos)
     }
 
     async fn delete_all_devices(
         &self,
         user_id: &UserId,
         keep: Option<&DeviceId>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<StreamPos> {
         let mut tx = self.begin().await?;
         delete_device_rows(
             &mut tx,
@@ -275,10 +307,10 @@ impl DeviceStore for SqlStore {
             keep.map_or("", DeviceId::as_str),
         )
         .await?;
-        self.bump_device_list(&mut tx, user_id).await?;
+        let pos = self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;
         self.caches.tokens.forget_all();
-        Ok(())
+        Ok(pos)
     }
 
     async fn touch_device(

@@ -29,6 +29,7 @@ mod group_commit;
 mod keys;
 mod media;
 mod message_batch;
+mod openid;
 mod pool;
 mod presence;
 mod push_targets;
@@ -57,6 +58,7 @@ pub use events::{
 pub use filters::FilterStore;
 pub use keys::{KeyStore, OneTimeKey};
 pub use media::{MediaRecord, MediaStore, ThumbnailRecord};
+pub use openid::OpenIdStore;
 pub use pool::{Backend, SqlStore, StoreOptions};
 pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};

@@ -16,8 +16,8 @@ use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
-        accounts::random_alphanumeric,
-        uiaa::{self, Purpose},
+        accounts::Accounts,
+        registration::{NewAccount, Registration},
     },
     state::AppState,
 };
@@ -26,56 +26,32 @@ use crate::{
 /// response types no longer carry and older clients still read (Synapse
 /// sends it): these two stay JSON.
 pub async fn register(
-    State(s): State<AppState>,
+    State(registration): State<Registration>,
+    State(accounts): State<Accounts>,
     req: Ruma<register::v3::Request>,
 ) -> ApiResult<Json<Value>> {
-    s.limiter.check_register(req.client_ip)?;
-    let flows: &[&[&str]] = match s.config.registration {
-        RegistrationMode::Disabled => return Err(ApiError::RegistrationDisabled),
-        RegistrationMode::Open => &[&[uiaa::DUMMY]],
-        RegistrationMode::Token => &[&[uiaa::REGISTRATION_TOKEN]],
-    };
-    if req.body.kind == register::RegistrationKind::Guest {
-        return Err(ApiError::forbidden("guest access is disabled"));
-    }
-    // Check the name before the UIA dance so clients learn early.
-    let localpart = match &req.body.username {
-        Some(name) => name.to_lowercase(),
-        None => random_alphanumeric(12).to_lowercase(),
-    };
-    let user_id = s.accounts.check_available(&localpart).await?;
-    let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    let completed = s
-        .uiaa
-        .authenticate(Purpose::Register, flows, auth, req.client_ip)
+    let body = &req.body;
+    let done = registration
+        .register(NewAccount {
+            username: body.username.as_deref(),
+            password: body.password.as_deref(),
+            device_id: body.device_id.clone(),
+            initial_device_display_name: body.initial_device_display_name.clone(),
+            inhibit_login: body.inhibit_login,
+            guest: body.kind == register::RegistrationKind::Guest,
+            auth: req.json_body.as_ref().and_then(|b| b.get("auth")),
+            operation: &req.operation,
+            ip: req.client_ip,
+        })
         .await?;
-
-    let password = req.body.password.as_deref();
-    if password.is_none_or(str::is_empty) {
-        return Err(ApiError::MissingParam("a password is required".into()));
-    }
-    s.accounts.create_user(&user_id, password, false).await?;
-    if let Some(token) = completed.registration_token {
-        s.uiaa.use_registration_token(&token).await?;
-    }
-    tracing::info!(user = %user_id, "registered");
-    if req.body.inhibit_login {
-        return Ok(Json(json!({ "user_id": user_id })));
-    }
-    let session = s
-        .accounts
-        .new_session(
-            &user_id,
-            req.body.device_id.clone(),
-            req.body.initial_device_display_name.clone(),
-            req.client_ip,
-        )
-        .await?;
+    let Some(session) = done.session else {
+        return Ok(Json(json!({ "user_id": done.user_id })));
+    };
     Ok(Json(json!({
-        "user_id": user_id,
+        "user_id": done.user_id,
         "access_token": session.access_token,
         "device_id": session.device_id,
-        "home_server": s.accounts.server_name(),
+        "home_server": accounts.server_name(),
     })))
 }
 
@@ -199,7 +175,7 @@ pub async fn change_password(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .confirm_password(&me.user_id, auth, req.client_ip)
+        .confirm_password(&me.user_id, &req.operation, auth, req.client_ip)
         .await?;
     if req.body.new_password.is_empty() {
         return Err(ApiError::MissingParam(
@@ -224,7 +200,7 @@ pub async fn deactivate(
     let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
     s.uiaa
-        .confirm_password(&me.user_id, auth, req.client_ip)
+        .confirm_password(&me.user_id, &req.operation, auth, req.client_ip)
         .await?;
     s.deactivation.deactivate(&me.user_id).await?;
     Ok(RumaResponse(deactivate::v3::Response::new(

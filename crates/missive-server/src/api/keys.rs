@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State};
 use ruma::{
-    OneTimeKeyAlgorithm, OwnedUserId, UInt, UserId,
+    OneTimeKeyAlgorithm, UInt, UserId,
     api::client::{
         keys::{
             claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
@@ -166,14 +166,9 @@ pub async fn get_key_changes(
     // Changes after `to` are reported too: a client only ever asks up to
     // its latest sync token, and an extra user costs one redundant query.
     parse_token(&req.body.to)?;
-    let changed = s.e2ee.device_list_changes(&me.user_id, from).await?;
-    let changed = changed
-        .into_iter()
-        .filter_map(|u| OwnedUserId::try_from(u).ok())
-        .collect();
+    let (changed, left) = s.syncer.key_changes(&me.user_id, from).await?;
     Ok(RumaResponse(get_key_changes::v3::Response::new(
-        changed,
-        Vec::new(),
+        changed, left,
     )))
 }
 
@@ -196,7 +191,7 @@ pub async fn upload_signing_keys(
     });
     if replaces_master || replaces_other {
         s.uiaa
-            .confirm_password(&me.user_id, body.get("auth"), req.client_ip)
+            .confirm_password(&me.user_id, &req.operation, body.get("auth"), req.client_ip)
             .await?;
     }
     s.e2ee

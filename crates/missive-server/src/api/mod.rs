@@ -14,6 +14,7 @@ mod events;
 mod keys;
 mod media;
 pub mod nul_guard;
+mod openid;
 mod presence;
 mod profile;
 mod push_rules;
@@ -101,6 +102,15 @@ pub fn router() -> Router<AppState> {
     let r = route::<acc::whoami::v3::Request, _, _>(r, account::whoami);
     let r = route::<acc::change_password::v3::Request, _, _>(r, account::change_password);
     let r = route::<acc::deactivate::v3::Request, _, _>(r, account::deactivate);
+    let r = route::<acc::request_openid_token::v3::Request, _, _>(r, openid::request_openid_token);
+    let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
+        r,
+        openid::get_openid_userinfo,
+    );
+    let r = route::<ruma::api::client::admin::get_user_info::v3::Request, _, _>(
+        r,
+        devices::get_user_info,
+    );
 
     let r = route::<device::get_devices::v3::Request, _, _>(r, devices::get_devices);
     let r = route::<device::get_device::v3::Request, _, _>(r, devices::get_device);

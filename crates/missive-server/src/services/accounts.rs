@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::rate_limit::Limiter,
+    services::{audience, notifier::Notifier, rate_limit::Limiter},
     time::now_ms,
 };
 
@@ -51,18 +51,26 @@ pub struct Accounts {
     /// `note_activity`): the sessions list shows when and where a device
     /// was last used without a database write per request.
     last_touched: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// A new device is a device-list change the user's contacts hear of.
+    notifier: Notifier,
 }
 
 /// A device's "last seen" is refreshed at most this often.
 const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
 
 impl Accounts {
-    pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName, limiter: Limiter) -> Self {
+    pub fn new(
+        store: Arc<SqlStore>,
+        server_name: OwnedServerName,
+        limiter: Limiter,
+        notifier: Notifier,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
             server_name,
             limiter,
+            notifier,
             hashing: Arc::new(Semaphore::new(cores)),
             last_touched: Arc::default(),
         }
@@ -194,6 +202,30 @@ impl Accounts {
             Some(p) => Some(self.hash(p).await?),
             None => None,
         };
+        self.insert_user(user_id, password_hash, is_admin).await
+    }
+
+    /// Hashes a password for an account created by a later request (a
+    /// registration's session remembers it between its requests).
+    pub async fn password_hash(&self, password: &str) -> ApiResult<String> {
+        self.hash(password).await
+    }
+
+    /// Creates an account whose password was hashed by [`Self::password_hash`].
+    pub async fn create_user_hashed(
+        &self,
+        user_id: &UserId,
+        password_hash: String,
+    ) -> ApiResult<()> {
+        self.insert_user(user_id, Some(password_hash), false).await
+    }
+
+    async fn insert_user(
+        &self,
+        user_id: &UserId,
+        password_hash: Option<String>,
+        is_admin: bool,
+    ) -> ApiResult<()> {
         let result = self
             .store
             .create_user(NewUser {
@@ -240,7 +272,9 @@ impl Accounts {
         }
     }
 
-    /// Opens a session: creates (or reuses) the device and a fresh token.
+    /// Opens a session: creates (or reuses) the device and a fresh token. A
+    /// new device is announced to everyone sharing a room with the user
+    /// (their clients must fetch its keys before they encrypt again).
     pub async fn new_session(
         &self,
         user_id: &UserId,
@@ -259,7 +293,8 @@ impl Accounts {
         }
         let device_id = device_id.unwrap_or_else(|| random_device_id().into());
         let access_token = random_token();
-        self.store
+        let new_device = self
+            .store
             .create_device_with_token(
                 DeviceRecord {
                     user_id: user_id.to_string(),
@@ -271,6 +306,9 @@ impl Accounts {
                 &hash_token(&access_token),
             )
             .await?;
+        if let Some(pos) = new_device {
+            audience::announce_to_sharing(&self.store, &self.notifier, pos, user_id.as_str()).await;
+        }
         Ok(Session {
             access_token,
             device_id,
@@ -428,6 +466,7 @@ mod tests {
             store.clone(),
             "test".try_into().unwrap(),
             Limiter::new(&crate::config::RateLimits::default()),
+            crate::services::notifier::Notifier::new(missive_store::StreamPos::ZERO),
         );
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         accounts.authenticate("tok", Some(ip)).await.unwrap();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use missive_store::{BackedUpKey, BackupStore, BackupVersion, SqlStore};
-use ruma::UserId;
+use ruma::{UserId, api::client::backup::BackupAlgorithm};
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -66,6 +66,12 @@ impl KeyBackup {
         version: &str,
         body: Option<&Value>,
     ) -> ApiResult<()> {
+        // Synapse: a version in the body must be the one in the path.
+        if let Some(given) = body.and_then(|b| b.get("version"))
+            && given.as_str() != Some(version)
+        {
+            return Err(ApiError::invalid_param("version in body does not match"));
+        }
         let (algorithm, auth) = algorithm_and_auth(body)?;
         let current = self.version(user, Some(version)).await?;
         if current.algorithm != algorithm {
@@ -172,6 +178,11 @@ impl KeyBackup {
     }
 }
 
+/// The `{algorithm, auth_data}` of a version, checked against ruma's
+/// `BackupAlgorithm`: `m.megolm_backup.v1.curve25519-aes-sha2` needs its
+/// `public_key` (unpadded base64) and `signatures`, any other algorithm an
+/// object. Synapse stores whatever it is given; a backup no client can use
+/// is better refused with the reason.
 fn algorithm_and_auth(body: Option<&Value>) -> ApiResult<(String, String)> {
     let body = body.ok_or_else(|| ApiError::bad_json("missing body"))?;
     let algorithm = body
@@ -181,7 +192,11 @@ fn algorithm_and_auth(body: Option<&Value>) -> ApiResult<(String, String)> {
     let auth = body
         .get("auth_data")
         .filter(|a| a.is_object())
-        .ok_or_else(|| ApiError::bad_json("missing auth_data"))?;
+        .ok_or_else(|| ApiError::bad_json("auth_data must be an object"))?;
+    serde_json::from_value::<BackupAlgorithm>(
+        serde_json::json!({ "algorithm": algorithm, "auth_data": auth }),
+    )
+    .map_err(|e| ApiError::bad_json(format!("invalid auth_data for {algorithm}: {e}")))?;
     Ok((algorithm.to_owned(), auth.to_string()))
 }
 

@@ -4,7 +4,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use missive_store::{AccountStore, SqlStore, UiaaSession, UiaaStore};
-use ruma::UserId;
+use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
 
 use crate::{
@@ -38,11 +38,56 @@ impl Purpose<'_> {
     }
 }
 
-/// What a completed UIA session proved.
+/// Keys of what a session remembers in its `params`.
+const PURPOSE: &str = "purpose";
+const OPERATION: &str = "operation";
+const TOKEN: &str = "registration_token";
+pub const REGISTERED_USER: &str = "registered_user_id";
+pub const PASSWORD_HASH: &str = "password_hash";
+pub const USERNAME: &str = "username";
+
+/// One request's step of user-interactive auth.
+pub struct Attempt<'a> {
+    pub purpose: Purpose<'a>,
+    /// The request's method and path (see `Ruma::operation`): a session
+    /// authorises the operation it was started for and no other.
+    pub operation: &'a str,
+    pub flows: &'a [&'a [&'a str]],
+    /// The request's `auth` object.
+    pub auth: Option<&'a Value>,
+    pub ip: Option<IpAddr>,
+}
+
+/// What a session remembers between requests.
 #[derive(Debug, Default)]
-pub struct Completed {
+pub struct SessionData {
     /// The registration token used, to count its use once the account exists.
     pub registration_token: Option<String>,
+    /// The account a registration with this session already created.
+    pub registered_user: Option<OwnedUserId>,
+    /// The hash of the password an earlier request of a registration gave.
+    pub password_hash: Option<String>,
+    /// The localpart an earlier request of a registration asked for.
+    pub username: Option<String>,
+}
+
+impl SessionData {
+    fn from_params(params: &Value) -> Self {
+        let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            registration_token: text(TOKEN),
+            registered_user: text(REGISTERED_USER).and_then(|u| OwnedUserId::try_from(u).ok()),
+            password_hash: text(PASSWORD_HASH),
+            username: text(USERNAME),
+        }
+    }
+}
+
+/// A completed session: its ID and what it remembers.
+#[derive(Debug, Default)]
+pub struct Completed {
+    pub session_id: String,
+    pub data: SessionData,
 }
 
 #[derive(Clone)]
@@ -58,13 +103,19 @@ impl Uiaa {
 
     /// Runs one step of UIA with the request's `auth` object. Returns once a
     /// flow is complete; otherwise the 401 error carrying the session state.
-    pub async fn authenticate(
-        &self,
-        purpose: Purpose<'_>,
-        flows: &[&[&str]],
-        auth: Option<&Value>,
-        ip: Option<IpAddr>,
-    ) -> ApiResult<Completed> {
+    ///
+    /// A completed session stays until it expires and authorises its own
+    /// operation again (a client retrying after a lost answer, as Synapse
+    /// allows), never another one: that is 403, as the user-interactive
+    /// auth of another user is.
+    pub async fn authenticate(&self, attempt: Attempt<'_>) -> ApiResult<Completed> {
+        let Attempt {
+            purpose,
+            operation,
+            flows,
+            auth,
+            ip,
+        } = attempt;
         let now = now_ms();
         self.store
             .expire_uiaa_sessions(now - SESSION_LIFETIME_MS)
@@ -74,24 +125,39 @@ impl Uiaa {
             Some(id) => self.store.uiaa_session(id).await?,
             None => None,
         };
+        let is_new = existing.is_none();
         let mut session = existing.unwrap_or_else(|| UiaaSession {
             session_id: session_id
                 .map(str::to_owned)
                 .unwrap_or_else(|| random_alphanumeric(24)),
             completed: Vec::new(),
-            params: json!({ "purpose": purpose.key() }).to_string(),
+            params: json!({ PURPOSE: purpose.key(), OPERATION: operation }).to_string(),
             created_ts: now,
         });
         let mut params: Value = serde_json::from_str(&session.params).unwrap_or_else(|_| json!({}));
-        if params.get("purpose").and_then(Value::as_str) != Some(purpose.key().as_str()) {
+        if params.get(PURPOSE).and_then(Value::as_str) != Some(purpose.key().as_str()) {
             return Err(ApiError::forbidden(
                 "this authentication session belongs to another request",
             ));
         }
+        // Sessions from before operations were recorded name none.
+        if params
+            .get(OPERATION)
+            .and_then(Value::as_str)
+            .is_some_and(|op| op != operation)
+        {
+            return Err(ApiError::forbidden(
+                "requested operation has changed during the authentication session",
+            ));
+        }
 
         let stage = auth.and_then(|a| a.get("type")).and_then(Value::as_str);
+        let mut changed = is_new;
         if let (Some(stage), Some(auth)) = (stage, auth) {
             let allowed = flows.iter().any(|f| f.contains(&stage));
+            if allowed {
+                self.check_identity(&purpose, stage, auth)?;
+            }
             let result = if allowed {
                 self.run_stage(&purpose, stage, auth, &mut params, ip).await
             } else {
@@ -104,6 +170,7 @@ impl Uiaa {
                     if !session.completed.iter().any(|c| c == stage) {
                         session.completed.push(stage.to_owned());
                     }
+                    changed = true;
                 }
                 // Too many attempts: answered as such (429 with the time to
                 // wait), not as one more failed stage.
@@ -119,18 +186,64 @@ impl Uiaa {
         let done = flows
             .iter()
             .any(|f| f.iter().all(|s| session.completed.iter().any(|c| c == s)));
+        session.params = params.to_string();
+        if changed {
+            self.store.save_uiaa_session(&session).await?;
+        }
         if done {
-            self.store.delete_uiaa_session(&session.session_id).await?;
             return Ok(Completed {
-                registration_token: params
-                    .get("registration_token")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                session_id: session.session_id,
+                data: SessionData::from_params(&params),
             });
         }
-        session.params = params.to_string();
-        self.store.save_uiaa_session(&session).await?;
         Err(self.challenge(flows, &session, None))
+    }
+
+    /// What the session named in a request's `auth` object remembers
+    /// (nothing for a new or unknown session).
+    pub async fn session_data(&self, auth: Option<&Value>) -> ApiResult<SessionData> {
+        let Some(id) = auth.and_then(|a| a.get("session")).and_then(Value::as_str) else {
+            return Ok(SessionData::default());
+        };
+        Ok(match self.store.uiaa_session(id).await? {
+            Some(s) => SessionData::from_params(
+                &serde_json::from_str(&s.params).unwrap_or_else(|_| json!({})),
+            ),
+            None => SessionData::default(),
+        })
+    }
+
+    /// Makes a session remember `value` under `key` for its later requests.
+    pub async fn remember(&self, session_id: &str, key: &str, value: &str) -> ApiResult<()> {
+        let Some(mut session) = self.store.uiaa_session(session_id).await? else {
+            return Ok(());
+        };
+        let mut params: Value = serde_json::from_str(&session.params).unwrap_or_else(|_| json!({}));
+        params[key] = Value::String(value.to_owned());
+        session.params = params.to_string();
+        Ok(self.store.save_uiaa_session(&session).await?)
+    }
+
+    /// A password stage names the account it proves; naming another than
+    /// the one the operation is for is 403 (Synapse), not a failed stage.
+    fn check_identity(&self, purpose: &Purpose<'_>, stage: &str, auth: &Value) -> ApiResult<()> {
+        let Purpose::Account(user) = purpose else {
+            return Ok(());
+        };
+        if stage != PASSWORD {
+            return Ok(());
+        }
+        let given = auth
+            .get("identifier")
+            .and_then(|i| i.get("user"))
+            .or_else(|| auth.get("user"))
+            .and_then(Value::as_str);
+        match given {
+            Some(given) if self.accounts.resolve_login_user(given)?.as_str() != user.as_str() => {
+                Err(ApiError::forbidden("you can only authenticate as yourself"))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn run_stage(
@@ -147,16 +260,6 @@ impl Uiaa {
                 let Purpose::Account(user) = purpose else {
                     return Err(ApiError::forbidden("password stage is not valid here"));
                 };
-                let given = auth
-                    .get("identifier")
-                    .and_then(|i| i.get("user"))
-                    .or_else(|| auth.get("user"))
-                    .and_then(Value::as_str);
-                if let Some(given) = given
-                    && self.accounts.resolve_login_user(given)?.as_str() != user.as_str()
-                {
-                    return Err(ApiError::forbidden("you can only authenticate as yourself"));
-                }
                 let password = auth
                     .get("password")
                     .and_then(Value::as_str)
@@ -171,7 +274,7 @@ impl Uiaa {
                 if !self.registration_token_valid(token).await? {
                     return Err(ApiError::Unauthorized("invalid registration token".into()));
                 }
-                params["registration_token"] = Value::String(token.to_owned());
+                params[TOKEN] = Value::String(token.to_owned());
                 Ok(())
             }
             other => Err(ApiError::forbidden(format!(
@@ -180,17 +283,25 @@ impl Uiaa {
         }
     }
 
-    /// Asks the account's owner to confirm a sensitive change with their
-    /// password (user-interactive auth with the one password stage).
+    /// Asks the account's owner to confirm a sensitive change, `operation`,
+    /// with their password (user-interactive auth with the one password
+    /// stage).
     pub async fn confirm_password(
         &self,
         user: &UserId,
+        operation: &str,
         auth: Option<&Value>,
         ip: Option<IpAddr>,
     ) -> ApiResult<()> {
-        self.authenticate(Purpose::Account(user), &[&[PASSWORD]], auth, ip)
-            .await
-            .map(|_| ())
+        self.authenticate(Attempt {
+            purpose: Purpose::Account(user),
+            operation,
+            flows: &[&[PASSWORD]],
+            auth,
+            ip,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Counts one use of a registration token a completed registration

@@ -141,12 +141,14 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
             .rename_device(user_id!("@alice:test"), device_id!("D1"), "laptop")
             .await
             .unwrap()
+            .is_some()
     );
     assert!(
-        !store
+        store
             .rename_device(user_id!("@alice:test"), device_id!("nope"), "x")
             .await
             .unwrap()
+            .is_none()
     );
     assert_eq!(
         store
@@ -201,4 +203,34 @@ pub async fn tokens_die_with_their_device(store: SqlStore) {
         .await
         .unwrap();
     assert!(store.token_user("h4").await.unwrap().unwrap().deactivated);
+}
+
+/// An OpenID token names its user until it expires, then nobody; adding
+/// one clears the expired ones.
+pub async fn openid_tokens_expire(store: SqlStore) {
+    let alice = user_id!("@alice:test");
+    store.add_openid_token("old", alice, 100, 50).await.unwrap();
+    store
+        .add_openid_token("new", alice, 1_000, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.openid_token_user("old", 99).await.unwrap().as_deref(),
+        Some("@alice:test")
+    );
+    assert_eq!(store.openid_token_user("old", 100).await.unwrap(), None);
+    assert_eq!(store.openid_token_user("nope", 0).await.unwrap(), None);
+    store
+        .add_openid_token("later", alice, 2_000, 500)
+        .await
+        .unwrap();
+    assert_eq!(store.openid_token_user("old", 0).await.unwrap(), None);
+    assert_eq!(
+        store
+            .openid_token_user("new", 500)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("@alice:test")
+    );
 }

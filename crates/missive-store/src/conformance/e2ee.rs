@@ -154,6 +154,67 @@ pub async fn device_list_changes_reach_room_members(store: SqlStore) {
     );
 }
 
+/// A new device, a renamed one and a deleted one are device-list changes
+/// of their user, recorded with the write; signing in again on a known
+/// device is not.
+pub async fn device_lifecycle_is_a_device_list_change(store: SqlStore) {
+    let last = create_room(&store, "!r:test").await;
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+    let bob = user_id!("@bob:test");
+    let dev = |id: &str| DeviceRecord {
+        user_id: bob.to_string(),
+        device_id: id.into(),
+        display_name: Some("phone".into()),
+        last_seen_ts: Some(1),
+        last_seen_ip: None,
+    };
+    let changed_after = |pos| {
+        let store = store.clone();
+        async move {
+            store
+                .device_list_changes(user_id!("@alice:test"), pos)
+                .await
+                .unwrap()
+                .contains("@bob:test")
+        }
+    };
+
+    let before = store.current_position().await.unwrap();
+    let pos = store
+        .create_device_with_token(dev("B1"), "hb1")
+        .await
+        .unwrap()
+        .expect("a new device is a change");
+    assert!(pos > before);
+    assert!(changed_after(before).await);
+    let again = store
+        .create_device_with_token(dev("B1"), "hb2")
+        .await
+        .unwrap();
+    assert_eq!(again, None, "a known device signing in again is no change");
+    assert!(!changed_after(pos).await);
+
+    let renamed = store
+        .rename_device(bob, device_id!("B1"), "laptop")
+        .await
+        .unwrap()
+        .expect("renamed");
+    assert!(renamed > pos && changed_after(pos).await);
+
+    let deleted = store
+        .delete_devices(bob, &["B1".into()])
+        .await
+        .unwrap()
+        .expect("deleted");
+    assert!(deleted > renamed && changed_after(renamed).await);
+    assert_eq!(store.delete_devices(bob, &[]).await.unwrap(), None);
+    let all = store.delete_all_devices(bob, None).await.unwrap();
+    assert!(all > deleted && changed_after(deleted).await);
+}
+
 pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
     let msg = |n: i64| ToDeviceMessage {
         recipient_user: "@b:test".into(),

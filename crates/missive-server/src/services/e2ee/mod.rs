@@ -119,8 +119,15 @@ impl E2ee {
                 continue;
             }
             let mut v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-            if let Some(Some(name)) = names.get(&device) {
-                v["unsigned"] = json!({ "device_display_name": name });
+            // Whatever else the client put in `unsigned` stays.
+            if let Some(Some(name)) = names.get(&device)
+                && let Some(object) = v.as_object_mut()
+            {
+                let unsigned = object.entry("unsigned").or_insert_with(|| json!({}));
+                if !unsigned.is_object() {
+                    *unsigned = json!({});
+                }
+                unsigned["device_display_name"] = json!(name);
             }
             out.insert(device, v);
         }

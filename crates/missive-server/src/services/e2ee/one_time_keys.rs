@@ -1,9 +1,9 @@
 //! One-time and fallback keys: uploaded by a device, claimed by others to
-//! open an Olm session with it; and which users' device lists changed.
+//! open an Olm session with it.
 
 use std::collections::BTreeMap;
 
-use missive_store::{KeyStore, OneTimeKey, StoreError, StreamPos};
+use missive_store::{KeyStore, OneTimeKey, StoreError};
 use ruma::{DeviceId, UserId};
 
 use super::E2ee;
@@ -45,22 +45,5 @@ impl E2ee {
         algorithm: &str,
     ) -> ApiResult<Option<OneTimeKey>> {
         Ok(self.store.claim_key(user, device, algorithm).await?)
-    }
-
-    /// The users sharing a room with `user` whose devices or keys changed
-    /// after `since`, sorted.
-    pub async fn device_list_changes(
-        &self,
-        user: &UserId,
-        since: StreamPos,
-    ) -> ApiResult<Vec<String>> {
-        let mut changed: Vec<String> = self
-            .store
-            .device_list_changes(user, since)
-            .await?
-            .into_iter()
-            .collect();
-        changed.sort();
-        Ok(changed)
     }
 }

@@ -5,9 +5,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use missive_store::{EventStore, KeyStore, Membership, SqlStore, StreamPos, SyncBatchStore};
-use ruma::{OwnedRoomId, RoomId, UserId, events::room::member::MembershipState};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId, events::room::member::MembershipState};
 
-use super::Syncer;
+use super::{Syncer, user_ids};
 use crate::error::ApiResult;
 
 /// What changed in the user's device lists since the last sync.
@@ -20,6 +20,22 @@ pub(super) struct DeviceListDelta {
 }
 
 impl Syncer {
+    /// `GET /keys/changes`: the users whose devices changed after `since`
+    /// (or who newly share a room with `user`) and those who no longer
+    /// share any, as a sync from `since` reports them.
+    pub async fn key_changes(
+        &self,
+        user: &UserId,
+        since: StreamPos,
+    ) -> ApiResult<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
+        let memberships = self.store.user_memberships(user).await?;
+        let active = self.store.rooms_active_since(user, since).await?;
+        let delta = self
+            .device_list_delta(user, since, &memberships, Some(&active))
+            .await?;
+        Ok((user_ids(delta.changed), user_ids(delta.left)))
+    }
+
     /// Users whose devices the client must re-fetch (changed keys, or newly
     /// sharing a room) and users it no longer shares any room with.
     pub(super) async fn device_list_delta(

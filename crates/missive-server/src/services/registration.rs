@@ -1,0 +1,172 @@
+//! `POST /register`: the user-interactive auth of a new account, the
+//! account, and its first session. A registration's session remembers, as
+//! Synapse's does, the password and user name its first request gave (so
+//! that the requests answering later stages need not repeat them) and the
+//! account it created (so that a retry with the completed session, after a
+//! lost answer, signs in to that account instead of failing or making
+//! another).
+
+use std::net::IpAddr;
+
+use ruma::{OwnedDeviceId, OwnedUserId};
+use serde_json::Value;
+
+use crate::{
+    config::RegistrationMode,
+    error::{ApiError, ApiResult},
+    services::{
+        accounts::{Accounts, Session, random_alphanumeric},
+        rate_limit::Limiter,
+        uiaa::{self, Attempt, Purpose, Uiaa},
+    },
+};
+
+/// What a registration request asks for.
+pub struct NewAccount<'a> {
+    pub username: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub device_id: Option<OwnedDeviceId>,
+    pub initial_device_display_name: Option<String>,
+    pub inhibit_login: bool,
+    pub guest: bool,
+    /// The request's `auth` object.
+    pub auth: Option<&'a Value>,
+    /// The request's method and path (the session is bound to them).
+    pub operation: &'a str,
+    pub ip: Option<IpAddr>,
+}
+
+/// The account, and its session unless the client inhibited the login.
+pub struct Registered {
+    pub user_id: OwnedUserId,
+    pub session: Option<Session>,
+}
+
+#[derive(Clone)]
+pub struct Registration {
+    accounts: Accounts,
+    uiaa: Uiaa,
+    limiter: Limiter,
+    mode: RegistrationMode,
+}
+
+impl Registration {
+    pub fn new(accounts: Accounts, uiaa: Uiaa, limiter: Limiter, mode: RegistrationMode) -> Self {
+        Self {
+            accounts,
+            uiaa,
+            limiter,
+            mode,
+        }
+    }
+
+    /// One request of a registration: the 401 of the next stage, or the
+    /// new (or, for a completed session, the already created) account.
+    pub async fn register(&self, req: NewAccount<'_>) -> ApiResult<Registered> {
+        self.limiter.check_register(req.ip)?;
+        let flows: &[&[&str]] = match self.mode {
+            RegistrationMode::Disabled => return Err(ApiError::RegistrationDisabled),
+            RegistrationMode::Open => &[&[uiaa::DUMMY]],
+            RegistrationMode::Token => &[&[uiaa::REGISTRATION_TOKEN]],
+        };
+        if req.guest {
+            return Err(ApiError::forbidden("guest access is disabled"));
+        }
+        let prior = self.uiaa.session_data(req.auth).await?;
+        let asked = req.username.map(str::to_lowercase);
+        // Check the name before the UIA dance so clients learn early; the
+        // account this session already created is no longer available,
+        // and is still the answer.
+        let user_id = match &prior.registered_user {
+            Some(user) => user.clone(),
+            None => {
+                let localpart = asked
+                    .clone()
+                    .or_else(|| prior.username.clone())
+                    .unwrap_or_else(|| random_alphanumeric(12).to_lowercase());
+                self.accounts.check_available(&localpart).await?
+            }
+        };
+        let password = req.password.filter(|p| !p.is_empty());
+        let attempt = Attempt {
+            purpose: Purpose::Register,
+            operation: req.operation,
+            flows,
+            auth: req.auth,
+            ip: req.ip,
+        };
+        let completed = match self.uiaa.authenticate(attempt).await {
+            Ok(completed) => completed,
+            Err(ApiError::UiaRequired(body)) => {
+                if let Some(session) = body.get("session").and_then(Value::as_str) {
+                    self.remember(session, &prior, asked.as_deref(), password)
+                        .await?;
+                }
+                return Err(ApiError::UiaRequired(body));
+            }
+            Err(other) => return Err(other),
+        };
+
+        let data = completed.data;
+        if data.registered_user.is_none() {
+            match (password, data.password_hash) {
+                (Some(p), _) => self.accounts.create_user(&user_id, Some(p), false).await?,
+                (None, Some(hash)) => self.accounts.create_user_hashed(&user_id, hash).await?,
+                (None, None) => {
+                    return Err(ApiError::MissingParam("a password is required".into()));
+                }
+            }
+            if let Some(token) = data.registration_token {
+                self.uiaa.use_registration_token(&token).await?;
+            }
+            self.uiaa
+                .remember(
+                    &completed.session_id,
+                    uiaa::REGISTERED_USER,
+                    user_id.as_str(),
+                )
+                .await?;
+            tracing::info!(user = %user_id, "registered");
+        }
+        if req.inhibit_login {
+            return Ok(Registered {
+                user_id,
+                session: None,
+            });
+        }
+        let session = self
+            .accounts
+            .new_session(
+                &user_id,
+                req.device_id,
+                req.initial_device_display_name,
+                req.ip,
+            )
+            .await?;
+        Ok(Registered {
+            user_id,
+            session: Some(session),
+        })
+    }
+
+    /// Keeps what this request gave for the session's later requests: the
+    /// password (hashed, once) and the user name asked for.
+    async fn remember(
+        &self,
+        session: &str,
+        prior: &uiaa::SessionData,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> ApiResult<()> {
+        if let (None, Some(p)) = (&prior.password_hash, password) {
+            let hash = self.accounts.password_hash(p).await?;
+            self.uiaa
+                .remember(session, uiaa::PASSWORD_HASH, &hash)
+                .await?;
+        }
+        if let (None, Some(name)) = (&prior.username, username) {
+            self.uiaa.remember(session, uiaa::USERNAME, name).await?;
+        }
+        Ok(())
+    }
+}
