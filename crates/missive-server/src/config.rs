@@ -30,6 +30,10 @@ pub struct Config {
     /// PostgreSQL pool size of this process.
     pub database_max_connections: u32,
     pub registration: RegistrationMode,
+    /// Whether guest accounts may be registered (`register?kind=guest`):
+    /// off by default, as an administration's server has no anonymous
+    /// readers unless it says so.
+    pub guest_access: bool,
     pub rate_limits: RateLimits,
     /// The public base URL clients reach (for `.well-known`); defaults to
     /// `http://{listen}`.
@@ -235,6 +239,7 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 16,
             registration: RegistrationMode::Disabled,
+            guest_access: false,
             rate_limits: RateLimits::default(),
             public_baseurl: None,
             max_request_bytes: 1024 * 1024,
@@ -423,6 +428,13 @@ impl Config {
                 "on" => true,
                 "off" => false,
                 _ => return Err(ConfigError::Env("MISSIVE_CLAMD_FAIL_OPEN", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_GUEST_ACCESS") {
+            self.guest_access = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_GUEST_ACCESS", v)),
             };
         }
         if let Some(v) = var("MISSIVE_USER_DIRECTORY") {

@@ -45,6 +45,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("user ID already taken")]
     UserInUse,
+    /// A guest called an endpoint guests may not use.
+    #[error("guest accounts may not do this: register a full account first")]
+    GuestAccessForbidden,
     #[error("{0}")]
     InvalidUsername(String),
     #[error("{0}")]
@@ -140,6 +143,7 @@ impl ApiError {
             UnrecognizedRequest(_) => (StatusCode::BAD_REQUEST, ErrorKind::Unrecognized),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorKind::Unrecognized),
             UserInUse => (StatusCode::BAD_REQUEST, ErrorKind::UserInUse),
+            GuestAccessForbidden => (StatusCode::FORBIDDEN, ErrorKind::GuestAccessForbidden),
             InvalidUsername(_) => (StatusCode::BAD_REQUEST, ErrorKind::InvalidUsername),
             TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge),
             InvalidParam(_) => (StatusCode::BAD_REQUEST, ErrorKind::InvalidParam),

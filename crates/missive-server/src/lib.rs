@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod guest_policy;
 pub mod listener;
 pub mod request_policy;
 pub mod ruma_wrapper;
@@ -96,6 +97,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             uiaa.clone(),
             limiter.clone(),
             config.registration,
+            config.guest_access,
         ),
         uiaa,
         openid: OpenId::new(store.clone(), accounts.server_name().clone()),

@@ -156,6 +156,11 @@ where
                 None => None,
             },
         };
+        if identity.as_ref().is_some_and(|i| i.is_guest)
+            && !crate::guest_policy::guest_may_call::<T>()
+        {
+            return Err(ApiError::GuestAccessForbidden);
+        }
 
         // After authentication, as Synapse checks a path only for a caller
         // it knows.

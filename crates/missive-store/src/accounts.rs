@@ -14,6 +14,8 @@ pub struct NewUser {
     pub user_id: String,
     pub password_hash: Option<String>,
     pub is_admin: bool,
+    /// A guest account (restricted until upgraded).
+    pub is_guest: bool,
     pub displayname: Option<String>,
     pub created_ts: i64,
 }
@@ -25,6 +27,7 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
     pub is_admin: bool,
     pub deactivated: bool,
+    pub is_guest: bool,
     pub displayname: Option<String>,
     pub avatar_url: Option<String>,
 }
@@ -45,6 +48,9 @@ pub trait AccountStore: Send + Sync {
     async fn create_user(&self, user: NewUser) -> StoreResult<()>;
     async fn user(&self, user_id: &UserId) -> StoreResult<Option<UserRecord>>;
     async fn set_password_hash(&self, user_id: &UserId, hash: &str) -> StoreResult<()>;
+    /// Makes a guest account a full one with the given password hash;
+    /// false if the account is not a guest's (already upgraded, say).
+    async fn upgrade_guest(&self, user_id: &UserId, password_hash: &str) -> StoreResult<bool>;
     /// Marks the user deactivated and clears password and profile.
     async fn deactivate_user(&self, user_id: &UserId) -> StoreResult<()>;
     async fn set_displayname(&self, user_id: &UserId, name: Option<&str>) -> StoreResult<()>;
@@ -82,26 +88,28 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UserRecord> 
         password_hash: row.try_get("password_hash")?,
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         deactivated: row.try_get::<i64, _>("deactivated")? != 0,
+        is_guest: row.try_get::<i64, _>("is_guest")? != 0,
         displayname: row.try_get("displayname")?,
         avatar_url: row.try_get("avatar_url")?,
     })
 }
 
-pub(crate) const USER_COLUMNS: &str =
-    "u.user_id, u.password_hash, u.is_admin, u.deactivated, u.displayname, u.avatar_url";
+pub(crate) const USER_COLUMNS: &str = "u.user_id, u.password_hash, u.is_admin, u.deactivated, u.is_guest, u.displayname, \
+     u.avatar_url";
 
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<()> {
         let result = sqlx::query(
-            "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (user_id, password_hash, is_admin, displayname, created_ts, \
+             is_guest) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&user.user_id)
         .bind(&user.password_hash)
         .bind(i64::from(user.is_admin))
         .bind(&user.displayname)
         .bind(user.created_ts)
+        .bind(i64::from(user.is_guest))
         .execute(&self.write)
         .await;
         match result {
@@ -119,6 +127,20 @@ impl AccountStore for SqlStore {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn upgrade_guest(&self, user_id: &UserId, password_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET is_guest = 0, password_hash = $1 \
+             WHERE user_id = $2 AND is_guest = 1 AND deactivated = 0",
+        )
+        .bind(password_hash)
+        .bind(user_id.as_str())
+        .execute(&self.write)
+        .await?;
+        // Tokens of the account authenticate as a guest no longer.
+        self.caches.tokens.forget_all();
+        Ok(done.rows_affected() == 1)
     }
 
     async fn set_password_hash(&self, user_id: &UserId, hash: &str) -> StoreResult<()> {

@@ -33,6 +33,7 @@ pub struct TokenUser {
     pub device_id: String,
     pub is_admin: bool,
     pub deactivated: bool,
+    pub is_guest: bool,
 }
 
 /// Devices and their access tokens. Tokens are looked up by their hash only.
@@ -171,7 +172,8 @@ impl DeviceStore for SqlStore {
     async fn token_user(&self, token_hash: &str) -> StoreResult<Option<TokenUser>> {
         let read = async {
             let row = sqlx::query(
-                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t \
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, u.is_guest \
+                 FROM access_tokens t \
                  JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1",
             )
             .bind(token_hash)
@@ -183,6 +185,7 @@ impl DeviceStore for SqlStore {
                     device_id: r.try_get(1)?,
                     is_admin: r.try_get::<i64, _>(2)? != 0,
                     deactivated: r.try_get::<i64, _>(3)? != 0,
+                    is_guest: r.try_get::<i64, _>(4)? != 0,
                 })
             })
             .transpose()

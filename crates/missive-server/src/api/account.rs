@@ -39,6 +39,11 @@ pub async fn register(
             initial_device_display_name: body.initial_device_display_name.clone(),
             inhibit_login: body.inhibit_login,
             guest: body.kind == register::RegistrationKind::Guest,
+            guest_access_token: req
+                .json_body
+                .as_ref()
+                .and_then(|b| b.get("guest_access_token"))
+                .and_then(Value::as_str),
             auth: req.json_body.as_ref().and_then(|b| b.get("auth")),
             operation: &req.operation,
             ip: req.client_ip,
@@ -163,7 +168,7 @@ pub async fn whoami(
     req: Ruma<whoami::v3::Request>,
 ) -> ApiResult<RumaResponse<whoami::v3::Response>> {
     let me = req.user()?;
-    let mut response = whoami::v3::Response::new(me.user_id.clone(), false);
+    let mut response = whoami::v3::Response::new(me.user_id.clone(), me.is_guest);
     response.device_id = Some(me.device_id.clone());
     Ok(RumaResponse(response))
 }

@@ -36,7 +36,12 @@ impl FromRequestParts<AppState> for Authed {
         state: &AppState,
     ) -> Result<Self, ApiError> {
         let token = crate::ruma_wrapper::access_token(parts).ok_or(ApiError::MissingToken)?;
-        Ok(Authed(state.accounts.authenticate(&token, None).await?))
+        let identity = state.accounts.authenticate(&token, None).await?;
+        // Guests may download what they read, not upload (as Synapse).
+        if identity.is_guest && parts.method != http::Method::GET {
+            return Err(ApiError::GuestAccessForbidden);
+        }
+        Ok(Authed(identity))
     }
 }
 

@@ -76,6 +76,7 @@ pub async fn join_room_by_id(
             &me.user_id,
             req.body.reason.as_deref(),
             req.json_body.as_ref(),
+            me.is_guest,
         )
         .await?;
     Ok(RumaResponse(join_room_by_id::v3::Response::new(
@@ -95,6 +96,7 @@ pub async fn join_room_by_id_or_alias(
             &me.user_id,
             req.body.reason.as_deref(),
             req.json_body.as_ref(),
+            me.is_guest,
         )
         .await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(

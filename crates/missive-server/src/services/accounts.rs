@@ -29,6 +29,8 @@ pub struct Identity {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub is_admin: bool,
+    /// A guest account: only the endpoints guests may use answer it.
+    pub is_guest: bool,
 }
 
 /// A new login session.
@@ -117,6 +119,7 @@ impl Accounts {
             user_id: parse_user(&owner.user_id)?,
             device_id: owner.device_id.into(),
             is_admin: owner.is_admin,
+            is_guest: owner.is_guest,
         };
         self.note_activity(&identity.user_id, &identity.device_id, ip);
         Ok(identity)
@@ -202,7 +205,8 @@ impl Accounts {
             Some(p) => Some(self.hash(p).await?),
             None => None,
         };
-        self.insert_user(user_id, password_hash, is_admin).await
+        self.insert_user(user_id, password_hash, is_admin, false)
+            .await
     }
 
     /// Hashes a password for an account created by a later request (a
@@ -217,7 +221,31 @@ impl Accounts {
         user_id: &UserId,
         password_hash: String,
     ) -> ApiResult<()> {
-        self.insert_user(user_id, Some(password_hash), false).await
+        self.insert_user(user_id, Some(password_hash), false, false)
+            .await
+    }
+
+    /// Creates a guest account (no password; restricted until upgraded)
+    /// with a numeric name, as Synapse names guests.
+    pub async fn create_guest(&self) -> ApiResult<OwnedUserId> {
+        loop {
+            let localpart = random_digits(12);
+            let user_id = self.user_id_for(&localpart)?;
+            match self.insert_user(&user_id, None, false, true).await {
+                Err(ApiError::UserInUse) => continue,
+                other => return other.map(|()| user_id),
+            }
+        }
+    }
+
+    /// Makes the guest account `user_id` a full account with the password
+    /// hashed by [`Self::password_hash`].
+    pub async fn upgrade_guest(&self, user_id: &UserId, password_hash: &str) -> ApiResult<()> {
+        if self.store.upgrade_guest(user_id, password_hash).await? {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this account is not a guest account"))
+        }
     }
 
     async fn insert_user(
@@ -225,6 +253,7 @@ impl Accounts {
         user_id: &UserId,
         password_hash: Option<String>,
         is_admin: bool,
+        is_guest: bool,
     ) -> ApiResult<()> {
         let result = self
             .store
@@ -232,6 +261,7 @@ impl Accounts {
                 user_id: user_id.to_string(),
                 password_hash,
                 is_admin,
+                is_guest,
                 displayname: Some(user_id.localpart().to_owned()),
                 created_ts: now_ms(),
             })
@@ -345,6 +375,15 @@ pub fn random_device_id() -> String {
     random_alphanumeric(10).to_uppercase()
 }
 
+/// `len` random decimal digits (a guest's name).
+pub fn random_digits(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..len)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
 pub fn random_alphanumeric(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -446,6 +485,7 @@ mod tests {
                 user_id: "@ann:test".into(),
                 password_hash: None,
                 is_admin: false,
+                is_guest: false,
                 displayname: None,
                 created_ts: 1,
             })

@@ -29,6 +29,9 @@ pub struct NewAccount<'a> {
     pub initial_device_display_name: Option<String>,
     pub inhibit_login: bool,
     pub guest: bool,
+    /// A guest's access token: the registration upgrades that guest
+    /// account to a full one.
+    pub guest_access_token: Option<&'a str>,
     /// The request's `auth` object.
     pub auth: Option<&'a Value>,
     /// The request's method and path (the session is bound to them).
@@ -48,15 +51,24 @@ pub struct Registration {
     uiaa: Uiaa,
     limiter: Limiter,
     mode: RegistrationMode,
+    /// Whether guest accounts may be registered.
+    guest_access: bool,
 }
 
 impl Registration {
-    pub fn new(accounts: Accounts, uiaa: Uiaa, limiter: Limiter, mode: RegistrationMode) -> Self {
+    pub fn new(
+        accounts: Accounts,
+        uiaa: Uiaa,
+        limiter: Limiter,
+        mode: RegistrationMode,
+        guest_access: bool,
+    ) -> Self {
         Self {
             accounts,
             uiaa,
             limiter,
             mode,
+            guest_access,
         }
     }
 
@@ -64,22 +76,29 @@ impl Registration {
     /// new (or, for a completed session, the already created) account.
     pub async fn register(&self, req: NewAccount<'_>) -> ApiResult<Registered> {
         self.limiter.check_register(req.ip)?;
+        if req.guest {
+            // Guests need no registration flow, whatever the mode (as
+            // Synapse): only the guest switch.
+            return self.register_guest(req).await;
+        }
         let flows: &[&[&str]] = match self.mode {
             RegistrationMode::Disabled => return Err(ApiError::RegistrationDisabled),
             RegistrationMode::Open => &[&[uiaa::DUMMY]],
             RegistrationMode::Token => &[&[uiaa::REGISTRATION_TOKEN]],
         };
-        if req.guest {
-            return Err(ApiError::forbidden("guest access is disabled"));
-        }
+        let upgraded_guest = match req.guest_access_token {
+            Some(token) => Some(self.guest_to_upgrade(token, req.username, req.ip).await?),
+            None => None,
+        };
         let prior = self.uiaa.session_data(req.auth).await?;
         let asked = req.username.map(str::to_lowercase);
         // Check the name before the UIA dance so clients learn early; the
         // account this session already created is no longer available,
         // and is still the answer.
-        let user_id = match &prior.registered_user {
-            Some(user) => user.clone(),
-            None => {
+        let user_id = match (&prior.registered_user, &upgraded_guest) {
+            (Some(user), _) => user.clone(),
+            (None, Some(guest)) => guest.clone(),
+            (None, None) => {
                 let localpart = asked
                     .clone()
                     .or_else(|| prior.username.clone())
@@ -108,7 +127,26 @@ impl Registration {
         };
 
         let data = completed.data;
-        if data.registered_user.is_none() {
+        if data.registered_user.is_none() && upgraded_guest.is_some() {
+            let hash = match (password, data.password_hash) {
+                (Some(p), _) => self.accounts.password_hash(p).await?,
+                (None, Some(hash)) => hash,
+                (None, None) => {
+                    return Err(ApiError::MissingParam(
+                        "a password is required to keep the account".into(),
+                    ));
+                }
+            };
+            self.accounts.upgrade_guest(&user_id, &hash).await?;
+            self.uiaa
+                .remember(
+                    &completed.session_id,
+                    uiaa::REGISTERED_USER,
+                    user_id.as_str(),
+                )
+                .await?;
+            tracing::info!(user = %user_id, "guest upgraded to a full account");
+        } else if data.registered_user.is_none() {
             match (password, data.password_hash) {
                 (Some(p), _) => self.accounts.create_user(&user_id, Some(p), false).await?,
                 (None, Some(hash)) => self.accounts.create_user_hashed(&user_id, hash).await?,
@@ -147,6 +185,55 @@ impl Registration {
             user_id,
             session: Some(session),
         })
+    }
+
+    /// A guest account with its first session (`register?kind=guest`).
+    async fn register_guest(&self, req: NewAccount<'_>) -> ApiResult<Registered> {
+        if !self.guest_access {
+            return Err(ApiError::forbidden(
+                "guest access is disabled on this server",
+            ));
+        }
+        let user_id = self.accounts.create_guest().await?;
+        tracing::info!(user = %user_id, "guest registered");
+        let session = self
+            .accounts
+            .new_session(
+                &user_id,
+                req.device_id,
+                req.initial_device_display_name,
+                req.ip,
+            )
+            .await?;
+        Ok(Registered {
+            user_id,
+            session: Some(session),
+        })
+    }
+
+    /// The guest whose token a registration gives, to become a full
+    /// account under the same name (any other name is refused, as Synapse
+    /// refuses it).
+    async fn guest_to_upgrade(
+        &self,
+        token: &str,
+        username: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<OwnedUserId> {
+        let guest = self
+            .accounts
+            .authenticate(token, ip)
+            .await
+            .map_err(|_| ApiError::forbidden("invalid guest access token"))?;
+        if !guest.is_guest {
+            return Err(ApiError::forbidden("that access token is not a guest's"));
+        }
+        if username.is_some_and(|u| !u.eq_ignore_ascii_case(guest.user_id.localpart())) {
+            return Err(ApiError::forbidden(
+                "a guest account keeps its user ID when it is upgraded",
+            ));
+        }
+        Ok(guest.user_id)
     }
 
     /// Keeps what this request gave for the session's later requests: the

@@ -234,3 +234,31 @@ pub async fn openid_tokens_expire(store: SqlStore) {
         Some("@alice:test")
     );
 }
+
+/// A guest account is a guest to its tokens until upgraded, once.
+pub async fn guests_upgrade_once(store: SqlStore) {
+    let mut guest = user("@1234:test");
+    guest.is_guest = true;
+    guest.password_hash = None;
+    store.create_user(guest).await.unwrap();
+    let device = DeviceRecord {
+        user_id: "@1234:test".into(),
+        device_id: "G".into(),
+        display_name: None,
+        last_seen_ts: None,
+        last_seen_ip: None,
+    };
+    store.create_device_with_token(device, "gh").await.unwrap();
+    assert!(store.token_user("gh").await.unwrap().unwrap().is_guest);
+    let id = user_id!("@1234:test");
+    assert!(store.user(id).await.unwrap().unwrap().is_guest);
+    assert!(store.upgrade_guest(id, "new hash").await.unwrap());
+    assert!(!store.token_user("gh").await.unwrap().unwrap().is_guest);
+    let upgraded = store.user(id).await.unwrap().unwrap();
+    assert!(!upgraded.is_guest);
+    assert_eq!(upgraded.password_hash.as_deref(), Some("new hash"));
+    assert!(
+        !store.upgrade_guest(id, "again").await.unwrap(),
+        "only a guest can be upgraded"
+    );
+}

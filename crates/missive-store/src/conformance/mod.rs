@@ -41,6 +41,7 @@ pub(crate) fn user(id: &str) -> NewUser {
         user_id: id.into(),
         password_hash: Some("hash".into()),
         is_admin: false,
+        is_guest: false,
         displayname: Some(
             id.trim_start_matches('@')
                 .split(':')
@@ -130,6 +131,7 @@ macro_rules! store_conformance_tests {
             user_search_respects_shared_rooms,
             tokens_die_with_their_device,
             openid_tokens_expire,
+            guests_upgrade_once,
             events_extend_the_room_and_its_state,
             concurrent_events_commit_together_and_conflicts_fail_alone,
             plain_messages_are_written_together,

@@ -52,6 +52,17 @@ impl Rooms {
         .await
     }
 
+    /// Whether the room's `m.room.guest_access` is `can_join`.
+    async fn guests_can_join(&self, room_id: &RoomId) -> ApiResult<bool> {
+        let event = self
+            .store()
+            .current_state_event(room_id, "m.room.guest_access", "")
+            .await?;
+        Ok(event
+            .and_then(|e| serde_json::from_str::<Value>(&e.json).ok())
+            .is_some_and(|v| v["content"]["guest_access"] == "can_join"))
+    }
+
     /// Joins `user` to the room (already-joined users re-send their profile,
     /// as the spec allows). `body` is the request's JSON: fields of it
     /// the server does not set itself are kept in the member event, as
@@ -62,8 +73,14 @@ impl Rooms {
         user: &UserId,
         reason: Option<&str>,
         body: Option<&Value>,
+        guest: bool,
     ) -> ApiResult<OwnedEventId> {
         let (room, _) = self.room(room_id).await?;
+        if guest && !self.guests_can_join(room_id).await? {
+            return Err(ApiError::forbidden(
+                "guests may not join this room (its guest access is not can_join)",
+            ));
+        }
         let mut content = self.member_content("join", user, reason).await?;
         if let (Some(extra), Some(content)) =
             (body.and_then(Value::as_object), content.as_object_mut())
