@@ -652,3 +652,62 @@ both_backends! {
     context_lazy_loads_members_test => context_lazy_loads_members,
     ignored_users_are_not_delivered_test => ignored_users_are_not_delivered,
 }
+
+/// The same through matrix-sdk: a type filter's timeline, and what the
+/// SDK reads to tell "sent before you joined" from a missing key.
+mod through_matrix_sdk {
+    use matrix_sdk::{
+        config::SyncSettings,
+        ruma::api::client::{
+            filter::{FilterDefinition, RoomEventFilter},
+            sync::sync_events::v3::Filter,
+        },
+    };
+    use serde_json::json;
+
+    use super::support::{Backend, TestServer};
+
+    async fn filtered_sync_and_membership(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let alice = server.register_token("alice").await;
+        let bob = server.register("bob").await;
+        let room_id = server
+            .create_room(&alice, json!({ "preset": "public_chat" }))
+            .await;
+        let early = super::send_text(&server, &alice, &room_id, "e1", "before bob").await;
+        super::send_noise(&server, &alice, &room_id, "n", 15).await;
+        server
+            .join(bob.access_token().as_deref().unwrap(), &room_id)
+            .await;
+
+        let mut timeline = RoomEventFilter::default();
+        timeline.types = Some(vec!["m.room.message".to_owned()]);
+        timeline.limit = Some(5u32.into());
+        let mut definition = FilterDefinition::default();
+        definition.room.timeline = timeline;
+        let response = bob
+            .sync_once(SyncSettings::default().filter(Filter::FilterDefinition(definition)))
+            .await
+            .unwrap();
+        let room = response
+            .rooms
+            .joined
+            .iter()
+            .find(|(id, _)| id.as_str() == room_id)
+            .map(|(_, r)| r)
+            .expect("the room in bob's sync");
+        let events: Vec<serde_json::Value> = room
+            .timeline
+            .events
+            .iter()
+            .map(|e| serde_json::from_str(e.raw().json().get()).unwrap())
+            .collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["event_id"], early.as_str());
+        assert_eq!(events[0]["unsigned"]["membership"], "leave");
+    }
+
+    crate::both_backends! {
+        filtered_sync_and_membership_test => filtered_sync_and_membership,
+    }
+}
