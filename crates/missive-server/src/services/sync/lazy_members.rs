@@ -61,6 +61,24 @@ impl SentMembers {
         })
     }
 
+    /// Whether the device has some member event of `member` in `room`,
+    /// from an answer at or before `since`.
+    pub(super) fn knows(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        room: &str,
+        member: &str,
+        since: StreamPos,
+    ) -> bool {
+        self.with(|d| {
+            d.get(&(user.to_owned(), device.to_owned()))
+                .and_then(|rooms| rooms.get(room))
+                .and_then(|members| members.get(member))
+                .is_some_and(|(_, at)| *at <= since)
+        })
+    }
+
     /// Records member events sent to the device in the answer at `upto`.
     pub(super) fn record<'a>(
         &self,
@@ -100,6 +118,7 @@ mod tests {
         let at = StreamPos::new(10);
         sent.record(u, d, "!r:x", [("@b:x", "$1")], at);
         assert!(sent.has(u, d, "!r:x", "@b:x", "$1", at));
+        assert!(sent.knows(u, d, "!r:x", "@b:x", at));
         assert!(!sent.has(u, d, "!r:x", "@b:x", "$1", at.prev()), "a retry");
         assert!(!sent.has(u, d, "!r:x", "@b:x", "$2", at), "a newer event");
         assert!(!sent.has(u, device_id!("E"), "!r:x", "@b:x", "$1", at));

@@ -122,49 +122,53 @@ impl Syncer {
                 ty != "m.room.member" || senders.contains(key.as_str()) || key == own
             });
             // Senders whose member event is neither chosen nor in the
-            // timeline.
+            // timeline, nor (incrementally) known to the device already:
+            // a change since would be in the gap or the timeline.
+            let known_since = since.filter(|_| !redundant);
+            let member_key = |s: &str| ("m.room.member".to_owned(), s.to_owned());
             let in_timeline_members: BTreeSet<&str> = timeline
                 .events
                 .iter()
                 .filter(|e| e.event_type == "m.room.member")
                 .filter_map(|e| e.state_key.as_deref())
                 .collect();
-            let missing: Vec<&str> = senders
-                .iter()
-                .copied()
-                .filter(|s| !in_timeline_members.contains(s))
-                .filter(|s| !chosen.contains_key(&("m.room.member".to_owned(), (*s).to_owned())))
-                .collect();
-            let from_start: Vec<&str> = missing
-                .iter()
-                .copied()
-                .filter(|s| start.contains_key(&("m.room.member".to_owned(), (*s).to_owned())))
-                .collect();
-            for s in &from_start {
-                let key = ("m.room.member".to_owned(), (*s).to_owned());
-                if let Some(id) = start.get(&key) {
-                    chosen.insert(key, id.clone());
+            let mut lookup = Vec::new();
+            for sender in senders.iter().copied() {
+                if in_timeline_members.contains(sender)
+                    || chosen.contains_key(&member_key(sender))
+                    || known_since.is_some_and(|since| {
+                        self.sent_members.knows(
+                            req.user,
+                            req.device_id,
+                            room_id.as_str(),
+                            sender,
+                            since,
+                        )
+                    })
+                {
+                    continue;
+                }
+                match start.get(&member_key(sender)) {
+                    Some(id) => {
+                        chosen.insert(member_key(sender), id.clone());
+                    }
+                    // The state at the start was not read (nothing was
+                    // held back): look the member up alone.
+                    None if start.is_empty() => lookup.push(sender),
+                    None => {}
                 }
             }
-            let unread: Vec<&str> = if start.is_empty() {
-                missing
-            } else {
-                Vec::new()
-            };
-            if !unread.is_empty() {
+            if !lookup.is_empty() {
                 for e in self
                     .reader
-                    .members_at(room_id, &unread, timeline_start.prev())
+                    .members_at(room_id, &lookup, timeline_start.prev())
                     .await?
                 {
-                    let key = (
-                        "m.room.member".to_owned(),
-                        e.state_key.clone().unwrap_or_default(),
-                    );
+                    let key = member_key(e.state_key.as_deref().unwrap_or_default());
                     chosen.insert(key, e.event_id.clone());
                 }
             }
-            if let (Some(since), false) = (since, redundant) {
+            if let Some(since) = known_since {
                 chosen.retain(|(ty, key), id| {
                     ty != "m.room.member"
                         || !self.sent_members.has(
