@@ -29,7 +29,8 @@ use crate::{
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         notifier::Notifier, presence::Presence, profiles::Profiles, push_rules::PushRules,
-        rate_limit::Limiter, reader::Reader, rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        rate_limit::Limiter, reader::Reader, reports::Reports, rooms::Rooms, search::Search,
+        signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -71,6 +72,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
+    services::search::backfill::start(store.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
@@ -96,6 +98,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
         filters: Filters::new(store.clone()),
+        search: Search::new(store.clone(), reader.clone()),
+        reports: Reports::new(store.clone(), reader.clone()),
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

@@ -14,7 +14,7 @@ use crate::{
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
-        reader::Reader, rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        reader::Reader, reports::Reports, rooms::Rooms, search::Search, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -36,6 +36,8 @@ pub struct AppState {
     pub uiaa: Uiaa,
     pub rooms: Rooms,
     pub reader: Reader,
+    pub search: Search,
+    pub reports: Reports,
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
@@ -70,6 +72,8 @@ from_ref!(
     uiaa: Uiaa,
     rooms: Rooms,
     reader: Reader,
+    search: Search,
+    reports: Reports,
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,

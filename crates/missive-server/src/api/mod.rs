@@ -18,6 +18,7 @@ mod presence;
 mod profile;
 mod push_rules;
 mod rooms;
+mod search;
 mod sync;
 mod voip;
 pub mod web_client;
@@ -67,8 +68,9 @@ pub fn router() -> Router<AppState> {
     use ruma::api::client::{
         account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
         directory as dir, discovery as disc, filter, keys as k, knock, membership as mem, message,
-        presence as pres, profile as prof, push, read_marker, receipt, redact, room, session,
-        state as st, sync as sy, tag, to_device, typing, user_directory, voip as vo,
+        presence as pres, profile as prof, push, read_marker, receipt, redact, room,
+        search as srch, session, state as st, sync as sy, tag, to_device, typing, user_directory,
+        voip as vo,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
@@ -202,6 +204,10 @@ pub fn router() -> Router<AppState> {
         directory::get_public_rooms_filtered,
     );
     let r = route::<user_directory::search_users::v3::Request, _, _>(r, directory::search_users);
+
+    let r = route::<srch::search_events::v3::Request, _, _>(r, search::search_events);
+    let r = route::<room::report_content::v3::Request, _, _>(r, search::report_content);
+    let r = route::<room::report_room::v3::Request, _, _>(r, search::report_room);
 
     let r = route::<vo::get_turn_server_info::v3::Request, _, _>(r, voip::get_turn_server_info);
 

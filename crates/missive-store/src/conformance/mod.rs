@@ -12,10 +12,11 @@ mod accounts;
 mod e2ee;
 mod media;
 mod rooms;
+mod search;
 mod streams;
 mod sync_batch;
 
-pub use self::{accounts::*, e2ee::*, media::*, rooms::*, streams::*, sync_batch::*};
+pub use self::{accounts::*, e2ee::*, media::*, rooms::*, search::*, streams::*, sync_batch::*};
 
 use crate::*;
 pub(crate) use ruma::{
@@ -153,6 +154,11 @@ macro_rules! store_conformance_tests {
             backups_keep_the_best_session_copy,
             dehydrated_devices_replace_each_other,
             media_records_share_blobs_and_count_quota,
+            search_matches_ranks_pages_and_filters,
+            search_covers_members_up_to_their_leave_and_not_redactions,
+            batched_messages_are_indexed,
+            older_events_are_indexed_by_the_backfill,
+            reports_are_kept_newest_first,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
