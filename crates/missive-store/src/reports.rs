@@ -32,6 +32,8 @@ pub trait ReportStore: Send + Sync {
     async fn add_report(&self, report: &NewReport) -> StoreResult<i64>;
     /// Reports, newest first, skipping the `offset` newest.
     async fn reports(&self, offset: i64, limit: i64) -> StoreResult<Vec<ContentReport>>;
+    /// How many reports there are.
+    async fn count_reports(&self) -> StoreResult<i64>;
 }
 
 #[async_trait]
@@ -49,6 +51,12 @@ impl ReportStore for SqlStore {
         .bind(report.received_ts)
         .fetch_one(&self.write)
         .await?)
+    }
+
+    async fn count_reports(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM content_reports")
+            .fetch_one(&self.read)
+            .await?)
     }
 
     async fn reports(&self, offset: i64, limit: i64) -> StoreResult<Vec<ContentReport>> {

@@ -17,6 +17,7 @@ pub mod nul_guard;
 mod presence;
 mod profile;
 mod push_rules;
+mod reports;
 mod rooms;
 mod search;
 mod sync;
@@ -206,8 +207,8 @@ pub fn router() -> Router<AppState> {
     let r = route::<user_directory::search_users::v3::Request, _, _>(r, directory::search_users);
 
     let r = route::<srch::search_events::v3::Request, _, _>(r, search::search_events);
-    let r = route::<room::report_content::v3::Request, _, _>(r, search::report_content);
-    let r = route::<room::report_room::v3::Request, _, _>(r, search::report_room);
+    let r = route::<room::report_content::v3::Request, _, _>(r, reports::report_content);
+    let r = route::<room::report_room::v3::Request, _, _>(r, reports::report_room);
 
     let r = route::<vo::get_turn_server_info::v3::Request, _, _>(r, voip::get_turn_server_info);
 
@@ -341,6 +342,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/_synapse/admin/v1/users/{user_id}/media",
             delete(media::admin_delete_user_media),
+        )
+        .route(
+            "/_synapse/admin/v1/event_reports",
+            get(reports::admin_event_reports),
         );
 
     r.route("/config.json", get(web_client::client_config))

@@ -1,23 +1,15 @@
-//! `POST /search` and content reports (`POST /rooms/{roomId}/report/{eventId}`,
-//! `POST /rooms/{roomId}/report`).
+//! `POST /search`: room events matching a query.
 
 use axum::extract::State;
-use ruma::api::client::{
-    room::{report_content, report_room},
-    search::search_events::{
-        self,
-        v3::{ResultCategories, ResultRoomEvents},
-    },
+use ruma::api::client::search::search_events::{
+    self,
+    v3::{ResultCategories, ResultRoomEvents},
 };
-use serde_json::Value;
 
 use crate::{
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     ruma_wrapper::{Ruma, RumaResponse},
-    services::{
-        reports::Reports,
-        search::{Search, SearchRequest},
-    },
+    services::search::{Search, SearchRequest},
 };
 
 pub async fn search_events(
@@ -49,52 +41,4 @@ pub async fn search_events(
     let mut categories = ResultCategories::new();
     categories.room_events = room_events;
     Ok(RumaResponse(search_events::v3::Response::new(categories)))
-}
-
-pub async fn report_content(
-    State(reports): State<Reports>,
-    req: Ruma<report_content::v3::Request>,
-) -> ApiResult<RumaResponse<report_content::v3::Response>> {
-    let me = req.user()?;
-    // The spec dropped `score`, which ruma no longer reads; clients still
-    // send it, and Synapse keeps it, refusing one that is not an integer.
-    let score = match req.json_body.as_ref().and_then(|b| b.get("score")) {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| ApiError::bad_json("Param 'score' must be an integer"))?,
-        ),
-    };
-    let b = &req.body;
-    reports
-        .report_event(
-            &me.user_id,
-            &b.room_id,
-            &b.event_id,
-            b.reason.clone(),
-            score,
-        )
-        .await?;
-    Ok(RumaResponse(report_content::v3::Response::new()))
-}
-
-pub async fn report_room(
-    State(reports): State<Reports>,
-    req: Ruma<report_room::v3::Request>,
-) -> ApiResult<RumaResponse<report_room::v3::Response>> {
-    let me = req.user()?;
-    // `reason` is required (ruma would read a missing one as empty).
-    if req
-        .json_body
-        .as_ref()
-        .and_then(|b| b.get("reason"))
-        .is_none()
-    {
-        return Err(ApiError::bad_json("Param 'reason' is required"));
-    }
-    let b = &req.body;
-    reports
-        .report_room(&me.user_id, &b.room_id, b.reason.clone())
-        .await?;
-    Ok(RumaResponse(report_room::v3::Response::new()))
 }

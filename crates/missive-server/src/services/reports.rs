@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use missive_store::{EventStore, NewReport, ReportStore, SqlStore};
+use missive_store::{ContentReport, EventStore, NewReport, ReportStore, SqlStore};
 use ruma::{EventId, RoomId, UserId};
 
-use super::reader::Reader;
+use super::{accounts::Identity, reader::Reader};
 use crate::{
     error::{ApiError, ApiResult},
     time::now_ms,
@@ -78,5 +78,20 @@ impl Reports {
             })
             .await?;
         Ok(())
+    }
+
+    /// The reports filed, newest first, for a server admin: a page from
+    /// `offset`, and how many there are in all.
+    pub async fn list(
+        &self,
+        admin: &Identity,
+        offset: i64,
+        limit: i64,
+    ) -> ApiResult<(Vec<ContentReport>, i64)> {
+        if !admin.is_admin {
+            return Err(ApiError::forbidden("server administrators only"));
+        }
+        let reports = self.store.reports(offset, limit).await?;
+        Ok((reports, self.store.count_reports().await?))
     }
 }

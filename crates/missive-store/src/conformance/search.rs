@@ -277,9 +277,11 @@ pub async fn reports_are_kept_newest_first(store: SqlStore) {
         received_ts: 20,
         ..event_report.clone()
     };
+    assert_eq!(store.count_reports().await.unwrap(), 0);
     let first = store.add_report(&event_report).await.unwrap();
     let second = store.add_report(&room_report).await.unwrap();
     assert!(second > first);
+    assert_eq!(store.count_reports().await.unwrap(), 2);
     let all = store.reports(0, 10).await.unwrap();
     assert_eq!(
         all,
