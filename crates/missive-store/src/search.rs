@@ -197,6 +197,17 @@ fn match_expression(backend: Backend, groups: &[Vec<String>]) -> String {
         .join(and)
 }
 
+/// The column recent order sorts and pages on. On SQLite it is the FTS5
+/// table's rowid (the event's position): FTS5 then hands out matches
+/// newest first and the query stops at its limit, instead of sorting every
+/// match of a common word.
+fn position_column(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "s.rowid",
+        Backend::Postgres => "e.stream_ordering",
+    }
+}
+
 /// The `FROM ... WHERE ...` shared by searches and counts, and its
 /// parameters after the match expression ($1) and the user ($2).
 struct Conditions {
@@ -255,7 +266,8 @@ fn conditions(backend: Backend, query: &SearchQuery, from: SearchFrom) -> Condit
     }
     let before = match from {
         SearchFrom::Before(pos) => {
-            sql.push_str(&format!(" AND e.stream_ordering < ${}", binds.len() + 3));
+            let column = position_column(backend);
+            sql.push_str(&format!(" AND {column} < ${}", binds.len() + 3));
             Some(pos)
         }
         _ => None,
@@ -281,8 +293,8 @@ impl SearchStore for SqlStore {
             Backend::Postgres => "CAST(ts_rank(s.terms, CAST($1 AS tsquery)) AS DOUBLE PRECISION)",
         };
         let order = match query.order {
-            SearchOrder::Rank => "rank DESC, e.stream_ordering DESC",
-            SearchOrder::Recent => "e.stream_ordering DESC",
+            SearchOrder::Rank => "rank DESC, e.stream_ordering DESC".to_owned(),
+            SearchOrder::Recent => format!("{} DESC", position_column(self.backend)),
         };
         let offset = match from {
             SearchFrom::Offset(n) => n.max(0),
