@@ -61,7 +61,7 @@ mod tests {
         for token in ["r20", "s1234", "s99!room:example.org"] {
             assert_eq!(Batch::parse(token).unwrap().to_string(), token);
         }
-        for bad in ["", "x1", "r-1", "s", "s1!notaroom", "r1x"] {
+        for bad in ["", "x1", "r-1", "s", "r1x", "s1x!room:example.org"] {
             assert!(Batch::parse(bad).is_err(), "{bad}");
         }
     }
