@@ -7,7 +7,7 @@
 #   bench/compare.sh [targets...]     targets: missive-sqlite missive-postgres synapse-sqlite synapse-postgres
 #   BENCH_SCALE=small|full            full = the issue's sizes (slow on Synapse)
 #   MISSIVE_BIN=path                  a missive-server binary other than this tree's
-#   BENCH_ONLY="send latency initial-sync accounts idle idle-traffic fanout big-room create-rooms"
+#   BENCH_ONLY="send latency initial-sync accounts idle idle-traffic fanout big-room create-rooms search"
 #                                     a subset of the scenarios
 #   SYNAPSE_BCRYPT_ROUNDS=n           Synapse's password hashing cost (its default 12
 #                                     registers ~4 users/s: filling a 10,000-member
@@ -22,9 +22,9 @@ TARGETS=("${@:-missive-sqlite synapse-sqlite}")
 read -r -a TARGETS <<<"${TARGETS[*]}"
 SCALE=${BENCH_SCALE:-small}
 if [ "$SCALE" = full ]; then
-  SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; IDLE_USERS=50; FAN_MEMBERS=1000; FAN_SYNCING=200; BIG_ROOM=10000
+  SEND_MSGS=200; IS_ROOMS=200; IS_MSGS=50; ACCT=50; IDLE_USERS=50; FAN_MEMBERS=1000; FAN_SYNCING=200; BIG_ROOM=10000; SEARCH_MSGS=100000
 else
-  SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; IDLE_USERS=10; FAN_MEMBERS=200; FAN_SYNCING=50; BIG_ROOM=1000
+  SEND_MSGS=50; IS_ROOMS=50; IS_MSGS=10; ACCT=20; IDLE_USERS=10; FAN_MEMBERS=200; FAN_SYNCING=50; BIG_ROOM=1000; SEARCH_MSGS=10000
 fi
 # Each scenario is killed (and reported FAILED) after this many seconds.
 TIMEOUT=${BENCH_TIMEOUT:-$([ "$SCALE" = full ] && echo 2400 || echo 900)}
@@ -138,6 +138,10 @@ elif result["scenario"] == "big_room":
     row(f"{result['fill_joins_per_s']:.1f} joins/s filling (then join)", result["join_ms"])
 elif result["scenario"] == "create_rooms":
     row(f"{result['rooms_per_s']:.1f} rooms/s", result["create_ms"])
+elif result["scenario"] == "search":
+    row(f"{result['fill_messages_per_s']:.0f} msg/s filling (all searches)", result["search_ms"])
+    for q in result["queries"]:
+        row(f"{q['order']}: {q['query']} \"{q['term']}\" ({q['count']} found)", q["latency_ms"])
 PY
   }
   only send && run "send x1" send --clients 1 --messages "$SEND_MSGS"
@@ -155,6 +159,8 @@ PY
   # One room, one sender at 10 msg/s, part of the members long-polling.
   only fanout && run "fan-out ${FAN_MEMBERS}/${FAN_SYNCING}" fanout --members "$FAN_MEMBERS" --syncing "$FAN_SYNCING" --messages 50 --rate 10
   only create-rooms && run "create rooms 8x10" create-rooms --clients 8 --rooms 10
+  # Search over $SEARCH_MSGS messages in 10 rooms, 20 timed queries of each kind.
+  only search && run "search ${SEARCH_MSGS}" search --rooms 10 --messages "$SEARCH_MSGS" --queries 20
   # Last: filling the room takes longest (a registration and a join each).
   only big-room && run "join ${BIG_ROOM}-member room" big-room --members "$BIG_ROOM" --joins 20
   kill "$PID" 2>/dev/null || true

@@ -8,6 +8,7 @@ mod client;
 mod idle;
 mod resources;
 mod rooms;
+mod search;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -123,6 +124,16 @@ enum Scenario {
         #[arg(long)]
         server_pid: u32,
     },
+    /// Server-side search: `messages` messages over `rooms` rooms, then
+    /// `queries` timed searches of each kind, in rank and recent order.
+    Search {
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 20)]
+        queries: usize,
+    },
     /// A burst of room creation: `clients` users creating `rooms` each.
     CreateRooms {
         #[arg(long, default_value_t = 8)]
@@ -168,6 +179,11 @@ async fn main() {
             hold_secs,
             server_pid,
         } => resources::connections(&cli.url, count, hold_secs, server_pid).await,
+        Scenario::Search {
+            rooms,
+            messages,
+            queries,
+        } => search::search(&cli.url, &cli.prefix, rooms, messages, queries).await,
         Scenario::CreateRooms { clients, rooms } => {
             rooms::create_rooms(&cli.url, &cli.prefix, clients, rooms).await
         }

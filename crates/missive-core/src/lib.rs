@@ -14,6 +14,7 @@ pub mod pdu;
 pub mod power_levels;
 pub mod push;
 pub mod room_versions;
+pub mod search;
 pub mod visibility;
 
 pub use error::CoreError;

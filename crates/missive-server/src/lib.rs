@@ -32,7 +32,7 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        rooms::Rooms, signing_key, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -80,6 +80,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
     let uiaa = Uiaa::new(store.clone(), accounts.clone());
+    services::search::backfill::start(store.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
         push_rules: PushRules::new(store.clone(), notifier.clone()),
@@ -114,6 +115,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
         filters: Filters::new(store.clone()),
+        search: Search::new(store.clone(), reader.clone()),
+        reports: Reports::new(store.clone(), reader.clone()),
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

@@ -15,7 +15,7 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        rooms::Rooms, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -39,6 +39,8 @@ pub struct AppState {
     pub openid: OpenId,
     pub rooms: Rooms,
     pub reader: Reader,
+    pub search: Search,
+    pub reports: Reports,
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
@@ -76,6 +78,8 @@ from_ref!(
     openid: OpenId,
     rooms: Rooms,
     reader: Reader,
+    search: Search,
+    reports: Reports,
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,

@@ -73,6 +73,9 @@ pub struct NewEvent {
     pub txn: Option<(String, String, String)>,
     /// Local users this event notifies: (user ID, highlight).
     pub push_actions: Vec<(String, bool)>,
+    /// For searchable events: their search terms, from
+    /// `missive_core::search::index_terms`, indexed with the event.
+    pub search_terms: Option<String>,
 }
 
 /// What [`EventStore::persist_event`] did.

@@ -1,7 +1,7 @@
 //! Plain messages of one group-commit batch written together: each step
 //! (replace the room's extremity, claim the transaction ID, insert the row,
-//! insert the push actions) is one statement for many messages instead of
-//! one per message. Every statement is a round trip to the database (its
+//! insert the push actions, index the text for search) is one statement
+//! for many messages instead of one per message. Every statement is a round trip to the database (its
 //! worker thread on SQLite, its server on PostgreSQL), and under load the
 //! writer's batches grew with their round trips: four per message made a
 //! batch of ten wait for forty.
@@ -162,6 +162,8 @@ impl SqlStore {
         let notified: Vec<(&NewEvent, StreamPos)> =
             written.iter().map(|t| (ev(t), t.pos)).collect();
         self.insert_push_actions(tx, &notified).await?;
+        // 5. Their search terms (one statement for the batch's messages).
+        self.index_for_search(tx, &notified).await?;
         outcomes.extend(written.iter().map(|t| {
             (
                 t.at,

@@ -19,7 +19,9 @@ mod presence;
 mod profile;
 mod push_rules;
 mod pushers;
+mod reports;
 mod rooms;
+mod search;
 mod sync;
 mod voip;
 pub mod web_client;
@@ -69,8 +71,9 @@ pub fn router() -> Router<AppState> {
     use ruma::api::client::{
         account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
         directory as dir, discovery as disc, filter, keys as k, knock, membership as mem, message,
-        presence as pres, profile as prof, push, read_marker, receipt, redact, room, session,
-        state as st, sync as sy, tag, to_device, typing, user_directory, voip as vo,
+        presence as pres, profile as prof, push, read_marker, receipt, redact, room,
+        search as srch, session, state as st, sync as sy, tag, to_device, typing, user_directory,
+        voip as vo,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
@@ -224,6 +227,10 @@ pub fn router() -> Router<AppState> {
     );
     let r = route::<user_directory::search_users::v3::Request, _, _>(r, directory::search_users);
 
+    let r = route::<srch::search_events::v3::Request, _, _>(r, search::search_events);
+    let r = route::<room::report_content::v3::Request, _, _>(r, reports::report_content);
+    let r = route::<room::report_room::v3::Request, _, _>(r, reports::report_room);
+
     let r = route::<vo::get_turn_server_info::v3::Request, _, _>(r, voip::get_turn_server_info);
 
     let r = route::<pres::set_presence::v3::Request, _, _>(r, presence::set_presence);
@@ -356,6 +363,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/_synapse/admin/v1/users/{user_id}/media",
             delete(media::admin_delete_user_media),
+        )
+        .route(
+            "/_synapse/admin/v1/event_reports",
+            get(reports::admin_event_reports),
         );
 
     r.route("/config.json", get(web_client::client_config))

@@ -13,10 +13,13 @@ mod e2ee;
 mod media;
 mod pushers;
 mod rooms;
+mod search;
 mod streams;
 mod sync_batch;
 
-pub use self::{accounts::*, e2ee::*, media::*, pushers::*, rooms::*, streams::*, sync_batch::*};
+pub use self::{
+    accounts::*, e2ee::*, media::*, pushers::*, rooms::*, search::*, streams::*, sync_batch::*,
+};
 
 use crate::*;
 pub(crate) use ruma::{
@@ -160,6 +163,11 @@ macro_rules! store_conformance_tests {
             media_records_share_blobs_and_count_quota,
             pushers_are_keyed_tied_to_devices_and_advance,
             one_process_delivers_pushes,
+            search_matches_ranks_pages_and_filters,
+            search_covers_members_up_to_their_leave_and_not_redactions,
+            batched_messages_are_indexed,
+            older_events_are_indexed_by_the_backfill,
+            reports_are_kept_newest_first,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -466,11 +466,14 @@ fn new_event(
         Some(target) => Some((target.event_id.clone(), redacted_json(target, pdu, rules)?)),
         None => None,
     };
+    let event_type = pdu.event_type.to_string();
+    let search_terms = missive_core::search::searchable_text(&event_type, &content)
+        .and_then(missive_core::search::index_terms);
     Ok(NewEvent {
         event_id: pdu.event_id.to_string(),
         room_id: pdu.room_id.to_string(),
         sender: pdu.sender.to_string(),
-        event_type: pdu.event_type.to_string(),
+        event_type,
         state_key: pdu.state_key.clone(),
         membership,
         join_rule,
@@ -482,5 +485,6 @@ fn new_event(
         redaction,
         txn: None,
         push_actions: Vec::new(),
+        search_terms,
     })
 }
