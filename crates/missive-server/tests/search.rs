@@ -61,20 +61,6 @@ fn texts(room_events: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn say(server: &TestServer, token: &str, room: &str, txn: &str, body: &str) -> String {
-    let (status, v) = server
-        .send_event(
-            token,
-            room,
-            "m.room.message",
-            txn,
-            json!({ "msgtype": "m.text", "body": body }),
-        )
-        .await;
-    assert_eq!(status, 200, "send: {v}");
-    v["event_id"].as_str().unwrap().to_owned()
-}
-
 async fn stemming_accents_and_order(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.register_token("alice").await;
@@ -84,26 +70,20 @@ async fn stemming_accents_and_order(backend: Backend) {
             json!({ "name": "Salle du conseil", "topic": "Ordre du jour" }),
         )
         .await;
-    say(
-        &server,
-        &alice,
-        &room,
-        "1",
-        "rapport rapport rapport annuel",
-    )
-    .await;
-    say(&server, &alice, &room, "2", "Nous mangeons des pommes").await;
-    say(&server, &alice, &room, "3", "I was running late").await;
-    say(&server, &alice, &room, "4", "I run every morning").await;
-    say(
-        &server,
-        &alice,
-        &room,
-        "5",
-        "L'École est fermée aujourd'hui",
-    )
-    .await;
-    say(&server, &alice, &room, "6", "Réunion du lundi : le rapport").await;
+    server
+        .say(&alice, &room, "1", "rapport rapport rapport annuel")
+        .await;
+    server
+        .say(&alice, &room, "2", "Nous mangeons des pommes")
+        .await;
+    server.say(&alice, &room, "3", "I was running late").await;
+    server.say(&alice, &room, "4", "I run every morning").await;
+    server
+        .say(&alice, &room, "5", "L'École est fermée aujourd'hui")
+        .await;
+    server
+        .say(&alice, &room, "6", "Réunion du lundi : le rapport")
+        .await;
 
     // French: the infinitive finds the `nous` form, and the highlights
     // carry the form found.
@@ -223,18 +203,18 @@ async fn pagination_filters_and_context(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     for i in 0..5 {
-        say(
-            &server,
-            &alice,
-            &room,
-            &format!("a{i}"),
-            &format!("note {i} d'alice"),
-        )
-        .await;
+        server
+            .say(
+                &alice,
+                &room,
+                &format!("a{i}"),
+                &format!("note {i} d'alice"),
+            )
+            .await;
     }
-    say(&server, &bob, &room, "b0", "note 5 de bob").await;
-    say(&server, &bob, &room, "b1", "sans rapport").await;
-    say(&server, &alice, &other, "o0", "note 6 ailleurs").await;
+    server.say(&bob, &room, "b0", "note 5 de bob").await;
+    server.say(&bob, &room, "b1", "sans rapport").await;
+    server.say(&alice, &other, "o0", "note 6 ailleurs").await;
 
     // Recent order, two at a time, until no next_batch: every note once,
     // newest first.
@@ -422,10 +402,10 @@ async fn only_what_the_user_may_see(backend: Backend) {
             }),
         )
         .await;
-    say(&server, &alice, &room, "1", "secret avant").await;
+    server.say(&alice, &room, "1", "secret avant").await;
     server.join(&bob, &room).await;
-    say(&server, &alice, &room, "2", "secret pendant").await;
-    let redacted = say(&server, &alice, &room, "3", "secret effacé").await;
+    server.say(&alice, &room, "2", "secret pendant").await;
+    let redacted = server.say(&alice, &room, "3", "secret effacé").await;
     let (status, v) = server
         .call(
             Some(&alice),
@@ -444,7 +424,7 @@ async fn only_what_the_user_may_see(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
-    say(&server, &alice, &room, "4", "secret après").await;
+    server.say(&alice, &room, "4", "secret après").await;
 
     // An encrypted room's messages have no text to index, even when a
     // client puts a body beside the ciphertext.

@@ -64,20 +64,6 @@ fn state_of<'a>(sync: &'a Value, room_id: &str, ty: &str, key: &str) -> Vec<&'a 
         .unwrap_or_default()
 }
 
-async fn send_text(server: &TestServer, token: &str, room: &str, txn: &str, body: &str) -> String {
-    let (status, v) = server
-        .send_event(
-            token,
-            room,
-            "m.room.message",
-            txn,
-            json!({ "msgtype": "m.text", "body": body }),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v["event_id"].as_str().unwrap().to_owned()
-}
-
 async fn send_noise(server: &TestServer, token: &str, room: &str, prefix: &str, n: usize) {
     for i in 0..n {
         let (status, v) = server
@@ -99,7 +85,7 @@ async fn timeline_filter_selects_before_limit(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.register_token("alice").await;
     let room_id = server.create_room(&alice, json!({})).await;
-    let message = send_text(&server, &alice, &room_id, "m1", "the one message").await;
+    let message = server.say(&alice, &room_id, "m1", "the one message").await;
     send_noise(&server, &alice, &room_id, "n", 25).await;
 
     let filter = json!({ "room": { "timeline": { "types": ["m.room.message"], "limit": 5 } } });
@@ -110,7 +96,7 @@ async fn timeline_filter_selects_before_limit(backend: Backend) {
 
     // Incremental, with the match far behind newer non-matching events.
     let since = first["next_batch"].as_str().unwrap().to_owned();
-    let second = send_text(&server, &alice, &room_id, "m2", "another").await;
+    let second = server.say(&alice, &room_id, "m2", "another").await;
     send_noise(&server, &alice, &room_id, "o", 15).await;
     let next = sync(&server, &alice, Some(&since), filter).await;
     let events = &room(&next, &room_id)["timeline"]["events"];
@@ -144,7 +130,7 @@ async fn filters_never_drop_state(backend: Backend) {
     let first = sync(&server, &alice, None, filter.clone()).await;
     let since = first["next_batch"].as_str().unwrap().to_owned();
 
-    send_text(&server, &alice, &room_id, "m1", "before the topic").await;
+    server.say(&alice, &room_id, "m1", "before the topic").await;
     server
         .send_state(
             &alice,
@@ -154,7 +140,7 @@ async fn filters_never_drop_state(backend: Backend) {
             json!({ "topic": "budget" }),
         )
         .await;
-    send_text(&server, &alice, &room_id, "m2", "after the topic").await;
+    server.say(&alice, &room_id, "m2", "after the topic").await;
 
     let initial = sync(&server, &alice, None, filter.clone()).await;
     assert_eq!(
@@ -177,7 +163,9 @@ async fn display_name_change_does_not_resend_the_room(backend: Backend) {
     let alice = server.register_token("alice").await;
     let room_id = server.create_room(&alice, json!({})).await;
     for i in 0..12 {
-        send_text(&server, &alice, &room_id, &format!("t{i}"), "hello").await;
+        server
+            .say(&alice, &room_id, &format!("t{i}"), "hello")
+            .await;
     }
     let first = sync(&server, &alice, None, json!({})).await;
     let since = first["next_batch"].as_str().unwrap().to_owned();
@@ -230,7 +218,7 @@ async fn lazy_members_are_sent_once(backend: Backend) {
             .count();
     assert_eq!(sent_first, 1, "bob's member event once in the first sync");
 
-    send_text(&server, &bob, &room_id, "b1", "hi").await;
+    server.say(&bob, &room_id, "b1", "hi").await;
     let next = sync(&server, &alice, Some(&since), lazy.clone()).await;
     assert_eq!(bob_member(&next), 0, "already sent: {next}");
     since = next["next_batch"].as_str().unwrap().to_owned();
@@ -248,10 +236,10 @@ async fn lazy_members_are_sent_once(backend: Backend) {
     let other_device = login["access_token"].as_str().unwrap().to_owned();
     let narrow =
         json!({ "room": { "state": { "lazy_load_members": true }, "timeline": { "limit": 1 } } });
-    send_text(&server, &alice, &room_id, "a1", "mine last").await;
+    server.say(&alice, &room_id, "a1", "mine last").await;
     let fresh = sync(&server, &other_device, None, narrow.clone()).await;
     let fresh_since = fresh["next_batch"].as_str().unwrap().to_owned();
-    send_text(&server, &bob, &room_id, "b2", "again").await;
+    server.say(&bob, &room_id, "b2", "again").await;
     let seen = sync(&server, &other_device, Some(&fresh_since), narrow).await;
     assert_eq!(
         bob_member(&seen),
@@ -260,7 +248,7 @@ async fn lazy_members_are_sent_once(backend: Backend) {
     );
 
     let redundant = json!({ "room": { "state": { "lazy_load_members": true, "include_redundant_members": true } } });
-    send_text(&server, &bob, &room_id, "b3", "and again").await;
+    server.say(&bob, &room_id, "b3", "and again").await;
     let again = sync(&server, &alice, Some(&since), redundant).await;
     assert_eq!(
         bob_member(&again),
@@ -342,9 +330,9 @@ async fn events_carry_the_readers_membership(backend: Backend) {
                 "content": { "history_visibility": "shared" } }] }),
         )
         .await;
-    let before = send_text(&server, &alice, &room_id, "a1", "before bob").await;
+    let before = server.say(&alice, &room_id, "a1", "before bob").await;
     server.join(&bob, &room_id).await;
-    let after = send_text(&server, &alice, &room_id, "a2", "after bob").await;
+    let after = server.say(&alice, &room_id, "a2", "after bob").await;
 
     let s = sync(&server, &bob, None, json!({})).await;
     let events = room(&s, &room_id)["timeline"]["events"]
@@ -465,7 +453,7 @@ async fn messages_end_when_more_may_come(backend: Backend) {
     let end = forward["end"]
         .as_str()
         .unwrap_or_else(|| panic!("no end at the live edge: {forward}"));
-    let later = send_text(&server, &alice, &room_id, "l1", "later").await;
+    let later = server.say(&alice, &room_id, "l1", "later").await;
     let (_, more) = server
         .call(
             Some(&alice),
@@ -518,7 +506,9 @@ async fn gappy_sync_carries_joins_and_leaves(backend: Backend) {
     assert_eq!(status, 200, "{v}");
     server.join(&carol, &room_id).await;
     for i in 0..15 {
-        send_text(&server, &alice, &room_id, &format!("g{i}"), "while away").await;
+        server
+            .say(&alice, &room_id, &format!("g{i}"), "while away")
+            .await;
     }
     let filter = json!({ "room": { "timeline": { "limit": 5 } } });
     let next = sync(&server, &alice, Some(&since), filter).await;
@@ -549,7 +539,7 @@ async fn context_lazy_loads_members(backend: Backend) {
         .await;
     server.join(&bob, &room_id).await;
     server.join(&carol, &room_id).await;
-    let target = send_text(&server, &bob, &room_id, "b1", "context").await;
+    let target = server.say(&bob, &room_id, "b1", "context").await;
     let filter = urlencode(&json!({ "lazy_load_members": true }).to_string());
     let (status, ctx) = server
         .call(
@@ -598,8 +588,8 @@ async fn ignored_users_are_not_delivered(backend: Backend) {
     assert_eq!(status, 200, "{v}");
     let first = sync(&server, &alice, None, json!({})).await;
     let since = first["next_batch"].as_str().unwrap().to_owned();
-    send_text(&server, &spam, &room_id, "s1", "buy now").await;
-    let kept = send_text(&server, &alice, &room_id, "a1", "hello").await;
+    server.say(&spam, &room_id, "s1", "buy now").await;
+    let kept = server.say(&alice, &room_id, "a1", "hello").await;
     let other = server.create_room(&spam, json!({})).await;
     let (status, v) = server
         .call(
@@ -674,7 +664,7 @@ mod through_matrix_sdk {
         let room_id = server
             .create_room(&alice, json!({ "preset": "public_chat" }))
             .await;
-        let early = super::send_text(&server, &alice, &room_id, "e1", "before bob").await;
+        let early = server.say(&alice, &room_id, "e1", "before bob").await;
         super::send_noise(&server, &alice, &room_id, "n", 15).await;
         server
             .join(bob.access_token().as_deref().unwrap(), &room_id)

@@ -87,4 +87,19 @@ impl TestServer {
             .await;
         assert_eq!(status, 200, "join: {v}");
     }
+
+    /// Sends a text message as `token`, asserting success; returns its ID.
+    pub async fn say(&self, token: &str, room: &str, txn: &str, body: &str) -> String {
+        let (status, v) = self
+            .send_event(
+                token,
+                room,
+                "m.room.message",
+                txn,
+                serde_json::json!({ "msgtype": "m.text", "body": body }),
+            )
+            .await;
+        assert_eq!(status, 200, "send: {v}");
+        v["event_id"].as_str().expect("event_id").to_owned()
+    }
 }
