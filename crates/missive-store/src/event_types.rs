@@ -73,6 +73,17 @@ pub struct NewEvent {
     pub txn: Option<(String, String, String)>,
     /// Local users this event notifies: (user ID, highlight).
     pub push_actions: Vec<(String, bool)>,
+    /// The event's relation (`content["m.relates_to"]` with a `rel_type`).
+    pub relation: Option<NewRelation>,
+}
+
+/// What an event relates to, as its content says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelation {
+    /// The parent event's ID.
+    pub relates_to: String,
+    /// `m.thread`, `m.replace`, `m.reference`, `m.annotation` or another.
+    pub rel_type: String,
 }
 
 /// What [`EventStore::persist_event`] did.

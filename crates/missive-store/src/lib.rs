@@ -35,6 +35,7 @@ mod push_targets;
 mod pushers;
 mod read_cache;
 mod receipts;
+mod relations;
 mod stream_changes;
 mod stream_pos;
 mod sync_batch;
@@ -51,8 +52,8 @@ pub use devices::{DeviceRecord, DeviceStore, TokenOwner, TokenUser};
 pub use directory::DirectoryStore;
 pub use error::{StoreError, StoreResult};
 pub use events::{
-    EventStore, Membership, NewEvent, PersistOutcome, RoomRecord, StateMap, StoredEvent,
-    TimelineDirection,
+    EventStore, Membership, NewEvent, NewRelation, PersistOutcome, RoomRecord, StateMap,
+    StoredEvent, TimelineDirection,
 };
 pub use filters::FilterStore;
 pub use keys::{KeyStore, OneTimeKey};
@@ -62,6 +63,10 @@ pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};
 pub use pushers::{NotifiedEvent, PushDeliveryLock, PusherRecord, PusherStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
+pub use relations::{
+    MAX_RELATION_DEPTH, RelationAggregate, RelationQuery, RelationStore, ThreadRecord,
+    ThreadSummary,
+};
 pub use stream_changes::StreamKind;
 pub use stream_pos::StreamPos;
 pub use sync_batch::{DeviceSyncCounts, SyncBatchStore};

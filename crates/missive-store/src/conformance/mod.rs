@@ -12,11 +12,14 @@ mod accounts;
 mod e2ee;
 mod media;
 mod pushers;
+mod relations;
 mod rooms;
 mod streams;
 mod sync_batch;
 
-pub use self::{accounts::*, e2ee::*, media::*, pushers::*, rooms::*, streams::*, sync_batch::*};
+pub use self::{
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, streams::*, sync_batch::*,
+};
 
 use crate::*;
 pub(crate) use ruma::{
@@ -156,6 +159,7 @@ macro_rules! store_conformance_tests {
             media_records_share_blobs_and_count_quota,
             pushers_are_keyed_tied_to_devices_and_advance,
             one_process_delivers_pushes,
+            relations_are_indexed_paged_and_redacted,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

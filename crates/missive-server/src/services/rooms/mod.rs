@@ -16,7 +16,8 @@ use missive_core::{
     room_versions,
 };
 use missive_store::{
-    EventStore, NewEvent, PersistOutcome, RoomRecord, SqlStore, StoreError, StoredEvent, StreamPos,
+    EventStore, NewEvent, NewRelation, PersistOutcome, RoomRecord, SqlStore, StoreError,
+    StoredEvent, StreamPos,
 };
 use ruma::{
     CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
@@ -482,5 +483,22 @@ fn new_event(
         redaction,
         txn: None,
         push_actions: Vec::new(),
+        relation: relation_of(&content),
+    })
+}
+
+/// The relation `content["m.relates_to"]` declares: a `rel_type` and a
+/// valid event ID (a reply's `m.in_reply_to` alone is none, as in Synapse).
+/// Text with NUL is left out, as every column derived from content.
+fn relation_of(content: &serde_json::Value) -> Option<NewRelation> {
+    let relates_to = content.get("m.relates_to")?;
+    let rel_type = relates_to.get("rel_type")?.as_str()?;
+    let parent = relates_to.get("event_id")?.as_str()?;
+    if rel_type.is_empty() || rel_type.contains('\0') || EventId::parse(parent).is_err() {
+        return None;
+    }
+    Some(NewRelation {
+        relates_to: parent.to_owned(),
+        rel_type: rel_type.to_owned(),
     })
 }
