@@ -33,7 +33,7 @@ use crate::{
     services::{
         notifier::Notifier,
         presence, push_rules,
-        reader::{Reader, Visible, serve_event, to_raw},
+        reader::{Reader, Visible, apply_aggregates, serve_event, to_raw},
     },
 };
 
@@ -407,7 +407,14 @@ impl Syncer {
             .room_state_section(req, room_id, &history, since, upto, &timeline)
             .await?;
         let limited = timeline.limited;
-        let timeline: Vec<&Visible> = timeline.events.iter().collect();
+        let mut events = timeline.events;
+        // Bundled aggregations: read for every prefetched timeline at
+        // once; a timeline a filter chose (beyond them) reads its own.
+        match pre.aggregates_for(&events) {
+            Some(aggregates) => apply_aggregates(user, &mut events, aggregates, &history)?,
+            None => self.reader.bundle(user, &mut events, &history).await?,
+        }
+        let timeline: Vec<&Visible> = events.iter().collect();
 
         let mut section = RoomSection {
             timeline: self

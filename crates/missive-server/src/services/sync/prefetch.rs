@@ -3,15 +3,18 @@
 //! summary is due) memberships. One query per kind instead of one per room
 //! keeps a sync over many rooms from being a long series of round trips.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use missive_core::visibility::RoomHistory;
-use missive_store::{Membership, ReceiptRecord, SqlStore, StoredEvent, StreamPos, SyncBatchStore};
+use missive_store::{
+    Membership, ReceiptRecord, RelationAggregate, RelationStore, SqlStore, StoredEvent, StreamPos,
+    SyncBatchStore,
+};
 use ruma::{OwnedRoomId, UserId};
 
 use crate::{
     error::ApiResult,
-    services::reader::{Ignored, history_from},
+    services::reader::{Ignored, Visible, history_from},
     time::now_ms,
 };
 
@@ -29,6 +32,10 @@ pub(super) struct Prefetched {
     timelines: HashMap<String, Vec<StoredEvent>>,
     /// Whom the user ignores.
     ignored: Ignored,
+    /// The bundled aggregations of the prefetched timelines' events (read
+    /// for all of them at once), and which events they were read for.
+    aggregates: HashMap<String, RelationAggregate>,
+    aggregated: HashSet<String>,
 }
 
 /// Which rooms a sync assembles, and how.
@@ -110,6 +117,18 @@ impl Prefetched {
                     .await?,
             )
         };
+        let aggregated: HashSet<String> = timelines
+            .values()
+            .flatten()
+            .filter(|e| e.state_key.is_none())
+            .map(|e| e.event_id.clone())
+            .collect();
+        let aggregates = if aggregated.is_empty() {
+            HashMap::new()
+        } else {
+            let ids: Vec<String> = aggregated.iter().cloned().collect();
+            store.relation_aggregates(user, &ids).await?
+        };
         let mut account_data: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for (room, ty, content) in plan.account_data {
             if let Some(room) = room {
@@ -128,6 +147,8 @@ impl Prefetched {
             members,
             timelines,
             ignored: Ignored::default(),
+            aggregates,
+            aggregated,
         })
     }
 
@@ -168,6 +189,18 @@ impl Prefetched {
     /// A joined room's newest events, newest first, if read in advance.
     pub(super) fn timeline(&self, room: &str) -> Option<Vec<StoredEvent>> {
         self.timelines.get(room).cloned()
+    }
+
+    /// The bundled aggregations read in advance, if they cover `events`
+    /// (any event that is no state event).
+    pub(super) fn aggregates_for(
+        &self,
+        events: &[Visible],
+    ) -> Option<&HashMap<String, RelationAggregate>> {
+        events
+            .iter()
+            .all(|e| e.state_key.is_some() || self.aggregated.contains(&e.event_id))
+            .then_some(&self.aggregates)
     }
 
     /// The room's memberships, if read in advance.
