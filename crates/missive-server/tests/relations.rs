@@ -17,6 +17,7 @@ both_backends! {
     aggregations_are_bundled_everywhere => aggregations_are_bundled_everywhere,
     threads_by_latest_activity => threads_by_latest_activity,
     threaded_receipts_are_checked_and_synced => threaded_receipts_are_checked_and_synced,
+    matrix_sdk_reads_relations_and_threads => matrix_sdk_reads_relations_and_threads,
 }
 
 fn enc(s: &str) -> String {
@@ -600,4 +601,54 @@ async fn threaded_receipts_are_checked_and_synced(backend: Backend) {
         json!(root),
         "{receipts}"
     );
+}
+
+/// matrix-sdk's `Room::relations` and `Room::list_threads` (which leaves
+/// out `include=all`, the default) against the server.
+async fn matrix_sdk_reads_relations_and_threads(backend: Backend) {
+    use matrix_sdk::{
+        room::{IncludeRelations, ListThreadsOptions, RelationsOptions},
+        ruma::{api::client::room::create_room, events::relation::RelationType},
+    };
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await;
+    support::sync_once(&alice).await;
+    let room = alice
+        .create_room(create_room::v3::Request::new())
+        .await
+        .unwrap();
+    let root = room
+        .send_raw("m.room.message", text("root"))
+        .await
+        .unwrap()
+        .response
+        .event_id;
+    let reply = room
+        .send_raw("m.room.message", thread_reply(root.as_str(), "reply"))
+        .await
+        .unwrap()
+        .response
+        .event_id;
+    let relations = room
+        .relations(
+            root.clone(),
+            RelationsOptions {
+                include_relations: IncludeRelations::RelationsOfType(RelationType::Thread),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let got: Vec<_> = relations
+        .chunk
+        .iter()
+        .filter_map(|e| e.event_id())
+        .collect();
+    assert_eq!(got, [reply.clone()]);
+    let threads = room
+        .list_threads(ListThreadsOptions::default())
+        .await
+        .unwrap();
+    let roots: Vec<_> = threads.chunk.iter().filter_map(|e| e.event_id()).collect();
+    assert_eq!(roots, [root]);
 }
