@@ -644,7 +644,7 @@ async fn matrix_sdk_reads_relations_and_threads(backend: Backend) {
         .iter()
         .filter_map(|e| e.event_id())
         .collect();
-    assert_eq!(got, [reply.clone()]);
+    assert_eq!(got, [reply]);
     let threads = room
         .list_threads(ListThreadsOptions::default())
         .await
