@@ -18,6 +18,7 @@ both_backends! {
     threads_by_latest_activity => threads_by_latest_activity,
     threaded_receipts_are_checked_and_synced => threaded_receipts_are_checked_and_synced,
     matrix_sdk_reads_relations_and_threads => matrix_sdk_reads_relations_and_threads,
+    unread_counts_per_thread => unread_counts_per_thread,
 }
 
 fn enc(s: &str) -> String {
@@ -651,4 +652,108 @@ async fn matrix_sdk_reads_relations_and_threads(backend: Backend) {
         .unwrap();
     let roots: Vec<_> = threads.chunk.iter().filter_map(|e| e.event_id()).collect();
     assert_eq!(roots, [root]);
+}
+
+/// With `unread_thread_notifications` in the filter, a room's count is its
+/// main timeline's and each thread has its own, each after its receipt.
+async fn unread_counts_per_thread(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let room = server
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    server.join(&bob, &room).await;
+    let root = send(&server, &alice, &room, "m.room.message", text("root")).await;
+    let t1 = send(
+        &server,
+        &alice,
+        &room,
+        "m.room.message",
+        thread_reply(&root, "1"),
+    )
+    .await;
+    send(
+        &server,
+        &alice,
+        &room,
+        "m.room.message",
+        thread_reply(&root, "2"),
+    )
+    .await;
+    let main = send(&server, &alice, &room, "m.room.message", text("main")).await;
+    let filter = json!({ "room": { "timeline": { "unread_thread_notifications": true } } });
+    let sync = |filter: Value| {
+        let server = &server;
+        let bob = bob.clone();
+        let room = room.clone();
+        async move {
+            let (status, v) = get(
+                server,
+                &bob,
+                &format!(
+                    "/_matrix/client/v3/sync?filter={}",
+                    enc(&filter.to_string())
+                ),
+            )
+            .await;
+            assert_eq!(status, 200);
+            v["rooms"]["join"][&room].clone()
+        }
+    };
+    let joined = sync(filter.clone()).await;
+    assert_eq!(
+        joined["unread_notifications"]["notification_count"],
+        json!(2)
+    );
+    assert_eq!(
+        joined["unread_thread_notifications"][&root]["notification_count"],
+        json!(2),
+        "{joined}"
+    );
+    // Without the flag: one count for everything.
+    let plain = sync(json!({})).await;
+    assert_eq!(
+        plain["unread_notifications"]["notification_count"],
+        json!(4)
+    );
+    assert!(plain.get("unread_thread_notifications").is_none());
+
+    let receipt = |event: &str| format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{event}");
+    let (status, _) = server
+        .call(
+            Some(&bob),
+            "POST",
+            &receipt(&t1),
+            json!({ "thread_id": root }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let joined = sync(filter.clone()).await;
+    assert_eq!(
+        joined["unread_thread_notifications"][&root]["notification_count"],
+        json!(1)
+    );
+    assert_eq!(
+        joined["unread_notifications"]["notification_count"],
+        json!(2)
+    );
+    let (status, _) = server
+        .call(
+            Some(&bob),
+            "POST",
+            &receipt(&main),
+            json!({ "thread_id": "main" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let joined = sync(filter).await;
+    assert_eq!(
+        joined["unread_notifications"]["notification_count"],
+        json!(0)
+    );
+    assert_eq!(
+        joined["unread_thread_notifications"][&root]["notification_count"],
+        json!(1)
+    );
 }

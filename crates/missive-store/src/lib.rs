@@ -65,7 +65,7 @@ pub use pushers::{NotifiedEvent, PushDeliveryLock, PusherRecord, PusherStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
 pub use relations::{
     MAX_RELATION_DEPTH, RelationAggregate, RelationQuery, RelationStore, ThreadRecord,
-    ThreadSummary,
+    ThreadSummary, ThreadUnread,
 };
 pub use stream_changes::StreamKind;
 pub use stream_pos::StreamPos;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use ruma::{EventId, RoomId, UserId};
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use sqlx::{Any, Row, Transaction};
 
 use crate::events::{EVENT_COLUMNS, event_from_row};
@@ -31,6 +31,10 @@ pub struct RelationQuery<'a> {
     /// Also relations of relations, up to [`MAX_RELATION_DEPTH`].
     pub recurse: bool,
 }
+
+/// Unread (notifications, highlights) per thread of a room: `main` for
+/// the main timeline, a root's event ID for its thread.
+pub type ThreadUnread = HashMap<String, (i64, i64)>;
 
 /// A thread of a room: its root and its latest activity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,18 @@ pub trait RelationStore: Send + Sync {
         user: &UserId,
         parents: &[String],
     ) -> StoreResult<HashMap<String, RelationAggregate>>;
+    /// Unread (notifications, highlights) of the user in each of the
+    /// rooms, per thread: `main` for events in no thread, the root's ID
+    /// for a thread's replies, each counted after the later of the user's
+    /// unthreaded receipt (or membership, without one) and their receipt
+    /// in that thread, up to `upto`. Threads with nothing unread are left
+    /// out. Read only for clients asking for per-thread counts.
+    async fn thread_unread_counts(
+        &self,
+        user: &UserId,
+        room_ids: &[OwnedRoomId],
+        upto: StreamPos,
+    ) -> StoreResult<HashMap<String, ThreadUnread>>;
 }
 
 impl SqlStore {
@@ -329,6 +345,65 @@ impl RelationStore for SqlStore {
             aggregate.references.sort_by_key(|e| e.stream_ordering);
         }
         Ok(out)
+    }
+
+    async fn thread_unread_counts(
+        &self,
+        user: &UserId,
+        room_ids: &[OwnedRoomId],
+        upto: StreamPos,
+    ) -> StoreResult<HashMap<String, ThreadUnread>> {
+        let mut out: HashMap<String, ThreadUnread> = HashMap::new();
+        for chunk in room_ids.chunks(200) {
+            for row in self.thread_unread_rows(user, chunk, upto).await? {
+                let room: String = row.try_get(0)?;
+                let thread: String = row.try_get(1)?;
+                out.entry(room)
+                    .or_default()
+                    .insert(thread, (row.try_get(2)?, row.try_get(3)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SqlStore {
+    async fn thread_unread_rows(
+        &self,
+        user: &UserId,
+        rooms: &[OwnedRoomId],
+        upto: StreamPos,
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        let ids: Vec<String> = (3..rooms.len() + 3).map(|i| format!("${i}")).collect();
+        // Per room, where the unthreaded count would start (b); each push
+        // action after it with its thread (c); then those after the
+        // receipt in their thread too. Only placeholders are formatted in.
+        let sql = format!(
+            "WITH b AS MATERIALIZED (SELECT m.room_id, COALESCE((SELECT MAX(r.event_order) \
+                 FROM receipts r WHERE r.room_id = m.room_id AND r.user_id = $1 \
+                 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = ''), \
+                 m.stream_ordering) AS base \
+               FROM memberships m WHERE m.user_id = $1 AND m.room_id IN ({ids})), \
+             c AS MATERIALIZED (SELECT a.room_id, a.stream_ordering, a.highlight, b.base, \
+                 COALESCE(x.relates_to, 'main') AS thread \
+               FROM b JOIN event_push_actions a ON a.user_id = $1 AND a.room_id = b.room_id \
+                 AND a.stream_ordering > b.base AND a.stream_ordering <= $2 \
+               JOIN events e ON e.stream_ordering = a.stream_ordering \
+               LEFT JOIN event_relations x ON x.event_id = e.event_id AND x.rel_type = 'm.thread') \
+             SELECT c.room_id, c.thread, COUNT(*), COUNT(CASE WHEN c.highlight = 1 THEN 1 END) \
+             FROM c WHERE c.stream_ordering > COALESCE((SELECT MAX(r.event_order) FROM receipts r \
+               WHERE r.room_id = c.room_id AND r.user_id = $1 \
+               AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id = c.thread), c.base) \
+             GROUP BY c.room_id, c.thread",
+            ids = ids.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user.as_str())
+            .bind(upto);
+        for room in rooms {
+            query = query.bind(room.as_str());
+        }
+        Ok(query.fetch_all(&self.read).await?)
     }
 }
 

@@ -160,6 +160,7 @@ macro_rules! store_conformance_tests {
             pushers_are_keyed_tied_to_devices_and_advance,
             one_process_delivers_pushes,
             relations_are_indexed_paged_and_redacted,
+            thread_unread_counts_follow_threaded_receipts,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -2,6 +2,8 @@
 //! position, threads by latest activity, aggregations in one read, and
 //! forgotten on redaction.
 
+use std::collections::HashMap;
+
 use super::*;
 
 /// An event of `sender` relating to `parent` by `rel_type`.
@@ -225,4 +227,81 @@ pub async fn relations_are_indexed_paged_and_redacted(store: SqlStore) {
         ),
         ["$ref", "$edit2", "$edit1", "$edit_bob"]
     );
+}
+
+pub async fn thread_unread_counts_follow_threaded_receipts(store: SqlStore) {
+    let last = create_room(&store, "!r:test").await;
+    let bob = "@bob:test";
+    store
+        .persist_event(member("!r:test", "$bobjoin", bob, "join", &[&last]))
+        .await
+        .unwrap();
+    let notify = |mut e: NewEvent, highlight: bool| {
+        e.push_actions = vec![(bob.into(), highlight)];
+        e
+    };
+    let sends = [
+        notify(
+            event("!r:test", "$root", "m.room.message", None, &["$bobjoin"]),
+            false,
+        ),
+        notify(
+            related("$t1", "$root", "@alice:test", "m.thread", "$root"),
+            true,
+        ),
+        notify(
+            related("$t2", "$t1", "@alice:test", "m.thread", "$root"),
+            false,
+        ),
+        notify(
+            event("!r:test", "$main", "m.room.message", None, &["$t2"]),
+            false,
+        ),
+    ];
+    let mut positions = HashMap::new();
+    for e in sends {
+        let id = e.event_id.clone();
+        let PersistOutcome::Persisted { stream_ordering } = store.persist_event(e).await.unwrap()
+        else {
+            panic!("not persisted");
+        };
+        positions.insert(id, stream_ordering);
+    }
+    let rooms = ids(&["!r:test".to_owned()]);
+    let user = user_id!("@bob:test");
+    let counts = |store: &SqlStore| {
+        let rooms = rooms.clone();
+        let store = store.clone();
+        async move {
+            store
+                .thread_unread_counts(user, &rooms, StreamPos::END)
+                .await
+                .unwrap()
+                .remove("!r:test")
+                .unwrap_or_default()
+        }
+    };
+    let got = counts(&store).await;
+    assert_eq!(got["main"], (2, 0));
+    assert_eq!(got["$root"], (2, 1));
+    let receipt = |thread: &str, event: &str| ReceiptRecord {
+        room_id: "!r:test".into(),
+        user_id: bob.into(),
+        receipt_type: "m.read".into(),
+        thread_id: thread.into(),
+        event_id: event.into(),
+        event_order: positions[event],
+        ts: 1,
+    };
+    // Reading the thread up to its first reply leaves the second unread.
+    store.set_receipt(receipt("$root", "$t1")).await.unwrap();
+    let got = counts(&store).await;
+    assert_eq!((got["main"], got["$root"]), ((2, 0), (1, 0)));
+    // The main timeline's receipt leaves the thread alone.
+    store.set_receipt(receipt("main", "$main")).await.unwrap();
+    let got = counts(&store).await;
+    assert_eq!((got.get("main"), got["$root"]), (None, (1, 0)));
+    // An unthreaded receipt covers everything before it.
+    store.set_receipt(receipt("", "$main")).await.unwrap();
+    assert!(counts(&store).await.is_empty());
 }

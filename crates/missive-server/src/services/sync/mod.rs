@@ -274,6 +274,7 @@ impl Syncer {
                 upto,
                 timeline_limit: timeline_limit(&req.filter.room.timeline) + 1,
                 account_data: &account_data,
+                thread_unread: req.filter.room.timeline.unread_thread_notifications,
             },
         )
         .await?;
@@ -426,12 +427,14 @@ impl Syncer {
             account_data: room_account_data(pre, room_id, &filter.account_data),
             ephemeral: Vec::new(),
             unread: None,
+            thread_unread: Default::default(),
             summary: None,
             state,
         };
         if left.is_none() {
             section.ephemeral = ephemeral(pre, user, room_id, &filter.ephemeral);
             section.unread = Some(pre.unread(room_id.as_str()));
+            section.thread_unread = pre.thread_unread(room_id.as_str());
             let membership_changed = since.is_none()
                 || timeline.iter().any(|e| e.event_type == "m.room.member")
                 || section.state.iter().any(|e| e["type"] == "m.room.member");

@@ -3,12 +3,12 @@
 //! summary is due) memberships. One query per kind instead of one per room
 //! keeps a sync over many rooms from being a long series of round trips.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use missive_core::visibility::RoomHistory;
 use missive_store::{
     Membership, ReceiptRecord, RelationAggregate, RelationStore, SqlStore, StoredEvent, StreamPos,
-    SyncBatchStore,
+    SyncBatchStore, ThreadUnread,
 };
 use ruma::{OwnedRoomId, UserId};
 
@@ -36,6 +36,9 @@ pub(super) struct Prefetched {
     /// for all of them at once), and which events they were read for.
     aggregates: HashMap<String, RelationAggregate>,
     aggregated: HashSet<String>,
+    /// Unread counts per thread (`main` for the main timeline), for
+    /// clients that ask for them.
+    thread_unread: Option<HashMap<String, ThreadUnread>>,
 }
 
 /// Which rooms a sync assembles, and how.
@@ -53,6 +56,8 @@ pub(super) struct Plan<'a> {
     pub timeline_limit: i64,
     /// All account data changed since the last sync: (room, type, content).
     pub account_data: &'a [(Option<String>, String, String)],
+    /// Unread counts per thread (the filter's `unread_thread_notifications`).
+    pub thread_unread: bool,
 }
 
 impl Prefetched {
@@ -117,6 +122,15 @@ impl Prefetched {
                     .await?,
             )
         };
+        let thread_unread = if plan.thread_unread && !plan.joined.is_empty() {
+            Some(
+                store
+                    .thread_unread_counts(user, &plan.joined, plan.upto)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let aggregated: HashSet<String> = timelines
             .values()
             .flatten()
@@ -149,6 +163,7 @@ impl Prefetched {
             ignored: Ignored::default(),
             aggregates,
             aggregated,
+            thread_unread,
         })
     }
 
@@ -177,9 +192,33 @@ impl Prefetched {
         self.receipts.get(room).map_or(&[], Vec::as_slice)
     }
 
-    /// (notifications, highlights) after the user's read receipt.
+    /// (notifications, highlights) after the user's read receipt; of the
+    /// main timeline alone when counted per thread.
     pub(super) fn unread(&self, room: &str) -> (i64, i64) {
-        self.unread.get(room).copied().unwrap_or((0, 0))
+        match &self.thread_unread {
+            Some(counts) => counts
+                .get(room)
+                .and_then(|threads| threads.get("main"))
+                .copied()
+                .unwrap_or((0, 0)),
+            None => self.unread.get(room).copied().unwrap_or((0, 0)),
+        }
+    }
+
+    /// Unread counts of the room's threads (root → counts), when counted
+    /// per thread.
+    pub(super) fn thread_unread(&self, room: &str) -> BTreeMap<String, (i64, i64)> {
+        self.thread_unread
+            .as_ref()
+            .and_then(|counts| counts.get(room))
+            .map(|threads| {
+                threads
+                    .iter()
+                    .filter(|(thread, _)| thread.as_str() != "main")
+                    .map(|(thread, n)| (thread.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub(super) fn account_data(&self, room: &str) -> &[(String, String)] {
