@@ -548,7 +548,36 @@ async fn threads_by_latest_activity(backend: Backend) {
     )
     .await;
     let (_, all) = get(&server, &alice, &threads_path("")).await;
-    assert_eq!(ids(&all["chunk"]), [b, a]);
+    assert_eq!(ids(&all["chunk"]), [b, a.clone()]);
+
+    // As Synapse: no thread from a thread reply, no relation to another
+    // room's event.
+    let (status, v) = server
+        .send_event(
+            &alice,
+            &room,
+            "m.room.message",
+            "bad1",
+            thread_reply(&latest, "x"),
+        )
+        .await;
+    assert_eq!(
+        (status, v["errcode"].clone()),
+        (400, json!("M_INVALID_PARAM"))
+    );
+    let other = server
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    let (status, _) = server
+        .send_event(
+            &alice,
+            &other,
+            "m.room.message",
+            "bad2",
+            thread_reply(&a, "x"),
+        )
+        .await;
+    assert_eq!(status, 400);
 }
 
 async fn threaded_receipts_are_checked_and_synced(backend: Backend) {

@@ -210,8 +210,9 @@ impl Reader {
     }
 }
 
-/// Whether aggregations are bundled into `event`: not into state events,
-/// nor into edits and annotations themselves (as Synapse).
+/// Whether aggregations may be bundled into `event`: not into state
+/// events (edits and annotations, which get none either, as in Synapse,
+/// are told apart by their content once something relates to them).
 fn may_have_aggregations(event: &StoredEvent) -> bool {
     event.state_key.is_none()
 }

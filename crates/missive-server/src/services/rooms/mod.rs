@@ -7,6 +7,7 @@ mod head;
 mod membership;
 mod own_rooms;
 mod push;
+mod relation;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -16,8 +17,7 @@ use missive_core::{
     room_versions,
 };
 use missive_store::{
-    EventStore, NewEvent, NewRelation, PersistOutcome, RoomRecord, SqlStore, StoreError,
-    StoredEvent, StreamPos,
+    EventStore, NewEvent, PersistOutcome, RoomRecord, SqlStore, StoreError, StoredEvent, StreamPos,
 };
 use ruma::{
     CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
@@ -190,6 +190,7 @@ impl Rooms {
         }
         // A redaction's target, looked up in this room: the builder checks
         // the sender may redact it, whichever endpoint the redaction came by.
+        self.check_relation(room_id, &template.content).await?;
         let target = match template.redaction_target()? {
             Some(id) => Some(self.redaction_target(room_id, &id).await?),
             None => None,
@@ -483,22 +484,6 @@ fn new_event(
         redaction,
         txn: None,
         push_actions: Vec::new(),
-        relation: relation_of(&content),
-    })
-}
-
-/// The relation `content["m.relates_to"]` declares: a `rel_type` and a
-/// valid event ID (a reply's `m.in_reply_to` alone is none, as in Synapse).
-/// Text with NUL is left out, as every column derived from content.
-fn relation_of(content: &serde_json::Value) -> Option<NewRelation> {
-    let relates_to = content.get("m.relates_to")?;
-    let rel_type = relates_to.get("rel_type")?.as_str()?;
-    let parent = relates_to.get("event_id")?.as_str()?;
-    if rel_type.is_empty() || rel_type.contains('\0') || EventId::parse(parent).is_err() {
-        return None;
-    }
-    Some(NewRelation {
-        relates_to: parent.to_owned(),
-        rel_type: rel_type.to_owned(),
+        relation: relation::relation_of(&content),
     })
 }
