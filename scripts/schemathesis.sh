@@ -127,7 +127,7 @@ FILTER=$(api POST "/_matrix/client/v3/user/$(enc "$USER_ID")/filter" \
 # Two key backups: the older one for DELETE, the current one for the rest.
 new_backup() {
   api POST /_matrix/client/v3/room_keys/version \
-    '{"algorithm":"m.megolm_backup.v1.curve25519-aes-sha2","auth_data":{"public_key":"abcdefg"}}' "$TOKEN" \
+    '{"algorithm":"m.megolm_backup.v1.curve25519-aes-sha2","auth_data":{"public_key":"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo","signatures":{}}}' "$TOKEN" \
     | jq -r .version
 }
 SPARE_BACKUP=$(new_backup)

@@ -18,6 +18,7 @@ use ruma::api::client::{
         set_pushrule_actions, set_pushrule_enabled,
     },
     session::login,
+    threads::get_threads,
     typing::create_typing_event,
 };
 use serde_json::{Map, Value};
@@ -116,6 +117,24 @@ pub fn prepare_json_body<T: 'static>(bytes: Bytes) -> Result<(Bytes, Value), Api
     Ok((bytes, Value::Object(object)))
 }
 
+/// The query string of a request to endpoint `T` with the spec defaults
+/// ruma's types require filled in; `None` when it needs none. `/threads`
+/// takes `include=all` by default, which ruma's request type requires.
+pub fn fill_query<T: 'static>(query: Option<&str>) -> Option<String> {
+    if is::<T, get_threads::v1::Request>() {
+        let query = query.unwrap_or_default();
+        let given = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "include");
+        if !given {
+            return Some(if query.is_empty() {
+                "include=all".to_owned()
+            } else {
+                format!("{query}&include=all")
+            });
+        }
+    }
+    None
+}
+
 /// Refuses bodies that would panic ruma's parser and fills in defaults the
 /// spec gives for fields ruma requires; true when it changed the body.
 fn check_and_fill<T: 'static>(body: &mut Map<String, Value>) -> Result<bool, ApiError> {
@@ -175,6 +194,18 @@ mod tests {
     use super::*;
 
     type Join = join_room_by_id_or_alias::v3::Request;
+
+    #[test]
+    fn threads_include_all_by_default() {
+        type Threads = get_threads::v1::Request;
+        assert_eq!(fill_query::<Threads>(None).as_deref(), Some("include=all"));
+        assert_eq!(
+            fill_query::<Threads>(Some("limit=2")).as_deref(),
+            Some("limit=2&include=all")
+        );
+        assert_eq!(fill_query::<Threads>(Some("include=participated")), None);
+        assert_eq!(fill_query::<Join>(None), None);
+    }
 
     #[test]
     fn an_empty_body_is_the_empty_object() {

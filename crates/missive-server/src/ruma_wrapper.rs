@@ -186,6 +186,12 @@ where
         }
 
         let path = parts.uri.path().to_owned();
+        let mut parts = parts;
+        if let Some(query) = request_policy::fill_query::<T>(parts.uri.query()) {
+            parts.uri = format!("{path}?{query}")
+                .parse()
+                .map_err(|_| ApiError::invalid_param("invalid query string"))?;
+        }
         let operation = format!("{} {path}", parts.method);
         let http_req = http::Request::from_parts(parts, bytes);
         // Bodies known to panic ruma's parsers are refused above; should

@@ -76,6 +76,17 @@ pub struct NewEvent {
     /// For searchable events: their search terms, from
     /// `missive_core::search::index_terms`, indexed with the event.
     pub search_terms: Option<String>,
+    /// The event's relation (`content["m.relates_to"]` with a `rel_type`).
+    pub relation: Option<NewRelation>,
+}
+
+/// What an event relates to, as its content says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelation {
+    /// The parent event's ID.
+    pub relates_to: String,
+    /// `m.thread`, `m.replace`, `m.reference`, `m.annotation` or another.
+    pub rel_type: String,
 }
 
 /// What [`EventStore::persist_event`] did.

@@ -132,6 +132,7 @@ impl SqlStore {
                 .await?;
         }
         if let Some((target, redacted_json)) = &event.redaction {
+            self.remove_relation(tx, target).await?;
             sqlx::query(
                 "UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3 AND room_id = $4",
             )
@@ -320,7 +321,7 @@ impl SqlStore {
     }
 
     /// Inserts event rows, (event, position, state group) each, many per
-    /// statement.
+    /// statement, and their relations.
     pub(crate) async fn insert_event_rows(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -350,6 +351,8 @@ impl SqlStore {
             }
             query.execute(&mut **tx).await?;
         }
+        // A relation is indexed with its event, whichever path wrote it.
+        self.insert_relations(tx, rows).await?;
         Ok(())
     }
 

@@ -36,6 +36,7 @@ mod push_targets;
 mod pushers;
 mod read_cache;
 mod receipts;
+mod relations;
 mod reports;
 mod search;
 mod stream_changes;
@@ -54,8 +55,8 @@ pub use devices::{DeviceRecord, DeviceStore, TokenOwner, TokenUser};
 pub use directory::DirectoryStore;
 pub use error::{StoreError, StoreResult};
 pub use events::{
-    EventStore, Membership, NewEvent, PersistOutcome, RoomRecord, StateMap, StoredEvent,
-    TimelineDirection,
+    EventStore, Membership, NewEvent, NewRelation, PersistOutcome, RoomRecord, StateMap,
+    StoredEvent, TimelineDirection,
 };
 pub use filters::FilterStore;
 pub use keys::{KeyStore, OneTimeKey};
@@ -66,6 +67,10 @@ pub use presence::{PresenceRecord, PresenceStore};
 pub use push_targets::{PushTarget, PushTargetStore};
 pub use pushers::{NotifiedEvent, PushDeliveryLock, PusherRecord, PusherStore};
 pub use receipts::{ReceiptRecord, ReceiptStore};
+pub use relations::{
+    MAX_RELATION_DEPTH, RelationAggregate, RelationQuery, RelationStore, ThreadRecord,
+    ThreadSummary, ThreadUnread,
+};
 pub use reports::{ContentReport, NewReport, ReportStore};
 pub use search::{SearchFrom, SearchHit, SearchOrder, SearchQuery, SearchStore};
 pub use stream_changes::StreamKind;

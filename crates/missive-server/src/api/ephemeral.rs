@@ -41,11 +41,13 @@ pub async fn create_receipt(
 ) -> ApiResult<RumaResponse<create_receipt::v3::Response>> {
     let me = req.user()?;
     let b = &req.body;
-    let thread = match &b.thread {
-        ReceiptThread::Unthreaded => "",
-        other => other.as_str().unwrap_or_default(),
-    };
     match b.receipt_type.to_string().as_str() {
+        // The spec: a fully-read marker belongs to no thread.
+        "m.fully_read" if b.thread != ReceiptThread::Unthreaded => {
+            return Err(ApiError::invalid_param(
+                "m.fully_read receipts cannot have a thread_id",
+            ));
+        }
         "m.fully_read" => {
             ephemeral
                 .set_fully_read(&b.room_id, &me.user_id, &b.event_id)
@@ -53,7 +55,13 @@ pub async fn create_receipt(
         }
         receipt_type => {
             ephemeral
-                .set_receipt(&b.room_id, &me.user_id, receipt_type, &b.event_id, thread)
+                .set_receipt(
+                    &b.room_id,
+                    &me.user_id,
+                    receipt_type,
+                    &b.event_id,
+                    &b.thread,
+                )
                 .await?
         }
     }
@@ -71,11 +79,13 @@ pub async fn set_read_marker(
         ephemeral.set_fully_read(room, user, id).await?;
     }
     if let Some(id) = &b.read_receipt {
-        ephemeral.set_receipt(room, user, "m.read", id, "").await?;
+        ephemeral
+            .set_receipt(room, user, "m.read", id, &ReceiptThread::Unthreaded)
+            .await?;
     }
     if let Some(id) = &b.private_read_receipt {
         ephemeral
-            .set_receipt(room, user, "m.read.private", id, "")
+            .set_receipt(room, user, "m.read.private", id, &ReceiptThread::Unthreaded)
             .await?;
     }
     Ok(RumaResponse(set_read_marker::v3::Response::new()))

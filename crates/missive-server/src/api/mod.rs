@@ -19,6 +19,7 @@ mod presence;
 mod profile;
 mod push_rules;
 mod pushers;
+mod relations;
 mod reports;
 mod rooms;
 mod search;
@@ -71,9 +72,9 @@ pub fn router() -> Router<AppState> {
     use ruma::api::client::{
         account as acc, alias, backup as bk, config, context, dehydrated_device as dh, device,
         directory as dir, discovery as disc, filter, keys as k, knock, membership as mem, message,
-        presence as pres, profile as prof, push, read_marker, receipt, redact, room,
-        search as srch, session, state as st, sync as sy, tag, to_device, typing, user_directory,
-        voip as vo,
+        presence as pres, profile as prof, push, read_marker, receipt, redact, relations as rel,
+        room, search as srch, session, state as st, sync as sy, tag, threads, to_device, typing,
+        user_directory, voip as vo,
     };
     let r = Router::new()
         .route("/health", get(discovery::health))
@@ -154,6 +155,16 @@ pub fn router() -> Router<AppState> {
     let r = route::<room::get_room_event::v3::Request, _, _>(r, events::get_room_event);
     let r = route::<message::get_message_events::v3::Request, _, _>(r, events::get_message_events);
     let r = route::<context::get_context::v3::Request, _, _>(r, events::get_context);
+    let r = route::<rel::get_relating_events::v1::Request, _, _>(r, relations::get_relating_events);
+    let r = route::<rel::get_relating_events_with_rel_type::v1::Request, _, _>(
+        r,
+        relations::get_relating_events_with_rel_type,
+    );
+    let r = route::<rel::get_relating_events_with_rel_type_and_event_type::v1::Request, _, _>(
+        r,
+        relations::get_relating_events_with_rel_type_and_event_type,
+    );
+    let r = route::<threads::get_threads::v1::Request, _, _>(r, relations::get_threads);
     let r = route::<mem::get_member_events::v3::Request, _, _>(r, events::get_member_events);
     let r = route::<mem::joined_members::v3::Request, _, _>(r, events::joined_members);
 

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use missive_store::{AccountDataStore, ReceiptRecord, ReceiptStore, SqlStore, TypingStore};
-use ruma::{EventId, RoomId, UserId};
+use ruma::{EventId, RoomId, UserId, events::receipt::ReceiptThread};
 use serde_json::json;
 
 use crate::{
@@ -64,7 +64,7 @@ impl Ephemeral {
         user: &UserId,
         receipt_type: &str,
         event_id: &EventId,
-        thread: &str,
+        thread: &ReceiptThread,
     ) -> ApiResult<()> {
         if !RECEIPT_TYPES.contains(&receipt_type) {
             return Err(ApiError::invalid_param(format!(
@@ -72,6 +72,24 @@ impl Ephemeral {
             )));
         }
         let event = self.reader.member_event(room, user, event_id).await?;
+        // `main`, a thread root of the room, or none (the spec's 400).
+        let thread = match thread {
+            ReceiptThread::Unthreaded => "",
+            ReceiptThread::Main => "main",
+            ReceiptThread::Thread(root) => {
+                if !self.reader.is_thread_root(room, user, root).await? {
+                    return Err(ApiError::invalid_param(
+                        "thread_id is not the root of a thread of this room",
+                    ));
+                }
+                root.as_str()
+            }
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "thread_id must be main or a thread root's event ID",
+                ));
+            }
+        };
         let moved = self
             .store
             .set_receipt(ReceiptRecord {

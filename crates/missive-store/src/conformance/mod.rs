@@ -12,13 +12,15 @@ mod accounts;
 mod e2ee;
 mod media;
 mod pushers;
+mod relations;
 mod rooms;
 mod search;
 mod streams;
 mod sync_batch;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, rooms::*, search::*, streams::*, sync_batch::*,
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, search::*, streams::*,
+    sync_batch::*,
 };
 
 use crate::*;
@@ -168,6 +170,8 @@ macro_rules! store_conformance_tests {
             batched_messages_are_indexed,
             older_events_are_indexed_by_the_backfill,
             reports_are_kept_newest_first,
+            relations_are_indexed_paged_and_redacted,
+            thread_unread_counts_follow_threaded_receipts,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

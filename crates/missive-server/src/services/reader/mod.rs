@@ -4,6 +4,7 @@
 
 mod ignored;
 mod pages;
+mod relations;
 mod visible;
 
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use serde_json::{Value, json};
 pub use ignored::Ignored;
 pub use pages::{Context, Messages, MessagesQuery};
 pub(in crate::services) use pages::{PageScan, is_selective};
+pub(in crate::services) use relations::apply_aggregates;
+pub use relations::{Relations, RelationsQuery, Threads};
 pub(in crate::services) use visible::serve_event;
 pub use visible::{EventFormat, Visible, to_raw};
 
@@ -67,8 +70,9 @@ impl Reader {
         Ok(gate(&history, events))
     }
 
-    /// The event `event_id` of the room, if the user may see it;
-    /// `M_NOT_FOUND` otherwise (whether it exists or not).
+    /// The event `event_id` of the room with its bundled aggregations, if
+    /// the user may see it; `M_NOT_FOUND` otherwise (whether it exists or
+    /// not).
     pub async fn event(
         &self,
         room_id: &RoomId,
@@ -76,7 +80,17 @@ impl Reader {
         event_id: &EventId,
     ) -> ApiResult<Visible> {
         self.read_scope(room_id, user).await?;
-        self.visible_event(room_id, user, event_id).await
+        let event = self
+            .store
+            .event(event_id)
+            .await?
+            .filter(|e| e.room_id == room_id.as_str());
+        let history = self.history(room_id, user).await?;
+        let mut visible = gate(&history, event.into_iter().collect());
+        self.bundle(user, &mut visible, &history).await?;
+        visible
+            .pop()
+            .ok_or_else(|| ApiError::not_found("event not found"))
     }
 
     /// The event `event_id` of a room `user` is joined to, if they may see

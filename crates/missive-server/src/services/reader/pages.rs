@@ -95,7 +95,7 @@ fn page_limit(limit: UInt) -> i64 {
 }
 
 /// The highest stream position the user may read in the room.
-fn scope_cap(scope: &ReadScope) -> StreamPos {
+pub(super) fn scope_cap(scope: &ReadScope) -> StreamPos {
     match scope {
         ReadScope::Current => StreamPos::END,
         ReadScope::UpTo(pos) => *pos,
@@ -153,7 +153,9 @@ impl Reader {
             Direction::Backward => (!page.exhausted)
                 .then(|| make_token(page.last_scanned.unwrap_or(from.next()).prev())),
         };
-        let chunk: Vec<&Visible> = page.events.iter().collect();
+        let mut events = page.events;
+        self.bundle(user, &mut events, &history).await?;
+        let chunk: Vec<&Visible> = events.iter().collect();
         let state = self.lazy_members(room_id, query.filter, &chunk).await?;
         Ok(Messages {
             start: make_token(from),
@@ -269,11 +271,9 @@ impl Reader {
             .filter(|e| e.room_id == room && e.stream_ordering <= cap)
             .ok_or_else(|| ApiError::not_found("event not found"))?;
         let pos = event.stream_ordering;
-        let event = self
-            .filter_visible(room_id, user, vec![event])
-            .await?
-            .into_iter()
-            .next()
+        let history = self.history(room_id, user).await?;
+        let event = gate(&history, vec![event])
+            .pop()
             .ok_or_else(|| ApiError::not_found("event not found"))?;
         // `limit=0` asks for the event alone (the page limit's floor of one
         // is for /messages).
@@ -306,8 +306,18 @@ impl Reader {
                 .filter(|e| !ignored.hides(e))
                 .collect()
         };
-        let before = keep(self.filter_visible(room_id, user, before).await?);
-        let after = keep(self.filter_visible(room_id, user, after).await?);
+        let before = keep(gate(&history, before));
+        let after = keep(gate(&history, after));
+        // One read bundles the aggregations of all three.
+        let before_len = before.len();
+        let mut all: Vec<Visible> = before.into_iter().chain(after).collect();
+        all.push(event);
+        self.bundle(user, &mut all, &history).await?;
+        let event = all
+            .pop()
+            .ok_or_else(|| ApiError::Internal("the context event went missing".into()))?;
+        let after = all.split_off(before_len);
+        let before = all;
         // The state at an event the user may see; with lazy loading, of
         // the members only those who sent the events returned.
         let mut state: Vec<StoredEvent> = self.state_at(room_id, pos).await?;

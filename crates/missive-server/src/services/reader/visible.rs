@@ -21,6 +21,8 @@ pub struct Visible {
     /// The reader's membership at the event, where the gate knew it
     /// (served as `unsigned.membership`).
     membership: Option<&'static str>,
+    /// Bundled aggregations (`unsigned["m.relations"]`), where read.
+    relations: Option<Value>,
 }
 
 /// How events are served (a filter's `event_format`).
@@ -42,6 +44,7 @@ impl Visible {
         Self {
             event,
             membership: None,
+            relations: None,
         }
     }
 
@@ -51,6 +54,7 @@ impl Visible {
         Self {
             event,
             membership: Some(static_membership(membership)),
+            relations: None,
         }
     }
 
@@ -64,6 +68,12 @@ impl Visible {
         self.membership
     }
 
+    /// Bundles aggregations of events relating to this one (served as
+    /// `unsigned["m.relations"]`).
+    pub(in crate::services) fn set_relations(&mut self, relations: Value) {
+        self.relations = Some(relations);
+    }
+
     /// The event in the client format.
     pub fn to_client(&self) -> Value {
         self.serve(EventFormat::Client)
@@ -75,11 +85,16 @@ impl Visible {
             EventFormat::Client => serve_event(&self.event),
             EventFormat::Federation => federation_event(&self.event),
         };
-        if let Some(m) = self.membership
-            && let Some(object) = v.as_object_mut()
+        if let Some(object) = v.as_object_mut()
+            && (self.membership.is_some() || self.relations.is_some())
         {
             let unsigned = object.entry("unsigned").or_insert_with(|| json!({}));
-            unsigned["membership"] = json!(m);
+            if let Some(m) = self.membership {
+                unsigned["membership"] = json!(m);
+            }
+            if let Some(relations) = &self.relations {
+                unsigned["m.relations"] = relations.clone();
+            }
         }
         v
     }

@@ -7,6 +7,7 @@ mod head;
 mod membership;
 mod own_rooms;
 mod push;
+mod relation;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -189,6 +190,7 @@ impl Rooms {
         }
         // A redaction's target, looked up in this room: the builder checks
         // the sender may redact it, whichever endpoint the redaction came by.
+        self.check_relation(room_id, &template.content).await?;
         let target = match template.redaction_target()? {
             Some(id) => Some(self.redaction_target(room_id, &id).await?),
             None => None,
@@ -486,5 +488,6 @@ fn new_event(
         txn: None,
         push_actions: Vec::new(),
         search_terms,
+        relation: relation::relation_of(&content),
     })
 }

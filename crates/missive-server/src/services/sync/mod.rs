@@ -33,7 +33,7 @@ use crate::{
     services::{
         notifier::Notifier,
         presence, push_rules,
-        reader::{Reader, Visible, serve_event, to_raw},
+        reader::{Reader, Visible, apply_aggregates, serve_event, to_raw},
     },
 };
 
@@ -274,6 +274,7 @@ impl Syncer {
                 upto,
                 timeline_limit: timeline_limit(&req.filter.room.timeline) + 1,
                 account_data: &account_data,
+                thread_unread: req.filter.room.timeline.unread_thread_notifications,
             },
         )
         .await?;
@@ -407,7 +408,14 @@ impl Syncer {
             .room_state_section(req, room_id, &history, since, upto, &timeline)
             .await?;
         let limited = timeline.limited;
-        let timeline: Vec<&Visible> = timeline.events.iter().collect();
+        let mut events = timeline.events;
+        // Bundled aggregations: read for every prefetched timeline at
+        // once; a timeline a filter chose (beyond them) reads its own.
+        match pre.aggregates_for(&events) {
+            Some(aggregates) => apply_aggregates(user, &mut events, aggregates, &history)?,
+            None => self.reader.bundle(user, &mut events, &history).await?,
+        }
+        let timeline: Vec<&Visible> = events.iter().collect();
 
         let mut section = RoomSection {
             timeline: self
@@ -419,12 +427,14 @@ impl Syncer {
             account_data: room_account_data(pre, room_id, &filter.account_data),
             ephemeral: Vec::new(),
             unread: None,
+            thread_unread: Default::default(),
             summary: None,
             state,
         };
         if left.is_none() {
             section.ephemeral = ephemeral(pre, user, room_id, &filter.ephemeral);
             section.unread = Some(pre.unread(room_id.as_str()));
+            section.thread_unread = pre.thread_unread(room_id.as_str());
             let membership_changed = since.is_none()
                 || timeline.iter().any(|e| e.event_type == "m.room.member")
                 || section.state.iter().any(|e| e["type"] == "m.room.member");

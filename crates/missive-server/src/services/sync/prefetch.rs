@@ -3,15 +3,18 @@
 //! summary is due) memberships. One query per kind instead of one per room
 //! keeps a sync over many rooms from being a long series of round trips.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use missive_core::visibility::RoomHistory;
-use missive_store::{Membership, ReceiptRecord, SqlStore, StoredEvent, StreamPos, SyncBatchStore};
+use missive_store::{
+    Membership, ReceiptRecord, RelationAggregate, RelationStore, SqlStore, StoredEvent, StreamPos,
+    SyncBatchStore, ThreadUnread,
+};
 use ruma::{OwnedRoomId, UserId};
 
 use crate::{
     error::ApiResult,
-    services::reader::{Ignored, history_from},
+    services::reader::{Ignored, Visible, history_from},
     time::now_ms,
 };
 
@@ -29,6 +32,13 @@ pub(super) struct Prefetched {
     timelines: HashMap<String, Vec<StoredEvent>>,
     /// Whom the user ignores.
     ignored: Ignored,
+    /// The bundled aggregations of the prefetched timelines' events (read
+    /// for all of them at once), and which events they were read for.
+    aggregates: HashMap<String, RelationAggregate>,
+    aggregated: HashSet<String>,
+    /// Unread counts per thread (`main` for the main timeline), for
+    /// clients that ask for them.
+    thread_unread: Option<HashMap<String, ThreadUnread>>,
 }
 
 /// Which rooms a sync assembles, and how.
@@ -46,6 +56,8 @@ pub(super) struct Plan<'a> {
     pub timeline_limit: i64,
     /// All account data changed since the last sync: (room, type, content).
     pub account_data: &'a [(Option<String>, String, String)],
+    /// Unread counts per thread (the filter's `unread_thread_notifications`).
+    pub thread_unread: bool,
 }
 
 impl Prefetched {
@@ -110,6 +122,27 @@ impl Prefetched {
                     .await?,
             )
         };
+        let thread_unread = if plan.thread_unread && !plan.joined.is_empty() {
+            Some(
+                store
+                    .thread_unread_counts(user, &plan.joined, plan.upto)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let aggregated: HashSet<String> = timelines
+            .values()
+            .flatten()
+            .filter(|e| e.state_key.is_none())
+            .map(|e| e.event_id.clone())
+            .collect();
+        let aggregates = if aggregated.is_empty() {
+            HashMap::new()
+        } else {
+            let ids: Vec<String> = aggregated.iter().cloned().collect();
+            store.relation_aggregates(user, &ids).await?
+        };
         let mut account_data: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for (room, ty, content) in plan.account_data {
             if let Some(room) = room {
@@ -128,6 +161,9 @@ impl Prefetched {
             members,
             timelines,
             ignored: Ignored::default(),
+            aggregates,
+            aggregated,
+            thread_unread,
         })
     }
 
@@ -156,9 +192,33 @@ impl Prefetched {
         self.receipts.get(room).map_or(&[], Vec::as_slice)
     }
 
-    /// (notifications, highlights) after the user's read receipt.
+    /// (notifications, highlights) after the user's read receipt; of the
+    /// main timeline alone when counted per thread.
     pub(super) fn unread(&self, room: &str) -> (i64, i64) {
-        self.unread.get(room).copied().unwrap_or((0, 0))
+        match &self.thread_unread {
+            Some(counts) => counts
+                .get(room)
+                .and_then(|threads| threads.get("main"))
+                .copied()
+                .unwrap_or((0, 0)),
+            None => self.unread.get(room).copied().unwrap_or((0, 0)),
+        }
+    }
+
+    /// Unread counts of the room's threads (root → counts), when counted
+    /// per thread.
+    pub(super) fn thread_unread(&self, room: &str) -> BTreeMap<String, (i64, i64)> {
+        self.thread_unread
+            .as_ref()
+            .and_then(|counts| counts.get(room))
+            .map(|threads| {
+                threads
+                    .iter()
+                    .filter(|(thread, _)| thread.as_str() != "main")
+                    .map(|(thread, n)| (thread.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub(super) fn account_data(&self, room: &str) -> &[(String, String)] {
@@ -168,6 +228,18 @@ impl Prefetched {
     /// A joined room's newest events, newest first, if read in advance.
     pub(super) fn timeline(&self, room: &str) -> Option<Vec<StoredEvent>> {
         self.timelines.get(room).cloned()
+    }
+
+    /// The bundled aggregations read in advance, if they cover `events`
+    /// (any event that is no state event).
+    pub(super) fn aggregates_for(
+        &self,
+        events: &[Visible],
+    ) -> Option<&HashMap<String, RelationAggregate>> {
+        events
+            .iter()
+            .all(|e| e.state_key.is_some() || self.aggregated.contains(&e.event_id))
+            .then_some(&self.aggregates)
     }
 
     /// The room's memberships, if read in advance.

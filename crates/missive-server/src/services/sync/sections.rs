@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use missive_store::Membership;
 use ruma::{
-    OneTimeKeyAlgorithm, OwnedUserId, UInt, UserId,
+    OneTimeKeyAlgorithm, OwnedEventId, OwnedUserId, UInt, UserId,
     api::client::sync::sync_events::{
         UnreadNotificationsCount,
         v3::{
@@ -30,8 +30,12 @@ pub(super) struct RoomSection {
     pub account_data: Vec<Value>,
     /// Joined rooms only: typing and receipts.
     pub ephemeral: Vec<Value>,
-    /// Joined rooms only: (notifications, highlights).
+    /// Joined rooms only: (notifications, highlights); of the main
+    /// timeline alone when counted per thread.
     pub unread: Option<(i64, i64)>,
+    /// Joined rooms, counted per thread: thread root → (notifications,
+    /// highlights), for threads with anything unread.
+    pub thread_unread: BTreeMap<String, (i64, i64)>,
     /// Joined rooms only, when the membership may have changed.
     pub summary: Option<RoomSummary>,
 }
@@ -86,6 +90,15 @@ impl RoomSection {
             unread.notification_count = count(notifications);
             unread.highlight_count = count(highlights);
             room.unread_notifications = unread;
+        }
+        for (root, (notifications, highlights)) in self.thread_unread {
+            let Ok(root) = OwnedEventId::try_from(root) else {
+                continue;
+            };
+            let mut unread = UnreadNotificationsCount::new();
+            unread.notification_count = count(notifications);
+            unread.highlight_count = count(highlights);
+            room.unread_thread_notifications.insert(root, unread);
         }
         if let Some(summary) = self.summary {
             room.summary = summary;
