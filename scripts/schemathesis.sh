@@ -173,6 +173,8 @@ IMPLEMENTED=(
   "$C/v3/login"
   "$C/v3/logout(/all)?"
   "$C/v3/account/(whoami|password|deactivate)"
+  "$C/v3/user/\\{userId\\}/openid/request_token"
+  "$C/v3/admin/whois/\\{userId\\}"
   # devices
   "$C/v3/devices(/\\{deviceId\\})?"
   "$C/v3/delete_devices"
@@ -189,6 +191,10 @@ IMPLEMENTED=(
   "$C/v3/rooms/\\{roomId\\}/redact/\\{eventId\\}/\\{txnId\\}"
   "$C/v3/rooms/\\{roomId\\}/(event|context)/\\{eventId\\}"
   "$C/v3/rooms/\\{roomId\\}/(messages|members|joined_members)"
+  "$C/v1/rooms/\\{roomId\\}/relations/\\{eventId\\}(/\\{relType\\}(/\\{eventType\\})?)?"
+  "$C/v1/rooms/\\{roomId\\}/(threads|hierarchy)"
+  "$C/v3/rooms/\\{roomId\\}/report(/\\{eventId\\})?"
+  "$C/v3/search"
   # sync and filters
   "$C/v3/sync"
   "$C/v3/user/\\{userId\\}/filter(/\\{filterId\\})?"

@@ -32,7 +32,8 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, signing_key, spaces::Spaces, sync::Syncer,
+        uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -117,6 +118,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         filters: Filters::new(store.clone()),
         search: Search::new(store.clone(), reader.clone()),
         reports: Reports::new(store.clone(), reader.clone()),
+        spaces: Spaces::new(store.clone()),
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

@@ -15,7 +15,7 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, spaces::Spaces, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -41,6 +41,7 @@ pub struct AppState {
     pub reader: Reader,
     pub search: Search,
     pub reports: Reports,
+    pub spaces: Spaces,
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
@@ -80,6 +81,7 @@ from_ref!(
     reader: Reader,
     search: Search,
     reports: Reports,
+    spaces: Spaces,
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,

@@ -23,6 +23,7 @@ mod relations;
 mod reports;
 mod rooms;
 mod search;
+mod spaces;
 mod sync;
 mod voip;
 pub mod web_client;
@@ -165,6 +166,10 @@ pub fn router() -> Router<AppState> {
         relations::get_relating_events_with_rel_type_and_event_type,
     );
     let r = route::<threads::get_threads::v1::Request, _, _>(r, relations::get_threads);
+    let r = route::<ruma::api::client::space::get_hierarchy::v1::Request, _, _>(
+        r,
+        spaces::get_hierarchy,
+    );
     let r = route::<mem::get_member_events::v3::Request, _, _>(r, events::get_member_events);
     let r = route::<mem::joined_members::v3::Request, _, _>(r, events::joined_members);
 

@@ -26,5 +26,6 @@ pub mod reports;
 pub mod rooms;
 pub mod search;
 pub mod signing_key;
+pub mod spaces;
 pub mod sync;
 pub mod uiaa;
