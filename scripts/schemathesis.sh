@@ -192,7 +192,7 @@ IMPLEMENTED=(
   "$C/v3/rooms/\\{roomId\\}/(event|context)/\\{eventId\\}"
   "$C/v3/rooms/\\{roomId\\}/(messages|members|joined_members)"
   "$C/v1/rooms/\\{roomId\\}/relations/\\{eventId\\}(/\\{relType\\}(/\\{eventType\\})?)?"
-  "$C/v1/rooms/\\{roomId\\}/(threads|hierarchy)"
+  "$C/v1/rooms/\\{roomId\\}/(threads|hierarchy|timestamp_to_event)"
   "$C/v3/rooms/\\{roomId\\}/report(/\\{eventId\\})?"
   "$C/v3/search"
   # sync and filters

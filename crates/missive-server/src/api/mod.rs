@@ -154,6 +154,8 @@ pub fn router() -> Router<AppState> {
         events::get_state_event_for_key,
     );
     let r = route::<room::get_room_event::v3::Request, _, _>(r, events::get_room_event);
+    let r =
+        route::<room::get_event_by_timestamp::v1::Request, _, _>(r, events::get_event_by_timestamp);
     let r = route::<message::get_message_events::v3::Request, _, _>(r, events::get_message_events);
     let r = route::<context::get_context::v3::Request, _, _>(r, events::get_context);
     let r = route::<rel::get_relating_events::v1::Request, _, _>(r, relations::get_relating_events);

@@ -172,6 +172,7 @@ macro_rules! store_conformance_tests {
             reports_are_kept_newest_first,
             relations_are_indexed_paged_and_redacted,
             thread_unread_counts_follow_threaded_receipts,
+            events_are_found_by_time,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
