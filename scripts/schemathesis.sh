@@ -219,6 +219,7 @@ IMPLEMENTED=(
   # presence and VoIP
   "$C/v3/presence/\\{userId\\}/status"
   "$C/v3/voip/turnServer"
+  "$C/v3/thirdparty/(protocols|protocol/\\{protocol\\}|location(/\\{protocol\\})?|user(/\\{protocol\\})?)"
   # end-to-end encryption
   "$C/v3/keys/(upload|query|claim|changes|device_signing/upload|signatures/upload)"
   "$C/v3/sendToDevice/\\{eventType\\}/\\{txnId\\}"
