@@ -106,7 +106,13 @@ async fn one_version(server: &TestServer, alice: &str, bob: &str, version: &str)
         _ => assert!(!said.contains(':'), "v{n}: {said}"),
     }
     let (status, v) = server
-        .send_state(alice, &room, "m.room.topic", "", json!({ "topic": "versions" }))
+        .send_state(
+            alice,
+            &room,
+            "m.room.topic",
+            "",
+            json!({ "topic": "versions" }),
+        )
         .await;
     assert_eq!(status, 200, "v{n} topic: {v}");
     // Join rules with `allow`, which redaction keeps from version 8.
@@ -127,7 +133,10 @@ async fn one_version(server: &TestServer, alice: &str, bob: &str, version: &str)
     let redaction = redact(server, bob, &room, &bobs, &format!("r{n}")).await;
     let redacted = event(server, alice, &room, &bobs).await;
     assert_eq!(redacted["content"], json!({}), "v{n}: {redacted}");
-    assert_eq!(redacted["unsigned"]["redacted_because"]["event_id"], redaction.as_str());
+    assert_eq!(
+        redacted["unsigned"]["redacted_because"]["event_id"],
+        redaction.as_str()
+    );
 
     // Redacting the redaction: version 11 keeps `content.redacts`.
     redact(server, alice, &room, &redaction, &format!("rr{n}")).await;
@@ -140,7 +149,11 @@ async fn one_version(server: &TestServer, alice: &str, bob: &str, version: &str)
     redact(server, alice, &room, &rules_id, &format!("rj{n}")).await;
     let rules = event(server, alice, &room, &rules_id).await;
     assert_eq!(rules["content"]["join_rule"], "public", "v{n}: {rules}");
-    assert_eq!(rules["content"].get("allow").is_some(), n >= 8, "v{n}: {rules}");
+    assert_eq!(
+        rules["content"].get("allow").is_some(),
+        n >= 8,
+        "v{n}: {rules}"
+    );
 
     // Bob's sync and history show the room in this version.
     let sync = get(server, bob, "/_matrix/client/v3/sync").await;
@@ -153,25 +166,40 @@ async fn one_version(server: &TestServer, alice: &str, bob: &str, version: &str)
     let messages = get(
         server,
         bob,
-        &format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50", seg(&room)),
+        &format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50",
+            seg(&room)
+        ),
     )
     .await;
     let chunk = messages["chunk"].as_array().unwrap();
     for id in [&said, &bobs] {
-        assert!(chunk.iter().any(|e| e["event_id"] == id.as_str()), "v{n}: {id}");
+        assert!(
+            chunk.iter().any(|e| e["event_id"] == id.as_str()),
+            "v{n}: {id}"
+        );
     }
     assert!(chunk.iter().all(|e| e["room_id"] == room.as_str()), "v{n}");
     let context = get(
         server,
         bob,
-        &format!("/_matrix/client/v3/rooms/{}/context/{}", seg(&room), seg(&said)),
+        &format!(
+            "/_matrix/client/v3/rooms/{}/context/{}",
+            seg(&room),
+            seg(&said)
+        ),
     )
     .await;
     assert_eq!(context["event"]["event_id"], said.as_str());
 
     // The federation format shows the version's references.
     let filter = seg(r#"{"event_format":"federation","room":{"timeline":{"limit":50}}}"#);
-    let sync = get(server, alice, &format!("/_matrix/client/v3/sync?filter={filter}")).await;
+    let sync = get(
+        server,
+        alice,
+        &format!("/_matrix/client/v3/sync?filter={filter}"),
+    )
+    .await;
     let timeline = sync["rooms"]["join"][&room]["timeline"]["events"]
         .as_array()
         .unwrap()
@@ -237,7 +265,10 @@ async fn version_12_creators(backend: Backend) {
         )
         .await;
     let create = state_event(&server, &alice, &room, "m.room.create").await;
-    assert_eq!(create["content"]["additional_creators"], json!(["@bob:localhost"]));
+    assert_eq!(
+        create["content"]["additional_creators"],
+        json!(["@bob:localhost"])
+    );
     let levels = state_event(&server, &alice, &room, "m.room.power_levels").await;
     // Creators are not listed; the tombstone needs more than an admin.
     assert_eq!(levels["content"]["users"], json!({}), "{levels}");
@@ -313,7 +344,10 @@ async fn version_12_creators(backend: Backend) {
         )
         .await;
     let create = state_event(&server, &alice, &dm, "m.room.create").await;
-    assert_eq!(create["content"]["additional_creators"], json!(["@carol:localhost"]));
+    assert_eq!(
+        create["content"]["additional_creators"],
+        json!(["@carol:localhost"])
+    );
 }
 
 both_backends!(

@@ -139,7 +139,7 @@ impl RoomUpgrades {
     ) -> ApiResult<OwnedRoomId> {
         let rooms = &self.inner.rooms;
         let store = rooms.store();
-        let (record, _) = rooms.room(old).await?;
+        let (record, old_rules) = rooms.room(old).await?;
         // The upgrade needs the power to tombstone the old room: checked
         // first, so that a refused upgrade creates nothing.
         rooms.check_may_send(old, user, &tombstone(old)).await?;
@@ -152,6 +152,29 @@ impl RoomUpgrades {
                 .map(content)
         };
         let old_create = content_of("m.room.create").unwrap_or_else(|| json!({}));
+        // Creators of a version 12 room hold unlimited power unlisted; in a
+        // room of an earlier version they would fall to the default level
+        // (Synapse leaves them there), so they are listed at the top.
+        let old_creators: Vec<String> =
+            if old_rules.authorization.explicitly_privilege_room_creators
+                && !rules.authorization.explicitly_privilege_room_creators
+            {
+                let create = state.iter().find(|e| e.event_type == "m.room.create");
+                let extra = old_create
+                    .get("additional_creators")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned);
+                create
+                    .map(|c| c.sender.clone())
+                    .into_iter()
+                    .chain(extra)
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let privileged = rules.authorization.explicitly_privilege_room_creators;
         let additional_creators = if privileged {
             additional_creators
@@ -192,6 +215,7 @@ impl RoomUpgrades {
             }
             let content = if event.event_type == "m.room.power_levels" {
                 let mut levels = integer_power_levels(&content);
+                list_as_admins(&mut levels, &old_creators);
                 raise_to_clone(&mut levels, user);
                 if privileged {
                     without_creators(&mut levels, user, &additional_creators);
@@ -249,15 +273,10 @@ impl RoomUpgrades {
             store.set_room_published(old, false).await?;
         }
         self.carry_users_state(old, &new).await?;
-        self.settle_power_levels(
-            user,
-            old,
-            &new,
-            rules,
-            &additional_creators,
-            content_of("m.room.power_levels"),
-        )
-        .await?;
+        let levels = content_of("m.room.power_levels").map(|l| integer_power_levels(&l));
+        let creators = (additional_creators.as_slice(), old_creators.as_slice());
+        self.settle_power_levels(user, old, &new, rules, creators, levels)
+            .await?;
         Ok(new)
     }
 
@@ -349,13 +368,16 @@ impl RoomUpgrades {
     /// Restricts the old room (talking and inviting need a moderator) and
     /// gives the new room the old room's power levels as they were (the
     /// upgrading user's level may have been raised to copy the state).
+    /// `levels` are the old room's, with integer levels; `creators` the new
+    /// room's additional ones (never listed) and the old room's (listed as
+    /// admins where the new room does not privilege them).
     async fn settle_power_levels(
         &self,
         user: &UserId,
         old: &RoomId,
         new: &RoomId,
         rules: &RoomVersionRules,
-        additional_creators: &[OwnedUserId],
+        (additional_creators, old_creators): (&[OwnedUserId], &[String]),
         levels: Option<Value>,
     ) -> ApiResult<()> {
         let rooms = &self.inner.rooms;
@@ -363,7 +385,6 @@ impl RoomUpgrades {
             tracing::warn!(room = %old, "upgraded a room without power levels");
             return Ok(());
         };
-        let levels = integer_power_levels(&levels);
         let mut restricted = levels.clone();
         let users_default = restricted
             .get("users_default")
@@ -384,6 +405,7 @@ impl RoomUpgrades {
             }
         }
         let mut carried = levels;
+        list_as_admins(&mut carried, old_creators);
         if rules.authorization.explicitly_privilege_room_creators {
             without_creators(&mut carried, user, additional_creators);
         }
@@ -465,6 +487,32 @@ fn raise_to_clone(levels: &mut Value, user: &UserId) {
             levels["users"] = json!({});
         }
         levels["users"][user.as_str()] = json!(needed);
+    }
+}
+
+/// Lists `users` where the levels leave them unlisted, at the highest
+/// level the levels name (at least 100): the nearest a room without
+/// privileged creators comes to a creator's unlimited power.
+fn list_as_admins(levels: &mut Value, users: &[String]) {
+    if users.is_empty() {
+        return;
+    }
+    let nested = ["events", "notifications", "users"]
+        .iter()
+        .filter_map(|k| levels.get(*k).and_then(Value::as_object))
+        .flat_map(|m| m.values().filter_map(Value::as_i64));
+    let top = levels
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values().filter_map(Value::as_i64));
+    let highest = nested.chain(top).max().unwrap_or(0).max(100);
+    if !levels.get("users").is_some_and(Value::is_object) {
+        levels["users"] = json!({});
+    }
+    for user in users {
+        if levels["users"].get(user).is_none() {
+            levels["users"][user] = json!(highest);
+        }
     }
 }
 
