@@ -203,7 +203,7 @@ pub async fn small_tables_round_trip(store: SqlStore) {
         store
             .create_alias(
                 ruma::RoomAliasId::parse(alias).unwrap().as_ref(),
-                RoomId::parse(room).unwrap().as_ref(),
+                ruma::RoomId::parse(room).unwrap().as_ref(),
                 user_id!("@a:test"),
             )
             .await
