@@ -101,6 +101,15 @@ async fn upgrade_carries_the_room_over(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
+    let (status, _) = server
+        .call(
+            Some(&alice),
+            "PUT",
+            "/_matrix/client/v3/user/@alice:localhost/account_data/m.direct",
+            json!({ "@bob:localhost": [old] }),
+        )
+        .await;
+    assert_eq!(status, 200);
 
     // Errors first: an unknown version, then a member without the power.
     let (status, v) = upgrade(&server, &alice, &old, "99").await;
@@ -194,6 +203,13 @@ async fn upgrade_carries_the_room_over(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
+    let direct = get(
+        &server,
+        &alice,
+        "/_matrix/client/v3/user/@alice:localhost/account_data/m.direct",
+    )
+    .await;
+    assert_eq!(direct["@bob:localhost"], json!([old, new]));
 
     // The old room: tombstoned, closed to ordinary members.
     let tombstone = content(&server, &alice, &old, "m.room.tombstone").await;
@@ -288,7 +304,66 @@ async fn upgrades_between_any_versions(backend: Backend) {
     server.say(&alice, &v1, "m1", "still here").await;
 }
 
+/// A room restricted to a space's members stays so after the upgrade: the
+/// space's members join the new room without an invite.
+async fn restricted_rooms_stay_open_to_the_space(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let space = server
+        .create_room(
+            &alice,
+            json!({ "preset": "public_chat", "creation_content": { "type": "m.space" } }),
+        )
+        .await;
+    server.join(&bob, &space).await;
+    let old = server
+        .create_room(
+            &alice,
+            json!({
+                "room_version": "10",
+                "initial_state": [{
+                    "type": "m.room.join_rules", "state_key": "",
+                    "content": { "join_rule": "restricted",
+                                 "allow": [{ "type": "m.room_membership", "room_id": space }] }
+                }],
+            }),
+        )
+        .await;
+    server.join(&bob, &old).await;
+    let (status, v) = upgrade(&server, &alice, &old, "12").await;
+    assert_eq!(status, 200, "{v}");
+    let new = v["replacement_room"].as_str().unwrap();
+    let rules = content(&server, &alice, new, "m.room.join_rules").await;
+    assert_eq!(rules["join_rule"], "restricted");
+    assert_eq!(rules["allow"][0]["room_id"], space.as_str());
+    server.join(&bob, new).await;
+    server.say(&bob, new, "s1", "in the new room").await;
+
+    // A space upgraded keeps its type and its children (not removed ones).
+    for (child, content) in [
+        (new, json!({ "via": ["localhost"] })),
+        (old.as_str(), json!({})),
+    ] {
+        let (status, v) = server
+            .send_state(&alice, &space, "m.space.child", child, content)
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = upgrade(&server, &alice, &space, "12").await;
+    assert_eq!(status, 200, "{v}");
+    let new_space = v["replacement_room"].as_str().unwrap();
+    let create = content(&server, &alice, new_space, "m.room.create").await;
+    assert_eq!(create["type"], "m.space");
+    let (status, child) = state(&server, &alice, new_space, "m.space.child", new).await;
+    assert_eq!(status, 200, "{child}");
+    assert_eq!(child["via"], json!(["localhost"]));
+    let (status, _) = state(&server, &alice, new_space, "m.space.child", &old).await;
+    assert_eq!(status, 404);
+}
+
 both_backends!(
+    restricted_rooms_stay_open_to_the_space => restricted_rooms_stay_open_to_the_space,
     upgrade_carries_the_room_over => upgrade_carries_the_room_over,
     upgrades_between_any_versions => upgrades_between_any_versions,
 );
