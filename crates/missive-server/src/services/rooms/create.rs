@@ -227,13 +227,12 @@ impl Rooms {
             extra.retain(|u| u != creator);
             extra.sort();
             extra.dedup();
-            if !extra.is_empty() {
-                create["additional_creators"] = json!(extra);
+            match create.as_object_mut() {
+                Some(c) if extra.is_empty() => {
+                    c.remove("additional_creators");
+                }
+                _ => create["additional_creators"] = json!(extra),
             }
-        } else if let Some(object) = create.as_object_mut() {
-            // Only version 12 knows additional creators; elsewhere the
-            // field would be a meaningless promise.
-            object.remove("additional_creators");
         }
         out.push(EventTemplate::state(StateEventType::RoomCreate, "", create));
 
