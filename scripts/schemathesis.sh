@@ -112,8 +112,8 @@ LOGOUT_TOKEN=$(register leaver | jq -r .access_token)
 ROOM=$(api POST /_matrix/client/v3/createRoom \
   "{\"name\":\"fuzz\",\"preset\":\"public_chat\",\"room_alias_name\":\"fuzz\",\"invite\":[\"$OTHER_ID\"]}" "$TOKEN" | jq -r .room_id)
 ROOM2=$(api POST /_matrix/client/v3/createRoom '{"preset":"private_chat"}' "$TOKEN" | jq -r .room_id)
-# Leave, forget, kick and ban get rooms of their own, so that the others
-# stay joined for the rest of the run.
+# Leave, forget, kick, ban and upgrade get rooms of their own, so that the
+# others stay joined (and open) for the rest of the run.
 SPARE_ROOM=$(api POST /_matrix/client/v3/createRoom \
   "{\"preset\":\"public_chat\",\"invite\":[\"$OTHER_ID\"]}" "$TOKEN" | jq -r .room_id)
 SPARE_ROOM2=$(api POST /_matrix/client/v3/createRoom "{\"invite\":[\"$OTHER_ID\"]}" "$TOKEN" | jq -r .room_id)
@@ -184,7 +184,7 @@ IMPLEMENTED=(
   "$C/v3/createRoom"
   "$C/v3/joined_rooms"
   "$C/v3/(join|knock)/\\{roomIdOrAlias\\}"
-  "$C/v3/rooms/\\{roomId\\}/(join|invite|leave|kick|ban|unban|forget)"
+  "$C/v3/rooms/\\{roomId\\}/(join|invite|leave|kick|ban|unban|forget|upgrade)"
   # events
   "$C/v3/rooms/\\{roomId\\}/send/\\{eventType\\}/\\{txnId\\}"
   "$C/v3/rooms/\\{roomId\\}/state(/\\{eventType\\}/\\{stateKey\\})?"
@@ -262,6 +262,7 @@ account_data_types = { values = ["m.direct", "m.fully_read", "m.push_rules", "m.
 server_names = { values = ["localhost"] }
 media_ids = { values = [$(q "$PNG_MEDIA"), $(q "$TEXT_MEDIA")] }
 pending_media_ids = { values = [$(q "$PENDING1"), $(q "$PENDING2")] }
+room_versions = { values = ["1", "3", "9", "11", "12"] }
 rule_ids = { values = [".m.rule.master", ".m.rule.message", ".m.rule.contains_user_name", "custom"] }
 
 [parameters]
@@ -283,6 +284,8 @@ rule_ids = { values = [".m.rule.master", ".m.rule.message", ".m.rule.contains_us
 "body.room_id" = { dictionary = "rooms", probability = 0.5 }
 "body.user_id" = { dictionary = "users", probability = 0.5 }
 "body.auth.type" = { dictionary = "uia_types", probability = 0.5 }
+"body.room_version" = { dictionary = "room_versions", probability = 0.5 }
+"body.new_version" = { dictionary = "room_versions", probability = 0.7 }
 
 # A long-polling sync would only wait out the request timeout.
 [[operations]]
@@ -290,7 +293,7 @@ include-path = "$C/v3/sync"
 parameters = { "query.timeout" = 0 }
 
 [[operations]]
-include-path-regex = '^$C/v3/rooms/\{roomId\}/(leave|forget|kick|ban|unban)\$'
+include-path-regex = '^$C/v3/rooms/\{roomId\}/(leave|forget|kick|ban|unban|upgrade)\$'
 parameters = { "path.roomId" = { dictionary = "spare_rooms", probability = 0.8 } }
 
 [[operations]]

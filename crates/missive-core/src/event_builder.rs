@@ -6,7 +6,9 @@ use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId,
     OwnedServerName, RoomId, UserId,
     events::{StateEventType, TimelineEventType},
-    room_version_rules::RoomVersionRules,
+    room_version_rules::{
+        EventIdFormatVersion, EventsReferenceFormatVersion, RoomIdFormatVersion, RoomVersionRules,
+    },
     signatures::Ed25519KeyPair,
     state_res,
 };
@@ -92,7 +94,9 @@ pub struct Signer {
 
 /// Where the new event goes: the room and what it builds on.
 pub struct RoomContext<'a> {
-    pub room_id: &'a RoomId,
+    /// The room; `None` only for the create event of a room version whose
+    /// room ID is derived from that event (version 12).
+    pub room_id: Option<&'a RoomId>,
     pub rules: &'a RoomVersionRules,
     /// The room's forward extremities (empty only for `m.room.create`).
     pub prev_events: &'a [Pdu],
@@ -104,7 +108,9 @@ pub struct RoomContext<'a> {
 }
 
 /// The state entries needed to build and authorise `template` from `sender`:
-/// its auth events, plus the entry it replaces (for `unsigned.prev_content`).
+/// its auth events, the create event (which names the room's creators and,
+/// from version 12, is no auth event but still decides who may do what),
+/// plus the entry it replaces (for `unsigned.prev_content`).
 pub fn required_state(
     template: &EventTemplate,
     sender: &UserId,
@@ -122,11 +128,11 @@ pub fn required_state(
     if let Some(key) = &template.state_key {
         keys.push((template.event_type.to_string().into(), key.clone()));
     }
+    keys.push((StateEventType::RoomCreate, String::new()));
     if template.event_type == TimelineEventType::RoomRedaction {
         // Who may redact is decided by the power levels and, in some room
         // versions, the creators (see `local_rules`).
         keys.push((StateEventType::RoomPowerLevels, String::new()));
-        keys.push((StateEventType::RoomCreate, String::new()));
     }
     keys.sort();
     keys.dedup();
@@ -178,12 +184,23 @@ pub fn build_event(
         &ctx.rules.authorization,
     )
     .map_err(CoreError::InvalidEvent)?;
-    let mut auth_events: Vec<OwnedEventId> = auth_types
+    let mut auth_events: Vec<&Pdu> = auth_types
         .iter()
-        .filter_map(|key| ctx.state.get(key).map(|pdu| pdu.event_id.clone()))
+        .filter_map(|key| ctx.state.get(key))
         .collect();
-    auth_events.sort();
-    auth_events.dedup();
+    auth_events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    auth_events.dedup_by(|a, b| a.event_id == b.event_id);
+    // A version 12 room is named by its create event's hash, so that event
+    // has no room ID; every other event has one.
+    let room_id = match ctx.room_id {
+        Some(id) => Some(id),
+        None if is_create && ctx.rules.room_id_format == RoomIdFormatVersion::V2 => None,
+        None => {
+            return Err(CoreError::InvalidEvent(
+                "the event has no room to go into".into(),
+            ));
+        }
+    };
 
     let depth = ctx
         .prev_events
@@ -212,19 +229,34 @@ pub fn build_event(
             CanonicalJsonValue::String(redacts.to_string()),
         );
     }
-    object.insert("auth_events".into(), ids(&auth_events));
+    object.insert("auth_events".into(), references(&auth_events, ctx.rules)?);
     object.insert("content".into(), content);
     object.insert("depth".into(), CanonicalJsonValue::Integer(int(depth)?));
     object.insert(
         "origin_server_ts".into(),
         CanonicalJsonValue::Integer(int(u64::from(now.get()))?),
     );
-    let prev_ids: Vec<OwnedEventId> = ctx.prev_events.iter().map(|p| p.event_id.clone()).collect();
-    object.insert("prev_events".into(), ids(&prev_ids));
-    object.insert(
-        "room_id".into(),
-        CanonicalJsonValue::String(ctx.room_id.to_string()),
-    );
+    let prev: Vec<&Pdu> = ctx.prev_events.iter().collect();
+    object.insert("prev_events".into(), references(&prev, ctx.rules)?);
+    if let Some(room_id) = room_id {
+        object.insert(
+            "room_id".into(),
+            CanonicalJsonValue::String(room_id.to_string()),
+        );
+    }
+    // Room versions 1 and 2 carry a random, server-scoped event ID in the
+    // event itself (signed with it); later ones derive it from the hash.
+    let carried_id = match ctx.rules.event_id_format {
+        EventIdFormatVersion::V1 => {
+            let id = EventId::new_v1(&signer.server_name);
+            object.insert(
+                "event_id".into(),
+                CanonicalJsonValue::String(id.to_string()),
+            );
+            Some(id)
+        }
+        _ => None,
+    };
     object.insert(
         "sender".into(),
         CanonicalJsonValue::String(sender.to_string()),
@@ -278,12 +310,11 @@ pub fn build_event(
     if size > MAX_PDU_BYTES {
         return Err(CoreError::TooLarge);
     }
-    let hash = ruma::signatures::reference_hash(&object, ctx.rules).map_err(|e| match e {
-        ruma::signatures::JsonError::PduTooLarge => CoreError::TooLarge,
-        other => CoreError::InvalidEvent(other.to_string()),
-    })?;
-    let event_id =
-        EventId::parse(format!("${hash}")).map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
+    let event_id = match carried_id {
+        Some(id) => id,
+        None => EventId::new_v2_or_v3(&reference_hash(&object, ctx.rules)?)
+            .map_err(|e| CoreError::InvalidEvent(e.to_string()))?,
+    };
 
     if !unsigned.is_empty() {
         object.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
@@ -312,12 +343,37 @@ pub fn authorise(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
     .map_err(CoreError::Forbidden)
 }
 
-fn ids(ids: &[OwnedEventId]) -> CanonicalJsonValue {
-    CanonicalJsonValue::Array(
-        ids.iter()
-            .map(|id| CanonicalJsonValue::String(id.to_string()))
-            .collect(),
-    )
+/// The reference hash of an event (its ID from room version 3 on; the
+/// hash beside the ID in `prev_events` and `auth_events` before).
+fn reference_hash(
+    object: &CanonicalJsonObject,
+    rules: &RoomVersionRules,
+) -> Result<String, CoreError> {
+    ruma::signatures::reference_hash(object, rules).map_err(|e| match e {
+        ruma::signatures::JsonError::PduTooLarge => CoreError::TooLarge,
+        other => CoreError::InvalidEvent(other.to_string()),
+    })
+}
+
+/// `prev_events` or `auth_events` in the room version's shape: IDs, or
+/// (versions 1 and 2) pairs of an ID and the event's reference hash.
+fn references(events: &[&Pdu], rules: &RoomVersionRules) -> Result<CanonicalJsonValue, CoreError> {
+    let mut out = Vec::with_capacity(events.len());
+    for pdu in events {
+        let id = CanonicalJsonValue::String(pdu.event_id.to_string());
+        out.push(match rules.events_reference_format {
+            EventsReferenceFormatVersion::V1 => {
+                let mut hashes = CanonicalJsonObject::new();
+                hashes.insert(
+                    "sha256".into(),
+                    CanonicalJsonValue::String(reference_hash(&pdu.json, rules)?),
+                );
+                CanonicalJsonValue::Array(vec![id, CanonicalJsonValue::Object(hashes)])
+            }
+            _ => id,
+        });
+    }
+    Ok(CanonicalJsonValue::Array(out))
 }
 
 fn int(v: u64) -> Result<ruma::Int, CoreError> {
@@ -343,6 +399,7 @@ mod tests {
 
     /// A room built event by event in memory, as the server does.
     struct Room {
+        room_id: Option<ruma::OwnedRoomId>,
         rules: RoomVersionRules,
         signer: Signer,
         state: StateEvents,
@@ -352,30 +409,46 @@ mod tests {
 
     impl Room {
         fn new() -> Self {
+            Self::of_version(RoomVersionId::V11)
+        }
+
+        fn of_version(version: RoomVersionId) -> Self {
+            let rules = version.rules().unwrap();
             let mut room = Room {
-                rules: RoomVersionId::V11.rules().unwrap(),
+                // Version 12 names the room after its create event.
+                room_id: (rules.room_id_format == RoomIdFormatVersion::V1)
+                    .then(|| room_id!("!room:example.org").to_owned()),
+                rules,
                 signer: signer(),
                 state: StateEvents::new(),
                 prev: Vec::new(),
                 events: HashMap::new(),
             };
             let alice = user_id!("@alice:example.org");
-            room.send(
-                alice,
-                EventTemplate::state(
-                    StateEventType::RoomCreate,
-                    "",
-                    json!({"room_version": "11"}),
-                ),
-            )
-            .unwrap();
+            let mut create = json!({"room_version": version.as_str()});
+            if !room.rules.authorization.use_room_create_sender {
+                create["creator"] = json!(alice);
+            }
+            let create = room
+                .send(
+                    alice,
+                    EventTemplate::state(StateEventType::RoomCreate, "", create),
+                )
+                .unwrap();
+            room.room_id.get_or_insert(create.room_id);
             room.send(alice, member("join")).map(|_| ()).unwrap();
+            // Version 12 creators have unlimited power and are not listed.
+            let users = if room.rules.authorization.explicitly_privilege_room_creators {
+                json!({})
+            } else {
+                json!({"@alice:example.org": 100})
+            };
             room.send(
                 alice,
                 EventTemplate::state(
                     StateEventType::RoomPowerLevels,
                     "",
-                    json!({"users": {"@alice:example.org": 100}, "state_default": 50, "events_default": 0}),
+                    json!({"users": users, "state_default": 50, "events_default": 0}),
                 ),
             )
             .unwrap();
@@ -394,7 +467,7 @@ mod tests {
         fn send(&mut self, sender: &UserId, template: EventTemplate) -> Result<Pdu, CoreError> {
             let target = template.redaction_target()?;
             let ctx = RoomContext {
-                room_id: room_id!("!room:example.org"),
+                room_id: self.room_id.as_deref(),
                 rules: &self.rules,
                 prev_events: &self.prev,
                 state: &self.state,
@@ -469,6 +542,102 @@ mod tests {
     }
 
     #[test]
+    fn every_version_builds_events_in_its_own_format() {
+        for version in crate::room_versions::SUPPORTED_ROOM_VERSIONS {
+            let (mut room, bob) = room_with_bob_in(version.clone());
+            let alice = user_id!("@alice:example.org");
+            let said = room.send(alice, text("hello")).unwrap();
+            let id = said.event_id.as_str();
+            let create = room.state[&(StateEventType::RoomCreate, String::new())].clone();
+            match version.as_str() {
+                // `$random:server`, carried in the event; references with hashes.
+                "1" | "2" => {
+                    assert!(id.ends_with(":example.org"), "{version}: {id}");
+                    assert_eq!(said.json["event_id"], CanonicalJsonValue::String(id.into()));
+                    let CanonicalJsonValue::Array(prev) = &said.json["prev_events"] else {
+                        panic!("{version}: prev_events")
+                    };
+                    assert!(matches!(&prev[0], CanonicalJsonValue::Array(pair) if pair.len() == 2));
+                }
+                // Standard base64 hash IDs, then URL-safe ones.
+                _ => {
+                    assert!(
+                        !id.contains(':') && !said.json.contains_key("event_id"),
+                        "{version}"
+                    );
+                    let hash = ruma::signatures::reference_hash(&said.json, &room.rules).unwrap();
+                    assert_eq!(id, format!("${hash}"), "{version}");
+                    if version.as_str() != "3" {
+                        assert!(!id.contains('+') && !id.contains('/'), "{version}: {id}");
+                    }
+                }
+            }
+            if version.as_str() == "12" {
+                // The room is named after its create event, which names no room.
+                assert!(!create.json.contains_key("room_id"));
+                assert_eq!(
+                    said.room_id.as_str(),
+                    format!("!{}", &create.event_id.as_str()[1..])
+                );
+                assert!(!said.auth_events.contains(&create.event_id));
+                let client = create.to_client_event(None);
+                assert_eq!(client["room_id"], json!(said.room_id));
+            } else {
+                assert_eq!(said.room_id.as_str(), "!room:example.org");
+                assert!(said.auth_events.contains(&create.event_id), "{version}");
+            }
+            // Redactions follow the version: v11 moved `redacts` into content.
+            let own = room.send(bob, text("oops")).unwrap();
+            let as_redact_endpoint = EventTemplate {
+                redacts: Some(own.event_id.clone()),
+                ..EventTemplate::message(TimelineEventType::RoomRedaction, json!({}))
+            };
+            let redaction = room.send(bob, as_redact_endpoint).unwrap();
+            assert!(redaction.json.contains_key("redacts"), "{version}");
+            let in_content = redaction.content_value().get("redacts").is_some();
+            assert_eq!(
+                in_content, room.rules.redaction.content_field_redacts,
+                "{version}"
+            );
+            // A stored event parses back whatever its format.
+            let again = Pdu::from_json(said.event_id.clone(), &said.to_json_string()).unwrap();
+            assert_eq!(again.prev_events, said.prev_events, "{version}");
+            assert_eq!(again.room_id, said.room_id, "{version}");
+        }
+    }
+
+    #[test]
+    fn version_12_creators_outrank_everyone() {
+        let (mut room, bob) = room_with_bob_in(RoomVersionId::V12);
+        let alice = user_id!("@alice:example.org");
+        // Listing the creator in `users` is refused, whatever the level.
+        let demote = EventTemplate::state(
+            StateEventType::RoomPowerLevels,
+            "",
+            json!({"users": {"@alice:example.org": 0, "@bob:example.org": 100}}),
+        );
+        let err = room.send(alice, demote).unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        // A user at 100 cannot kick the creator.
+        room.send(
+            alice,
+            EventTemplate::state(
+                StateEventType::RoomPowerLevels,
+                "",
+                json!({"users": {"@bob:example.org": 100}}),
+            ),
+        )
+        .unwrap();
+        let err = room
+            .send(bob, member_of(alice.as_str(), "leave"))
+            .unwrap_err();
+        assert!(matches!(err, CoreError::Forbidden(_)), "{err:?}");
+        let said = room.send(alice, text("mine")).unwrap();
+        room.send(alice, redaction_in_content(&said.event_id))
+            .unwrap();
+    }
+
+    #[test]
     fn outsiders_may_not_send() {
         let mut room = Room::new();
         let err = room
@@ -535,7 +704,11 @@ mod tests {
 
     /// A room where bob (power 0) has joined alice's room.
     fn room_with_bob() -> (Room, &'static UserId) {
-        let mut room = Room::new();
+        room_with_bob_in(RoomVersionId::V11)
+    }
+
+    fn room_with_bob_in(version: RoomVersionId) -> (Room, &'static UserId) {
+        let mut room = Room::of_version(version);
         let bob = user_id!("@bob:example.org");
         room.send(
             user_id!("@alice:example.org"),

@@ -8,10 +8,7 @@
 //! check that `/redact` makes. [`crate::event_builder::build_event`] calls
 //! [`check`] on every event it builds, so no endpoint can skip it.
 
-use ruma::{
-    OwnedUserId,
-    events::{StateEventType, TimelineEventType},
-};
+use ruma::events::{StateEventType, TimelineEventType};
 use serde::Deserialize;
 
 use crate::{CoreError, Pdu, event_builder::RoomContext, power_levels};
@@ -61,8 +58,8 @@ fn check_redaction(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
     let levels = power_levels::effective(
         ctx.state
             .get(&(StateEventType::RoomPowerLevels, String::new())),
+        ctx.state.get(&(StateEventType::RoomCreate, String::new())),
         ctx.rules,
-        creators(ctx),
     );
     if power_levels::can_redact(&levels, &pdu.sender, &target.sender) {
         Ok(())
@@ -71,27 +68,6 @@ fn check_redaction(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
             "you do not have permission to redact this event".into(),
         ))
     }
-}
-
-/// The room's creators, for room versions that give them unlimited power:
-/// the create event's sender and its `additional_creators`.
-fn creators(ctx: &RoomContext<'_>) -> Vec<OwnedUserId> {
-    if !ctx.rules.authorization.explicitly_privilege_room_creators {
-        return Vec::new();
-    }
-    let Some(create) = ctx.state.get(&(StateEventType::RoomCreate, String::new())) else {
-        return Vec::new();
-    };
-    #[derive(Deserialize)]
-    struct Content {
-        #[serde(default)]
-        additional_creators: Vec<OwnedUserId>,
-    }
-    let mut creators = serde_json::from_str::<Content>(create.content.get())
-        .map(|c| c.additional_creators)
-        .unwrap_or_default();
-    creators.insert(0, create.sender.clone());
-    creators
 }
 
 /// Once a room is encrypted it stays so, with the same algorithm.

@@ -23,22 +23,44 @@ pub struct Pdu {
     pub depth: UInt,
     pub origin_server_ts: MilliSecondsSinceUnixEpoch,
     pub redacts: Option<OwnedEventId>,
-    /// The PDU as signed, without `event_id` (not part of v3+ PDUs).
+    /// The PDU as signed. It carries `event_id` in room versions 1 and 2
+    /// only, and no `room_id` when it is a version 12 create event.
     pub json: CanonicalJsonObject,
+    /// Whether the JSON names the room (all events but a v12 create event,
+    /// whose event ID is the room's ID; the authorization rules tell them
+    /// apart).
+    has_room_id: bool,
+}
+
+/// An entry of `prev_events` or `auth_events`: the ID alone (room
+/// versions 3 and later) or the ID with the event's hashes (1 and 2).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EventRef {
+    Id(OwnedEventId),
+    WithHashes(OwnedEventId, serde::de::IgnoredAny),
+}
+
+impl EventRef {
+    fn into_id(self) -> OwnedEventId {
+        match self {
+            Self::Id(id) | Self::WithHashes(id, _) => id,
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct PduFields {
-    room_id: OwnedRoomId,
+    room_id: Option<OwnedRoomId>,
     sender: OwnedUserId,
     #[serde(rename = "type")]
     event_type: TimelineEventType,
     state_key: Option<String>,
     content: Box<RawValue>,
     #[serde(default)]
-    prev_events: Vec<OwnedEventId>,
+    prev_events: Vec<EventRef>,
     #[serde(default)]
-    auth_events: Vec<OwnedEventId>,
+    auth_events: Vec<EventRef>,
     depth: UInt,
     origin_server_ts: MilliSecondsSinceUnixEpoch,
     redacts: Option<OwnedEventId>,
@@ -72,19 +94,30 @@ impl Pdu {
                 .ok()
                 .and_then(|c| c.redacts)
         });
+        let has_room_id = f.room_id.is_some();
+        let room_id = match f.room_id {
+            Some(id) => id,
+            None if f.event_type == TimelineEventType::RoomCreate => {
+                create_event_room_id(&event_id).ok_or_else(|| {
+                    CoreError::InvalidEvent("a create event without a room ID".into())
+                })?
+            }
+            None => return Err(CoreError::InvalidEvent("malformed PDU: no room_id".into())),
+        };
         Ok(Self {
             event_id,
-            room_id: f.room_id,
+            room_id,
             sender: f.sender,
             event_type: f.event_type,
             state_key: f.state_key,
             content: f.content,
-            prev_events: f.prev_events,
-            auth_events: f.auth_events,
+            prev_events: f.prev_events.into_iter().map(EventRef::into_id).collect(),
+            auth_events: f.auth_events.into_iter().map(EventRef::into_id).collect(),
             depth: f.depth,
             origin_server_ts: f.origin_server_ts,
             redacts: if is_redaction { redacts } else { None },
             json,
+            has_room_id,
         })
     }
 
@@ -109,8 +142,20 @@ impl Pdu {
     }
 }
 
+/// The room a create event without `room_id` creates (room version 12):
+/// `!` and the event ID's hash, with no server name.
+pub fn create_event_room_id(event_id: &ruma::EventId) -> Option<OwnedRoomId> {
+    let hash = event_id.as_str().strip_prefix('$')?;
+    if hash.contains(':') {
+        return None;
+    }
+    RoomId::new_v2(hash).ok()
+}
+
 /// Converts a stored PDU JSON object to the client event format: drops the
-/// federation-only fields and adds `event_id`.
+/// federation-only fields and adds `event_id` (and `room_id` to a room
+/// version 12 create event, which names its room by its own ID, as Synapse
+/// serves it: clients expect every event to carry its room).
 pub fn client_event(
     event_id: &ruma::EventId,
     json: &CanonicalJsonObject,
@@ -134,6 +179,15 @@ pub fn client_event(
         "event_id".to_owned(),
         serde_json::Value::String(event_id.to_string()),
     );
+    if !out.contains_key("room_id")
+        && json.get("type") == Some(&CanonicalJsonValue::String("m.room.create".into()))
+        && let Some(room_id) = create_event_room_id(event_id)
+    {
+        out.insert(
+            "room_id".to_owned(),
+            serde_json::Value::String(room_id.to_string()),
+        );
+    }
     let mut unsigned = match json.get("unsigned") {
         Some(CanonicalJsonValue::Object(o)) => {
             serde_json::Value::from(CanonicalJsonValue::Object(o.clone()))
@@ -161,7 +215,7 @@ impl ruma::state_res::Event for Pdu {
     }
 
     fn room_id(&self) -> Option<&RoomId> {
-        Some(&self.room_id)
+        self.has_room_id.then_some(&*self.room_id)
     }
 
     fn sender(&self) -> &UserId {

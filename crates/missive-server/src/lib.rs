@@ -82,9 +82,16 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let e2ee = E2ee::new(store.clone(), notifier.clone());
     let uiaa = Uiaa::new(store.clone(), accounts.clone());
     services::search::backfill::start(store.clone());
+    let account_data = AccountData::new(store.clone(), notifier.clone());
+    let push_rules = PushRules::new(store.clone(), notifier.clone());
     Ok(AppState {
-        account_data: AccountData::new(store.clone(), notifier.clone()),
-        push_rules: PushRules::new(store.clone(), notifier.clone()),
+        upgrades: services::rooms::upgrade::RoomUpgrades::new(
+            rooms.clone(),
+            account_data.clone(),
+            push_rules.clone(),
+        ),
+        account_data,
+        push_rules,
         pushers: Pushers::new(store.clone(), reader.clone(), notifier.clone()),
         backup: KeyBackup::new(store.clone()),
         directory: Directory::new(

@@ -15,7 +15,8 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, spaces::Spaces, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, rooms::upgrade::RoomUpgrades, search::Search,
+        spaces::Spaces, sync::Syncer, uiaa::Uiaa,
     },
 };
 
@@ -38,6 +39,7 @@ pub struct AppState {
     pub registration: Registration,
     pub openid: OpenId,
     pub rooms: Rooms,
+    pub upgrades: RoomUpgrades,
     pub reader: Reader,
     pub search: Search,
     pub reports: Reports,
@@ -78,6 +80,7 @@ from_ref!(
     registration: Registration,
     openid: OpenId,
     rooms: Rooms,
+    upgrades: RoomUpgrades,
     reader: Reader,
     search: Search,
     reports: Reports,

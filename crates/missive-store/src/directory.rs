@@ -21,6 +21,9 @@ pub trait DirectoryStore: Send + Sync {
     async fn alias(&self, alias: &RoomAliasId) -> StoreResult<Option<(String, String)>>;
     async fn delete_alias(&self, alias: &RoomAliasId) -> StoreResult<bool>;
     async fn room_aliases(&self, room_id: &RoomId) -> StoreResult<Vec<String>>;
+    /// Points every alias of room `from` to room `to` (a room upgrade), in
+    /// one statement; returns how many moved.
+    async fn move_aliases(&self, from: &RoomId, to: &RoomId) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -68,5 +71,14 @@ impl DirectoryStore for SqlStore {
                 .fetch_all(&self.read)
                 .await?,
         )
+    }
+
+    async fn move_aliases(&self, from: &RoomId, to: &RoomId) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE room_aliases SET room_id = $2 WHERE room_id = $1")
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

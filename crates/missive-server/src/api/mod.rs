@@ -131,6 +131,7 @@ pub fn router() -> Router<AppState> {
     let r = route::<prof::set_avatar_url::v3::Request, _, _>(r, profile::set_avatar_url);
 
     let r = route::<room::create_room::v3::Request, _, _>(r, rooms::create_room);
+    let r = route::<room::upgrade_room::v3::Request, _, _>(r, rooms::upgrade_room);
     let r = route::<mem::joined_rooms::v3::Request, _, _>(r, rooms::joined_rooms);
     let r = route::<mem::join_room_by_id::v3::Request, _, _>(r, rooms::join_room_by_id);
     let r = route::<mem::join_room_by_id_or_alias::v3::Request, _, _>(

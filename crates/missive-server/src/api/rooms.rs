@@ -7,14 +7,14 @@ use ruma::api::client::{
         ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias,
         joined_rooms, kick_user, leave_room, unban_user,
     },
-    room::{Visibility, create_room},
+    room::{Visibility, create_room, upgrade_room},
 };
 use serde_json::Value;
 
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
-    services::rooms::{CreateRoom, Rooms},
+    services::rooms::{CreateRoom, Rooms, upgrade::RoomUpgrades},
     state::AppState,
 };
 
@@ -53,6 +53,25 @@ pub async fn create_room(
         .await?;
     tracing::info!(room = %room_id, creator = %me.user_id, "room created");
     Ok(RumaResponse(create_room::v3::Response::new(room_id)))
+}
+
+pub async fn upgrade_room(
+    State(upgrades): State<RoomUpgrades>,
+    State(limiter): State<crate::services::rate_limit::Limiter>,
+    req: Ruma<upgrade_room::v3::Request>,
+) -> ApiResult<RumaResponse<upgrade_room::v3::Response>> {
+    let me = req.user()?;
+    limiter.check_send(me.user_id.as_str())?;
+    let b = &req.body;
+    let replacement = upgrades
+        .upgrade(
+            &me.user_id,
+            &b.room_id,
+            &b.new_version,
+            b.additional_creators.clone(),
+        )
+        .await?;
+    Ok(RumaResponse(upgrade_room::v3::Response::new(replacement)))
 }
 
 pub async fn joined_rooms(

@@ -118,6 +118,39 @@ impl AccountData {
             .await
     }
 
+    /// Carries `user`'s tags of room `old` over to its replacement `new`,
+    /// and lists `new` beside `old` in their `m.direct` (a room upgrade, as
+    /// Synapse does for every local member of the old room).
+    pub async fn follow_upgrade(&self, user: &UserId, old: &RoomId, new: &RoomId) -> ApiResult<()> {
+        let tags = self.stored_tags(user, old).await?;
+        if tags["tags"].as_object().is_some_and(|t| !t.is_empty()) {
+            self.write(user, Some(new), TAGS_TYPE, &tags.to_string())
+                .await?;
+        }
+        let direct = self.store.account_data(user, None, "m.direct").await?;
+        let Some(mut direct) = direct.and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
+            return Ok(());
+        };
+        let Some(by_user) = direct.as_object_mut() else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for rooms in by_user.values_mut().filter_map(Value::as_array_mut) {
+            let listed = |id: &RoomId| rooms.iter().any(|r| r.as_str() == Some(id.as_str()));
+            if listed(old) && !listed(new) {
+                rooms.push(json!(new.as_str()));
+                changed = true;
+                // Synapse adds it under the first user listing the room.
+                break;
+            }
+        }
+        if changed {
+            self.write(user, None, "m.direct", &direct.to_string())
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn stored_tags(&self, user: &UserId, room: &RoomId) -> ApiResult<Value> {
         let data = self.store.account_data(user, Some(room), TAGS_TYPE).await?;
         Ok(data

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use missive_store::{AccountDataStore, SqlStore, StreamPos};
 use ruma::{
-    UserId,
+    RoomId, UserId,
     api::client::push::PushRule,
-    push::{Action, InsertPushRuleError, NewPushRule, RemovePushRuleError, RuleKind, Ruleset},
+    push::{
+        Action, EventMatchConditionData, InsertPushRuleError, NewConditionalPushRule, NewPushRule,
+        NewSimplePushRule, PushCondition, RemovePushRuleError, RuleKind, Ruleset,
+    },
 };
 
 use crate::{
@@ -152,6 +155,59 @@ impl PushRules {
             rules
                 .set_actions(kind, id, actions)
                 .map_err(|_| ApiError::not_found("push rule not found"))
+        })
+        .await
+    }
+
+    /// Copies `user`'s enabled rules about room `old` (its room rule, and
+    /// rules matching its `room_id`) to its replacement `new`, as Synapse
+    /// does on a room upgrade. Nothing is written when there are none.
+    pub async fn follow_upgrade(&self, user: &UserId, old: &RoomId, new: &RoomId) -> ApiResult<()> {
+        let rules = self.ruleset(user).await?;
+        let mut copies = Vec::new();
+        for rule in rules.room.iter().filter(|r| r.enabled && r.rule_id == old) {
+            copies.push(NewPushRule::Room(NewSimplePushRule::new(
+                new.to_owned(),
+                rule.actions.clone(),
+            )));
+        }
+        let about_old = |c: &PushCondition| matches!(c, PushCondition::EventMatch(m) if m.key == "room_id" && m.pattern == old.as_str());
+        for (kind, list) in [
+            (RuleKind::Override, &rules.override_),
+            (RuleKind::Underride, &rules.underride),
+        ] {
+            for rule in list
+                .iter()
+                .filter(|r| r.enabled && !r.default && r.conditions.iter().any(about_old))
+            {
+                let conditions = rule
+                    .conditions
+                    .iter()
+                    .map(|c| match c {
+                        PushCondition::EventMatch(m) if about_old(c) => PushCondition::EventMatch(
+                            EventMatchConditionData::new(m.key.clone(), new.to_string()),
+                        ),
+                        other => other.clone(),
+                    })
+                    .collect();
+                let id = rule.rule_id.replace(old.as_str(), new.as_str());
+                let copy = NewConditionalPushRule::new(id, conditions, rule.actions.clone());
+                copies.push(match kind {
+                    RuleKind::Override => NewPushRule::Override(copy),
+                    _ => NewPushRule::Underride(copy),
+                });
+            }
+        }
+        if copies.is_empty() {
+            return Ok(());
+        }
+        self.change(user, |rules| {
+            for copy in copies {
+                rules
+                    .insert(copy, None, None)
+                    .map_err(|e| ApiError::Internal(format!("copying a push rule: {e}")))?;
+            }
+            Ok(())
         })
         .await
     }

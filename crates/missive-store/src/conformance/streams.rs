@@ -198,6 +198,37 @@ pub async fn small_tables_round_trip(store: SqlStore) {
         store.room_aliases(room_id!("!r:test")).await.unwrap(),
         ["#a:test"]
     );
+    // A room upgrade moves every alias of the old room, and no other.
+    for (alias, room) in [("#b:test", "!r:test"), ("#c:test", "!other:test")] {
+        store
+            .create_alias(
+                ruma::RoomAliasId::parse(alias).unwrap().as_ref(),
+                ruma::RoomId::parse(room).unwrap().as_ref(),
+                user_id!("@a:test"),
+            )
+            .await
+            .unwrap();
+    }
+    let moved = store
+        .move_aliases(room_id!("!r:test"), room_id!("!new"))
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    assert!(
+        store
+            .room_aliases(room_id!("!r:test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.room_aliases(room_id!("!new")).await.unwrap(),
+        ["#a:test", "#b:test"]
+    );
+    assert_eq!(
+        store.room_aliases(room_id!("!other:test")).await.unwrap(),
+        ["#c:test"]
+    );
     assert!(store.delete_alias(room_alias_id!("#a:test")).await.unwrap());
     assert!(!store.delete_alias(room_alias_id!("#a:test")).await.unwrap());
 

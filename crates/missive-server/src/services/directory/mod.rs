@@ -237,7 +237,14 @@ impl Directory {
             .as_ref()
             .map(crate::services::rooms::to_pdu)
             .transpose()?;
-        let levels = missive_core::power_levels::effective(pl.as_ref(), &rules, Vec::new());
+        let create = self
+            .store
+            .current_state_event(&room, "m.room.create", "")
+            .await?
+            .as_ref()
+            .map(crate::services::rooms::to_pdu)
+            .transpose()?;
+        let levels = missive_core::power_levels::effective(pl.as_ref(), create.as_ref(), &rules);
         Ok(levels.user_can_send_state(user, ty.into()))
     }
 }

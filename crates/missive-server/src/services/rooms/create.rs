@@ -12,6 +12,7 @@ use ruma::{
     MilliSecondsSinceUnixEpoch, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId,
     UserId,
     events::{StateEventType, TimelineEventType},
+    room_version_rules::{RoomIdFormatVersion, RoomVersionRules},
 };
 use serde_json::{Value, json};
 
@@ -48,8 +49,6 @@ impl Rooms {
             .unwrap_or(room_versions::DEFAULT_ROOM_VERSION);
         let rules = room_versions::rules(&version)?;
         let server = self.server_name().clone();
-        let room_id = RoomId::parse(format!("!{}:{server}", random_alphanumeric(18)))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
 
         let alias = match &req.room_alias_name {
             Some(local) => {
@@ -70,51 +69,29 @@ impl Rooms {
         };
 
         let templates = self
-            .initial_events(&req, &version, alias.as_deref())
+            .initial_events(&req, &version, &rules, alias.as_deref())
             .await?;
         let creator = req.creator.as_ref();
-        let mut state = StateEvents::new();
-        let mut prev: Vec<Pdu> = Vec::new();
-        let mut new_events = Vec::new();
-        let now = MilliSecondsSinceUnixEpoch::now();
-        for template in templates {
-            let ctx = RoomContext {
-                room_id: &room_id,
-                rules: &rules,
-                prev_events: &prev,
-                state: &state,
-                redaction_target: None,
-            };
-            let pdu = event_builder::build_event(template, creator, &ctx, &self.inner.signer, now)?;
-            let mut new = super::new_event(&pdu, &rules, None)?;
-            if pdu.event_type == TimelineEventType::RoomCreate {
-                new.create_room = Some(RoomRecord {
-                    room_id: room_id.to_string(),
-                    room_version: version.to_string(),
-                    creator: creator.to_string(),
-                    published: false,
-                    join_rule: "invite".into(),
-                });
+        // A room ID is random up to version 11 and the create event's hash
+        // from version 12: either may collide, so a few attempts are made
+        // (for version 12 with another timestamp, as Synapse does).
+        let mut attempt = 0;
+        let (room_id, outcomes) = loop {
+            attempt += 1;
+            let now = MilliSecondsSinceUnixEpoch::from_system_time(
+                std::time::SystemTime::now() + std::time::Duration::from_millis(attempt - 1),
+            )
+            .unwrap_or_else(MilliSecondsSinceUnixEpoch::now);
+            let (room_id, new_events) = self
+                .build_initial_events(&templates, creator, &version, &rules, now)
+                .await?;
+            match store.persist_events(new_events).await {
+                Err(StoreError::AlreadyExists(_)) if attempt < 5 => continue,
+                Err(StoreError::AlreadyExists(_)) => {
+                    return Err(ApiError::Internal("room ID collision".into()));
+                }
+                other => break (room_id, other?),
             }
-            if pdu.event_type == TimelineEventType::RoomMember {
-                // Invitees of a new room get their invite notification.
-                new.push_actions =
-                    push::recipients(store, &self.inner.rulesets, &pdu, &state, &rules).await?;
-            }
-            if let Some(key) = &pdu.state_key {
-                state.insert(
-                    (pdu.event_type.to_string().into(), key.clone()),
-                    pdu.clone(),
-                );
-            }
-            prev = vec![pdu];
-            new_events.push(new);
-        }
-        let outcomes = match store.persist_events(new_events).await {
-            Err(StoreError::AlreadyExists(_)) => {
-                return Err(ApiError::Internal("room ID collision".into()));
-            }
-            other => other?,
         };
         if let Some(PersistOutcome::Persisted { stream_ordering }) = outcomes.last() {
             // The creator, and the invitees of the initial events.
@@ -140,13 +117,86 @@ impl Rooms {
         Ok(room_id)
     }
 
+    /// Builds the new room's events, one on the other, and their store
+    /// records; the room ID is random, or (version 12) the create event's.
+    async fn build_initial_events(
+        &self,
+        templates: &[EventTemplate],
+        creator: &UserId,
+        version: &RoomVersionId,
+        rules: &RoomVersionRules,
+        now: MilliSecondsSinceUnixEpoch,
+    ) -> ApiResult<(OwnedRoomId, Vec<missive_store::NewEvent>)> {
+        let mut room_id = match rules.room_id_format {
+            RoomIdFormatVersion::V1 => Some(
+                RoomId::parse(format!(
+                    "!{}:{}",
+                    random_alphanumeric(18),
+                    self.server_name()
+                ))
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let mut state = StateEvents::new();
+        let mut prev: Vec<Pdu> = Vec::new();
+        let mut new_events = Vec::new();
+        for template in templates {
+            let ctx = RoomContext {
+                room_id: room_id.as_deref(),
+                rules,
+                prev_events: &prev,
+                state: &state,
+                redaction_target: None,
+            };
+            let pdu = event_builder::build_event(
+                template.clone(),
+                creator,
+                &ctx,
+                &self.inner.signer,
+                now,
+            )?;
+            let room = room_id.get_or_insert_with(|| pdu.room_id.clone()).clone();
+            let mut new = super::new_event(&pdu, rules, None)?;
+            if pdu.event_type == TimelineEventType::RoomCreate {
+                new.create_room = Some(RoomRecord {
+                    room_id: room.to_string(),
+                    room_version: version.to_string(),
+                    creator: creator.to_string(),
+                    published: false,
+                    join_rule: "invite".into(),
+                });
+            }
+            if pdu.event_type == TimelineEventType::RoomMember {
+                // Invitees of a new room get their invite notification.
+                new.push_actions =
+                    push::recipients(self.store(), &self.inner.rulesets, &pdu, &state, rules)
+                        .await?;
+            }
+            if let Some(key) = &pdu.state_key {
+                state.insert(
+                    (pdu.event_type.to_string().into(), key.clone()),
+                    pdu.clone(),
+                );
+            }
+            prev = vec![pdu];
+            new_events.push(new);
+        }
+        let room_id = room_id.ok_or_else(|| ApiError::Internal("a room without events".into()))?;
+        Ok((room_id, new_events))
+    }
+
     /// The templates of a new room's events, in the spec's order.
     async fn initial_events(
         &self,
         req: &CreateRoom,
         version: &RoomVersionId,
+        rules: &RoomVersionRules,
         alias: Option<&RoomAliasId>,
     ) -> ApiResult<Vec<EventTemplate>> {
+        // From version 12 the creators have unlimited power and may not be
+        // listed in the power levels.
+        let privileged_creators = rules.authorization.explicitly_privilege_room_creators;
         let creator = &req.creator;
         let preset = req.preset.clone().unwrap_or_else(|| {
             if req.public {
@@ -164,8 +214,25 @@ impl Rooms {
             None => json!({}),
         };
         create["room_version"] = json!(version.as_str());
-        if matches!(version, RoomVersionId::V10) {
+        if !rules.authorization.use_room_create_sender {
             create["creator"] = json!(creator.as_str());
+        }
+        if privileged_creators {
+            let mut extra = additional_creators(&create)?;
+            // A trusted private chat makes its invitees creators too (as
+            // Synapse does), where earlier versions give them power 100.
+            if preset == "trusted_private_chat" {
+                extra.extend(req.invite.iter().cloned());
+            }
+            extra.retain(|u| u != creator);
+            extra.sort();
+            extra.dedup();
+            match create.as_object_mut() {
+                Some(c) if extra.is_empty() => {
+                    c.remove("additional_creators");
+                }
+                _ => create["additional_creators"] = json!(extra),
+            }
         }
         out.push(EventTemplate::state(StateEventType::RoomCreate, "", create));
 
@@ -176,10 +243,12 @@ impl Rooms {
         ));
 
         let mut users = serde_json::Map::new();
-        users.insert(creator.to_string(), json!(100));
-        if preset == "trusted_private_chat" {
-            for invitee in &req.invite {
-                users.insert(invitee.to_string(), json!(100));
+        if !privileged_creators {
+            users.insert(creator.to_string(), json!(100));
+            if preset == "trusted_private_chat" {
+                for invitee in &req.invite {
+                    users.insert(invitee.to_string(), json!(100));
+                }
             }
         }
         let mut power_levels = json!({
@@ -191,7 +260,9 @@ impl Rooms {
                 "m.room.history_visibility": 100,
                 "m.room.canonical_alias": 50,
                 "m.room.avatar": 50,
-                "m.room.tombstone": 100,
+                // From version 12 the spec asks for a tombstone level above
+                // `state_default`'s administrators; Synapse uses 150.
+                "m.room.tombstone": if privileged_creators { 150 } else { 100 },
                 "m.room.server_acl": 100,
                 "m.room.encryption": 100,
             },
@@ -268,11 +339,21 @@ impl Rooms {
                     "{ty} cannot be set in initial_state"
                 )));
             }
-            // A later template for the same state replaces an earlier one.
-            out.retain(|t| {
-                !(t.event_type.to_string() == ty && t.state_key.as_deref() == Some(key))
-            });
-            out.push(EventTemplate::state(ty.into(), key, content));
+            let template = EventTemplate::state(ty.into(), key, content);
+            let same = |t: &EventTemplate| {
+                t.event_type.to_string() == ty && t.state_key.as_deref() == Some(key)
+            };
+            // The power levels keep their early place (the events after
+            // them are checked against them, as Synapse sends them); any
+            // other later template for the same state replaces an earlier one.
+            if ty == "m.room.power_levels"
+                && let Some(slot) = out.iter_mut().find(|t| same(t))
+            {
+                *slot = template;
+                continue;
+            }
+            out.retain(|t| !same(t));
+            out.push(template);
         }
 
         if let Some(name) = &req.name {
@@ -325,5 +406,23 @@ impl Rooms {
             content["reason"] = json!(reason);
         }
         Ok(content)
+    }
+}
+
+/// `additional_creators` of a create event's content: user IDs, or 400.
+fn additional_creators(create: &Value) -> ApiResult<Vec<OwnedUserId>> {
+    match create.get("additional_creators") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(users)) => users
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .and_then(|u| UserId::parse(u).ok())
+                    .ok_or_else(|| ApiError::bad_json("additional_creators must be user IDs"))
+            })
+            .collect(),
+        Some(_) => Err(ApiError::bad_json(
+            "additional_creators must be a list of user IDs",
+        )),
     }
 }

@@ -165,7 +165,14 @@ impl Rooms {
             .current_state_event(room_id, "m.room.power_levels", "")
             .await?;
         let pl_pdu = pl_event.as_ref().map(super::to_pdu).transpose()?;
-        let levels = missive_core::power_levels::effective(pl_pdu.as_ref(), &rules, Vec::new());
+        let create = store
+            .current_state_event(room_id, "m.room.create", "")
+            .await?
+            .as_ref()
+            .map(super::to_pdu)
+            .transpose()?;
+        let levels =
+            missive_core::power_levels::effective(pl_pdu.as_ref(), create.as_ref(), &rules);
         let server_suffix = format!(":{}", self.server_name());
         for member in store.room_members(room_id).await? {
             if member.membership != MembershipState::Join

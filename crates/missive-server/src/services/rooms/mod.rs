@@ -8,6 +8,7 @@ mod membership;
 mod own_rooms;
 mod push;
 mod relation;
+pub mod upgrade;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -215,7 +216,7 @@ impl Rooms {
             }
             let prev = head.prev.as_slice();
             let ctx = RoomContext {
-                room_id,
+                room_id: Some(room_id),
                 rules,
                 prev_events: prev,
                 state: &state,
@@ -268,6 +269,40 @@ impl Rooms {
         Err(ApiError::Internal(format!(
             "room {room_id} kept changing; event not sent"
         )))
+    }
+
+    /// Whether `sender` could send `template` in the room now: the event is
+    /// built and authorised on the current state, and not written (a room
+    /// upgrade checks its tombstone before creating the new room).
+    pub async fn check_may_send(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        template: &EventTemplate,
+    ) -> ApiResult<()> {
+        let identity = self.identity(room_id).await?;
+        let rules = &identity.rules;
+        let wanted = event_builder::required_state(template, sender, rules)?;
+        let head = self.head(room_id, &wanted).await?;
+        let state: StateEvents = wanted
+            .iter()
+            .filter_map(|key| Some((key.clone(), head.state.get(key).cloned().flatten()?)))
+            .collect();
+        let ctx = RoomContext {
+            room_id: Some(room_id),
+            rules,
+            prev_events: head.prev.as_slice(),
+            state: &state,
+            redaction_target: None,
+        };
+        event_builder::build_event(
+            template.clone(),
+            sender,
+            &ctx,
+            &self.inner.signer,
+            MilliSecondsSinceUnixEpoch::now(),
+        )?;
+        Ok(())
     }
 
     /// The room's forward extremities and the `wanted` current state

@@ -115,8 +115,8 @@ pub async fn recipients(
 
     let power_levels = power_levels::effective(
         state.get(&(StateEventType::RoomPowerLevels, String::new())),
+        state.get(&(StateEventType::RoomCreate, String::new())),
         rules,
-        Vec::new(),
     );
     let event: Raw<serde_json::Value> =
         Raw::new(&pdu.to_client_event(None)).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -581,6 +581,11 @@ fn parse_json(text: &str) -> Value {
 
 fn stripped(e: &StoredEvent) -> Value {
     let v = parse_json(&e.json);
+    // A version 12 room's create event comes whole (MSC4311, as Synapse):
+    // it is the room's identity, which the invitee can check.
+    if v["type"] == "m.room.create" && v.get("room_id").is_none() {
+        return v;
+    }
     json!({
         "type": v["type"],
         "state_key": v["state_key"],
