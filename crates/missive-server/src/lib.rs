@@ -32,7 +32,8 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer,
+        threepids::Threepids, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -46,6 +47,8 @@ pub enum StartError {
     DataDir(std::io::Error),
     #[error("signing key: {0}")]
     SigningKey(std::io::Error),
+    #[error("mail: {0}")]
+    Smtp(String),
     #[error("database: {0}")]
     Store(#[from] missive_store::StoreError),
 }
@@ -79,7 +82,25 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
-    let uiaa = Uiaa::new(store.clone(), accounts.clone());
+    let mailer = match &config.smtp.url {
+        Some(url) => {
+            let from = config
+                .smtp
+                .from
+                .clone()
+                .unwrap_or_else(|| format!("noreply@{}", accounts.server_name()));
+            Some(services::mail::Mailer::new(url, &from).map_err(StartError::Smtp)?)
+        }
+        None => None,
+    };
+    let threepids = Threepids::new(
+        store.clone(),
+        mailer,
+        limiter.clone(),
+        accounts.server_name().to_string(),
+        config.public_baseurl(),
+    );
+    let uiaa = Uiaa::new(store.clone(), accounts.clone(), threepids.clone());
     services::search::backfill::start(store.clone());
     Ok(AppState {
         account_data: AccountData::new(store.clone(), notifier.clone()),
@@ -99,6 +120,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             limiter.clone(),
             config.registration,
             config.guest_access,
+            threepids.clone(),
+            config.registration_requires_email,
         ),
         uiaa,
         openid: OpenId::new(store.clone(), accounts.server_name().clone()),
@@ -113,6 +136,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         presence: Presence::new(store.clone(), notifier.clone(), config.presence),
         profiles: Profiles::new(store.clone(), rooms.clone()),
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
+        threepids,
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
         filters: Filters::new(store.clone()),
         search: Search::new(store.clone(), reader.clone()),

@@ -12,6 +12,7 @@ use std::any::TypeId;
 
 use bytes::Bytes;
 use ruma::api::client::{
+    account::change_password,
     directory::set_room_visibility,
     push::{
         delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, set_pushrule,
@@ -49,9 +50,14 @@ fn is<T: 'static, U: 'static>() -> bool {
 /// `scheme_rule`. Synapse looks at a token on `/login` only for appservice
 /// logins, which Missive does not offer: a client whose session died must
 /// be able to log in again with the old token still in its headers.
+///
+/// `POST /account/password` also serves someone not signed in who resets
+/// a forgotten password by proving they hold the account's e-mail address.
 pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
     if is::<T, login::v3::Request>() {
         TokenRule::Ignored
+    } else if is::<T, change_password::v3::Request>() {
+        TokenRule::Optional
     } else {
         scheme_rule
     }

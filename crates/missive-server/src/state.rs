@@ -15,7 +15,8 @@ use crate::{
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
         openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, sync::Syncer, uiaa::Uiaa,
+        reports::Reports, rooms::Rooms, search::Search, sync::Syncer, threepids::Threepids,
+        uiaa::Uiaa,
     },
 };
 
@@ -35,6 +36,7 @@ pub struct AppState {
     pub filters: Filters,
     pub media: Media,
     pub uiaa: Uiaa,
+    pub threepids: Threepids,
     pub registration: Registration,
     pub openid: OpenId,
     pub rooms: Rooms,
@@ -74,6 +76,7 @@ from_ref!(
     filters: Filters,
     media: Media,
     uiaa: Uiaa,
+    threepids: Threepids,
     registration: Registration,
     openid: OpenId,
     rooms: Rooms,

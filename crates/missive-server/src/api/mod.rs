@@ -24,6 +24,7 @@ mod reports;
 mod rooms;
 mod search;
 mod sync;
+mod threepids;
 mod voip;
 pub mod web_client;
 
@@ -67,6 +68,44 @@ where
     })
 }
 
+/// E-mail addresses: their validation and `/account/3pid`.
+fn threepid_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::client::account as acc;
+    let r = route::<acc::request_registration_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_registration_token_via_email,
+    );
+    let r = route::<acc::request_3pid_management_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_3pid_management_token_via_email,
+    );
+    let r = route::<acc::request_password_change_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_password_change_token_via_email,
+    );
+    let r = route::<acc::request_registration_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_registration_token_via_msisdn,
+    );
+    let r = route::<acc::request_3pid_management_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_3pid_management_token_via_msisdn,
+    );
+    let r = route::<acc::request_password_change_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_password_change_token_via_msisdn,
+    );
+    let r = route::<acc::get_3pids::v3::Request, _, _>(r, threepids::get_3pids);
+    let r = route::<acc::add_3pid::v3::Request, _, _>(r, threepids::add_3pid);
+    let r = route::<acc::delete_3pid::v3::Request, _, _>(r, threepids::delete_3pid);
+    let r = route::<acc::bind_3pid::v3::Request, _, _>(r, threepids::bind_3pid);
+    let r = route::<acc::unbind_3pid::v3::Request, _, _>(r, threepids::unbind_3pid);
+    r.route(
+        crate::services::threepids::SUBMIT_TOKEN_PATH,
+        get(threepids::submit_token_page).post(threepids::submit_token_json),
+    )
+}
+
 /// All client-server endpoints, plus discovery, health and the web client.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
@@ -106,6 +145,7 @@ pub fn router() -> Router<AppState> {
     let r = route::<acc::whoami::v3::Request, _, _>(r, account::whoami);
     let r = route::<acc::change_password::v3::Request, _, _>(r, account::change_password);
     let r = route::<acc::deactivate::v3::Request, _, _>(r, account::deactivate);
+    let r = threepid_routes(r);
     let r = route::<acc::request_openid_token::v3::Request, _, _>(r, openid::request_openid_token);
     let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
         r,
