@@ -251,7 +251,9 @@ async fn reset_password(
             "new_password must not be empty".into(),
         ));
     }
-    s.accounts.set_password(&user, &req.body.new_password).await?;
+    s.accounts
+        .set_password(&user, &req.body.new_password)
+        .await?;
     if req.body.logout_devices {
         s.devices.delete_all(&user, None).await?;
     }

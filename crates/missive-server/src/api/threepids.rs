@@ -88,8 +88,7 @@ pub async fn request_3pid_management_token_via_email(
         req.client_ip,
     )
     .await?;
-    let mut res =
-        request_3pid_management_token_via_email::v3::Response::new(session_id(sent.sid)?);
+    let mut res = request_3pid_management_token_via_email::v3::Response::new(session_id(sent.sid)?);
     res.submit_url = Some(sent.submit_url);
     Ok(RumaResponse(res))
 }
@@ -108,8 +107,7 @@ pub async fn request_password_change_token_via_email(
         req.client_ip,
     )
     .await?;
-    let mut res =
-        request_password_change_token_via_email::v3::Response::new(session_id(sent.sid)?);
+    let mut res = request_password_change_token_via_email::v3::Response::new(session_id(sent.sid)?);
     res.submit_url = Some(sent.submit_url);
     Ok(RumaResponse(res))
 }
@@ -206,9 +204,7 @@ pub async fn get_3pids(
     req: Ruma<get_3pids::v3::Request>,
 ) -> ApiResult<RumaResponse<get_3pids::v3::Response>> {
     let me = req.user()?;
-    let ms = |ts: i64| {
-        MilliSecondsSinceUnixEpoch(UInt::try_from(ts.max(0)).unwrap_or_default())
-    };
+    let ms = |ts: i64| MilliSecondsSinceUnixEpoch(UInt::try_from(ts.max(0)).unwrap_or_default());
     let listed = threepids
         .list(&me.user_id)
         .await?

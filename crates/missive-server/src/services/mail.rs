@@ -131,7 +131,12 @@ mod tests {
 
     #[test]
     fn validation_mails_are_bilingual_and_escaped() {
-        let m = validation_mail("gouv.fr", "Créer un compte.", "Create an account.", "https://x/?a=1&b=<2>");
+        let m = validation_mail(
+            "gouv.fr",
+            "Créer un compte.",
+            "Create an account.",
+            "https://x/?a=1&b=<2>",
+        );
         assert!(m.text.contains("Bonjour") && m.text.contains("Hello"));
         assert!(m.text.contains("https://x/?a=1&b=<2>"));
         assert!(m.html.contains("https://x/?a=1&amp;b=&lt;2&gt;"));

@@ -100,7 +100,10 @@ impl Limiter {
         if !self.enabled {
             return Ok(());
         }
-        to_result(self.mail.check_key(&PasswordKey::Account(address.to_owned())))?;
+        to_result(
+            self.mail
+                .check_key(&PasswordKey::Account(address.to_owned())),
+        )?;
         match ip {
             Some(ip) => to_result(self.mail.check_key(&PasswordKey::Address(ip))),
             None => Ok(()),

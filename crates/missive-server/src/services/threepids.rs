@@ -76,7 +76,9 @@ pub fn canonicalise_email(address: &str) -> ApiResult<String> {
         return Err(bad());
     }
     match address.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
             Ok(address.to_lowercase())
         }
         _ => Err(bad()),
@@ -87,8 +89,7 @@ pub fn canonicalise_email(address: &str) -> ApiResult<String> {
 /// secrets are secrets).
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -119,9 +120,7 @@ impl Threepids {
 
     fn mailer(&self) -> ApiResult<&Mailer> {
         self.mailer.as_ref().ok_or_else(|| {
-            ApiError::ThreepidMediumNotSupported(
-                "e-mail is not configured on this server".into(),
-            )
+            ApiError::ThreepidMediumNotSupported("e-mail is not configured on this server".into())
         })
     }
 
@@ -209,7 +208,12 @@ impl Threepids {
 
     /// The token of a mailed link (or typed in a client's `submit_url`
     /// form): true when it validates the session.
-    pub async fn submit_token(&self, sid: &str, client_secret: &str, token: &str) -> ApiResult<bool> {
+    pub async fn submit_token(
+        &self,
+        sid: &str,
+        client_secret: &str,
+        token: &str,
+    ) -> ApiResult<bool> {
         let Some(session) = self.store.threepid_session(sid).await? else {
             return Ok(false);
         };
@@ -228,13 +232,19 @@ impl Threepids {
 
     /// The address a validated session proves (`threepid_creds`), if the
     /// session is validated, still alive and `client_secret` is its own.
-    pub async fn validated_address(&self, sid: &str, client_secret: &str) -> ApiResult<Option<String>> {
+    pub async fn validated_address(
+        &self,
+        sid: &str,
+        client_secret: &str,
+    ) -> ApiResult<Option<String>> {
         let Some(s) = self.store.threepid_session(sid).await? else {
             return Ok(None);
         };
         let alive = s.created_ts > now_ms() - SESSION_LIFETIME_MS;
-        Ok((alive && s.validated_ts.is_some() && same_secret(&s.client_secret, client_secret))
-            .then_some(s.address))
+        Ok(
+            (alive && s.validated_ts.is_some() && same_secret(&s.client_secret, client_secret))
+                .then_some(s.address),
+        )
     }
 
     /// `POST /account/3pid/add` (after user-interactive auth): binds the
@@ -244,7 +254,9 @@ impl Threepids {
         let address = self
             .validated_address(sid, client_secret)
             .await?
-            .ok_or_else(|| ApiError::ThreepidAuthFailed("no validated 3pid session found".into()))?;
+            .ok_or_else(|| {
+                ApiError::ThreepidAuthFailed("no validated 3pid session found".into())
+            })?;
         self.bind(user, &address).await?;
         Ok(address)
     }
@@ -287,7 +299,11 @@ impl Threepids {
         } else {
             address.to_owned()
         };
-        if self.store.delete_user_threepid(user, medium, &address).await? {
+        if self
+            .store
+            .delete_user_threepid(user, medium, &address)
+            .await?
+        {
             tracing::info!(%user, "e-mail address removed");
         }
         Ok(())
@@ -319,7 +335,8 @@ impl Threepids {
         let id_server = id_server
             .split_once("://")
             .map_or(id_server, |(_, rest)| rest);
-        id_server.eq_ignore_ascii_case(&self.server_name) || id_server.eq_ignore_ascii_case(public_host)
+        id_server.eq_ignore_ascii_case(&self.server_name)
+            || id_server.eq_ignore_ascii_case(public_host)
     }
 }
 
@@ -333,7 +350,15 @@ mod tests {
             canonicalise_email(" Alice.Dupont@Example.GOUV.fr ").unwrap(),
             "alice.dupont@example.gouv.fr"
         );
-        for bad in ["", "nobody", "@example.org", "a@", "a@b@c", "a b@c.d", &"x".repeat(300)] {
+        for bad in [
+            "",
+            "nobody",
+            "@example.org",
+            "a@",
+            "a@b@c",
+            "a b@c.d",
+            &"x".repeat(300),
+        ] {
             assert!(canonicalise_email(bad).is_err(), "{bad}");
         }
     }

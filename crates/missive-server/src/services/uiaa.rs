@@ -299,7 +299,9 @@ impl Uiaa {
             }
             EMAIL_IDENTITY => {
                 // `threepidCreds` is the shape of older clients.
-                let creds = auth.get("threepid_creds").or_else(|| auth.get("threepidCreds"));
+                let creds = auth
+                    .get("threepid_creds")
+                    .or_else(|| auth.get("threepidCreds"));
                 let field = |name: &str| {
                     creds
                         .and_then(|c| c.get(name))

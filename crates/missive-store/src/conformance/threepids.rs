@@ -145,7 +145,10 @@ pub async fn threepids_belong_to_one_account(store: SqlStore) {
         Some("@alice:test")
     );
     assert_eq!(
-        store.threepid_user("msisdn", "a@example.org").await.unwrap(),
+        store
+            .threepid_user("msisdn", "a@example.org")
+            .await
+            .unwrap(),
         None
     );
 
