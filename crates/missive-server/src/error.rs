@@ -105,6 +105,9 @@ pub enum ApiError {
     ThreepidMediumNotSupported(String),
     #[error("{0}")]
     ServerNotTrusted(String),
+    /// An identity lookup hashed with another pepper than ours.
+    #[error("the pepper does not match this server's")]
+    InvalidPepper,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -193,6 +196,7 @@ impl ApiError {
                 ErrorKind::ThreepidMediumNotSupported,
             ),
             ServerNotTrusted(_) => (StatusCode::BAD_REQUEST, ErrorKind::ServerNotTrusted),
+            InvalidPepper => (StatusCode::BAD_REQUEST, custom("M_INVALID_PEPPER")),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown),
         }
     }

@@ -33,7 +33,7 @@ use crate::{
         notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
         reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer,
-        threepids::Threepids, uiaa::Uiaa,
+        identity::IdentityServer, threepids::Threepids, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -49,6 +49,8 @@ pub enum StartError {
     SigningKey(std::io::Error),
     #[error("mail: {0}")]
     Smtp(String),
+    #[error("identity server: {0}")]
+    Identity(String),
     #[error("database: {0}")]
     Store(#[from] missive_store::StoreError),
 }
@@ -93,12 +95,24 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         }
         None => None,
     };
+    let openid = OpenId::new(store.clone(), accounts.server_name().clone());
+    let identity = IdentityServer::load(
+        store.clone(),
+        accounts.server_name().to_string(),
+        config.public_baseurl(),
+        rooms.clone(),
+        mailer.clone(),
+        openid.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Identity(e.to_string()))?;
     let threepids = Threepids::new(
         store.clone(),
         mailer,
         limiter.clone(),
         accounts.server_name().to_string(),
         config.public_baseurl(),
+        identity.clone(),
     );
     let uiaa = Uiaa::new(store.clone(), accounts.clone(), threepids.clone());
     services::search::backfill::start(store.clone());
@@ -124,7 +138,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             config.registration_requires_email,
         ),
         uiaa,
-        openid: OpenId::new(store.clone(), accounts.server_name().clone()),
+        openid,
+        identity,
         dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
         e2ee,
         media: Media::new(

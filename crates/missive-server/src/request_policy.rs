@@ -58,9 +58,24 @@ pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
         TokenRule::Ignored
     } else if is::<T, change_password::v3::Request>() {
         TokenRule::Optional
+    } else if identity_token_endpoint::<T>() {
+        TokenRule::Ignored
     } else {
         scheme_rule
     }
+}
+
+/// The identity service endpoints that take an identity access token
+/// (checked by their handlers), never a client's.
+fn identity_token_endpoint<T: 'static>() -> bool {
+    use ruma::api::identity_service::{
+        authentication::get_account_information, invitation::store_invitation,
+        lookup::{get_hash_parameters, lookup_3pid},
+    };
+    is::<T, get_account_information::v2::Request>()
+        || is::<T, store_invitation::v2::Request>()
+        || is::<T, get_hash_parameters::v2::Request>()
+        || is::<T, lookup_3pid::v2::Request>()
 }
 
 /// The push rule kinds the spec defines; a path naming another is refused.

@@ -16,6 +16,7 @@ use crate::{
         openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
         push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
         reports::Reports, rooms::Rooms, search::Search, sync::Syncer, threepids::Threepids,
+        identity::IdentityServer,
         uiaa::Uiaa,
     },
 };
@@ -37,6 +38,7 @@ pub struct AppState {
     pub media: Media,
     pub uiaa: Uiaa,
     pub threepids: Threepids,
+    pub identity: IdentityServer,
     pub registration: Registration,
     pub openid: OpenId,
     pub rooms: Rooms,
@@ -77,6 +79,7 @@ from_ref!(
     media: Media,
     uiaa: Uiaa,
     threepids: Threepids,
+    identity: IdentityServer,
     registration: Registration,
     openid: OpenId,
     rooms: Rooms,

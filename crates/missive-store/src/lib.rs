@@ -26,6 +26,7 @@ mod event_writes;
 mod events;
 mod filters;
 mod group_commit;
+mod identity;
 mod keys;
 mod media;
 mod message_batch;
@@ -60,6 +61,7 @@ pub use events::{
     StoredEvent, TimelineDirection,
 };
 pub use filters::FilterStore;
+pub use identity::{IdentityStore, ThirdPartyInvite};
 pub use keys::{KeyStore, OneTimeKey};
 pub use media::{MediaRecord, MediaStore, ThumbnailRecord};
 pub use openid::OpenIdStore;

@@ -74,6 +74,9 @@ pub trait ThreepidStore: Send + Sync {
         medium: &str,
         address: &str,
     ) -> StoreResult<bool>;
+    /// Every bound e-mail address and its account (identity lookups by
+    /// hash), at most `limit`.
+    async fn all_email_threepids(&self, limit: i64) -> StoreResult<Vec<(String, String)>>;
     /// Unbinds every address of the user (deactivation).
     async fn delete_user_threepids(&self, user_id: &UserId) -> StoreResult<()>;
 }
@@ -258,6 +261,19 @@ impl ThreepidStore for SqlStore {
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn all_email_threepids(&self, limit: i64) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT address, user_id FROM user_threepids WHERE medium = 'email' \
+             ORDER BY address LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     async fn delete_user_threepids(&self, user_id: &UserId) -> StoreResult<()> {

@@ -11,6 +11,7 @@ mod directory;
 mod discovery;
 mod ephemeral;
 mod events;
+mod identity;
 mod keys;
 mod media;
 pub mod nul_guard;
@@ -106,6 +107,36 @@ fn threepid_routes(r: Router<AppState>) -> Router<AppState> {
     )
 }
 
+/// The identity service API this server answers for its own addresses.
+fn identity_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::identity_service::{
+        authentication as auth, discovery, invitation, keys, lookup, tos,
+    };
+    let r = route::<discovery::get_server_status::v2::Request, _, _>(r, identity::get_server_status);
+    let r = route::<keys::get_public_key::v2::Request, _, _>(r, identity::get_public_key);
+    let r = route::<keys::check_public_key_validity::v2::Request, _, _>(
+        r,
+        identity::check_public_key_validity,
+    );
+    let r = route::<keys::validate_ephemeral_key::v2::Request, _, _>(
+        r,
+        identity::validate_ephemeral_key,
+    );
+    let r = route::<auth::register::v2::Request, _, _>(r, identity::register);
+    let r = route::<auth::get_account_information::v2::Request, _, _>(
+        r,
+        identity::get_account_information,
+    );
+    let r = route::<lookup::get_hash_parameters::v2::Request, _, _>(r, identity::get_hash_parameters);
+    let r = route::<lookup::lookup_3pid::v2::Request, _, _>(r, identity::lookup_3pid);
+    let r = route::<invitation::store_invitation::v2::Request, _, _>(r, identity::store_invitation);
+    let r = route::<tos::get_terms_of_service::v2::Request, _, _>(r, identity::get_terms_of_service);
+    r.route(
+        &format!("{}/account", crate::services::identity::PREFIX),
+        get(identity::get_account),
+    )
+}
+
 /// All client-server endpoints, plus discovery, health and the web client.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
@@ -146,6 +177,7 @@ pub fn router() -> Router<AppState> {
     let r = route::<acc::change_password::v3::Request, _, _>(r, account::change_password);
     let r = route::<acc::deactivate::v3::Request, _, _>(r, account::deactivate);
     let r = threepid_routes(r);
+    let r = identity_routes(r);
     let r = route::<acc::request_openid_token::v3::Request, _, _>(r, openid::request_openid_token);
     let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
         r,

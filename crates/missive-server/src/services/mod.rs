@@ -12,6 +12,7 @@ pub mod directory;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod filters;
+pub mod identity;
 pub mod mail;
 pub mod media;
 pub mod notifier;

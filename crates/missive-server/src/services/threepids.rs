@@ -15,6 +15,7 @@ use crate::{
     error::{ApiError, ApiResult},
     services::{
         accounts::{hash_token, parse_user, random_alphanumeric, random_token},
+        identity::{IdentityServer, is_own_identity_server},
         mail::{Mailer, validation_mail},
         rate_limit::Limiter,
     },
@@ -65,6 +66,8 @@ pub struct Threepids {
     limiter: Limiter,
     server_name: String,
     public_baseurl: String,
+    /// Exchanges the invites waiting for an address once it is bound.
+    identity: IdentityServer,
 }
 
 /// Synapse's canonical form of an e-mail address: trimmed, lowercased
@@ -102,6 +105,7 @@ impl Threepids {
         limiter: Limiter,
         server_name: String,
         public_baseurl: String,
+        identity: IdentityServer,
     ) -> Self {
         Self {
             store,
@@ -109,6 +113,7 @@ impl Threepids {
             limiter,
             server_name,
             public_baseurl,
+            identity,
         }
     }
 
@@ -261,7 +266,8 @@ impl Threepids {
         Ok(address)
     }
 
-    /// Binds a validated address to the account (registration, `add`).
+    /// Binds a validated address to the account (registration, `add`),
+    /// then turns the invites waiting for it into invites of the account.
     pub async fn bind(&self, user: &UserId, address: &str) -> ApiResult<()> {
         let now = now_ms();
         let bound = self
@@ -277,6 +283,7 @@ impl Threepids {
         match bound {
             Ok(()) => {
                 tracing::info!(%user, "e-mail address added");
+                self.identity.exchange(user, address).await;
                 Ok(())
             }
             Err(missive_store::StoreError::AlreadyExists(_)) => {
@@ -321,22 +328,9 @@ impl Threepids {
             .transpose()
     }
 
-    /// Whether `id_server` (a host name, maybe with a port) names this
-    /// server: its server name or its public base URL's host.
+    /// Whether `id_server` names this server (its own identity server).
     pub fn is_own_identity_server(&self, id_server: &str) -> bool {
-        let public_host = self
-            .public_baseurl
-            .split_once("://")
-            .map_or(self.public_baseurl.as_str(), |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        let id_server = id_server.trim_end_matches('/');
-        let id_server = id_server
-            .split_once("://")
-            .map_or(id_server, |(_, rest)| rest);
-        id_server.eq_ignore_ascii_case(&self.server_name)
-            || id_server.eq_ignore_ascii_case(public_host)
+        is_own_identity_server(&self.server_name, &self.public_baseurl, id_server)
     }
 }
 

@@ -175,6 +175,7 @@ macro_rules! store_conformance_tests {
             thread_unread_counts_follow_threaded_receipts,
             threepid_sessions_validate_once_with_their_token,
             threepids_belong_to_one_account,
+            identity_keys_tokens_and_pending_invites,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

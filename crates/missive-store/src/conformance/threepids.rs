@@ -169,7 +169,72 @@ pub async fn threepids_belong_to_one_account(store: SqlStore) {
         .add_user_threepid(&bind("@bob:test", "a@example.org", 5))
         .await
         .unwrap();
+    assert_eq!(
+        store.all_email_threepids(10).await.unwrap(),
+        [
+            ("a2@example.org".to_owned(), "@alice:test".to_owned()),
+            ("a@example.org".to_owned(), "@bob:test".to_owned()),
+        ]
+    );
     store.delete_user_threepids(alice).await.unwrap();
     assert!(store.user_threepids(alice).await.unwrap().is_empty());
     assert_eq!(store.user_threepids(bob).await.unwrap().len(), 1);
+}
+
+/// One identity key wins; ephemeral keys and identity tokens are found;
+/// pending invites are listed per address, oldest first, and deleted.
+pub async fn identity_keys_tokens_and_pending_invites(store: SqlStore) {
+    assert_eq!(
+        store.keep_identity_key("ed25519:0", "first", 1).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.keep_identity_key("ed25519:0", "second", 2).await.unwrap(),
+        "first",
+        "a second process keeps the first key"
+    );
+    store.add_ephemeral_key("eph", 1).await.unwrap();
+    store.add_ephemeral_key("eph", 2).await.unwrap();
+    assert!(store.ephemeral_key_exists("eph").await.unwrap());
+    assert!(!store.ephemeral_key_exists("other").await.unwrap());
+    store.add_identity_token("h", "@a:test", 1).await.unwrap();
+    assert_eq!(
+        store.identity_token_user("h").await.unwrap().as_deref(),
+        Some("@a:test")
+    );
+    assert_eq!(store.identity_token_user("x").await.unwrap(), None);
+
+    let invite = |token: &str, address: &str, ts: i64| ThirdPartyInvite {
+        token: token.into(),
+        medium: "email".into(),
+        address: address.into(),
+        room_id: "!r:test".into(),
+        sender: "@alice:test".into(),
+        display_name: "a...@e...".into(),
+        created_ts: ts,
+    };
+    store
+        .add_third_party_invite(&invite("t2", "a@example.org", 2))
+        .await
+        .unwrap();
+    store
+        .add_third_party_invite(&invite("t1", "a@example.org", 1))
+        .await
+        .unwrap();
+    store
+        .add_third_party_invite(&invite("t3", "b@example.org", 3))
+        .await
+        .unwrap();
+    let pending = store
+        .third_party_invites_for("email", "a@example.org")
+        .await
+        .unwrap();
+    assert_eq!(pending, [invite("t1", "a@example.org", 1), invite("t2", "a@example.org", 2)]);
+    store.delete_third_party_invite("t1").await.unwrap();
+    let pending = store
+        .third_party_invites_for("email", "a@example.org")
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].token, "t2");
 }
