@@ -29,11 +29,11 @@ use crate::{
     services::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
-        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
-        notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
-        push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, signing_key, sync::Syncer,
-        identity::IdentityServer, threepids::Threepids, uiaa::Uiaa,
+        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters,
+        identity::IdentityServer, media::Media, notifier::Notifier, openid::OpenId,
+        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
+        reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
+        signing_key, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -103,6 +103,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         rooms.clone(),
         mailer.clone(),
         openid.clone(),
+        limiter.clone(),
     )
     .await
     .map_err(|e| StartError::Identity(e.to_string()))?;

@@ -69,7 +69,8 @@ pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
 /// (checked by their handlers), never a client's.
 fn identity_token_endpoint<T: 'static>() -> bool {
     use ruma::api::identity_service::{
-        authentication::get_account_information, invitation::store_invitation,
+        authentication::get_account_information,
+        invitation::store_invitation,
         lookup::{get_hash_parameters, lookup_3pid},
     };
     is::<T, get_account_information::v2::Request>()

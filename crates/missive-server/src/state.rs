@@ -12,12 +12,11 @@ use crate::{
     services::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
-        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
-        openid::OpenId, presence::Presence, profiles::Profiles, push::Pushers,
-        push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, sync::Syncer, threepids::Threepids,
-        identity::IdentityServer,
-        uiaa::Uiaa,
+        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters,
+        identity::IdentityServer, media::Media, openid::OpenId, presence::Presence,
+        profiles::Profiles, push::Pushers, push_rules::PushRules, rate_limit::Limiter,
+        reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
+        sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
 };
 

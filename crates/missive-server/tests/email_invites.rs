@@ -101,7 +101,12 @@ async fn identity_token(server: &TestServer, token: &str, user: &str) -> String 
     assert_eq!(status, 200, "{v}");
     let is_token = v["token"].as_str().unwrap().to_owned();
     let (status, v) = server
-        .call(Some(&is_token), "GET", &format!("{IS}/account"), Value::Null)
+        .call(
+            Some(&is_token),
+            "GET",
+            &format!("{IS}/account"),
+            Value::Null,
+        )
         .await;
     assert_eq!((status, &v["user_id"]), (200, &json!(user)), "{v}");
     is_token
@@ -140,7 +145,13 @@ async fn membership(server: &TestServer, token: &str, room: &str, user: &str) ->
     (status == 200).then_some(v)
 }
 
-async fn invite_raw(server: &TestServer, token: &str, room: &str, id_server: &str, address: &str) -> (u16, Value) {
+async fn invite_raw(
+    server: &TestServer,
+    token: &str,
+    room: &str,
+    id_server: &str,
+    address: &str,
+) -> (u16, Value) {
     server
         .call(
             Some(token),
@@ -160,10 +171,19 @@ async fn an_unknown_address_is_invited_by_mail_then_joins(backend: Backend) {
     let alice = server.register("alice").await;
     let alice_token = alice.matrix_auth().session().unwrap().tokens.access_token;
     let room_id = server
-        .create_room(&alice_token, json!({ "name": "Équipe projet", "preset": "private_chat" }))
+        .create_room(
+            &alice_token,
+            json!({ "name": "Équipe projet", "preset": "private_chat" }),
+        )
         .await;
     let (status, _) = server
-        .send_event(&alice_token, &room_id, "m.room.message", "t1", json!({ "msgtype": "m.text", "body": "bienvenue" }))
+        .send_event(
+            &alice_token,
+            &room_id,
+            "m.room.message",
+            "t1",
+            json!({ "msgtype": "m.text", "body": "bienvenue" }),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -209,7 +229,12 @@ async fn an_unknown_address_is_invited_by_mail_then_joins(backend: Backend) {
     let mail = smtp.wait_for_mail("carol@example.org", 1).await;
     assert!(mail.text.contains("Équipe projet"), "{}", mail.text);
     assert!(mail.text.contains("vous invite") && mail.text.contains("invites you"));
-    assert!(!mail.text.contains(invites[0]["state_key"].as_str().unwrap()), "the token stays secret");
+    assert!(
+        !mail
+            .text
+            .contains(invites[0]["state_key"].as_str().unwrap()),
+        "the token stays secret"
+    );
 
     // Carol registers with the address: the invite is hers.
     let carol_token = register_with_email(&server, &smtp, "carol", "carol@example.org").await;
@@ -223,9 +248,17 @@ async fn an_unknown_address_is_invited_by_mail_then_joins(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(member["membership"], json!("invite"));
-    assert_eq!(member["third_party_invite"]["display_name"], json!("car...@exa..."));
-    assert_eq!(member["third_party_invite"]["signed"]["mxid"], json!("@carol:localhost"));
-    assert!(member["third_party_invite"]["signed"]["signatures"]["localhost"]["ed25519:0"].is_string());
+    assert_eq!(
+        member["third_party_invite"]["display_name"],
+        json!("car...@exa...")
+    );
+    assert_eq!(
+        member["third_party_invite"]["signed"]["mxid"],
+        json!("@carol:localhost")
+    );
+    assert!(
+        member["third_party_invite"]["signed"]["signatures"]["localhost"]["ed25519:0"].is_string()
+    );
 
     carol.join_room_by_id(&room_oid).await.unwrap();
     let (status, v) = server
@@ -257,19 +290,35 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
     let host = server.base_url.trim_start_matches("http://").to_owned();
     let (status, v) = invite_raw(&server, &alice, &room, &host, "BOB@example.org").await;
     assert_eq!(status, 200, "{v}");
-    let member = membership(&server, &alice, &room, "@bob:localhost").await.unwrap();
+    let member = membership(&server, &alice, &room, "@bob:localhost")
+        .await
+        .unwrap();
     assert_eq!(member["membership"], json!("invite"));
     assert!(member.get("third_party_invite").is_none(), "{member}");
     assert!(third_party_invites(&state(&server, &alice, &room).await).is_empty());
-    assert_eq!(smtp.mails_to("bob@example.org").len(), mails, "no invitation mail");
+    assert_eq!(
+        smtp.mails_to("bob@example.org").len(),
+        mails,
+        "no invitation mail"
+    );
     let (status, v) = server
-        .call(Some(&bob), "POST", &format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .call(
+            Some(&bob),
+            "POST",
+            &format!("/_matrix/client/v3/join/{room}"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
 
     // Lookups find the bound address, in the clear and hashed.
     let (status, openid) = server
-        .call(Some(&alice), "POST", "/_matrix/client/v3/user/@alice:localhost/openid/request_token", json!({}))
+        .call(
+            Some(&alice),
+            "POST",
+            "/_matrix/client/v3/user/@alice:localhost/openid/request_token",
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (_, v) = server
@@ -277,7 +326,12 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
         .await;
     let is_token = v["token"].as_str().unwrap().to_owned();
     let (status, details) = server
-        .call(Some(&is_token), "GET", &format!("{IS}/hash_details"), Value::Null)
+        .call(
+            Some(&is_token),
+            "GET",
+            &format!("{IS}/hash_details"),
+            Value::Null,
+        )
         .await;
     assert_eq!(status, 200, "{details}");
     let pepper = details["lookup_pepper"].as_str().unwrap().to_owned();
@@ -290,9 +344,17 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["mappings"], json!({ "bob@example.org email": "@bob:localhost" }));
+    assert_eq!(
+        v["mappings"],
+        json!({ "bob@example.org email": "@bob:localhost" })
+    );
     let (status, v) = server
-        .call(None, "POST", &format!("{IS}/lookup"), json!({ "algorithm": "none", "pepper": pepper, "addresses": [] }))
+        .call(
+            None,
+            "POST",
+            &format!("{IS}/lookup"),
+            json!({ "algorithm": "none", "pepper": pepper, "addresses": [] }),
+        )
         .await;
     assert_eq!(status, 401, "identity token required: {v}");
 }
@@ -309,16 +371,32 @@ async fn revoked_invites_and_strangers(backend: Backend) {
         )
         .await;
     let (status, _) = server
-        .call(Some(&eve), "POST", &format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .call(
+            Some(&eve),
+            "POST",
+            &format!("/_matrix/client/v3/join/{room}"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
 
     // Other identity servers are not trusted; the invite power applies.
     let (status, v) = invite_raw(&server, &alice, &room, "vector.im", "dave@example.org").await;
-    assert_eq!((status, v["errcode"].as_str()), (400, Some("M_SERVER_NOT_TRUSTED")), "{v}");
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (400, Some("M_SERVER_NOT_TRUSTED")),
+        "{v}"
+    );
     let (status, v) = invite_raw(&server, &eve, &room, "localhost", "dave@example.org").await;
-    assert_eq!((status, v["errcode"].as_str()), (403, Some("M_FORBIDDEN")), "{v}");
-    assert!(smtp.mails_to("dave@example.org").is_empty(), "no mail for a refused invite");
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{v}"
+    );
+    assert!(
+        smtp.mails_to("dave@example.org").is_empty(),
+        "no mail for a refused invite"
+    );
 
     let (status, v) = invite_raw(&server, &alice, &room, "localhost", "dave@example.org").await;
     assert_eq!(status, 200, "{v}");
@@ -337,9 +415,18 @@ async fn revoked_invites_and_strangers(backend: Backend) {
     assert_eq!(status, 200, "{v}");
 
     let dave = register_with_email(&server, &smtp, "dave", "dave@example.org").await;
-    assert!(membership(&server, &alice, &room, "@dave:localhost").await.is_none());
+    assert!(
+        membership(&server, &alice, &room, "@dave:localhost")
+            .await
+            .is_none()
+    );
     let (_, sync) = server
-        .call(Some(&dave), "GET", "/_matrix/client/v3/sync?timeout=0", Value::Null)
+        .call(
+            Some(&dave),
+            "GET",
+            "/_matrix/client/v3/sync?timeout=0",
+            Value::Null,
+        )
         .await;
     assert!(sync["rooms"]["invite"].get(&room).is_none(), "{sync}");
 }

@@ -26,12 +26,20 @@ pub struct ThirdPartyInvite {
 pub trait IdentityStore: Send + Sync {
     /// Keeps `pkcs8` as the key `key_id` unless one is kept already; returns
     /// the one kept (so processes sharing a database agree on one key).
-    async fn keep_identity_key(&self, key_id: &str, pkcs8: &str, now_ts: i64)
-    -> StoreResult<String>;
+    async fn keep_identity_key(
+        &self,
+        key_id: &str,
+        pkcs8: &str,
+        now_ts: i64,
+    ) -> StoreResult<String>;
     async fn add_ephemeral_key(&self, public_key: &str, now_ts: i64) -> StoreResult<()>;
     async fn ephemeral_key_exists(&self, public_key: &str) -> StoreResult<bool>;
-    async fn add_identity_token(&self, token_hash: &str, user_id: &str, now_ts: i64)
-    -> StoreResult<()>;
+    async fn add_identity_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        now_ts: i64,
+    ) -> StoreResult<()>;
     async fn identity_token_user(&self, token_hash: &str) -> StoreResult<Option<String>>;
     async fn add_third_party_invite(&self, invite: &ThirdPartyInvite) -> StoreResult<()>;
     /// The invites waiting for an address, oldest first.

@@ -141,7 +141,9 @@ pub async fn store_invitation(
     let user = identity.account(bearer(&headers)).await?;
     let b = &req.body;
     if b.sender != user {
-        return Err(ApiError::forbidden("invites are stored for their sender only"));
+        return Err(ApiError::forbidden(
+            "invites are stored for their sender only",
+        ));
     }
     let stored = identity
         .store_invite(&b.room_id, &b.sender, b.medium.as_str(), &b.address)

@@ -112,7 +112,8 @@ fn identity_routes(r: Router<AppState>) -> Router<AppState> {
     use ruma::api::identity_service::{
         authentication as auth, discovery, invitation, keys, lookup, tos,
     };
-    let r = route::<discovery::get_server_status::v2::Request, _, _>(r, identity::get_server_status);
+    let r =
+        route::<discovery::get_server_status::v2::Request, _, _>(r, identity::get_server_status);
     let r = route::<keys::get_public_key::v2::Request, _, _>(r, identity::get_public_key);
     let r = route::<keys::check_public_key_validity::v2::Request, _, _>(
         r,
@@ -127,10 +128,12 @@ fn identity_routes(r: Router<AppState>) -> Router<AppState> {
         r,
         identity::get_account_information,
     );
-    let r = route::<lookup::get_hash_parameters::v2::Request, _, _>(r, identity::get_hash_parameters);
+    let r =
+        route::<lookup::get_hash_parameters::v2::Request, _, _>(r, identity::get_hash_parameters);
     let r = route::<lookup::lookup_3pid::v2::Request, _, _>(r, identity::lookup_3pid);
     let r = route::<invitation::store_invitation::v2::Request, _, _>(r, identity::store_invitation);
-    let r = route::<tos::get_terms_of_service::v2::Request, _, _>(r, identity::get_terms_of_service);
+    let r =
+        route::<tos::get_terms_of_service::v2::Request, _, _>(r, identity::get_terms_of_service);
     r.route(
         &format!("{}/account", crate::services::identity::PREFIX),
         get(identity::get_account),

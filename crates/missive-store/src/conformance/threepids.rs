@@ -185,11 +185,17 @@ pub async fn threepids_belong_to_one_account(store: SqlStore) {
 /// pending invites are listed per address, oldest first, and deleted.
 pub async fn identity_keys_tokens_and_pending_invites(store: SqlStore) {
     assert_eq!(
-        store.keep_identity_key("ed25519:0", "first", 1).await.unwrap(),
+        store
+            .keep_identity_key("ed25519:0", "first", 1)
+            .await
+            .unwrap(),
         "first"
     );
     assert_eq!(
-        store.keep_identity_key("ed25519:0", "second", 2).await.unwrap(),
+        store
+            .keep_identity_key("ed25519:0", "second", 2)
+            .await
+            .unwrap(),
         "first",
         "a second process keeps the first key"
     );
@@ -229,7 +235,13 @@ pub async fn identity_keys_tokens_and_pending_invites(store: SqlStore) {
         .third_party_invites_for("email", "a@example.org")
         .await
         .unwrap();
-    assert_eq!(pending, [invite("t1", "a@example.org", 1), invite("t2", "a@example.org", 2)]);
+    assert_eq!(
+        pending,
+        [
+            invite("t1", "a@example.org", 1),
+            invite("t2", "a@example.org", 2)
+        ]
+    );
     store.delete_third_party_invite("t1").await.unwrap();
     let pending = store
         .third_party_invites_for("email", "a@example.org")

@@ -45,7 +45,10 @@ impl IdentityServer {
     }
 
     fn ephemeral_validity_url(&self) -> String {
-        format!("{}{PREFIX}/pubkey/ephemeral/isvalid", self.inner.public_baseurl)
+        format!(
+            "{}{PREFIX}/pubkey/ephemeral/isvalid",
+            self.inner.public_baseurl
+        )
     }
 
     /// The long-term and ephemeral keys of an invite, as `store-invite`
@@ -53,7 +56,10 @@ impl IdentityServer {
     pub fn invite_keys(
         &self,
         stored: &StoredInvite,
-    ) -> (store_invitation::v2::PublicKey, store_invitation::v2::PublicKey) {
+    ) -> (
+        store_invitation::v2::PublicKey,
+        store_invitation::v2::PublicKey,
+    ) {
         (
             store_invitation::v2::PublicKey::new(
                 IdentityServerBase64PublicKey(self.public_key()),
@@ -95,7 +101,7 @@ impl IdentityServer {
             return Ok(());
         }
         self.inner.rooms.room(room_id).await?;
-        let stored = self.prepare(&address).await?;
+        let stored = self.prepare(sender, &address).await?;
         let content = json!({
             "display_name": stored.display_name,
             "key_validity_url": self.key_validity_url(),
@@ -143,20 +149,24 @@ impl IdentityServer {
             ));
         }
         self.inner.rooms.room(room_id).await?;
-        let stored = self.prepare(&address).await?;
+        let stored = self.prepare(sender, &address).await?;
         self.record_and_mail(room_id, sender, &address, &stored)
             .await?;
         Ok(stored)
     }
 
     /// A new token, the masked address, and a new ephemeral key (only its
-    /// public half is kept: nothing is signed with it).
-    async fn prepare(&self, address: &str) -> ApiResult<StoredInvite> {
+    /// public half is kept: nothing is signed with it). Each invitation
+    /// mails someone: limited per address and per inviter, as validation
+    /// mails are.
+    async fn prepare(&self, sender: &UserId, address: &str) -> ApiResult<StoredInvite> {
         if self.inner.mailer.is_none() {
             return Err(ApiError::ThreepidMediumNotSupported(
                 "e-mail is not configured on this server".into(),
             ));
         }
+        self.inner.limiter.check_mail(address, None)?;
+        self.inner.limiter.check_mail(sender.as_str(), None)?;
         let document = Ed25519KeyPair::generate();
         let ephemeral = Ed25519KeyPair::from_der(&document, "0".into())
             .map_err(|e| ApiError::Internal(format!("ephemeral key: {e}")))?;
@@ -231,9 +241,15 @@ impl IdentityServer {
         };
         for invite in pending {
             match self.exchange_one(user, &invite).await {
-                Ok(true) => tracing::info!(room = %invite.room_id, %user, "third-party invite exchanged"),
-                Ok(false) => tracing::info!(room = %invite.room_id, "third-party invite was revoked"),
-                Err(e) => tracing::warn!(room = %invite.room_id, error = %e, "third-party invite not exchanged"),
+                Ok(true) => {
+                    tracing::info!(room = %invite.room_id, %user, "third-party invite exchanged")
+                }
+                Ok(false) => {
+                    tracing::info!(room = %invite.room_id, "third-party invite was revoked")
+                }
+                Err(e) => {
+                    tracing::warn!(room = %invite.room_id, error = %e, "third-party invite not exchanged")
+                }
             }
             if let Err(e) = self
                 .inner
@@ -269,7 +285,13 @@ impl IdentityServer {
             "membership": "invite",
             "third_party_invite": { "display_name": invite.display_name, "signed": signed },
         });
-        if let Some(name) = self.inner.store.user(user).await?.and_then(|u| u.displayname) {
+        if let Some(name) = self
+            .inner
+            .store
+            .user(user)
+            .await?
+            .and_then(|u| u.displayname)
+        {
             content["displayname"] = json!(name);
         }
         self.inner
@@ -298,7 +320,10 @@ impl IdentityServer {
 /// The invitation, in French and English.
 fn invitation_mail(server: &str, inviter: &str, room: Option<&str>, link: &str) -> Mail {
     let (room_fr, room_en) = match room {
-        Some(name) => (format!("au salon « {name} »"), format!("to the room \"{name}\"")),
+        Some(name) => (
+            format!("au salon « {name} »"),
+            format!("to the room \"{name}\""),
+        ),
         None => ("à un salon".to_owned(), "to a room".to_owned()),
     };
     let subject = format!("[{server}] {inviter} vous invite / invites you");
