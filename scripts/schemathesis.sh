@@ -173,6 +173,8 @@ IMPLEMENTED=(
   "$C/v3/login"
   "$C/v3/logout(/all)?"
   "$C/v3/account/(whoami|password|deactivate)"
+  "$C/v3/account/3pid(/(add|delete|bind|unbind))?"
+  "$C/v3/(register|account/3pid|account/password)/(email|msisdn)/requestToken"
   # devices
   "$C/v3/devices(/\\{deviceId\\})?"
   "$C/v3/delete_devices"
