@@ -175,6 +175,8 @@ IMPLEMENTED=(
   "$C/v3/account/(whoami|password|deactivate)"
   "$C/v3/account/3pid(/(add|delete|bind|unbind))?"
   "$C/v3/(register|account/3pid|account/password)/(email|msisdn)/requestToken"
+  "$C/v3/user/\\{userId\\}/openid/request_token"
+  "$C/v3/admin/whois/\\{userId\\}"
   # devices
   "$C/v3/devices(/\\{deviceId\\})?"
   "$C/v3/delete_devices"
@@ -191,6 +193,10 @@ IMPLEMENTED=(
   "$C/v3/rooms/\\{roomId\\}/redact/\\{eventId\\}/\\{txnId\\}"
   "$C/v3/rooms/\\{roomId\\}/(event|context)/\\{eventId\\}"
   "$C/v3/rooms/\\{roomId\\}/(messages|members|joined_members)"
+  "$C/v1/rooms/\\{roomId\\}/relations/\\{eventId\\}(/\\{relType\\}(/\\{eventType\\})?)?"
+  "$C/v1/rooms/\\{roomId\\}/(threads|hierarchy|timestamp_to_event)"
+  "$C/v3/rooms/\\{roomId\\}/report(/\\{eventId\\})?"
+  "$C/v3/search"
   # sync and filters
   "$C/v3/sync"
   "$C/v3/user/\\{userId\\}/filter(/\\{filterId\\})?"
@@ -215,6 +221,7 @@ IMPLEMENTED=(
   # presence and VoIP
   "$C/v3/presence/\\{userId\\}/status"
   "$C/v3/voip/turnServer"
+  "$C/v3/thirdparty/(protocols|protocol/\\{protocol\\}|location(/\\{protocol\\})?|user(/\\{protocol\\})?)"
   # end-to-end encryption
   "$C/v3/keys/(upload|query|claim|changes|device_signing/upload|signatures/upload)"
   "$C/v3/sendToDevice/\\{eventType\\}/\\{txnId\\}"

@@ -80,6 +80,9 @@ pub enum ApiError {
     Exists(String),
     #[error("{0}")]
     InvalidSignature(String),
+    /// The sender already reacted to that event with that key.
+    #[error("cannot send the same reaction twice")]
+    DuplicateAnnotation,
     #[error("{0}")]
     ResourceLimitExceeded(String),
     #[error("this file was refused because it contains malware ({0})")]
@@ -173,6 +176,7 @@ impl ApiError {
             BadAlias(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadAlias),
             Exists(_) => (StatusCode::CONFLICT, ErrorKind::Unknown),
             InvalidSignature(_) => (StatusCode::BAD_REQUEST, custom("M_INVALID_SIGNATURE")),
+            DuplicateAnnotation => (StatusCode::BAD_REQUEST, custom("M_DUPLICATE_ANNOTATION")),
             ResourceLimitExceeded(_) => {
                 (StatusCode::FORBIDDEN, custom("M_RESOURCE_LIMIT_EXCEEDED"))
             }

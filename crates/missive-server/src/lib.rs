@@ -33,7 +33,7 @@ use crate::{
         identity::IdentityServer, media::Media, notifier::Notifier, openid::OpenId,
         presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
         reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
-        signing_key, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
+        signing_key, spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -157,6 +157,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         filters: Filters::new(store.clone()),
         search: Search::new(store.clone(), reader.clone()),
         reports: Reports::new(store.clone(), reader.clone()),
+        spaces: Spaces::new(store.clone()),
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,

@@ -16,7 +16,7 @@ use crate::{
         identity::IdentityServer, media::Media, openid::OpenId, presence::Presence,
         profiles::Profiles, push::Pushers, push_rules::PushRules, rate_limit::Limiter,
         reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
-        sync::Syncer, threepids::Threepids, uiaa::Uiaa,
+        spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
 };
 
@@ -44,6 +44,7 @@ pub struct AppState {
     pub reader: Reader,
     pub search: Search,
     pub reports: Reports,
+    pub spaces: Spaces,
     pub syncer: Syncer,
     pub presence: Presence,
     pub profiles: Profiles,
@@ -85,6 +86,7 @@ from_ref!(
     reader: Reader,
     search: Search,
     reports: Reports,
+    spaces: Spaces,
     syncer: Syncer,
     presence: Presence,
     profiles: Profiles,

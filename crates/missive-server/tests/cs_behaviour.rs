@@ -244,6 +244,35 @@ async fn join_content_is_kept(backend: Backend) {
     assert_eq!(member["org.example.badge"], 7);
 }
 
+/// No bridges run here: an empty protocol list (Element asks at start),
+/// unknown protocols, empty lookups; the token is still required.
+async fn no_third_party_networks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let base = "/_matrix/client/v3/thirdparty";
+    for (path, status, want) in [
+        ("/protocols", 200, Some(json!({}))),
+        ("/location?alias=%23a:localhost", 200, Some(json!([]))),
+        ("/user?userid=@a:localhost", 200, Some(json!([]))),
+        ("/protocol/irc", 404, None),
+        ("/location/irc", 404, None),
+        ("/user/irc", 404, None),
+    ] {
+        let (got, v) = server
+            .call(Some(&alice), "GET", &format!("{base}{path}"), Value::Null)
+            .await;
+        assert_eq!(got, status, "{path}: {v}");
+        match want {
+            Some(body) => assert_eq!(v, body, "{path}"),
+            None => assert_eq!(v["errcode"], "M_NOT_FOUND", "{path}"),
+        }
+    }
+    let (status, _) = server
+        .call(None, "GET", &format!("{base}/protocols"), Value::Null)
+        .await;
+    assert_eq!(status, 401);
+}
+
 both_backends!(
     typing_without_a_timeout_is_accepted => typing_without_a_timeout_is_accepted,
     repeated_state_is_not_a_new_event => repeated_state_is_not_a_new_event,
@@ -251,4 +280,5 @@ both_backends!(
     presence_and_previews => presence_and_previews,
     deleted_alias_leaves_the_canonical_alias => deleted_alias_leaves_the_canonical_alias,
     join_content_is_kept => join_content_is_kept,
+    no_third_party_networks => no_third_party_networks,
 );

@@ -501,6 +501,12 @@ async fn notifications_list_newest_first_and_filter_highlights(backend: Backend)
             .any(|a| a["set_tweak"] == "highlight"),
         "{all}"
     );
+    // A one-to-one room's message rings: the rule's sound tweak is listed.
+    assert_eq!(
+        list[1]["actions"],
+        json!(["notify", { "set_tweak": "sound", "value": "default" }]),
+        "{all}"
+    );
 
     let (_, page) = server
         .call(

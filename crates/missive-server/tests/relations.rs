@@ -19,6 +19,7 @@ both_backends! {
     threaded_receipts_are_checked_and_synced => threaded_receipts_are_checked_and_synced,
     matrix_sdk_reads_relations_and_threads => matrix_sdk_reads_relations_and_threads,
     unread_counts_per_thread => unread_counts_per_thread,
+    reactions_are_not_repeated => reactions_are_not_repeated,
 }
 
 fn enc(s: &str) -> String {
@@ -785,4 +786,43 @@ async fn unread_counts_per_thread(backend: Backend) {
         joined["unread_thread_notifications"][&root]["notification_count"],
         json!(1)
     );
+}
+
+/// As Synapse: the same reaction (sender, target, key) is refused until
+/// the first one is redacted; a reaction needs a key.
+async fn reactions_are_not_repeated(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register_token("alice").await;
+    let bob = server.register_token("bob").await;
+    let room = server
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    server.join(&bob, &room).await;
+    let target = send(&server, &alice, &room, "m.room.message", text("vote")).await;
+    let reaction = |key: &str| json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": target, "key": key } });
+    let first = send(&server, &alice, &room, "m.reaction", reaction("👍")).await;
+    let (status, v) = server
+        .send_event(&alice, &room, "m.reaction", "again", reaction("👍"))
+        .await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (400, Some("M_DUPLICATE_ANNOTATION")),
+        "{v}"
+    );
+    // Another key, or another sender, is a new reaction.
+    send(&server, &alice, &room, "m.reaction", reaction("🎉")).await;
+    send(&server, &bob, &room, "m.reaction", reaction("👍")).await;
+    let (status, v) = server
+        .send_event(&alice, &room, "m.reaction", "nokey", reaction(""))
+        .await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (400, Some("M_BAD_JSON")),
+        "{v}"
+    );
+    // Once redacted, it may be sent again.
+    let path = format!("/_matrix/client/v3/rooms/{room}/redact/{first}/undo");
+    let (status, v) = server.call(Some(&alice), "PUT", &path, json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    send(&server, &alice, &room, "m.reaction", reaction("👍")).await;
 }

@@ -69,6 +69,14 @@ pub trait RelationStore: Send + Sync {
     /// Events relating to `query.parent` in its room (with `recurse`, to
     /// its relations too), by stream position in `query.direction`.
     async fn relations(&self, query: RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>>;
+    /// The relations of `rel_type` that `sender` made to `parent` (one
+    /// user's: few), to refuse a repeated reaction.
+    async fn relations_by_sender(
+        &self,
+        parent: &EventId,
+        sender: &UserId,
+        rel_type: &str,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The room's threads, latest activity first, whose latest activity is
     /// at or before `before`; with `participant`, only those the user
     /// started or replied in.
@@ -244,6 +252,26 @@ impl RelationStore for SqlStore {
             query = query.bind(event_type);
         }
         let rows = query.fetch_all(&self.read).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn relations_by_sender(
+        &self,
+        parent: &EventId,
+        sender: &UserId,
+        rel_type: &str,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM event_relations x JOIN events e ON e.event_id = x.event_id \
+             WHERE x.relates_to = $1 AND x.sender = $2 AND x.rel_type = $3 \
+             ORDER BY e.stream_ordering"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(parent.as_str())
+            .bind(sender.as_str())
+            .bind(rel_type)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 

@@ -15,7 +15,7 @@ use ruma::{
         },
         message::{get_message_events, send_message_event},
         redact::redact_event,
-        room::get_room_event,
+        room::{get_event_by_timestamp, get_room_event},
         state::{get_state_event_for_key, get_state_events, send_state_event},
     },
 };
@@ -151,6 +151,27 @@ pub async fn get_room_event(
     let event = reader.event(&b.room_id, &me.user_id, &b.event_id).await?;
     Ok(RumaResponse(get_room_event::v3::Response::new(
         event.to_raw()?,
+    )))
+}
+
+pub async fn get_event_by_timestamp(
+    State(reader): State<Reader>,
+    req: Ruma<get_event_by_timestamp::v1::Request>,
+) -> ApiResult<RumaResponse<get_event_by_timestamp::v1::Response>> {
+    let me = req.user()?;
+    let b = &req.body;
+    let ts = i64::try_from(u64::from(b.ts.0)).unwrap_or(i64::MAX);
+    let event = reader
+        .event_near_time(&b.room_id, &me.user_id, ts, b.dir)
+        .await?;
+    let event_id = ruma::OwnedEventId::try_from(event.event_id.as_str())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let origin_server_ts = ruma::MilliSecondsSinceUnixEpoch(
+        ruma::UInt::new(event.origin_server_ts.max(0) as u64).unwrap_or_default(),
+    );
+    Ok(RumaResponse(get_event_by_timestamp::v1::Response::new(
+        event_id,
+        origin_server_ts,
     )))
 }
 

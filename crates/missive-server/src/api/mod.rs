@@ -24,7 +24,9 @@ mod relations;
 mod reports;
 mod rooms;
 mod search;
+mod spaces;
 mod sync;
+mod thirdparty;
 mod threepids;
 mod voip;
 pub mod web_client;
@@ -228,6 +230,9 @@ pub fn router() -> Router<AppState> {
         events::get_state_event_for_key,
     );
     let r = route::<room::get_room_event::v3::Request, _, _>(r, events::get_room_event);
+    let r = thirdparty_routes(r);
+    let r =
+        route::<room::get_event_by_timestamp::v1::Request, _, _>(r, events::get_event_by_timestamp);
     let r = route::<message::get_message_events::v3::Request, _, _>(r, events::get_message_events);
     let r = route::<context::get_context::v3::Request, _, _>(r, events::get_context);
     let r = route::<rel::get_relating_events::v1::Request, _, _>(r, relations::get_relating_events);
@@ -240,6 +245,10 @@ pub fn router() -> Router<AppState> {
         relations::get_relating_events_with_rel_type_and_event_type,
     );
     let r = route::<threads::get_threads::v1::Request, _, _>(r, relations::get_threads);
+    let r = route::<ruma::api::client::space::get_hierarchy::v1::Request, _, _>(
+        r,
+        spaces::get_hierarchy,
+    );
     let r = route::<mem::get_member_events::v3::Request, _, _>(r, events::get_member_events);
     let r = route::<mem::joined_members::v3::Request, _, _>(r, events::joined_members);
 
@@ -458,4 +467,22 @@ pub fn router() -> Router<AppState> {
     r.route("/config.json", get(web_client::client_config))
         .fallback(web_client::serve)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// `/thirdparty/...`: no bridges run here (see `thirdparty`).
+fn thirdparty_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::client::thirdparty as tp;
+    let r = route::<tp::get_protocols::v3::Request, _, _>(r, thirdparty::get_protocols);
+    let r = route::<tp::get_protocol::v3::Request, _, _>(r, thirdparty::get_protocol);
+    let r = route::<tp::get_location_for_protocol::v3::Request, _, _>(
+        r,
+        thirdparty::get_location_for_protocol,
+    );
+    let r =
+        route::<tp::get_user_for_protocol::v3::Request, _, _>(r, thirdparty::get_user_for_protocol);
+    let r = route::<tp::get_location_for_room_alias::v3::Request, _, _>(
+        r,
+        thirdparty::get_location_for_room_alias,
+    );
+    route::<tp::get_user_for_user_id::v3::Request, _, _>(r, thirdparty::get_user_for_user_id)
 }

@@ -28,6 +28,7 @@ pub mod reports;
 pub mod rooms;
 pub mod search;
 pub mod signing_key;
+pub mod spaces;
 pub mod sync;
 pub mod threepids;
 pub mod uiaa;

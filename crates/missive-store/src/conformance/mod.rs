@@ -176,6 +176,7 @@ macro_rules! store_conformance_tests {
             threepid_sessions_validate_once_with_their_token,
             threepids_belong_to_one_account,
             identity_keys_tokens_and_pending_invites,
+            events_are_found_by_time,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

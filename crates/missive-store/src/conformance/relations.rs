@@ -227,6 +227,31 @@ pub async fn relations_are_indexed_paged_and_redacted(store: SqlStore) {
         ),
         ["$ref", "$edit2", "$edit1", "$edit_bob"]
     );
+
+    // One sender's annotations of an event, gone once redacted.
+    let t1 = event_id!("$t1");
+    let bob_id = user_id!("@bob:test");
+    let mine = store
+        .relations_by_sender(t1, bob_id, "m.annotation")
+        .await
+        .unwrap();
+    assert_eq!(event_ids(&mine), ["$ann"]);
+    for (sender, rel_type) in [("@alice:test", "m.annotation"), (bob, "m.reference")] {
+        let sender = <&ruma::UserId>::try_from(sender).unwrap();
+        let none = store
+            .relations_by_sender(t1, sender, rel_type)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{sender} {rel_type}");
+    }
+    let mut redaction = event("!r:test", "$red3", "m.room.redaction", None, &["$red2"]);
+    redaction.redaction = Some(("$ann".into(), r#"{"redacted":true}"#.into()));
+    store.persist_event(redaction).await.unwrap();
+    let mine = store
+        .relations_by_sender(t1, bob_id, "m.annotation")
+        .await
+        .unwrap();
+    assert!(mine.is_empty());
 }
 
 pub async fn thread_unread_counts_follow_threaded_receipts(store: SqlStore) {

@@ -703,3 +703,31 @@ pub async fn push_actions_for_a_large_room_are_all_kept(store: SqlStore) {
         );
     }
 }
+
+pub async fn events_are_found_by_time(store: SqlStore) {
+    let mut prev = create_room(&store, "!r:test").await;
+    // Times out of stream order (a remote server's clock may run behind),
+    // with two events at the same time.
+    for (id, ts) in [("$a", 1000), ("$b", 3000), ("$c", 2000), ("$d", 3000)] {
+        let mut e = event("!r:test", id, "m.room.message", None, &[&prev]);
+        e.origin_server_ts = ts;
+        store.persist_event(e).await.unwrap();
+        prev = id.to_owned();
+    }
+    create_room(&store, "!other:test").await;
+    let room = room_id!("!r:test");
+    let near = |ts, direction| {
+        let store = store.clone();
+        async move {
+            let found = store
+                .events_near_time(room, ts, direction, 2)
+                .await
+                .unwrap();
+            found.into_iter().map(|e| e.event_id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(near(1500, TimelineDirection::Forward).await, ["$c", "$b"]);
+    assert_eq!(near(2500, TimelineDirection::Backward).await, ["$c", "$a"]);
+    assert_eq!(near(3000, TimelineDirection::Backward).await, ["$d", "$b"]);
+    assert!(near(3001, TimelineDirection::Forward).await.is_empty());
+}

@@ -18,12 +18,17 @@ use ruma::{
         get_notifications::v3::{Notification, Response as NotificationsResponse},
         set_pusher::v3::PusherAction,
     },
-    push::{Action, HighlightTweakValue, HttpPusherData, Tweak},
+    push::{Action, HttpPusherData},
 };
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{accounts::Identity, notifier::Notifier, reader::Reader},
+    services::{
+        accounts::Identity,
+        notifier::Notifier,
+        push_rules,
+        reader::{Reader, to_raw},
+    },
     time::now_ms,
 };
 
@@ -157,6 +162,10 @@ impl Pushers {
         let next_token = rows
             .last()
             .map(|n| n.event.stream_ordering.get().to_string());
+        // The tweaks (a sound) come from the user's rules evaluated now, as
+        // for the push gateway: stored push actions keep only the highlight.
+        let facts = room_facts::Facts::new(self.store.clone());
+        let ruleset = push_rules::load(&self.store, user).await?;
         let mut rooms: HashMap<String, (missive_core::visibility::RoomHistory, StreamPos)> =
             HashMap::new();
         let mut out = Vec::new();
@@ -180,9 +189,13 @@ impl Pushers {
             let ts = MilliSecondsSinceUnixEpoch(
                 UInt::new(event.origin_server_ts.max(0) as u64).unwrap_or(UInt::MIN),
             );
+            let client_event = event.to_client();
+            let matched = facts
+                .actions_under(&ruleset, user, &room_id, &client_event)
+                .await?;
             out.push(Notification::new(
-                stored_actions(row.highlight),
-                event.to_raw()?,
+                notified_actions(&matched, row.highlight),
+                to_raw(&client_event)?,
                 event.stream_ordering <= *read_up_to,
                 room_id,
                 ts,
@@ -194,14 +207,16 @@ impl Pushers {
     }
 }
 
-/// The actions a stored push action stands for: it notified, and maybe
-/// highlighted.
-fn stored_actions(highlight: bool) -> Vec<Action> {
-    let mut actions = vec![Action::Notify];
-    if highlight {
-        actions.push(Action::SetTweak(Tweak::Highlight(HighlightTweakValue::Yes)));
-    }
-    actions
+/// A notification's actions: it notified, with the matched rule's tweaks
+/// and the highlight stored with it.
+fn notified_actions(matched: &[Action], highlight: bool) -> Vec<Action> {
+    std::iter::once(Action::Notify)
+        .chain(
+            payload::tweaks(matched, highlight)
+                .into_iter()
+                .map(Action::SetTweak),
+        )
+        .collect()
 }
 
 /// A stored HTTP pusher as the spec lists it.

@@ -11,7 +11,7 @@ use missive_store::{EventStore, PushTargetStore, SqlStore, StoredEvent, SyncBatc
 use ruma::{
     OwnedRoomAliasId, OwnedRoomId, RoomId, UserId,
     events::room::member::MembershipState,
-    push::{Action, FlattenedJson},
+    push::{Action, FlattenedJson, Ruleset},
     serde::Raw,
 };
 use serde_json::Value;
@@ -81,6 +81,18 @@ impl Facts {
         event: &Value,
     ) -> ApiResult<Vec<Action>> {
         let ruleset = push_rules::load(&self.store, user).await?;
+        self.actions_under(&ruleset, user, room_id, event).await
+    }
+
+    /// As [`Facts::actions`], under a ruleset already loaded (one load
+    /// for a page of notifications).
+    pub async fn actions_under(
+        &self,
+        ruleset: &Ruleset,
+        user: &UserId,
+        room_id: &RoomId,
+        event: &Value,
+    ) -> ApiResult<Vec<Action>> {
         let members = self.store.push_targets(room_id.as_str()).await?;
         let display_name = members
             .iter()
@@ -96,7 +108,7 @@ impl Facts {
             member_count: members.len() as u64,
             power_levels: None,
         };
-        Ok(core_push::matched_actions(&ruleset, &flat, recipient)
+        Ok(core_push::matched_actions(ruleset, &flat, recipient)
             .await
             .to_vec())
     }

@@ -2,6 +2,7 @@
 //! /messages, /context, /event, /state, /members) asks this module what
 //! the user may see, and gets [`Visible`] events back.
 
+mod by_time;
 mod ignored;
 mod pages;
 mod relations;

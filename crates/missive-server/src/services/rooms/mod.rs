@@ -190,7 +190,8 @@ impl Rooms {
         }
         // A redaction's target, looked up in this room: the builder checks
         // the sender may redact it, whichever endpoint the redaction came by.
-        self.check_relation(room_id, &template.content).await?;
+        self.check_relation(room_id, sender, &template.event_type, &template.content)
+            .await?;
         let target = match template.redaction_target()? {
             Some(id) => Some(self.redaction_target(room_id, &id).await?),
             None => None,
