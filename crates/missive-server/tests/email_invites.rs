@@ -357,6 +357,49 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401, "identity token required: {v}");
+
+    // store-invite: for the token's owner, in a room of theirs.
+    let store_invite = |room: &str, sender: &str| json!({ "medium": "email", "address": "erin@example.org", "room_id": room, "sender": sender });
+    let (status, v) = server
+        .call(
+            Some(&is_token),
+            "POST",
+            &format!("{IS}/store-invite"),
+            store_invite(&room, "@alice:localhost"),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["display_name"], json!("eri...@exa..."));
+    assert_eq!(v["public_keys"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v["token"].is_string());
+    smtp.wait_for_mail("erin@example.org", 1).await;
+    let (status, v) = server
+        .call(
+            Some(&is_token),
+            "POST",
+            &format!("{IS}/store-invite"),
+            store_invite(&room, "@bob:localhost"),
+        )
+        .await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{v}"
+    );
+    let other = server.create_room(&bob, json!({})).await;
+    let (status, v) = server
+        .call(
+            Some(&is_token),
+            "POST",
+            &format!("{IS}/store-invite"),
+            store_invite(&other, "@alice:localhost"),
+        )
+        .await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "not in that room: {v}"
+    );
 }
 
 async fn revoked_invites_and_strangers(backend: Backend) {

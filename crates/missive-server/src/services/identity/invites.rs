@@ -15,8 +15,10 @@ use missive_core::event_builder::EventTemplate;
 use missive_store::{AccountStore, EventStore, IdentityStore, ThirdPartyInvite};
 use ruma::{
     CanonicalJsonValue, OwnedRoomId, OwnedUserId, RoomId, UserId,
-    api::identity_service::invitation::store_invitation, events::StateEventType,
-    signatures::Ed25519KeyPair, third_party_invite::IdentityServerBase64PublicKey,
+    api::identity_service::invitation::store_invitation,
+    events::{StateEventType, room::member::MembershipState},
+    signatures::Ed25519KeyPair,
+    third_party_invite::IdentityServerBase64PublicKey,
 };
 use serde_json::{Value, json};
 
@@ -128,8 +130,8 @@ impl IdentityServer {
         Ok(())
     }
 
-    /// `POST /store-invite`, for a room of this server: the token and
-    /// keys for the inviter's `m.room.third_party_invite`.
+    /// `POST /store-invite`, for a room of this server the sender is in:
+    /// the token and keys for the inviter's `m.room.third_party_invite`.
     pub async fn store_invite(
         &self,
         room_id: &RoomId,
@@ -149,6 +151,15 @@ impl IdentityServer {
             ));
         }
         self.inner.rooms.room(room_id).await?;
+        let joined = self
+            .inner
+            .store
+            .membership(room_id, sender)
+            .await?
+            .is_some_and(|m| m.membership == MembershipState::Join);
+        if !joined {
+            return Err(ApiError::forbidden("the sender is not in this room"));
+        }
         let stored = self.prepare(sender, &address).await?;
         self.record_and_mail(room_id, sender, &address, &stored)
             .await?;
