@@ -173,6 +173,8 @@ IMPLEMENTED=(
   "$C/v3/login"
   "$C/v3/logout(/all)?"
   "$C/v3/account/(whoami|password|deactivate)"
+  "$C/v3/account/3pid(/(add|delete|bind|unbind))?"
+  "$C/v3/(register|account/3pid|account/password)/(email|msisdn)/requestToken"
   "$C/v3/user/\\{userId\\}/openid/request_token"
   "$C/v3/admin/whois/\\{userId\\}"
   # devices

@@ -30,6 +30,10 @@ pub struct Config {
     /// PostgreSQL pool size of this process.
     pub database_max_connections: u32,
     pub registration: RegistrationMode,
+    /// Whether registering needs a validated e-mail address (the
+    /// `m.login.email.identity` stage), which then becomes the account's.
+    pub registration_requires_email: bool,
+    pub smtp: SmtpConfig,
     /// Whether guest accounts may be registered (`register?kind=guest`):
     /// off by default, as an administration's server has no anonymous
     /// readers unless it says so.
@@ -63,6 +67,17 @@ pub struct Config {
     /// until one closes. 0: derived from the open-files limit.
     pub max_connections: usize,
     pub push: PushConfig,
+}
+
+/// Outgoing mail (e-mail validation, password resets, invitations).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// lettre's URL form: `smtp://host:port` (plain), `?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS). Unset: no mail.
+    pub url: Option<String>,
+    /// The sender; `noreply@<server_name>` when unset.
+    pub from: Option<String>,
 }
 
 /// Delivery of notifications to push gateways (mobile notifications).
@@ -216,6 +231,10 @@ pub struct RateLimits {
     pub login_per_minute: u32,
     /// Registrations per IP per minute.
     pub register_per_minute: u32,
+    /// Validation mails per minute, per address and per IP, sustained...
+    pub mail_per_minute: u32,
+    /// ...after a burst of this many.
+    pub mail_burst: u32,
 }
 
 impl Default for RateLimits {
@@ -226,6 +245,8 @@ impl Default for RateLimits {
             send_burst: 50,
             login_per_minute: 30,
             register_per_minute: 10,
+            mail_per_minute: 1,
+            mail_burst: 5,
         }
     }
 }
@@ -239,6 +260,8 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 16,
             registration: RegistrationMode::Disabled,
+            registration_requires_email: false,
+            smtp: SmtpConfig::default(),
             guest_access: false,
             rate_limits: RateLimits::default(),
             public_baseurl: None,
@@ -309,6 +332,12 @@ impl Config {
         if self.idle_timeout_secs == 0 {
             return zero("idle_timeout_secs");
         }
+        if self.registration_requires_email && self.smtp.url.is_none() {
+            return Err(ConfigError::Invalid(
+                "registration_requires_email",
+                "needs smtp.url (MISSIVE_SMTP_URL) to send the validation mails",
+            ));
+        }
         if self.media.max_image_pixels == 0 {
             return zero("media.max_image_pixels");
         }
@@ -356,6 +385,19 @@ impl Config {
                 "token" => RegistrationMode::Token,
                 _ => return Err(ConfigError::Env("MISSIVE_REGISTRATION", v)),
             };
+        }
+        if let Some(v) = var("MISSIVE_REGISTRATION_REQUIRES_EMAIL") {
+            self.registration_requires_email = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_REGISTRATION_REQUIRES_EMAIL", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_SMTP_URL") {
+            self.smtp.url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("MISSIVE_SMTP_FROM") {
+            self.smtp.from = (!v.is_empty()).then_some(v);
         }
         if let Some(v) = var("MISSIVE_RATE_LIMITS") {
             self.rate_limits.enabled = match v.as_str() {

@@ -98,6 +98,19 @@ pub enum ApiError {
         current: Option<String>,
         message: String,
     },
+    #[error("{0}")]
+    ThreepidInUse(String),
+    #[error("{0}")]
+    ThreepidNotFound(String),
+    #[error("{0}")]
+    ThreepidAuthFailed(String),
+    #[error("{0}")]
+    ThreepidMediumNotSupported(String),
+    #[error("{0}")]
+    ServerNotTrusted(String),
+    /// An identity lookup hashed with another pepper than ours.
+    #[error("the pepper does not match this server's")]
+    InvalidPepper,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -179,6 +192,15 @@ impl ApiError {
                     None => custom("M_WRONG_ROOM_KEYS_VERSION"),
                 },
             ),
+            ThreepidInUse(_) => (StatusCode::BAD_REQUEST, ErrorKind::ThreepidInUse),
+            ThreepidNotFound(_) => (StatusCode::BAD_REQUEST, ErrorKind::ThreepidNotFound),
+            ThreepidAuthFailed(_) => (StatusCode::BAD_REQUEST, ErrorKind::ThreepidAuthFailed),
+            ThreepidMediumNotSupported(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorKind::ThreepidMediumNotSupported,
+            ),
+            ServerNotTrusted(_) => (StatusCode::BAD_REQUEST, ErrorKind::ServerNotTrusted),
+            InvalidPepper => (StatusCode::BAD_REQUEST, custom("M_INVALID_PEPPER")),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown),
         }
     }

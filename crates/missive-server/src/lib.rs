@@ -29,11 +29,11 @@ use crate::{
     services::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
-        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters, media::Media,
-        notifier::Notifier, openid::OpenId, presence::Presence, profiles::Profiles,
-        push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, search::Search, signing_key, spaces::Spaces, sync::Syncer,
-        uiaa::Uiaa,
+        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters,
+        identity::IdentityServer, media::Media, notifier::Notifier, openid::OpenId,
+        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
+        reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
+        signing_key, spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
     state::AppState,
 };
@@ -47,6 +47,10 @@ pub enum StartError {
     DataDir(std::io::Error),
     #[error("signing key: {0}")]
     SigningKey(std::io::Error),
+    #[error("mail: {0}")]
+    Smtp(String),
+    #[error("identity server: {0}")]
+    Identity(String),
     #[error("database: {0}")]
     Store(#[from] missive_store::StoreError),
 }
@@ -80,7 +84,38 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
-    let uiaa = Uiaa::new(store.clone(), accounts.clone());
+    let mailer = match &config.smtp.url {
+        Some(url) => {
+            let from = config
+                .smtp
+                .from
+                .clone()
+                .unwrap_or_else(|| format!("noreply@{}", accounts.server_name()));
+            Some(services::mail::Mailer::new(url, &from).map_err(StartError::Smtp)?)
+        }
+        None => None,
+    };
+    let openid = OpenId::new(store.clone(), accounts.server_name().clone());
+    let identity = IdentityServer::load(
+        store.clone(),
+        accounts.server_name().to_string(),
+        config.public_baseurl(),
+        rooms.clone(),
+        mailer.clone(),
+        openid.clone(),
+        limiter.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Identity(e.to_string()))?;
+    let threepids = Threepids::new(
+        store.clone(),
+        mailer,
+        limiter.clone(),
+        accounts.server_name().to_string(),
+        config.public_baseurl(),
+        identity.clone(),
+    );
+    let uiaa = Uiaa::new(store.clone(), accounts.clone(), threepids.clone());
     services::search::backfill::start(store.clone());
     let account_data = AccountData::new(store.clone(), notifier.clone());
     let push_rules = PushRules::new(store.clone(), notifier.clone());
@@ -107,9 +142,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             limiter.clone(),
             config.registration,
             config.guest_access,
+            threepids.clone(),
+            config.registration_requires_email,
         ),
         uiaa,
-        openid: OpenId::new(store.clone(), accounts.server_name().clone()),
+        openid,
+        identity,
         dehydrated: DehydratedDevices::new(store.clone(), e2ee.clone()),
         e2ee,
         media: Media::new(
@@ -121,6 +159,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         presence: Presence::new(store.clone(), notifier.clone(), config.presence),
         profiles: Profiles::new(store.clone(), rooms.clone()),
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
+        threepids,
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
         filters: Filters::new(store.clone()),
         search: Search::new(store.clone(), reader.clone()),

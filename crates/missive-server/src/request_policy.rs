@@ -12,6 +12,7 @@ use std::any::TypeId;
 
 use bytes::Bytes;
 use ruma::api::client::{
+    account::change_password,
     directory::set_room_visibility,
     push::{
         delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, set_pushrule,
@@ -49,12 +50,33 @@ fn is<T: 'static, U: 'static>() -> bool {
 /// `scheme_rule`. Synapse looks at a token on `/login` only for appservice
 /// logins, which Missive does not offer: a client whose session died must
 /// be able to log in again with the old token still in its headers.
+///
+/// `POST /account/password` also serves someone not signed in who resets
+/// a forgotten password by proving they hold the account's e-mail address.
 pub fn token_rule<T: 'static>(scheme_rule: TokenRule) -> TokenRule {
     if is::<T, login::v3::Request>() {
+        TokenRule::Ignored
+    } else if is::<T, change_password::v3::Request>() {
+        TokenRule::Optional
+    } else if identity_token_endpoint::<T>() {
         TokenRule::Ignored
     } else {
         scheme_rule
     }
+}
+
+/// The identity service endpoints that take an identity access token
+/// (checked by their handlers), never a client's.
+fn identity_token_endpoint<T: 'static>() -> bool {
+    use ruma::api::identity_service::{
+        authentication::get_account_information,
+        invitation::store_invitation,
+        lookup::{get_hash_parameters, lookup_3pid},
+    };
+    is::<T, get_account_information::v2::Request>()
+        || is::<T, store_invitation::v2::Request>()
+        || is::<T, get_hash_parameters::v2::Request>()
+        || is::<T, lookup_3pid::v2::Request>()
 }
 
 /// The push rule kinds the spec defines; a path naming another is refused.

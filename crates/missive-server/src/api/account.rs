@@ -107,8 +107,28 @@ pub async fn login(
             "only m.login.password is supported".into(),
         ));
     };
+    use ruma::api::client::uiaa::UserIdentifier;
+    let legacy_field = |name: &str| {
+        req.json_body
+            .as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(Value::as_str)
+    };
+    // An e-mail address (`m.id.thirdparty`, or the legacy top-level
+    // `medium` and `address`) names the account it is bound to.
+    let email = match &info.identifier {
+        Some(UserIdentifier::Email(e)) => Some(e.address.as_str()),
+        None if legacy_field("medium") == Some("email") => legacy_field("address"),
+        _ => None,
+    };
+    if let Some(address) = email {
+        let Some(user_id) = s.threepids.user_of_email(address).await? else {
+            return Err(ApiError::forbidden("invalid username or password"));
+        };
+        return login_as(&s, &req, &user_id, &info.password).await;
+    }
     let user_input = match &info.identifier {
-        Some(ruma::api::client::uiaa::UserIdentifier::Matrix(id)) => id.user.clone(),
+        Some(UserIdentifier::Matrix(id)) => id.user.clone(),
         _ => {
             let legacy = req
                 .json_body
@@ -124,13 +144,23 @@ pub async fn login(
     if user_id.server_name() != s.accounts.server_name() {
         return Err(ApiError::forbidden("invalid username or password"));
     }
+    login_as(&s, &req, &user_id, &info.password).await
+}
+
+/// The password check and the new session of a login.
+async fn login_as(
+    s: &AppState,
+    req: &Ruma<login::v3::Request>,
+    user_id: &ruma::UserId,
+    password: &str,
+) -> ApiResult<Json<Value>> {
     s.accounts
-        .check_password(&user_id, &info.password, req.client_ip)
+        .check_password(user_id, password, req.client_ip)
         .await?;
     let session = s
         .accounts
         .new_session(
-            &user_id,
+            user_id,
             req.body.device_id.clone(),
             req.body.initial_device_display_name.clone(),
             req.client_ip,
@@ -173,12 +203,16 @@ pub async fn whoami(
     Ok(RumaResponse(response))
 }
 
+/// Signed in: confirmed with the password. Not signed in: a reset,
+/// confirmed by proving one holds an e-mail address of the account.
 pub async fn change_password(
     State(s): State<AppState>,
     req: Ruma<change_password::v3::Request>,
 ) -> ApiResult<RumaResponse<change_password::v3::Response>> {
-    let me = req.user()?;
     let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
+    let Some(me) = &req.identity else {
+        return reset_password(&s, &req, auth).await;
+    };
     s.uiaa
         .confirm_password(&me.user_id, &req.operation, auth, req.client_ip)
         .await?;
@@ -195,6 +229,35 @@ pub async fn change_password(
             .delete_all(&me.user_id, Some(&me.device_id))
             .await?;
     }
+    Ok(RumaResponse(change_password::v3::Response::new()))
+}
+
+async fn reset_password(
+    s: &AppState,
+    req: &Ruma<change_password::v3::Request>,
+    auth: Option<&Value>,
+) -> ApiResult<RumaResponse<change_password::v3::Response>> {
+    let address = s
+        .uiaa
+        .confirm_email_owner(&req.operation, auth, req.client_ip)
+        .await?;
+    let user = s
+        .threepids
+        .user_of_email(&address)
+        .await?
+        .ok_or_else(|| ApiError::ThreepidNotFound("email not found".into()))?;
+    if req.body.new_password.is_empty() {
+        return Err(ApiError::MissingParam(
+            "new_password must not be empty".into(),
+        ));
+    }
+    s.accounts
+        .set_password(&user, &req.body.new_password)
+        .await?;
+    if req.body.logout_devices {
+        s.devices.delete_all(&user, None).await?;
+    }
+    tracing::info!(%user, "password reset by e-mail");
     Ok(RumaResponse(change_password::v3::Response::new()))
 }
 

@@ -8,7 +8,12 @@ use missive_core::room_versions::{DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS}
 use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
 use serde_json::{Value, json};
 
-use crate::{config::Config, error::ApiResult, ruma_wrapper::Ruma, services::accounts::Accounts};
+use crate::{
+    config::Config,
+    error::ApiResult,
+    ruma_wrapper::Ruma,
+    services::{accounts::Accounts, threepids::Threepids},
+};
 
 /// Spec versions whose endpoints this server implements.
 const VERSIONS: &[&str] = &[
@@ -32,7 +37,11 @@ pub async fn well_known_server(State(config): State<Arc<Config>>) -> Json<Value>
     Json(json!({ "m.server": format!("{}:{port}", config.server_name) }))
 }
 
-pub async fn get_capabilities(_req: Ruma<get_capabilities::v3::Request>) -> Json<Value> {
+/// `m.3pid_changes` says whether addresses can be added (mail configured).
+pub async fn get_capabilities(
+    State(threepids): State<Threepids>,
+    _req: Ruma<get_capabilities::v3::Request>,
+) -> Json<Value> {
     let available: serde_json::Map<String, Value> = SUPPORTED_ROOM_VERSIONS
         .iter()
         .map(|v| (v.to_string(), json!("stable")))
@@ -43,7 +52,7 @@ pub async fn get_capabilities(_req: Ruma<get_capabilities::v3::Request>) -> Json
             "m.room_versions": { "default": DEFAULT_ROOM_VERSION.as_str(), "available": available },
             "m.set_displayname": { "enabled": true },
             "m.set_avatar_url": { "enabled": true },
-            "m.3pid_changes": { "enabled": false },
+            "m.3pid_changes": { "enabled": threepids.enabled() },
             "m.get_login_token": { "enabled": false },
         }
     }))

@@ -11,6 +11,7 @@ mod directory;
 mod discovery;
 mod ephemeral;
 mod events;
+mod identity;
 mod keys;
 mod media;
 pub mod nul_guard;
@@ -26,6 +27,7 @@ mod search;
 mod spaces;
 mod sync;
 mod thirdparty;
+mod threepids;
 mod voip;
 pub mod web_client;
 
@@ -69,6 +71,77 @@ where
     })
 }
 
+/// E-mail addresses: their validation and `/account/3pid`.
+fn threepid_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::client::account as acc;
+    let r = route::<acc::request_registration_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_registration_token_via_email,
+    );
+    let r = route::<acc::request_3pid_management_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_3pid_management_token_via_email,
+    );
+    let r = route::<acc::request_password_change_token_via_email::v3::Request, _, _>(
+        r,
+        threepids::request_password_change_token_via_email,
+    );
+    let r = route::<acc::request_registration_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_registration_token_via_msisdn,
+    );
+    let r = route::<acc::request_3pid_management_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_3pid_management_token_via_msisdn,
+    );
+    let r = route::<acc::request_password_change_token_via_msisdn::v3::Request, _, _>(
+        r,
+        threepids::request_password_change_token_via_msisdn,
+    );
+    let r = route::<acc::get_3pids::v3::Request, _, _>(r, threepids::get_3pids);
+    let r = route::<acc::add_3pid::v3::Request, _, _>(r, threepids::add_3pid);
+    let r = route::<acc::delete_3pid::v3::Request, _, _>(r, threepids::delete_3pid);
+    let r = route::<acc::bind_3pid::v3::Request, _, _>(r, threepids::bind_3pid);
+    let r = route::<acc::unbind_3pid::v3::Request, _, _>(r, threepids::unbind_3pid);
+    r.route(
+        crate::services::threepids::SUBMIT_TOKEN_PATH,
+        get(threepids::submit_token_page).post(threepids::submit_token_json),
+    )
+}
+
+/// The identity service API this server answers for its own addresses.
+fn identity_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::identity_service::{
+        authentication as auth, discovery, invitation, keys, lookup, tos,
+    };
+    let r =
+        route::<discovery::get_server_status::v2::Request, _, _>(r, identity::get_server_status);
+    let r = route::<keys::get_public_key::v2::Request, _, _>(r, identity::get_public_key);
+    let r = route::<keys::check_public_key_validity::v2::Request, _, _>(
+        r,
+        identity::check_public_key_validity,
+    );
+    let r = route::<keys::validate_ephemeral_key::v2::Request, _, _>(
+        r,
+        identity::validate_ephemeral_key,
+    );
+    let r = route::<auth::register::v2::Request, _, _>(r, identity::register);
+    let r = route::<auth::get_account_information::v2::Request, _, _>(
+        r,
+        identity::get_account_information,
+    );
+    let r =
+        route::<lookup::get_hash_parameters::v2::Request, _, _>(r, identity::get_hash_parameters);
+    let r = route::<lookup::lookup_3pid::v2::Request, _, _>(r, identity::lookup_3pid);
+    let r = route::<invitation::store_invitation::v2::Request, _, _>(r, identity::store_invitation);
+    let r =
+        route::<tos::get_terms_of_service::v2::Request, _, _>(r, identity::get_terms_of_service);
+    r.route(
+        &format!("{}/account", crate::services::identity::PREFIX),
+        get(identity::get_account),
+    )
+}
+
 /// All client-server endpoints, plus discovery, health and the web client.
 pub fn router() -> Router<AppState> {
     use ruma::api::client::{
@@ -108,6 +181,8 @@ pub fn router() -> Router<AppState> {
     let r = route::<acc::whoami::v3::Request, _, _>(r, account::whoami);
     let r = route::<acc::change_password::v3::Request, _, _>(r, account::change_password);
     let r = route::<acc::deactivate::v3::Request, _, _>(r, account::deactivate);
+    let r = threepid_routes(r);
+    let r = identity_routes(r);
     let r = route::<acc::request_openid_token::v3::Request, _, _>(r, openid::request_openid_token);
     let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
         r,

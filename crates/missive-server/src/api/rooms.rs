@@ -14,7 +14,10 @@ use serde_json::Value;
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
-    services::rooms::{CreateRoom, Rooms, upgrade::RoomUpgrades},
+    services::{
+        identity::IdentityServer,
+        rooms::{CreateRoom, Rooms, upgrade::RoomUpgrades},
+    },
     state::AppState,
 };
 
@@ -135,15 +138,29 @@ pub async fn knock_room(
     Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }
 
+/// A user ID, or an e-mail address and an identity server (only this
+/// server's own: a third-party invite).
 pub async fn invite_user(
     State(rooms): State<Rooms>,
+    State(identity): State<IdentityServer>,
     req: Ruma<invite_user::v3::Request>,
 ) -> ApiResult<RumaResponse<invite_user::v3::Response>> {
     let me = req.user()?;
-    let invite_user::v3::InvitationRecipient::UserId(recipient) = &req.body.recipient else {
-        return Err(ApiError::Unknown(
-            "third-party invites are not supported".into(),
-        ));
+    let recipient = match &req.body.recipient {
+        invite_user::v3::InvitationRecipient::UserId(recipient) => recipient,
+        invite_user::v3::InvitationRecipient::ThirdPartyId(tp) => {
+            identity
+                .invite_by_email(
+                    &req.body.room_id,
+                    &me.user_id,
+                    &tp.id_server,
+                    tp.medium.as_str(),
+                    &tp.address,
+                )
+                .await?;
+            return Ok(RumaResponse(invite_user::v3::Response::new()));
+        }
+        _ => return Err(ApiError::bad_json("unknown kind of invitee")),
     };
     let is_direct = field(&req.json_body, "is_direct")
         .and_then(|v| v.as_bool())

@@ -1,9 +1,9 @@
-//! Deactivating an account: it leaves every room, is locked, and every
-//! session ends.
+//! Deactivating an account: it leaves every room, loses its e-mail
+//! addresses, is locked, and every session ends.
 
 use std::sync::Arc;
 
-use missive_store::{AccountStore, EventStore, SqlStore};
+use missive_store::{AccountStore, EventStore, SqlStore, ThreepidStore};
 use ruma::{RoomId, UserId};
 
 use crate::{
@@ -48,6 +48,9 @@ impl Deactivation {
                 }
             }
         }
+        // Its addresses are free again (nothing was published elsewhere:
+        // deactivation answers `id_server_unbind_result: no-support`).
+        self.store.delete_user_threepids(user).await?;
         self.store.deactivate_user(user).await?;
         self.devices.delete_all(user, None).await?;
         tracing::info!(%user, "deactivated");

@@ -22,6 +22,9 @@ pub struct Limiter {
     /// Password checks, wherever they happen (login and user-interactive
     /// auth), per account and per address.
     password: Arc<DefaultKeyedRateLimiter<PasswordKey>>,
+    /// Validation mails (`requestToken`), per address mailed and per
+    /// client address: nobody can flood a mailbox or the relay.
+    mail: Arc<DefaultKeyedRateLimiter<PasswordKey>>,
 }
 
 /// What a password check is counted against.
@@ -48,6 +51,9 @@ impl Limiter {
             password: Arc::new(RateLimiter::keyed(login)),
             login: Arc::new(RateLimiter::keyed(login)),
             register: Arc::new(RateLimiter::keyed(register)),
+            mail: Arc::new(RateLimiter::keyed(
+                Quota::per_minute(nz(cfg.mail_per_minute)).allow_burst(nz(cfg.mail_burst)),
+            )),
         }
     }
 
@@ -89,12 +95,28 @@ impl Limiter {
         }
     }
 
+    /// Counts one validation mail to `address` asked from `ip`.
+    pub fn check_mail(&self, address: &str, ip: Option<IpAddr>) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        to_result(
+            self.mail
+                .check_key(&PasswordKey::Account(address.to_owned())),
+        )?;
+        match ip {
+            Some(ip) => to_result(self.mail.check_key(&PasswordKey::Address(ip))),
+            None => Ok(()),
+        }
+    }
+
     /// Drops idle buckets so memory stays bounded.
     pub fn shrink(&self) {
         self.password.retain_recent();
         self.send.retain_recent();
         self.login.retain_recent();
         self.register.retain_recent();
+        self.mail.retain_recent();
     }
 }
 

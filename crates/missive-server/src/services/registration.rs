@@ -17,6 +17,7 @@ use crate::{
     services::{
         accounts::{Accounts, Session, random_alphanumeric},
         rate_limit::Limiter,
+        threepids::Threepids,
         uiaa::{self, Attempt, Purpose, Uiaa},
     },
 };
@@ -53,7 +54,23 @@ pub struct Registration {
     mode: RegistrationMode,
     /// Whether guest accounts may be registered.
     guest_access: bool,
+    threepids: Threepids,
+    /// Whether an account needs a validated e-mail address.
+    requires_email: bool,
 }
+
+/// The flows each registration mode offers: with mail configured an
+/// address may be given (its own flow, as in Synapse), or must be.
+type Flows = &'static [&'static [&'static str]];
+const OPEN: Flows = &[&[uiaa::DUMMY]];
+const OPEN_OR_EMAIL: Flows = &[&[uiaa::DUMMY], &[uiaa::EMAIL_IDENTITY]];
+const EMAIL_ONLY: Flows = &[&[uiaa::EMAIL_IDENTITY]];
+const TOKEN: Flows = &[&[uiaa::REGISTRATION_TOKEN]];
+const TOKEN_OR_EMAIL: Flows = &[
+    &[uiaa::REGISTRATION_TOKEN],
+    &[uiaa::REGISTRATION_TOKEN, uiaa::EMAIL_IDENTITY],
+];
+const TOKEN_AND_EMAIL: Flows = &[&[uiaa::REGISTRATION_TOKEN, uiaa::EMAIL_IDENTITY]];
 
 impl Registration {
     pub fn new(
@@ -62,6 +79,8 @@ impl Registration {
         limiter: Limiter,
         mode: RegistrationMode,
         guest_access: bool,
+        threepids: Threepids,
+        requires_email: bool,
     ) -> Self {
         Self {
             accounts,
@@ -69,6 +88,8 @@ impl Registration {
             limiter,
             mode,
             guest_access,
+            threepids,
+            requires_email,
         }
     }
 
@@ -81,10 +102,15 @@ impl Registration {
             // Synapse): only the guest switch.
             return self.register_guest(req).await;
         }
-        let flows: &[&[&str]] = match self.mode {
-            RegistrationMode::Disabled => return Err(ApiError::RegistrationDisabled),
-            RegistrationMode::Open => &[&[uiaa::DUMMY]],
-            RegistrationMode::Token => &[&[uiaa::REGISTRATION_TOKEN]],
+        let email = (self.threepids.enabled(), self.requires_email);
+        let flows: Flows = match (self.mode, email) {
+            (RegistrationMode::Disabled, _) => return Err(ApiError::RegistrationDisabled),
+            (RegistrationMode::Open, (_, true)) => EMAIL_ONLY,
+            (RegistrationMode::Open, (true, false)) => OPEN_OR_EMAIL,
+            (RegistrationMode::Open, (false, false)) => OPEN,
+            (RegistrationMode::Token, (_, true)) => TOKEN_AND_EMAIL,
+            (RegistrationMode::Token, (true, false)) => TOKEN_OR_EMAIL,
+            (RegistrationMode::Token, (false, false)) => TOKEN,
         };
         let upgraded_guest = match req.guest_access_token {
             Some(token) => Some(self.guest_to_upgrade(token, req.username, req.ip).await?),
@@ -127,6 +153,13 @@ impl Registration {
         };
 
         let data = completed.data;
+        if data.registered_user.is_none()
+            && let Some(email) = &data.email
+            && self.threepids.user_of_email(email).await?.is_some()
+        {
+            // Taken since the validation mail was sent.
+            return Err(ApiError::ThreepidInUse("email is already in use".into()));
+        }
         if data.registered_user.is_none() && upgraded_guest.is_some() {
             let hash = match (password, data.password_hash) {
                 (Some(p), _) => self.accounts.password_hash(p).await?,
@@ -165,6 +198,11 @@ impl Registration {
                 )
                 .await?;
             tracing::info!(user = %user_id, "registered");
+        }
+        if data.registered_user.is_none()
+            && let Some(email) = &data.email
+        {
+            self.threepids.bind(&user_id, email).await?;
         }
         if req.inhibit_login {
             return Ok(Registered {

@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::accounts::{Accounts, random_alphanumeric},
+    services::{
+        accounts::{Accounts, random_alphanumeric},
+        threepids::Threepids,
+    },
     time::now_ms,
 };
 
@@ -19,6 +22,9 @@ const SESSION_LIFETIME_MS: i64 = 30 * 60 * 1000;
 pub const DUMMY: &str = "m.login.dummy";
 pub const PASSWORD: &str = "m.login.password";
 pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
+/// Proof of an e-mail address: `threepid_creds` naming a validation
+/// session whose mailed link was opened.
+pub const EMAIL_IDENTITY: &str = "m.login.email.identity";
 
 /// What a UIA session authorises; a session started for one purpose cannot
 /// complete another.
@@ -27,6 +33,9 @@ pub enum Purpose<'a> {
     Register,
     /// A sensitive operation on this user's account.
     Account(&'a UserId),
+    /// A password reset by someone not signed in, who proves they hold
+    /// an address of the account.
+    PasswordReset,
 }
 
 impl Purpose<'_> {
@@ -34,6 +43,7 @@ impl Purpose<'_> {
         match self {
             Purpose::Register => "register".into(),
             Purpose::Account(user) => format!("account:{user}"),
+            Purpose::PasswordReset => "password_reset".into(),
         }
     }
 }
@@ -45,6 +55,8 @@ const TOKEN: &str = "registration_token";
 pub const REGISTERED_USER: &str = "registered_user_id";
 pub const PASSWORD_HASH: &str = "password_hash";
 pub const USERNAME: &str = "username";
+/// The e-mail address an `m.login.email.identity` stage proved.
+const EMAIL: &str = "email";
 
 /// One request's step of user-interactive auth.
 pub struct Attempt<'a> {
@@ -69,6 +81,8 @@ pub struct SessionData {
     pub password_hash: Option<String>,
     /// The localpart an earlier request of a registration asked for.
     pub username: Option<String>,
+    /// The e-mail address the session proved the user holds.
+    pub email: Option<String>,
 }
 
 impl SessionData {
@@ -79,6 +93,7 @@ impl SessionData {
             registered_user: text(REGISTERED_USER).and_then(|u| OwnedUserId::try_from(u).ok()),
             password_hash: text(PASSWORD_HASH),
             username: text(USERNAME),
+            email: text(EMAIL),
         }
     }
 }
@@ -94,11 +109,16 @@ pub struct Completed {
 pub struct Uiaa {
     store: Arc<SqlStore>,
     accounts: Accounts,
+    threepids: Threepids,
 }
 
 impl Uiaa {
-    pub fn new(store: Arc<SqlStore>, accounts: Accounts) -> Self {
-        Self { store, accounts }
+    pub fn new(store: Arc<SqlStore>, accounts: Accounts, threepids: Threepids) -> Self {
+        Self {
+            store,
+            accounts,
+            threepids,
+        }
     }
 
     /// Runs one step of UIA with the request's `auth` object. Returns once a
@@ -277,6 +297,29 @@ impl Uiaa {
                 params[TOKEN] = Value::String(token.to_owned());
                 Ok(())
             }
+            EMAIL_IDENTITY => {
+                // `threepidCreds` is the shape of older clients.
+                let creds = auth
+                    .get("threepid_creds")
+                    .or_else(|| auth.get("threepidCreds"));
+                let field = |name: &str| {
+                    creds
+                        .and_then(|c| c.get(name))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                };
+                let address = self
+                    .threepids
+                    .validated_address(field("sid"), field("client_secret"))
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Unauthorized(
+                            "this e-mail address has not been validated yet".into(),
+                        )
+                    })?;
+                params[EMAIL] = Value::String(address);
+                Ok(())
+            }
             other => Err(ApiError::forbidden(format!(
                 "unsupported authentication stage {other}"
             ))),
@@ -302,6 +345,28 @@ impl Uiaa {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Asks someone not signed in to prove they hold an e-mail address
+    /// (the one `m.login.email.identity` stage); returns the address.
+    pub async fn confirm_email_owner(
+        &self,
+        operation: &str,
+        auth: Option<&Value>,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<String> {
+        let done = self
+            .authenticate(Attempt {
+                purpose: Purpose::PasswordReset,
+                operation,
+                flows: &[&[EMAIL_IDENTITY]],
+                auth,
+                ip,
+            })
+            .await?;
+        done.data
+            .email
+            .ok_or_else(|| ApiError::Internal("completed e-mail stage without an address".into()))
     }
 
     /// Counts one use of a registration token a completed registration

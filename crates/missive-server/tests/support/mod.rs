@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod http;
+pub mod smtp;
 
 use std::{
     net::TcpListener,

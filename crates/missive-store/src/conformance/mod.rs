@@ -17,10 +17,11 @@ mod rooms;
 mod search;
 mod streams;
 mod sync_batch;
+mod threepids;
 
 pub use self::{
     accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, search::*, streams::*,
-    sync_batch::*,
+    sync_batch::*, threepids::*,
 };
 
 use crate::*;
@@ -172,6 +173,9 @@ macro_rules! store_conformance_tests {
             reports_are_kept_newest_first,
             relations_are_indexed_paged_and_redacted,
             thread_unread_counts_follow_threaded_receipts,
+            threepid_sessions_validate_once_with_their_token,
+            threepids_belong_to_one_account,
+            identity_keys_tokens_and_pending_invites,
             events_are_found_by_time,
         );
     };
