@@ -57,12 +57,24 @@ async fn validate(
 }
 
 /// Registers `name` with `address` (the e-mail flow); returns the token.
+/// Registers `name` with `address` (validated); returns the access token.
 async fn register_with_email(
     server: &TestServer,
     smtp: &SmtpServer,
     name: &str,
     address: &str,
 ) -> String {
+    register_with_session(server, smtp, name, address).await.0
+}
+
+/// As [`register_with_email`], also returning the validation session's
+/// ID (its client secret is `reg`), which publishing the address needs.
+async fn register_with_session(
+    server: &TestServer,
+    smtp: &SmtpServer,
+    name: &str,
+    address: &str,
+) -> (String, String) {
     let sid = validate(server, smtp, "register", "reg", address).await;
     let (status, v) = server
         .call(
@@ -80,7 +92,7 @@ async fn register_with_email(
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    v["access_token"].as_str().unwrap().to_owned()
+    (v["access_token"].as_str().unwrap().to_owned(), sid)
 }
 
 /// An identity access token for the owner of `token` (OpenID token
@@ -283,11 +295,36 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let server = start(backend, &smtp).await;
     let alice = server.register_token("alice").await;
-    let bob = register_with_email(&server, &smtp, "bob", "bob@example.org").await;
-    let mails = smtp.mails_to("bob@example.org").len();
-    let room = server.create_room(&alice, json!({})).await;
+    let (bob, sid) = register_with_session(&server, &smtp, "bob", "bob@example.org").await;
     // The public host of the base URL names this identity server too.
     let host = server.base_url.trim_start_matches("http://").to_owned();
+
+    // An address added to an account is nobody's to discover until its
+    // owner publishes it.
+    let alice_is = identity_token(&server, &alice, "@alice:localhost").await;
+    let lookup_bob = json!({ "algorithm": "none", "pepper": "", "addresses": ["bob@example.org email"] });
+    let lookup = format!("{IS}/lookup");
+    let (status, v) = server
+        .call(Some(&alice_is), "POST", &lookup, lookup_bob.clone())
+        .await;
+    assert_eq!((status, &v["mappings"]), (200, &json!({})), "{v}");
+    let bind = json!({ "sid": sid, "client_secret": "reg", "id_server": host, "id_access_token": "unused" });
+    let (status, v) = server
+        .call(Some(&bob), "POST", "/_matrix/client/v3/account/3pid/bind", bind.clone())
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = server
+        .call(Some(&alice_is), "POST", &lookup, lookup_bob.clone())
+        .await;
+    assert_eq!(v["mappings"], json!({ "bob@example.org email": "@bob:localhost" }));
+    // Another account cannot publish it with the same session.
+    let (status, v) = server
+        .call(Some(&alice), "POST", "/_matrix/client/v3/account/3pid/bind", bind)
+        .await;
+    assert_eq!((status, v["errcode"].as_str()), (400, Some("M_THREEPID_AUTH_FAILED")), "{v}");
+
+    let mails = smtp.mails_to("bob@example.org").len();
+    let room = server.create_room(&alice, json!({})).await;
     let (status, v) = invite_raw(&server, &alice, &room, &host, "BOB@example.org").await;
     assert_eq!(status, 200, "{v}");
     let member = membership(&server, &alice, &room, "@bob:localhost")
@@ -357,6 +394,24 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401, "identity token required: {v}");
+    // Withdrawn from discovery, it is found no more.
+    let (status, v) = server
+        .call(
+            Some(&bob),
+            "POST",
+            "/_matrix/client/v3/account/3pid/unbind",
+            json!({ "medium": "email", "address": "bob@example.org" }),
+        )
+        .await;
+    assert_eq!(
+        (status, &v["id_server_unbind_result"]),
+        (200, &json!("success")),
+        "{v}"
+    );
+    let (_, v) = server
+        .call(Some(&alice_is), "POST", &lookup, lookup_bob)
+        .await;
+    assert_eq!(v["mappings"], json!({}), "{v}");
 
     // store-invite: for the token's owner, in a room of theirs.
     let store_invite = |room: &str, sender: &str| json!({ "medium": "email", "address": "erin@example.org", "room_id": room, "sender": sender });

@@ -820,6 +820,14 @@ async fn reactions_are_not_repeated(backend: Backend) {
         (400, Some("M_BAD_JSON")),
         "{v}"
     );
+    // Sent twice at once, one of the two is refused.
+    let (a, b) = tokio::join!(
+        server.send_event(&bob, &room, "m.reaction", "race1", reaction("🚀")),
+        server.send_event(&bob, &room, "m.reaction", "race2", reaction("🚀")),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400], "{} {}", a.1, b.1);
     // Once redacted, it may be sent again.
     let path = format!("/_matrix/client/v3/rooms/{room}/redact/{first}/undo");
     let (status, v) = server.call(Some(&alice), "PUT", &path, json!({})).await;

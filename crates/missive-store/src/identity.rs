@@ -4,6 +4,7 @@
 //! become an account's.
 
 use async_trait::async_trait;
+use ruma::UserId;
 use sqlx::Row;
 
 use crate::{SqlStore, StoreResult};
@@ -41,6 +42,9 @@ pub trait IdentityStore: Send + Sync {
         now_ts: i64,
     ) -> StoreResult<()>;
     async fn identity_token_user(&self, token_hash: &str) -> StoreResult<Option<String>>;
+    /// Revokes every identity token of the user (password change,
+    /// deactivation).
+    async fn delete_identity_tokens(&self, user_id: &UserId) -> StoreResult<()>;
     async fn add_third_party_invite(&self, invite: &ThirdPartyInvite) -> StoreResult<()>;
     /// The invites waiting for an address, oldest first.
     async fn third_party_invites_for(
@@ -112,6 +116,14 @@ impl IdentityStore for SqlStore {
         .bind(now_ts)
         .execute(&self.write)
         .await?;
+        Ok(())
+    }
+
+    async fn delete_identity_tokens(&self, user_id: &UserId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM identity_tokens WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

@@ -74,9 +74,24 @@ pub trait ThreepidStore: Send + Sync {
         medium: &str,
         address: &str,
     ) -> StoreResult<bool>;
-    /// Every bound e-mail address and its account (identity lookups by
-    /// hash), at most `limit`.
+    /// Every published e-mail address and its account (identity lookups
+    /// by hash), at most `limit`.
     async fn all_email_threepids(&self, limit: i64) -> StoreResult<Vec<(String, String)>>;
+    /// The account an address is published for (discovery), if any.
+    async fn published_threepid_user(
+        &self,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>>;
+    /// Publishes (or withdraws) one of the user's addresses for discovery;
+    /// false if the address is not theirs.
+    async fn set_threepid_published(
+        &self,
+        user_id: &UserId,
+        medium: &str,
+        address: &str,
+        published: bool,
+    ) -> StoreResult<bool>;
     /// Unbinds every address of the user (deactivation).
     async fn delete_user_threepids(&self, user_id: &UserId) -> StoreResult<()>;
 }
@@ -266,7 +281,7 @@ impl ThreepidStore for SqlStore {
     async fn all_email_threepids(&self, limit: i64) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT address, user_id FROM user_threepids WHERE medium = 'email' \
-             ORDER BY address LIMIT $1",
+             AND published <> 0 ORDER BY address LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.read)
@@ -274,6 +289,41 @@ impl ThreepidStore for SqlStore {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
+    }
+
+    async fn published_threepid_user(
+        &self,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2 \
+             AND published <> 0",
+        )
+        .bind(medium)
+        .bind(address)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn set_threepid_published(
+        &self,
+        user_id: &UserId,
+        medium: &str,
+        address: &str,
+        published: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE user_threepids SET published = $1 \
+             WHERE user_id = $2 AND medium = $3 AND address = $4",
+        )
+        .bind(i64::from(published))
+        .bind(user_id.as_str())
+        .bind(medium)
+        .bind(address)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_user_threepids(&self, user_id: &UserId) -> StoreResult<()> {

@@ -253,42 +253,44 @@ pub async fn delete_3pid(
     )))
 }
 
-/// Binding publishes an address in an identity server: only this server's
-/// own, where an address of the account is already published.
+/// Binding publishes one of the account's addresses for discovery in an
+/// identity server: only this server's own.
 pub async fn bind_3pid(
     State(threepids): State<Threepids>,
     req: Ruma<bind_3pid::v3::Request>,
 ) -> ApiResult<RumaResponse<bind_3pid::v3::Response>> {
     let me = req.user()?;
     let b = &req.body;
-    if !threepids.is_own_identity_server(&b.identity_server_info.id_server) {
-        return Err(ApiError::ServerNotTrusted(
-            "this server trusts no identity server but its own".into(),
-        ));
-    }
-    let address = threepids
-        .validated_address(b.sid.as_str(), b.client_secret.as_str())
-        .await?
-        .ok_or_else(|| ApiError::ThreepidAuthFailed("no validated 3pid session found".into()))?;
-    if threepids.user_of_email(&address).await?.as_deref() != Some(&*me.user_id) {
-        return Err(ApiError::ThreepidAuthFailed(
-            "add the address to your account first (POST /account/3pid/add)".into(),
-        ));
-    }
+    threepids
+        .publish(
+            &me.user_id,
+            &b.identity_server_info.id_server,
+            b.sid.as_str(),
+            b.client_secret.as_str(),
+        )
+        .await?;
     Ok(RumaResponse(bind_3pid::v3::Response::new()))
 }
 
-/// Nothing is published elsewhere, so there is nothing to unbind.
+/// Withdraws an address from this server's discovery; another identity
+/// server has nothing of this server's to withdraw.
 pub async fn unbind_3pid(
+    State(threepids): State<Threepids>,
     req: Ruma<unbind_3pid::v3::Request>,
 ) -> ApiResult<RumaResponse<unbind_3pid::v3::Response>> {
-    req.user()?;
-    if req.body.medium.as_str() != EMAIL {
-        return Err(ApiError::ThreepidMediumNotSupported(
-            "only e-mail addresses are supported".into(),
-        ));
-    }
-    Ok(RumaResponse(unbind_3pid::v3::Response::new(
-        ThirdPartyIdRemovalStatus::NoSupport,
-    )))
+    let me = req.user()?;
+    let b = &req.body;
+    let withdrawn = threepids
+        .withdraw(
+            &me.user_id,
+            b.id_server.as_deref(),
+            b.medium.as_str(),
+            &b.address,
+        )
+        .await?;
+    Ok(RumaResponse(unbind_3pid::v3::Response::new(if withdrawn {
+        ThirdPartyIdRemovalStatus::Success
+    } else {
+        ThirdPartyIdRemovalStatus::NoSupport
+    })))
 }

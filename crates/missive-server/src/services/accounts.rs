@@ -11,7 +11,9 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use base64::Engine;
-use missive_store::{AccountStore, DeviceRecord, DeviceStore, NewUser, SqlStore, StoreError};
+use missive_store::{
+    AccountStore, DeviceRecord, DeviceStore, IdentityStore, NewUser, SqlStore, StoreError,
+};
 use rand::RngCore;
 use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use sha2::{Digest, Sha256};
@@ -349,9 +351,12 @@ impl Accounts {
         Ok(self.store.delete_token(&hash_token(token)).await?)
     }
 
+    /// Sets a new password; the identity tokens minted for the account
+    /// (discovery, invitations in its name) die with the old one.
     pub async fn set_password(&self, user_id: &UserId, password: &str) -> ApiResult<()> {
         let hash = self.hash(password).await?;
-        Ok(self.store.set_password_hash(user_id, &hash).await?)
+        self.store.set_password_hash(user_id, &hash).await?;
+        Ok(self.store.delete_identity_tokens(user_id).await?)
     }
 }
 

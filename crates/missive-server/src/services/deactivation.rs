@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use missive_store::{AccountStore, EventStore, SqlStore, ThreepidStore};
+use missive_store::{AccountStore, EventStore, IdentityStore, SqlStore, ThreepidStore};
 use ruma::{RoomId, UserId};
 
 use crate::{
@@ -51,6 +51,7 @@ impl Deactivation {
         // Its addresses are free again (nothing was published elsewhere:
         // deactivation answers `id_server_unbind_result: no-support`).
         self.store.delete_user_threepids(user).await?;
+        self.store.delete_identity_tokens(user).await?;
         self.store.deactivate_user(user).await?;
         self.devices.delete_all(user, None).await?;
         tracing::info!(%user, "deactivated");

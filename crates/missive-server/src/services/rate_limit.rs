@@ -105,9 +105,19 @@ impl Limiter {
                 .check_key(&PasswordKey::Account(address.to_owned())),
         )?;
         match ip {
-            Some(ip) => to_result(self.mail.check_key(&PasswordKey::Address(ip))),
+            Some(ip) => self.check_mail_client(ip),
             None => Ok(()),
         }
+    }
+
+    /// Takes from the client address's mail bucket only: checked before
+    /// anything about an address is answered, so that probing which
+    /// addresses have accounts is as slow as mailing them.
+    pub fn check_mail_client(&self, ip: IpAddr) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        to_result(self.mail.check_key(&PasswordKey::Address(ip)))
     }
 
     /// Drops idle buckets so memory stays bounded.
@@ -149,6 +159,33 @@ mod tests {
         }
         // Other users have their own bucket.
         assert!(l.check_send("@b:x").is_ok());
+    }
+
+    #[test]
+    fn mails_are_limited_per_address_and_per_client() {
+        let cfg = RateLimits {
+            mail_per_minute: 1,
+            mail_burst: 2,
+            ..RateLimits::default()
+        };
+        let l = Limiter::new(&cfg);
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let other_ip: IpAddr = [10, 0, 0, 2].into();
+        // Two mails to one address, then its bucket is empty whoever asks.
+        assert!(l.check_mail("a@x.fr", None).is_ok());
+        assert!(l.check_mail("a@x.fr", None).is_ok());
+        assert!(matches!(
+            l.check_mail("a@x.fr", Some(other_ip)),
+            Err(ApiError::LimitExceeded { .. })
+        ));
+        // One client's bucket, checked before any address is looked at.
+        assert!(l.check_mail_client(ip).is_ok());
+        assert!(l.check_mail("b@x.fr", Some(ip)).is_ok());
+        assert!(matches!(
+            l.check_mail_client(ip),
+            Err(ApiError::LimitExceeded { .. })
+        ));
+        assert!(l.check_mail("c@x.fr", Some(other_ip)).is_ok());
     }
 
     #[test]

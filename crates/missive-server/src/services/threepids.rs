@@ -134,6 +134,11 @@ impl Threepids {
     pub async fn request_email_token(&self, req: TokenRequest<'_>) -> ApiResult<TokenSent> {
         let mailer = self.mailer()?;
         let email = canonicalise_email(req.email)?;
+        // The client's limit first: whether an address has an account is
+        // answered no faster than mails are sent.
+        if let Some(ip) = req.ip {
+            self.limiter.check_mail_client(ip)?;
+        }
         let owner = self.store.threepid_user(EMAIL, &email).await?;
         match (req.purpose, owner) {
             (TokenPurpose::Register | TokenPurpose::Add, Some(_)) => {
@@ -163,7 +168,7 @@ impl Threepids {
                 submit_url,
             });
         }
-        self.limiter.check_mail(&email, req.ip)?;
+        self.limiter.check_mail(&email, None)?;
         let token = random_token();
         let session = ThreepidSession {
             session_id: pending
@@ -291,6 +296,64 @@ impl Threepids {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `POST /account/3pid/bind` to this server's identity service:
+    /// publishes one of the user's addresses (proven again by a validated
+    /// session) for discovery, and delivers the invites waiting for it.
+    pub async fn publish(
+        &self,
+        user: &UserId,
+        id_server: &str,
+        sid: &str,
+        client_secret: &str,
+    ) -> ApiResult<()> {
+        if !self.is_own_identity_server(id_server) {
+            return Err(ApiError::ServerNotTrusted(
+                "this server trusts no identity server but its own".into(),
+            ));
+        }
+        let address = self
+            .validated_address(sid, client_secret)
+            .await?
+            .ok_or_else(|| ApiError::ThreepidAuthFailed("no validated 3pid session found".into()))?;
+        if !self
+            .store
+            .set_threepid_published(user, EMAIL, &address, true)
+            .await?
+        {
+            return Err(ApiError::ThreepidAuthFailed(
+                "add the address to your account first (POST /account/3pid/add)".into(),
+            ));
+        }
+        tracing::info!(%user, "e-mail address published");
+        self.identity.exchange(user, &address).await;
+        Ok(())
+    }
+
+    /// `POST /account/3pid/unbind`: withdraws an address from discovery
+    /// here; whether anything was withdrawn (another identity server has
+    /// nothing of this server's to withdraw).
+    pub async fn withdraw(
+        &self,
+        user: &UserId,
+        id_server: Option<&str>,
+        medium: &str,
+        address: &str,
+    ) -> ApiResult<bool> {
+        if medium != EMAIL {
+            return Err(ApiError::ThreepidMediumNotSupported(
+                "only e-mail addresses are supported".into(),
+            ));
+        }
+        if id_server.is_some_and(|s| !self.is_own_identity_server(s)) {
+            return Ok(false);
+        }
+        let address = canonicalise_email(address)?;
+        Ok(self
+            .store
+            .set_threepid_published(user, EMAIL, &address, false)
+            .await?)
     }
 
     /// `GET /account/3pid`.

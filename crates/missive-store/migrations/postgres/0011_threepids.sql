@@ -10,6 +10,9 @@ CREATE TABLE user_threepids (
     user_id      TEXT NOT NULL,
     validated_ts BIGINT NOT NULL,
     added_ts     BIGINT NOT NULL,
+    -- Published for discovery (`/account/3pid/bind`): only these are found
+    -- by `/lookup` and resolve an invitation by e-mail to the account.
+    published    BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (medium, address)
 );
 

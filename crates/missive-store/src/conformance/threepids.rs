@@ -169,6 +169,30 @@ pub async fn threepids_belong_to_one_account(store: SqlStore) {
         .add_user_threepid(&bind("@bob:test", "a@example.org", 5))
         .await
         .unwrap();
+    // Nothing is found for discovery until its owner publishes it.
+    assert!(store.all_email_threepids(10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .published_threepid_user("email", "a@example.org")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .set_threepid_published(alice, "email", "a@example.org", true)
+            .await
+            .unwrap(),
+        "only the owner publishes"
+    );
+    for (who, address) in [(alice, "a2@example.org"), (bob, "a@example.org")] {
+        assert!(
+            store
+                .set_threepid_published(who, "email", address, true)
+                .await
+                .unwrap()
+        );
+    }
     assert_eq!(
         store.all_email_threepids(10).await.unwrap(),
         [
@@ -176,6 +200,19 @@ pub async fn threepids_belong_to_one_account(store: SqlStore) {
             ("a@example.org".to_owned(), "@bob:test".to_owned()),
         ]
     );
+    assert_eq!(
+        store
+            .published_threepid_user("email", "a@example.org")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("@bob:test")
+    );
+    store
+        .set_threepid_published(bob, "email", "a@example.org", false)
+        .await
+        .unwrap();
+    assert_eq!(store.all_email_threepids(10).await.unwrap().len(), 1);
     store.delete_user_threepids(alice).await.unwrap();
     assert!(store.user_threepids(alice).await.unwrap().is_empty());
     assert_eq!(store.user_threepids(bob).await.unwrap().len(), 1);
@@ -209,6 +246,13 @@ pub async fn identity_keys_tokens_and_pending_invites(store: SqlStore) {
         Some("@a:test")
     );
     assert_eq!(store.identity_token_user("x").await.unwrap(), None);
+    store.add_identity_token("h2", "@b:test", 1).await.unwrap();
+    store
+        .delete_identity_tokens(user_id!("@a:test"))
+        .await
+        .unwrap();
+    assert_eq!(store.identity_token_user("h").await.unwrap(), None);
+    assert!(store.identity_token_user("h2").await.unwrap().is_some());
 
     let invite = |token: &str, address: &str, ts: i64| ThirdPartyInvite {
         token: token.into(),

@@ -231,7 +231,13 @@ impl IdentityServer {
         let mailer = self.inner.mailer.as_ref().ok_or_else(|| {
             ApiError::ThreepidMediumNotSupported("e-mail is not configured".into())
         })?;
-        mailer.send(address, mail).await
+        // The invite exists by now (its event is in the room, and it is
+        // kept for the address): a mail relay that fails is logged, not
+        // answered as an error a client would retry into a second invite.
+        if let Err(e) = mailer.send(address, mail).await {
+            tracing::warn!(room = %room_id, error = %e, "the invitation mail was not sent");
+        }
+        Ok(())
     }
 
     /// Exchanges every invite waiting for `address` for an invite of

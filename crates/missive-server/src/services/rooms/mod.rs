@@ -191,14 +191,16 @@ impl Rooms {
         }
         // A redaction's target, looked up in this room: the builder checks
         // the sender may redact it, whichever endpoint the redaction came by.
-        self.check_relation(room_id, sender, &template.event_type, &template.content)
-            .await?;
         let target = match template.redaction_target()? {
             Some(id) => Some(self.redaction_target(room_id, &id).await?),
             None => None,
         };
         let lock = self.room_lock(room_id);
         let _guard = lock.lock().await;
+        // Under the room's lock: two identical reactions sent at once must
+        // not both find the other absent.
+        self.check_relation(room_id, sender, &template.event_type, &template.content)
+            .await?;
         for _ in 0..MAX_BUILD_ATTEMPTS {
             let identity = self.identity(room_id).await?;
             let rules = &identity.rules;

@@ -88,6 +88,13 @@ impl RoomUpgrades {
         additional_creators: Vec<OwnedUserId>,
     ) -> ApiResult<OwnedRoomId> {
         let rules = room_versions::rules(version)?;
+        // The power to tombstone the old room is checked before the upgrade
+        // is claimed: someone without it must not hold off a real upgrade.
+        self.inner.rooms.room(old).await?;
+        self.inner
+            .rooms
+            .check_may_send(old, user, &tombstone(old))
+            .await?;
         let upgrade = self.claim(user, old)?;
         let result = upgrade
             .replacement
