@@ -475,7 +475,7 @@ async fn passwords_are_reset_by_email(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401, "not validated yet: {v}");
-    open_link(&server, &smtp, "alice@example.org", before).await;
+    open_link(&server, &smtp, "alice@example.org", before + 1).await;
     let (status, v) = server
         .call(
             None,

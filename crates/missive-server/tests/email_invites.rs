@@ -302,7 +302,8 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
     // An address added to an account is nobody's to discover until its
     // owner publishes it.
     let alice_is = identity_token(&server, &alice, "@alice:localhost").await;
-    let lookup_bob = json!({ "algorithm": "none", "pepper": "", "addresses": ["bob@example.org email"] });
+    let lookup_bob =
+        json!({ "algorithm": "none", "pepper": "", "addresses": ["bob@example.org email"] });
     let lookup = format!("{IS}/lookup");
     let (status, v) = server
         .call(Some(&alice_is), "POST", &lookup, lookup_bob.clone())
@@ -310,18 +311,35 @@ async fn a_bound_address_is_invited_at_once(backend: Backend) {
     assert_eq!((status, &v["mappings"]), (200, &json!({})), "{v}");
     let bind = json!({ "sid": sid, "client_secret": "reg", "id_server": host, "id_access_token": "unused" });
     let (status, v) = server
-        .call(Some(&bob), "POST", "/_matrix/client/v3/account/3pid/bind", bind.clone())
+        .call(
+            Some(&bob),
+            "POST",
+            "/_matrix/client/v3/account/3pid/bind",
+            bind.clone(),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     let (_, v) = server
         .call(Some(&alice_is), "POST", &lookup, lookup_bob.clone())
         .await;
-    assert_eq!(v["mappings"], json!({ "bob@example.org email": "@bob:localhost" }));
+    assert_eq!(
+        v["mappings"],
+        json!({ "bob@example.org email": "@bob:localhost" })
+    );
     // Another account cannot publish it with the same session.
     let (status, v) = server
-        .call(Some(&alice), "POST", "/_matrix/client/v3/account/3pid/bind", bind)
+        .call(
+            Some(&alice),
+            "POST",
+            "/_matrix/client/v3/account/3pid/bind",
+            bind,
+        )
         .await;
-    assert_eq!((status, v["errcode"].as_str()), (400, Some("M_THREEPID_AUTH_FAILED")), "{v}");
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (400, Some("M_THREEPID_AUTH_FAILED")),
+        "{v}"
+    );
 
     let mails = smtp.mails_to("bob@example.org").len();
     let room = server.create_room(&alice, json!({})).await;

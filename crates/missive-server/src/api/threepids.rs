@@ -26,7 +26,7 @@ use crate::{
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
         mail::escape_html,
-        threepids::{EMAIL, Threepids, TokenPurpose, TokenRequest, TokenSent},
+        threepids::{Threepids, TokenPurpose, TokenRequest, TokenSent},
         uiaa::Uiaa,
     },
 };

@@ -316,7 +316,9 @@ impl Threepids {
         let address = self
             .validated_address(sid, client_secret)
             .await?
-            .ok_or_else(|| ApiError::ThreepidAuthFailed("no validated 3pid session found".into()))?;
+            .ok_or_else(|| {
+                ApiError::ThreepidAuthFailed("no validated 3pid session found".into())
+            })?;
         if !self
             .store
             .set_threepid_published(user, EMAIL, &address, true)
