@@ -31,6 +31,14 @@ use crate::{
 /// Rooms in one page when the client does not say, and at most.
 const MAX_PAGE: u64 = 50;
 
+/// Children followed per space (Synapse's bound too): a space someone
+/// filled with thousands of children costs a bounded walk.
+const MAX_CHILDREN: usize = 50;
+
+/// Rooms read per request, answered, skipped or refused: the walk is
+/// recomputed for each page, so this also bounds how deep pages go.
+const MAX_ROOMS_READ: usize = 1_000;
+
 /// Reads space hierarchies. Cheap to clone.
 #[derive(Clone)]
 pub struct Spaces {
@@ -106,6 +114,7 @@ impl Spaces {
         let mut queue: VecDeque<(OwnedRoomId, u64)> = VecDeque::new();
         let mut seen: HashSet<OwnedRoomId> = HashSet::new();
         let mut skipped = 0;
+        let mut read = 1;
         let mut rooms = Vec::new();
         let mut next = Some((root, 0u64));
         while let Some((facts, depth)) = next.take() {
@@ -122,7 +131,7 @@ impl Spaces {
                     break;
                 }
             }
-            next = self.next_room(user, &mut queue, &seen).await?;
+            next = self.next_room(user, &mut queue, &seen, &mut read).await?;
         }
         let mut response = hierarchy::Response::new();
         response.rooms = rooms;
@@ -138,11 +147,17 @@ impl Spaces {
         user: &UserId,
         queue: &mut VecDeque<(OwnedRoomId, u64)>,
         seen: &HashSet<OwnedRoomId>,
+        read: &mut usize,
     ) -> ApiResult<Option<(RoomFacts, u64)>> {
         while let Some((room_id, depth)) = queue.pop_front() {
             if seen.contains(&room_id) {
                 continue;
             }
+            if *read >= MAX_ROOMS_READ {
+                queue.clear();
+                return Ok(None);
+            }
+            *read += 1;
             if let Some(facts) = RoomFacts::read(&self.store, &room_id).await?
                 && facts.previewable_by(&self.store, user).await?
             {
@@ -152,7 +167,7 @@ impl Spaces {
         Ok(None)
     }
 
-    /// A space's children with a `via` (the others are no longer
+    /// A space's first children with a `via` (the others are no longer
     /// children), in the spec's order; none for a room that is no space.
     async fn children(
         &self,
@@ -187,6 +202,7 @@ impl Spaces {
             .filter(|c| !suggested_only || c.content.suggested)
             .collect();
         children.sort();
+        children.truncate(MAX_CHILDREN);
         Ok(children)
     }
 }
