@@ -133,6 +133,11 @@ enum Scenario {
         messages: usize,
         #[arg(long, default_value_t = 20)]
         queries: usize,
+        /// A shell command run once the messages are in, before the first
+        /// timed search: on PostgreSQL, `ANALYZE`, which autovacuum would
+        /// have run on a production server by then.
+        #[arg(long)]
+        after_fill: Option<String>,
     },
     /// A burst of room creation: `clients` users creating `rooms` each.
     CreateRooms {
@@ -183,7 +188,11 @@ async fn main() {
             rooms,
             messages,
             queries,
-        } => search::search(&cli.url, &cli.prefix, rooms, messages, queries).await,
+            after_fill,
+        } => {
+            let fill = search::Fill { rooms, messages };
+            search::search(&cli.url, &cli.prefix, fill, queries, after_fill.as_deref()).await
+        }
         Scenario::CreateRooms { clients, rooms } => {
             rooms::create_rooms(&cli.url, &cli.prefix, clients, rooms).await
         }

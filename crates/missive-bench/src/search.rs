@@ -99,12 +99,18 @@ impl Words {
     }
 }
 
+/// What the scenario searches through: `messages` messages over `rooms`.
+pub struct Fill {
+    pub rooms: usize,
+    pub messages: usize,
+}
+
 pub async fn search(
     url: &str,
     prefix: &str,
-    rooms: usize,
-    messages: usize,
+    Fill { rooms, messages }: Fill,
     queries: usize,
+    after_fill: Option<&str>,
 ) -> crate::client::Result<Value> {
     let user = Client::register(url, &format!("{prefix}_search")).await?;
     let mut room_ids = Vec::with_capacity(rooms);
@@ -123,6 +129,9 @@ pub async fn search(
         .try_collect::<Vec<()>>()
         .await?;
     let fill_secs = fill_started.elapsed().as_secs_f64();
+    if let Some(command) = after_fill {
+        run_after_fill(command).await?;
+    }
 
     let mut per_query = Vec::new();
     let mut all = Latencies::new();
@@ -171,5 +180,21 @@ mod tests {
             assert_eq!(a.message(), b.message());
         }
         assert_eq!(Words(7).message().split(' ').count(), 10);
+    }
+}
+
+/// Runs the `--after-fill` command through the shell; its failure fails
+/// the scenario, so that no figure is taken on a database left unprepared.
+async fn run_after_fill(command: &str) -> crate::client::Result<()> {
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .await
+        .map_err(|e| format!("--after-fill: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("--after-fill `{command}` failed: {status}"))
     }
 }

@@ -35,7 +35,7 @@ use crate::{
         reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
         signing_key, spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
-    state::AppState,
+    state::{AppState, Services},
 };
 
 /// Why the server could not start.
@@ -119,7 +119,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     services::search::backfill::start(store.clone());
     let account_data = AccountData::new(store.clone(), notifier.clone());
     let push_rules = PushRules::new(store.clone(), notifier.clone());
-    Ok(AppState {
+    Ok(AppState::new(Services {
         upgrades: services::rooms::upgrade::RoomUpgrades::new(
             rooms.clone(),
             account_data.clone(),
@@ -176,7 +176,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         accounts,
         rooms,
         reader,
-    })
+    }))
 }
 
 /// The HTTP application: routes plus cross-cutting layers.

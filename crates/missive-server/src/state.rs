@@ -21,8 +21,26 @@ use crate::{
     },
 };
 
+/// Every service, shared: handlers that take the whole set (`State<AppState>`)
+/// clone one `Arc` per request, not each service with its strings and maps.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Arc<SqlStore>,
     pub accounts: Accounts,

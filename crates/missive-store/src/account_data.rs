@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use ruma::{RoomId, UserId};
 
-use crate::{SqlStore, StoreResult, StreamPos};
+use crate::{SqlStore, StoreResult, StreamPos, read_cache::account_data_key};
 
 /// Per-user account data, global (`room_id` empty) or per room.
 #[async_trait]
@@ -59,6 +59,11 @@ impl AccountDataStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.caches.account_data.forget(&account_data_key(
+            user_id.as_str(),
+            room_id.map_or("", RoomId::as_str),
+            data_type,
+        ));
         if room_id.is_none() && data_type == crate::push_targets::PUSH_RULES_TYPE {
             self.caches.push_targets.forget_all();
         }
@@ -71,14 +76,21 @@ impl AccountDataStore for SqlStore {
         room_id: Option<&RoomId>,
         data_type: &str,
     ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+        let room = room_id.map_or("", RoomId::as_str);
+        let read = sqlx::query_scalar(
             "SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
         )
         .bind(user_id.as_str())
-        .bind(room_id.map_or("", RoomId::as_str))
+        .bind(room)
         .bind(data_type)
-        .fetch_optional(&self.read)
-        .await?)
+        .fetch_optional(&self.read);
+        let key = account_data_key(user_id.as_str(), room, data_type);
+        let content = self
+            .caches
+            .account_data
+            .read_through(&key, async { Ok(Some(read.await?)) })
+            .await?;
+        Ok(content.flatten())
     }
 
     async fn account_data_since(

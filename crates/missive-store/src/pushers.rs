@@ -191,6 +191,8 @@ impl PusherStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Without `append`, other users' pushers with this key went too.
+        self.caches.pushers.forget_all();
         Ok(())
     }
 
@@ -207,17 +209,29 @@ impl PusherStore for SqlStore {
                 .bind(pushkey)
                 .execute(&self.write)
                 .await?;
+        self.caches.pushers.forget(user_id.as_str());
         Ok(done.rows_affected() > 0)
     }
 
     async fn pushers(&self, user_id: &UserId) -> StoreResult<Vec<PusherRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PUSHER_COLUMNS} FROM pushers WHERE user_id = $1 ORDER BY app_id, pushkey"
-        )))
-        .bind(user_id.as_str())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(pusher_from_row).collect()
+        let read = async {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {PUSHER_COLUMNS} FROM pushers WHERE user_id = $1 ORDER BY app_id, pushkey"
+            )))
+            .bind(user_id.as_str())
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(pusher_from_row)
+                .collect::<StoreResult<Vec<_>>>()
+                .map(Some)
+        };
+        let pushers = self
+            .caches
+            .pushers
+            .read_through(user_id.as_str(), read)
+            .await?;
+        Ok(pushers.unwrap_or_default())
     }
 
     async fn all_pushers(&self) -> StoreResult<Vec<PusherRecord>> {
@@ -246,6 +260,7 @@ impl PusherStore for SqlStore {
         .bind(pushkey)
         .execute(&self.write)
         .await?;
+        self.caches.pushers.forget(user_id.as_str());
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{Membership, PushTarget, StoreResult, devices::TokenUser};
+use crate::{Membership, PushTarget, PusherRecord, StoreResult, devices::TokenUser};
 
 /// Tokens kept at most (a bound on memory, far above the active sessions
 /// of one machine).
@@ -32,6 +32,9 @@ const MAX_ROOMS: usize = 10_000;
 /// Users whose memberships are kept at most.
 const MAX_USERS: usize = 100_000;
 
+/// Users whose pushers, and account data entries, are kept at most.
+const MAX_ENTRIES: usize = 100_000;
+
 /// The store's caches, shared by every copy of the store.
 pub(crate) struct Caches {
     /// Access token hash -> its device and account flags.
@@ -40,6 +43,19 @@ pub(crate) struct Caches {
     pub(crate) push_targets: ReadCache<String, Arc<[PushTarget]>>,
     /// User ID -> the user's memberships not forgotten (every sync asks).
     pub(crate) memberships: ReadCache<String, Vec<Membership>>,
+    /// User ID -> the user's pushers (push delivery asks at every
+    /// notification, and most users have none).
+    pub(crate) pushers: ReadCache<String, Vec<PusherRecord>>,
+    /// [`account_data_key`] -> that account data entry's content, or
+    /// `None` where unset (every sync reads the ignored-user list, which
+    /// most users never set).
+    pub(crate) account_data: ReadCache<String, Option<String>>,
+}
+
+/// The key of one account data entry in [`Caches::account_data`]: NUL
+/// cannot occur in a user ID, room ID or data type that reached the store.
+pub(crate) fn account_data_key(user_id: &str, room_id: &str, data_type: &str) -> String {
+    format!("{user_id}\0{room_id}\0{data_type}")
 }
 
 impl Caches {
@@ -49,6 +65,8 @@ impl Caches {
             tokens: ReadCache::new(enabled, MAX_TOKENS),
             push_targets: ReadCache::new(enabled, MAX_ROOMS),
             memberships: ReadCache::new(enabled, MAX_USERS),
+            pushers: ReadCache::new(enabled, MAX_ENTRIES),
+            account_data: ReadCache::new(enabled, MAX_ENTRIES),
         })
     }
 }
