@@ -169,20 +169,6 @@ pub async fn search(
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_are_the_same_every_run() {
-        let (mut a, mut b) = (Words(1), Words(1));
-        for _ in 0..100 {
-            assert_eq!(a.message(), b.message());
-        }
-        assert_eq!(Words(7).message().split(' ').count(), 10);
-    }
-}
-
 /// Runs the `--after-fill` command through the shell; its failure fails
 /// the scenario, so that no figure is taken on a database left unprepared.
 async fn run_after_fill(command: &str) -> crate::client::Result<()> {
@@ -196,5 +182,19 @@ async fn run_after_fill(command: &str) -> crate::client::Result<()> {
         Ok(())
     } else {
         Err(format!("--after-fill `{command}` failed: {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_the_same_every_run() {
+        let (mut a, mut b) = (Words(1), Words(1));
+        for _ in 0..100 {
+            assert_eq!(a.message(), b.message());
+        }
+        assert_eq!(Words(7).message().split(' ').count(), 10);
     }
 }

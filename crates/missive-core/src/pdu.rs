@@ -1,8 +1,8 @@
 //! A persistent data unit (a room event) as the server holds it.
 
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
-    OwnedUserId, RoomId, UInt, UserId, events::TimelineEventType,
+    CanonicalJsonObject, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId,
+    RoomId, UInt, UserId, events::TimelineEventType,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -152,59 +152,101 @@ pub fn create_event_room_id(event_id: &ruma::EventId) -> Option<OwnedRoomId> {
     RoomId::new_v2(hash).ok()
 }
 
-/// Converts a stored PDU JSON object to the client event format: drops the
-/// federation-only fields and adds `event_id` (and `room_id` to a room
-/// version 12 create event, which names its room by its own ID, as Synapse
-/// serves it: clients expect every event to carry its room).
+/// The fields of a PDU that the client event format keeps. Read straight
+/// from a stored event's JSON, the others (hashes, signatures, auth and
+/// previous events) are skipped unparsed: serving an event costs what it
+/// serves.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ClientFields {
+    content: Option<serde_json::Value>,
+    origin_server_ts: Option<serde_json::Value>,
+    room_id: Option<serde_json::Value>,
+    sender: Option<serde_json::Value>,
+    state_key: Option<serde_json::Value>,
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+    redacts: Option<serde_json::Value>,
+    unsigned: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ClientFields {
+    /// The kept fields of a PDU held as canonical JSON.
+    pub fn of(json: &CanonicalJsonObject) -> Self {
+        let field = |key: &str| json.get(key).cloned().map(serde_json::Value::from);
+        Self {
+            content: field("content"),
+            origin_server_ts: field("origin_server_ts"),
+            room_id: field("room_id"),
+            sender: field("sender"),
+            state_key: field("state_key"),
+            kind: field("type"),
+            redacts: field("redacts"),
+            unsigned: match field("unsigned") {
+                Some(serde_json::Value::Object(map)) => Some(map),
+                _ => None,
+            },
+        }
+    }
+
+    /// The event in the client format: the kept fields and `event_id`
+    /// (and `room_id` on a room version 12 create event, which names its
+    /// room by its own ID, as Synapse serves it: clients expect every event
+    /// to carry its room), with `unsigned_extra`'s keys added to `unsigned`.
+    pub fn into_client(
+        self,
+        event_id: &ruma::EventId,
+        unsigned_extra: impl IntoIterator<Item = (String, serde_json::Value)>,
+    ) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        let is_create =
+            self.kind.as_ref().and_then(serde_json::Value::as_str) == Some("m.room.create");
+        for (key, value) in [
+            ("content", self.content),
+            ("origin_server_ts", self.origin_server_ts),
+            ("room_id", self.room_id),
+            ("sender", self.sender),
+            ("state_key", self.state_key),
+            ("type", self.kind),
+            ("redacts", self.redacts),
+        ] {
+            if let Some(value) = value {
+                out.insert(key.to_owned(), value);
+            }
+        }
+        out.insert(
+            "event_id".to_owned(),
+            serde_json::Value::String(event_id.to_string()),
+        );
+        if !out.contains_key("room_id")
+            && is_create
+            && let Some(room_id) = create_event_room_id(event_id)
+        {
+            out.insert(
+                "room_id".to_owned(),
+                serde_json::Value::String(room_id.to_string()),
+            );
+        }
+        let mut unsigned = self.unsigned.unwrap_or_default();
+        unsigned.extend(unsigned_extra);
+        if !unsigned.is_empty() {
+            out.insert("unsigned".to_owned(), serde_json::Value::Object(unsigned));
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// Converts a PDU JSON object to the client event format (see
+/// [`ClientFields::into_client`]).
 pub fn client_event(
     event_id: &ruma::EventId,
     json: &CanonicalJsonObject,
     unsigned_extra: Option<serde_json::Value>,
 ) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for key in [
-        "content",
-        "origin_server_ts",
-        "room_id",
-        "sender",
-        "state_key",
-        "type",
-        "redacts",
-    ] {
-        if let Some(v) = json.get(key) {
-            out.insert(key.to_owned(), v.clone().into());
-        }
-    }
-    out.insert(
-        "event_id".to_owned(),
-        serde_json::Value::String(event_id.to_string()),
-    );
-    if !out.contains_key("room_id")
-        && json.get("type") == Some(&CanonicalJsonValue::String("m.room.create".into()))
-        && let Some(room_id) = create_event_room_id(event_id)
-    {
-        out.insert(
-            "room_id".to_owned(),
-            serde_json::Value::String(room_id.to_string()),
-        );
-    }
-    let mut unsigned = match json.get("unsigned") {
-        Some(CanonicalJsonValue::Object(o)) => {
-            serde_json::Value::from(CanonicalJsonValue::Object(o.clone()))
-        }
-        _ => serde_json::json!({}),
+    let extra = match unsigned_extra {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
-    if let (Some(extra), Some(map)) = (unsigned_extra, unsigned.as_object_mut())
-        && let Some(extra) = extra.as_object()
-    {
-        for (k, v) in extra {
-            map.insert(k.clone(), v.clone());
-        }
-    }
-    if unsigned.as_object().is_some_and(|m| !m.is_empty()) {
-        out.insert("unsigned".to_owned(), unsigned);
-    }
-    serde_json::Value::Object(out)
+    ClientFields::of(json).into_client(event_id, extra)
 }
 
 impl ruma::state_res::Event for Pdu {

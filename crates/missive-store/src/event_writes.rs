@@ -145,7 +145,7 @@ impl SqlStore {
             self.unindex_redacted(tx, target).await?;
         }
         self.insert_push_actions(tx, &[(event, pos)]).await?;
-        self.index_for_search(tx, &[(event, pos)]).await?;
+        self.queue_for_search(tx, &[(event, pos)]).await?;
 
         Ok(PersistOutcome::Persisted {
             stream_ordering: pos,
@@ -240,7 +240,7 @@ impl SqlStore {
             .ok_or_else(|| StoreError::Corrupt(format!("room {} has no state", event.room_id)))?;
         self.insert_event_row(tx, event, pos, group).await?;
         self.insert_push_actions(tx, &[(event, pos)]).await?;
-        self.index_for_search(tx, &[(event, pos)]).await?;
+        self.queue_for_search(tx, &[(event, pos)]).await?;
         Ok(Some(PersistOutcome::Persisted {
             stream_ordering: pos,
         }))

@@ -14,6 +14,12 @@
 //! if a shared statement fails, the batch is written again one event at a
 //! time, which finds the event at fault. A batch the database aborted to
 //! break a deadlock with another process is written again as it was.
+//!
+//! Once no writer has come for [`IDLE_BEFORE_INDEXING`] (or after
+//! [`INDEX_EVERY`] batches, so that a steady load cannot starve it), the
+//! task moves the events its batches queued for search into the full-text
+//! index, many at a time: off the path of the sends waiting for their
+//! commit, and one FTS5 segment for many messages instead of one each.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +34,16 @@ const MAX_CONFLICT_RETRIES: usize = 5;
 
 /// Requests waiting for the writer task beyond the batch being written.
 const QUEUE: usize = 4096;
+
+/// Batches written before the writer moves their events into the search
+/// index even though writers keep coming.
+const INDEX_EVERY: usize = 16;
+
+/// How long the writer waits for the next batch before it moves the events
+/// written so far into the search index: one index transaction for every
+/// burst of messages, and none between a send and the next one of a
+/// conversation.
+const IDLE_BEFORE_INDEXING: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) struct Request {
     event: NewEvent,
@@ -60,7 +76,22 @@ impl GroupCommit {
 }
 
 async fn run(store: SqlStore, mut requests: mpsc::Receiver<Request>) {
-    while let Some(first) = requests.recv().await {
+    // Batches written since their events were last moved into the index.
+    let mut unindexed = 0;
+    loop {
+        let first = if unindexed == 0 {
+            requests.recv().await
+        } else {
+            match tokio::time::timeout(IDLE_BEFORE_INDEXING, requests.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    store.index_queued_events().await;
+                    unindexed = 0;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match requests.try_recv() {
@@ -77,10 +108,25 @@ async fn run(store: SqlStore, mut requests: mpsc::Receiver<Request>) {
             micros = started.elapsed().as_micros() as u64,
             "event batch written"
         );
+        unindexed += 1;
+        if unindexed >= INDEX_EVERY {
+            store.index_queued_events().await;
+            unindexed = 0;
+        }
     }
+    store.index_queued_events().await;
 }
 
 impl SqlStore {
+    /// Moves every event queued for search into the index. A failure
+    /// leaves them queued: the next round, or the next search, indexes
+    /// them.
+    async fn index_queued_events(&self) {
+        if let Err(e) = self.index_all_queued().await {
+            tracing::warn!(error = %e, "indexing new events for search failed");
+        }
+    }
+
     async fn write_batch(&self, batch: Vec<Request>) {
         let (events, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|r| (r.event, r.reply)).unzip();

@@ -163,7 +163,7 @@ impl SqlStore {
             written.iter().map(|t| (ev(t), t.pos)).collect();
         self.insert_push_actions(tx, &notified).await?;
         // 5. Their search terms (one statement for the batch's messages).
-        self.index_for_search(tx, &notified).await?;
+        self.queue_for_search(tx, &notified).await?;
         outcomes.extend(written.iter().map(|t| {
             (
                 t.at,

@@ -1,5 +1,6 @@
-//! Full-text search over room events: the index written with each event
-//! (in its transaction), removed by redactions, and the searches.
+//! Full-text search over room events: the index, fed from the queue each
+//! event's transaction writes to (`search_pending`, see its migration),
+//! removed by redactions, and the searches.
 //!
 //! The terms come normalised from `missive_core::search`; each backend only
 //! matches and ranks them: SQLite with an FTS5 table (`bm25`), PostgreSQL
@@ -20,6 +21,9 @@ use crate::{
 
 /// Most index rows per INSERT (two parameters each).
 const ROWS_PER_STATEMENT: usize = 64;
+
+/// Queued events moved into the index per transaction.
+pub(crate) const INDEX_STEP: i64 = 500;
 
 /// Events read per step of the backfill.
 const BACKFILL_STEP: i64 = 500;
@@ -88,9 +92,10 @@ pub trait SearchStore: Send + Sync {
 }
 
 impl SqlStore {
-    /// Indexes the searchable events among `events` (each at its position),
-    /// many rows per statement, inside the events' transaction.
-    pub(crate) async fn index_for_search(
+    /// Queues the searchable events among `events` (each at its position)
+    /// for the index, many rows per statement, inside the events'
+    /// transaction.
+    pub(crate) async fn queue_for_search(
         &self,
         tx: &mut Transaction<'static, Any>,
         events: &[(&NewEvent, StreamPos)],
@@ -99,7 +104,49 @@ impl SqlStore {
             .iter()
             .filter_map(|(e, pos)| e.search_terms.as_deref().map(|t| (*pos, t)))
             .collect();
-        self.insert_search_rows(tx, &rows).await
+        for range in row_chunks(rows.len(), ROWS_PER_STATEMENT) {
+            let chunk = &rows[range];
+            let sql = format!(
+                "INSERT INTO search_pending (stream_ordering, terms) VALUES {}",
+                placeholders(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (pos, terms) in chunk {
+                query = query.bind(*pos).bind(*terms);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves up to `limit` queued events into the index, in one
+    /// transaction; returns how many. Concurrent callers (the event writer,
+    /// searches, other processes) each take rows no other has taken.
+    pub(crate) async fn index_queued(&self, limit: i64) -> StoreResult<usize> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "DELETE FROM search_pending WHERE stream_ordering IN \
+             (SELECT stream_ordering FROM search_pending ORDER BY stream_ordering LIMIT $1) \
+             RETURNING stream_ordering, terms",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let taken: Vec<(StreamPos, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<StoreResult<_>>()?;
+        let rows: Vec<(StreamPos, &str)> = taken.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        self.insert_search_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Indexes every queued event, so that a search sees each event
+    /// committed before it.
+    pub(crate) async fn index_all_queued(&self) -> StoreResult<()> {
+        while self.index_queued(INDEX_STEP).await? == INDEX_STEP as usize {}
+        Ok(())
     }
 
     async fn insert_search_rows(
@@ -151,6 +198,13 @@ impl SqlStore {
             }
         };
         sqlx::query(sql).bind(event_id).execute(&mut **tx).await?;
+        sqlx::query(
+            "DELETE FROM search_pending WHERE stream_ordering = \
+             (SELECT stream_ordering FROM events WHERE event_id = $1)",
+        )
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 }
@@ -286,6 +340,7 @@ impl SearchStore for SqlStore {
         if query.terms.is_empty() || query.types.is_empty() || limit <= 0 {
             return Ok(Vec::new());
         }
+        self.index_all_queued().await?;
         let cond = conditions(self.backend, query, from);
         // SQLite's bm25 is lower for better matches; both give higher.
         let rank = match self.backend {
@@ -331,6 +386,7 @@ impl SearchStore for SqlStore {
         if query.terms.is_empty() || query.types.is_empty() {
             return Ok(0);
         }
+        self.index_all_queued().await?;
         let cond = conditions(self.backend, query, SearchFrom::Start);
         let sql = format!("SELECT COUNT(*) {}", cond.sql);
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))

@@ -169,6 +169,8 @@ macro_rules! store_conformance_tests {
             search_matches_ranks_pages_and_filters,
             search_covers_members_up_to_their_leave_and_not_redactions,
             batched_messages_are_indexed,
+            the_writer_indexes_queued_messages_once_idle,
+            a_search_indexes_what_is_queued_first,
             older_events_are_indexed_by_the_backfill,
             reports_are_kept_newest_first,
             relations_are_indexed_paged_and_redacted,

@@ -218,6 +218,60 @@ pub async fn batched_messages_are_indexed(store: SqlStore) {
     );
 }
 
+/// Events queued for search and not yet indexed.
+async fn queued(store: &SqlStore) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM search_pending")
+        .fetch_one(&store.read)
+        .await
+        .unwrap()
+}
+
+/// Waits (bounded) until the event writer has indexed what it queued: it
+/// then waits for the next write, and indexes nothing meanwhile.
+async fn writer_indexed(store: &SqlStore) {
+    let mut waits = 0;
+    while queued(store).await > 0 {
+        waits += 1;
+        assert!(waits < 600, "the writer never indexed the queued messages");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn the_writer_indexes_queued_messages_once_idle(store: SqlStore) {
+    let join = create_room(&store, "!a:test").await;
+    store
+        .persist_event(message("!a:test", "$m1", &join, "circulaire urgente"))
+        .await
+        .unwrap();
+    writer_indexed(&store).await;
+    let q = query("@alice:test", &[&["circulaire"]], SearchOrder::Recent);
+    assert_eq!(found(&store, &q, SearchFrom::Start, 10).await, ["$m1"]);
+}
+
+pub async fn a_search_indexes_what_is_queued_first(store: SqlStore) {
+    let join = create_room(&store, "!a:test").await;
+    store
+        .persist_event(message("!a:test", "$m0", &join, "note de service"))
+        .await
+        .unwrap();
+    writer_indexed(&store).await;
+    // Written in a transaction of its own, as a crash would leave it:
+    // queued, and the writer task idle.
+    let event = message("!a:test", "$m1", "$m0", "arrete prefectoral");
+    let mut tx = store.begin().await.unwrap();
+    let pos = store
+        .next_positions(&mut tx, 1, crate::StreamKind::Events)
+        .await
+        .unwrap();
+    store.insert_event(&mut tx, &event, pos).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(queued(&store).await, 1);
+    let q = query("@alice:test", &[&["prefectoral"]], SearchOrder::Rank);
+    assert_eq!(store.count_search_matches(&q).await.unwrap(), 1);
+    assert_eq!(queued(&store).await, 0, "the search indexed it first");
+    assert_eq!(found(&store, &q, SearchFrom::Start, 10).await, ["$m1"]);
+}
+
 pub async fn older_events_are_indexed_by_the_backfill(store: SqlStore) {
     let join = create_room(&store, "!a:test").await;
     let old = |id: &str, prev: &str, body: &str| NewEvent {

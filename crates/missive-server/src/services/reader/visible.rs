@@ -4,7 +4,7 @@
 
 use std::ops::Deref;
 
-use missive_core::pdu::client_event;
+use missive_core::pdu::ClientFields;
 use missive_store::StoredEvent;
 use ruma::{EventId, serde::Raw};
 use serde_json::{Value, json};
@@ -124,14 +124,14 @@ pub fn to_raw<T>(value: &Value) -> ApiResult<Raw<T>> {
 /// serve on their own terms (stripped state of an invite, say); handlers
 /// serve [`Visible`] events.
 pub(in crate::services) fn serve_event(e: &StoredEvent) -> Value {
-    let Ok(object) = serde_json::from_str::<ruma::CanonicalJsonObject>(&e.json) else {
+    let Ok(fields) = serde_json::from_str::<ClientFields>(&e.json) else {
         return json!({});
     };
     let Ok(id) = EventId::parse(&e.event_id) else {
         return json!({});
     };
     let age = (now_ms() - e.origin_server_ts).max(0);
-    client_event(&id, &object, Some(json!({ "age": age })))
+    fields.into_client(&id, [("age".to_owned(), json!(age))])
 }
 
 /// A stored event as servers see it, plus its ID and `unsigned.age` (the
