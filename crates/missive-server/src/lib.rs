@@ -145,6 +145,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             threepids.clone(),
             config.registration_requires_email,
         ),
+        passwords: services::passwords::Passwords::new(
+            accounts.clone(),
+            devices.clone(),
+            threepids.clone(),
+            uiaa.clone(),
+        ),
         uiaa,
         openid,
         identity,

@@ -17,6 +17,7 @@ use crate::{
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
         accounts::Accounts,
+        passwords::{NewPassword, Passwords},
         registration::{NewAccount, Registration},
     },
     state::AppState,
@@ -206,58 +207,20 @@ pub async fn whoami(
 /// Signed in: confirmed with the password. Not signed in: a reset,
 /// confirmed by proving one holds an e-mail address of the account.
 pub async fn change_password(
-    State(s): State<AppState>,
+    State(passwords): State<Passwords>,
     req: Ruma<change_password::v3::Request>,
 ) -> ApiResult<RumaResponse<change_password::v3::Response>> {
-    let auth = req.json_body.as_ref().and_then(|b| b.get("auth"));
-    let Some(me) = &req.identity else {
-        return reset_password(&s, &req, auth).await;
+    let new = NewPassword {
+        password: &req.body.new_password,
+        logout_devices: req.body.logout_devices,
+        auth: req.json_body.as_ref().and_then(|b| b.get("auth")),
+        operation: &req.operation,
+        client_ip: req.client_ip,
     };
-    s.uiaa
-        .confirm_password(&me.user_id, &req.operation, auth, req.client_ip)
-        .await?;
-    if req.body.new_password.is_empty() {
-        return Err(ApiError::MissingParam(
-            "new_password must not be empty".into(),
-        ));
+    match &req.identity {
+        Some(me) => passwords.change(&me.user_id, &me.device_id, new).await?,
+        None => passwords.reset(new).await?,
     }
-    s.accounts
-        .set_password(&me.user_id, &req.body.new_password)
-        .await?;
-    if req.body.logout_devices {
-        s.devices
-            .delete_all(&me.user_id, Some(&me.device_id))
-            .await?;
-    }
-    Ok(RumaResponse(change_password::v3::Response::new()))
-}
-
-async fn reset_password(
-    s: &AppState,
-    req: &Ruma<change_password::v3::Request>,
-    auth: Option<&Value>,
-) -> ApiResult<RumaResponse<change_password::v3::Response>> {
-    let address = s
-        .uiaa
-        .confirm_email_owner(&req.operation, auth, req.client_ip)
-        .await?;
-    let user = s
-        .threepids
-        .user_of_email(&address)
-        .await?
-        .ok_or_else(|| ApiError::ThreepidNotFound("email not found".into()))?;
-    if req.body.new_password.is_empty() {
-        return Err(ApiError::MissingParam(
-            "new_password must not be empty".into(),
-        ));
-    }
-    s.accounts
-        .set_password(&user, &req.body.new_password)
-        .await?;
-    if req.body.logout_devices {
-        s.devices.delete_all(&user, None).await?;
-    }
-    tracing::info!(%user, "password reset by e-mail");
     Ok(RumaResponse(change_password::v3::Response::new()))
 }
 

@@ -17,6 +17,7 @@ pub mod mail;
 pub mod media;
 pub mod notifier;
 pub mod openid;
+pub mod passwords;
 pub mod presence;
 pub mod profiles;
 pub mod push;
