@@ -5,7 +5,7 @@
 //! address pinned for the connection (no DNS rebinding), redirects followed
 //! by hand with the same checks, and bounded size and time.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
