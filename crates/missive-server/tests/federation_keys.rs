@@ -156,7 +156,11 @@ async fn profiles_are_read_over_federation(backend: Backend) {
             Value::Null,
         )
         .await;
-    assert_eq!((status, v["errcode"].as_str()), (404, Some("M_NOT_FOUND")), "{v}");
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (404, Some("M_NOT_FOUND")),
+        "{v}"
+    );
 
     // A server that does not answer: 502, as Synapse.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -194,7 +198,10 @@ async fn keys_are_self_signed_and_notarised(backend: Backend) {
     assert_eq!(status, 200, "{b_keys}");
     assert_eq!(b_keys["server_name"], json!(b.server_name));
     let key_id = format!("ed25519:{}", signing_key(&b).version());
-    assert!(b_keys["verify_keys"][&key_id]["key"].is_string(), "{b_keys}");
+    assert!(
+        b_keys["verify_keys"][&key_id]["key"].is_string(),
+        "{b_keys}"
+    );
     assert!(b_keys["old_verify_keys"].is_object(), "{b_keys}");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -210,8 +217,16 @@ async fn keys_are_self_signed_and_notarised(backend: Backend) {
     assert_eq!(plain["verify_keys"], b_keys["verify_keys"]);
 
     // The federation listener says what it is.
-    let (status, v) = get_json(&format!("{}/_matrix/federation/v1/version", b.federation_url())).await;
-    assert_eq!((status, &v["server"]["name"]), (200, &json!("Missive")), "{v}");
+    let (status, v) = get_json(&format!(
+        "{}/_matrix/federation/v1/version",
+        b.federation_url()
+    ))
+    .await;
+    assert_eq!(
+        (status, &v["server"]["name"]),
+        (200, &json!("Missive")),
+        "{v}"
+    );
 
     let (_, a_keys) = get_json(&format!("{}/_matrix/key/v2/server", a.federation_url())).await;
     let (status, v) = get_json(&format!(
@@ -277,7 +292,14 @@ async fn requests_are_authenticated_and_allowlisted(backend: Backend) {
     unauthorized(signed_get(&a, &path, &b.server_name, &a.server_name, &forger).await);
     // A key B never published.
     unauthorized(
-        signed_get(&a, &path, &b.server_name, &a.server_name, &stranger_key("other")).await,
+        signed_get(
+            &a,
+            &path,
+            &b.server_name,
+            &a.server_name,
+            &stranger_key("other"),
+        )
+        .await,
     );
     // For another server.
     unauthorized(signed_get(&a, &path, &b.server_name, "127.0.0.1:1", &b_key).await);
@@ -290,20 +312,21 @@ async fn requests_are_authenticated_and_allowlisted(backend: Backend) {
     unauthorized((res.status().as_u16(), res.json().await.unwrap()));
 
     // From a server A does not federate with.
-    let (status, v) = signed_get(
-        &a,
-        &path,
-        "127.0.0.1:2",
-        &a.server_name,
-        &stranger_key("c"),
-    )
-    .await;
-    assert_eq!((status, v["errcode"].as_str()), (403, Some("M_FORBIDDEN")), "{v}");
+    let (status, v) =
+        signed_get(&a, &path, "127.0.0.1:2", &a.server_name, &stranger_key("c")).await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{v}"
+    );
 
     // To a server A does not federate with: refused, nothing connects.
     let carol_server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     carol_server.set_nonblocking(true).unwrap();
-    let carol = format!("@carol:127.0.0.1:{}", carol_server.local_addr().unwrap().port());
+    let carol = format!(
+        "@carol:127.0.0.1:{}",
+        carol_server.local_addr().unwrap().port()
+    );
     let (status, v) = a
         .call(
             Some(&alice),
@@ -312,7 +335,11 @@ async fn requests_are_authenticated_and_allowlisted(backend: Backend) {
             Value::Null,
         )
         .await;
-    assert_eq!((status, v["errcode"].as_str()), (403, Some("M_FORBIDDEN")), "{v}");
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{v}"
+    );
     assert_eq!(
         carol_server.accept().map(|_| ()).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock,
