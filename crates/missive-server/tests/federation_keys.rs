@@ -216,6 +216,14 @@ async fn keys_are_self_signed_and_notarised(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(plain["verify_keys"], b_keys["verify_keys"]);
 
+    // The client listener delegates to the federation port, and the
+    // generated certificate was announced.
+    let (status, v) = b
+        .call(None, "GET", "/.well-known/matrix/server", Value::Null)
+        .await;
+    assert_eq!((status, v), (200, json!({ "m.server": b.server_name })));
+    assert!(b.log().contains("self-signed certificate"), "{}", b.log());
+
     // The federation listener says what it is.
     let (status, v) = get_json(&format!(
         "{}/_matrix/federation/v1/version",
