@@ -10,6 +10,7 @@ mod error;
 pub mod event_builder;
 pub mod filter;
 pub mod local_rules;
+pub mod net;
 pub mod pdu;
 pub mod power_levels;
 pub mod push;

@@ -67,6 +67,87 @@ pub struct Config {
     /// until one closes. 0: derived from the open-files limit.
     pub max_connections: usize,
     pub push: PushConfig,
+    pub federation: FederationConfig,
+}
+
+/// The Server-Server API: a TLS listener for other servers, and the
+/// client this server reaches them with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// `addr:port` of the TLS federation listener; unset: federation off
+    /// (nothing is sent to other servers, nothing is accepted from them).
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain and private key of that listener; unset: a
+    /// self-signed pair is generated in the data directory on first start.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Whether other servers' certificates are verified (off: accept
+    /// self-signed peers, for tests and closed networks).
+    pub verify_tls: bool,
+    /// Internal address ranges (CIDR) other servers may still be at;
+    /// loopback, private and link-local addresses are refused otherwise.
+    pub ip_allowlist: Vec<String>,
+    /// The only servers talked to, both ways; empty: open federation.
+    pub domain_allowlist: Vec<String>,
+}
+
+impl FederationConfig {
+    fn apply_env(&mut self, var: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("MISSIVE_FEDERATION_LISTEN") {
+            self.listen = if v.is_empty() {
+                None
+            } else {
+                Some(
+                    v.parse()
+                        .map_err(|_| ConfigError::Env("MISSIVE_FEDERATION_LISTEN", v))?,
+                )
+            };
+        }
+        if let Some(v) = var("MISSIVE_TLS_CERT") {
+            self.tls_cert = (!v.is_empty()).then(|| v.into());
+        }
+        if let Some(v) = var("MISSIVE_TLS_KEY") {
+            self.tls_key = (!v.is_empty()).then(|| v.into());
+        }
+        if let Some(v) = var("MISSIVE_FEDERATION_VERIFY_TLS") {
+            self.verify_tls = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_FEDERATION_VERIFY_TLS", v)),
+            };
+        }
+        if let Some(v) = var("MISSIVE_FEDERATION_IP_ALLOWLIST") {
+            self.ip_allowlist = cidr_list(&v)
+                .ok_or_else(|| ConfigError::Env("MISSIVE_FEDERATION_IP_ALLOWLIST", v.clone()))?;
+        }
+        if let Some(v) = var("MISSIVE_FEDERATION_DOMAIN_ALLOWLIST") {
+            let names: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if names.iter().any(|n| ruma::ServerName::parse(n).is_err()) {
+                return Err(ConfigError::Env("MISSIVE_FEDERATION_DOMAIN_ALLOWLIST", v));
+            }
+            self.domain_allowlist = names;
+        }
+        Ok(())
+    }
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            tls_cert: None,
+            tls_key: None,
+            verify_tls: true,
+            ip_allowlist: Vec::new(),
+            domain_allowlist: Vec::new(),
+        }
+    }
 }
 
 /// Outgoing mail (e-mail validation, password resets, invitations).
@@ -275,6 +356,7 @@ impl Default for Config {
             idle_timeout_secs: 60,
             max_connections: 0,
             push: PushConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -350,6 +432,34 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "push.ip_allowlist",
                 "entries must be CIDR ranges",
+            ));
+        }
+        if self
+            .federation
+            .ip_allowlist
+            .iter()
+            .any(|n| n.parse::<ipnet::IpNet>().is_err())
+        {
+            return Err(ConfigError::Invalid(
+                "federation.ip_allowlist",
+                "entries must be CIDR ranges",
+            ));
+        }
+        if self
+            .federation
+            .domain_allowlist
+            .iter()
+            .any(|n| ruma::ServerName::parse(n).is_err())
+        {
+            return Err(ConfigError::Invalid(
+                "federation.domain_allowlist",
+                "entries must be server names",
+            ));
+        }
+        if self.federation.tls_cert.is_some() != self.federation.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "federation.tls_cert",
+                "tls_cert and tls_key go together (MISSIVE_TLS_CERT, MISSIVE_TLS_KEY)",
             ));
         }
         let sizes = &self.media.thumbnail_sizes;
@@ -513,7 +623,7 @@ impl Config {
         if let Some(v) = var("MISSIVE_WEB_CLIENT_DIR") {
             self.web_client_dir = (!v.is_empty()).then(|| v.into());
         }
-        Ok(())
+        self.federation.apply_env(&var)
     }
 
     pub fn public_baseurl(&self) -> String {
@@ -609,6 +719,48 @@ mod tests {
         )
         .unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn federation_settings_from_the_environment() {
+        let mut c = Config::default();
+        assert_eq!(c.federation.listen, None);
+        assert!(c.federation.verify_tls);
+        let env = |k: &str| match k {
+            "MISSIVE_FEDERATION_LISTEN" => Some("127.0.0.1:8448".to_owned()),
+            "MISSIVE_FEDERATION_VERIFY_TLS" => Some("off".to_owned()),
+            "MISSIVE_FEDERATION_IP_ALLOWLIST" => Some("127.0.0.0/8, 10.0.0.0/8".to_owned()),
+            "MISSIVE_FEDERATION_DOMAIN_ALLOWLIST" => {
+                Some("a.gouv.example,127.0.0.1:8448".to_owned())
+            }
+            "MISSIVE_TLS_CERT" => Some("/etc/missive/cert.pem".to_owned()),
+            "MISSIVE_TLS_KEY" => Some("/etc/missive/key.pem".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.federation.listen.map(|l| l.port()), Some(8448));
+        assert!(!c.federation.verify_tls);
+        assert_eq!(c.federation.ip_allowlist, ["127.0.0.0/8", "10.0.0.0/8"]);
+        assert_eq!(
+            c.federation.domain_allowlist,
+            ["a.gouv.example", "127.0.0.1:8448"]
+        );
+        for (key, bad) in [
+            ("MISSIVE_FEDERATION_LISTEN", "anywhere"),
+            ("MISSIVE_FEDERATION_VERIFY_TLS", "maybe"),
+            ("MISSIVE_FEDERATION_IP_ALLOWLIST", "localhost"),
+            ("MISSIVE_FEDERATION_DOMAIN_ALLOWLIST", "not a name"),
+        ] {
+            let mut c = Config::default();
+            assert!(
+                c.apply_env(|k| (k == key).then(|| bad.into())).is_err(),
+                "{key}={bad}"
+            );
+        }
+        let mut c = Config::default();
+        c.federation.tls_cert = Some("cert.pem".into());
+        assert!(c.validate().is_err(), "a certificate needs its key");
     }
 
     #[test]

@@ -111,6 +111,17 @@ pub enum ApiError {
     /// An identity lookup hashed with another pepper than ours.
     #[error("the pepper does not match this server's")]
     InvalidPepper,
+    /// Another server could not be reached or gave an unusable answer
+    /// (Synapse's 502 for a remote lookup).
+    #[error("{0}")]
+    BadGateway(String),
+    /// Another server's own error, passed on as it gave it (a 5xx).
+    #[error("{message}")]
+    Upstream {
+        status: u16,
+        errcode: String,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -201,6 +212,13 @@ impl ApiError {
             ),
             ServerNotTrusted(_) => (StatusCode::BAD_REQUEST, ErrorKind::ServerNotTrusted),
             InvalidPepper => (StatusCode::BAD_REQUEST, custom("M_INVALID_PEPPER")),
+            BadGateway(_) => (StatusCode::BAD_GATEWAY, ErrorKind::Unknown),
+            Upstream {
+                status, errcode, ..
+            } => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+                custom(errcode),
+            ),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown),
         }
     }
@@ -269,6 +287,41 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AlreadyExists(what) => ApiError::BadState(format!("{what} already exists")),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A federation request's failure as the client API reports it, Synapse's
+/// way: a server outside the allowlist is 403; a remote 404 stays 404 and
+/// a remote 5xx is passed on; any other answer, and no answer, is 502.
+impl From<missive_federation::FederationError> for ApiError {
+    fn from(e: missive_federation::FederationError) -> Self {
+        use missive_federation::FederationError as F;
+        match e {
+            F::NotAllowed(server) => {
+                ApiError::Forbidden(format!("Federation denied with {server}"))
+            }
+            F::Remote { status, .. } if status == StatusCode::NOT_FOUND => {
+                ApiError::NotFound(e.to_string())
+            }
+            F::Remote {
+                status,
+                errcode,
+                error,
+                ..
+            } if status.is_server_error() => ApiError::Upstream {
+                status: status.as_u16(),
+                errcode: if errcode.is_empty() {
+                    "M_UNKNOWN".to_owned()
+                } else {
+                    errcode
+                },
+                message: error,
+            },
+            other => {
+                tracing::info!(error = %other, "federation request failed");
+                ApiError::BadGateway(other.to_string())
+            }
         }
     }
 }

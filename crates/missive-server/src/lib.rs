@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod federation_request;
 pub mod guest_policy;
 pub mod listener;
 pub mod request_policy;
@@ -27,13 +28,35 @@ use crate::{
     error::ApiError,
     services::push::{Pushers, gateway::Gateway},
     services::{
-        account_data::AccountData, accounts::Accounts, backup::KeyBackup,
-        deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
-        directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, filters::Filters,
-        identity::IdentityServer, media::Media, notifier::Notifier, openid::OpenId,
-        presence::Presence, profiles::Profiles, push_rules::PushRules, rate_limit::Limiter,
-        reader::Reader, registration::Registration, reports::Reports, rooms::Rooms, search::Search,
-        signing_key, spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
+        account_data::AccountData,
+        accounts::Accounts,
+        backup::KeyBackup,
+        deactivation::Deactivation,
+        dehydrated::DehydratedDevices,
+        devices::Devices,
+        directory::Directory,
+        e2ee::E2ee,
+        ephemeral::Ephemeral,
+        federation::{Federation, keys::ServerKeys},
+        filters::Filters,
+        identity::IdentityServer,
+        media::Media,
+        notifier::Notifier,
+        openid::OpenId,
+        presence::Presence,
+        profiles::Profiles,
+        push_rules::PushRules,
+        rate_limit::Limiter,
+        reader::Reader,
+        registration::Registration,
+        reports::Reports,
+        rooms::Rooms,
+        search::Search,
+        signing_key,
+        spaces::Spaces,
+        sync::Syncer,
+        threepids::Threepids,
+        uiaa::Uiaa,
     },
     state::{AppState, Services},
 };
@@ -61,6 +84,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         .map_err(|_| StartError::ServerName(config.server_name.clone()))?;
     std::fs::create_dir_all(&config.data_dir).map_err(StartError::DataDir)?;
     let key = signing_key::load_or_create(&config.data_dir).map_err(StartError::SigningKey)?;
+    // The same key again for federation (`Ed25519KeyPair` is not `Clone`):
+    // requests and key answers are signed with the key events are.
+    let federation_key =
+        Arc::new(signing_key::load_or_create(&config.data_dir).map_err(StartError::SigningKey)?);
     let store = Arc::new(
         SqlStore::open(&StoreOptions {
             database_url: config.database_url.clone(),
@@ -81,6 +108,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         notifier.clone(),
     );
     let reader = Reader::new(store.clone());
+    let federation = federation_service(&config, &server_name, federation_key, store.clone());
     let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
@@ -163,7 +191,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             accounts.server_name().clone(),
         ),
         presence: Presence::new(store.clone(), notifier.clone(), config.presence),
-        profiles: Profiles::new(store.clone(), rooms.clone()),
+        profiles: Profiles::new(store.clone(), rooms.clone(), federation.clone()),
+        federation,
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         threepids,
         ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
@@ -183,6 +212,44 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         rooms,
         reader,
     }))
+}
+
+/// Federation's client (when on), policy and key cache.
+fn federation_service(
+    config: &Config,
+    server_name: &ruma::OwnedServerName,
+    key: Arc<ruma::signatures::Ed25519KeyPair>,
+    store: Arc<SqlStore>,
+) -> Federation {
+    let policy = Federation::policy_of(&config.federation);
+    let client = config.federation.listen.map(|_| {
+        missive_federation::FederationClient::new(
+            server_name.clone(),
+            key.clone(),
+            policy.clone(),
+            config.federation.verify_tls,
+        )
+    });
+    let keys = ServerKeys::new(server_name.clone(), key, store, client.clone());
+    Federation::new(client, policy, keys)
+}
+
+/// The federation listener's application: the Server-Server API only.
+pub fn federation_app(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+        tracing::info_span!("federation", method = %req.method(), path = %req.uri().path())
+    });
+    api::federation::router()
+        .with_state(state)
+        .layer(axum::middleware::from_fn(
+            api::nul_guard::refuse_nul_in_path,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(
+                "handler panicked".into(),
+            ))
+        }))
+        .layer(trace)
 }
 
 /// The HTTP application: routes plus cross-cutting layers.

@@ -76,11 +76,14 @@ pub fn connection_cap(configured: usize, open_files: u64) -> usize {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests
-/// in flight finish (up to [`SHUTDOWN_GRACE`]).
+/// in flight finish (up to [`SHUTDOWN_GRACE`]). With `tls`, each
+/// connection is a TLS one (the federation listener), the deadlines
+/// applying to the bytes under it.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     bounds: Bounds,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let http = hyper::server::conn::http1::Builder::new();
@@ -142,10 +145,38 @@ pub async fn serve(
             }
         });
         let io = Deadlined::new(stream, activity, bounds.timeouts);
-        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        let tls = tls.clone();
+        let handshake_timeout = bounds.timeouts.header;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let service = TowerToHyperService::new(service);
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(io), service))
+                        .await
+                }
+                // The handshake is bounded like a request header: a peer
+                // that opens a connection and stalls holds a place only
+                // that long.
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(io)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
             drop(place);
@@ -203,7 +234,7 @@ mod tests {
             },
             max_connections: 16,
         };
-        let server = tokio::spawn(serve(listener, app, bounds, async {
+        let server = tokio::spawn(serve(listener, app, bounds, None, async {
             let _ = stopped.await;
         }));
 

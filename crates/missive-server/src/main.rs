@@ -6,8 +6,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use missive_server::{
-    app, build_state, config::Config, listener, services::accounts::random_alphanumeric,
-    spawn_housekeeping, spawn_push_delivery,
+    app, build_state, config::Config, federation_app, listener,
+    services::accounts::random_alphanumeric, spawn_housekeeping, spawn_push_delivery,
 };
 use missive_store::{AccountStore, RegistrationToken};
 
@@ -115,8 +115,16 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     let state = build_state(config).await?;
     let tcp = tokio::net::TcpListener::bind(listen).await?;
+    let federation = match state.config.federation.listen {
+        Some(addr) => Some((
+            tokio::net::TcpListener::bind(addr).await?,
+            federation_tls(&state)?,
+        )),
+        None => None,
+    };
     tracing::info!(
         %listen,
+        federation = ?state.config.federation.listen,
         server_name = %state.config.server_name,
         backend = ?state.store.backend(),
         registration = ?state.config.registration,
@@ -128,11 +136,29 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let push_delivery = spawn_push_delivery(&state);
     let store = state.store.clone();
     let syncer = state.syncer.clone();
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let federation = federation.map(|(tcp, tls)| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(listener::serve(
+            tcp,
+            federation_app(state.clone()),
+            bounds,
+            Some(tls),
+            async move {
+                let _ = stopped.changed().await;
+            },
+        ))
+    });
     let shutdown = async move {
         shutdown_signal().await;
         syncer.stop_waiting();
+        let _ = stop.send(());
     };
-    listener::serve(tcp, app(state), bounds, shutdown).await?;
+    listener::serve(tcp, app(state), bounds, None, shutdown).await?;
+    if let Some(task) = federation {
+        task.await??;
+    }
     housekeeping.abort();
     if let Some(task) = push_delivery {
         task.abort();
@@ -140,6 +166,34 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     store.close().await;
     tracing::info!("missive-server stopped");
     Ok(())
+}
+
+/// The federation listener's TLS: the configured certificate, or one
+/// generated in the data directory (with a warning: peers that verify
+/// certificates will refuse it).
+fn federation_tls(
+    state: &missive_server::state::AppState,
+) -> Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
+    let config = &state.config;
+    let configured = config
+        .federation
+        .tls_cert
+        .as_deref()
+        .zip(config.federation.tls_key.as_deref());
+    let host = ruma::ServerName::parse(&config.server_name)
+        .map(|n| n.host().to_owned())
+        .unwrap_or_else(|_| config.server_name.clone());
+    let files = missive_federation::tls::certificate_files(configured, &config.data_dir, &host)?;
+    if files.self_signed {
+        tracing::warn!(
+            cert = %files.cert.display(),
+            "federation uses a self-signed certificate: set MISSIVE_TLS_CERT and \
+             MISSIVE_TLS_KEY, or servers verifying certificates will refuse this one"
+        );
+    }
+    Ok(tokio_rustls::TlsAcceptor::from(
+        missive_federation::tls::server_config(&files)?,
+    ))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

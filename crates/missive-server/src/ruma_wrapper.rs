@@ -222,7 +222,7 @@ fn is_json_endpoint(parts: &http::request::Parts) -> bool {
     !parts.uri.path().starts_with("/_matrix/media/")
 }
 
-fn request_error(e: FromHttpRequestError) -> ApiError {
+pub(crate) fn request_error(e: FromHttpRequestError) -> ApiError {
     match e {
         FromHttpRequestError::Deserialization(DeserializationError::Json(e)) => {
             ApiError::bad_json(format!("invalid request body: {e}"))

@@ -40,6 +40,7 @@ mod receipts;
 mod relations;
 mod reports;
 mod search;
+mod server_keys;
 mod stream_changes;
 mod stream_pos;
 mod sync_batch;
@@ -77,6 +78,7 @@ pub use relations::{
 };
 pub use reports::{ContentReport, NewReport, ReportStore};
 pub use search::{SearchFrom, SearchHit, SearchOrder, SearchQuery, SearchStore};
+pub use server_keys::{ServerKeyStore, ServerSigningKey};
 pub use stream_changes::StreamKind;
 pub use stream_pos::StreamPos;
 pub use sync_batch::{DeviceSyncCounts, SyncBatchStore};

@@ -32,9 +32,21 @@ pub async fn well_known_client(State(config): State<Arc<Config>>) -> Json<Value>
     Json(json!({ "m.homeserver": { "base_url": config.public_baseurl() } }))
 }
 
-pub async fn well_known_server(State(config): State<Arc<Config>>) -> Json<Value> {
-    let port = config.listen.port();
-    Json(json!({ "m.server": format!("{}:{port}", config.server_name) }))
+/// Delegation to the federation listener's port on the server name's host
+/// (other servers reach us there); 404 when federation is off, as there is
+/// nothing to delegate to.
+pub async fn well_known_server(
+    State(config): State<Arc<Config>>,
+) -> Result<Json<Value>, crate::error::ApiError> {
+    let Some(listen) = config.federation.listen else {
+        return Err(crate::error::ApiError::not_found("federation is off"));
+    };
+    let host = ruma::ServerName::parse(&config.server_name)
+        .map(|n| n.host().to_owned())
+        .unwrap_or_else(|_| config.server_name.clone());
+    Ok(Json(
+        json!({ "m.server": format!("{host}:{}", listen.port()) }),
+    ))
 }
 
 /// `m.3pid_changes` says whether addresses can be added (mail configured).

@@ -11,6 +11,7 @@ mod directory;
 mod discovery;
 mod ephemeral;
 mod events;
+pub mod federation;
 mod identity;
 mod keys;
 mod media;
@@ -464,6 +465,9 @@ pub fn router() -> Router<AppState> {
             "/_synapse/admin/v1/event_reports",
             get(reports::admin_event_reports),
         );
+
+    // Our key on the client listener too: tools and peers check it there.
+    let r = federation::key_routes(r);
 
     r.route("/config.json", get(web_client::client_config))
         .fallback(web_client::serve)

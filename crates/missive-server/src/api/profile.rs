@@ -16,7 +16,7 @@ pub async fn get_profile(
     State(profiles): State<Profiles>,
     req: Ruma<get_profile::v3::Request>,
 ) -> ApiResult<RumaResponse<get_profile::v3::Response>> {
-    let p = profiles.get(&req.body.user_id).await?;
+    let p = profiles.lookup(&req.body.user_id).await?;
     let fields = [("displayname", p.displayname), ("avatar_url", p.avatar_url)];
     Ok(RumaResponse(
         fields
@@ -30,7 +30,7 @@ pub async fn get_display_name(
     State(profiles): State<Profiles>,
     req: Ruma<get_display_name::v3::Request>,
 ) -> ApiResult<RumaResponse<get_display_name::v3::Response>> {
-    let p = profiles.get(&req.body.user_id).await?;
+    let p = profiles.lookup(&req.body.user_id).await?;
     Ok(RumaResponse(get_display_name::v3::Response::new(
         p.displayname,
     )))
@@ -40,7 +40,7 @@ pub async fn get_avatar_url(
     State(profiles): State<Profiles>,
     req: Ruma<get_avatar_url::v3::Request>,
 ) -> ApiResult<RumaResponse<get_avatar_url::v3::Response>> {
-    let p = profiles.get(&req.body.user_id).await?;
+    let p = profiles.lookup(&req.body.user_id).await?;
     Ok(RumaResponse(get_avatar_url::v3::Response::new(
         p.avatar_url.map(Into::into),
     )))

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod directory;
 pub mod e2ee;
 pub mod ephemeral;
+pub mod federation;
 pub mod filters;
 pub mod identity;
 pub mod mail;

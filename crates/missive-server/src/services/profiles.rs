@@ -8,7 +8,7 @@ use ruma::{MxcUri, UserId};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::rooms::Rooms,
+    services::{federation::Federation, rooms::Rooms},
 };
 
 /// Longest display name, in bytes (Synapse's limit).
@@ -28,11 +28,32 @@ pub struct Profile {
 pub struct Profiles {
     store: Arc<SqlStore>,
     rooms: Rooms,
+    federation: Federation,
 }
 
 impl Profiles {
-    pub fn new(store: Arc<SqlStore>, rooms: Rooms) -> Self {
-        Self { store, rooms }
+    pub fn new(store: Arc<SqlStore>, rooms: Rooms, federation: Federation) -> Self {
+        Self {
+            store,
+            rooms,
+            federation,
+        }
+    }
+
+    /// Whether `user` is an account of this server.
+    pub fn is_local(&self, user: &UserId) -> bool {
+        user.server_name() == self.rooms.server_name()
+    }
+
+    /// Anyone's profile: a local account's, or a remote user's asked of
+    /// their server over federation (as Synapse does, errors mapped its
+    /// way: see `From<FederationError> for ApiError`).
+    pub async fn lookup(&self, user: &UserId) -> ApiResult<Profile> {
+        if self.is_local(user) {
+            self.get(user).await
+        } else {
+            self.federation.remote_profile(user).await
+        }
     }
 
     /// The profile of an active account; `M_NOT_FOUND` otherwise.

@@ -34,6 +34,10 @@ pub struct TestServer {
     postgres_db: Option<String>,
     port: u16,
     env: Vec<(String, String)>,
+    /// The Matrix server name (`localhost` unless federating).
+    pub server_name: String,
+    /// The federation listener's port, when federating.
+    pub federation_port: Option<u16>,
 }
 
 fn free_port() -> u16 {
@@ -122,9 +126,44 @@ impl TestServer {
             postgres_db,
             port,
             env,
+            server_name: "localhost".to_owned(),
+            federation_port: None,
         };
         server.wait_healthy().await;
         server
+    }
+
+    /// A server with a federation listener on a free port and the
+    /// IP-literal server name `127.0.0.1:<that port>`, set up as the issue
+    /// says such a name must work: self-signed certificate, peers'
+    /// certificates unchecked, loopback allowlisted; `env` adds to that.
+    pub async fn start_federating(backend: Backend, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let name = format!("127.0.0.1:{port}");
+        let mut all: Vec<(&str, &str)> = vec![
+            ("MISSIVE_SERVER_NAME", &name),
+            ("MISSIVE_FEDERATION_LISTEN", &name),
+            ("MISSIVE_FEDERATION_VERIFY_TLS", "off"),
+            ("MISSIVE_FEDERATION_IP_ALLOWLIST", "127.0.0.0/8"),
+        ];
+        all.extend_from_slice(env);
+        let mut server = Self::start_with(backend, &all).await;
+        server.server_name = name;
+        server.federation_port = Some(port);
+        server
+    }
+
+    /// `https://127.0.0.1:<federation port>`.
+    pub fn federation_url(&self) -> String {
+        format!(
+            "https://127.0.0.1:{}",
+            self.federation_port.expect("a federating server")
+        )
+    }
+
+    /// `@name:<server name>`.
+    pub fn user_id(&self, name: &str) -> String {
+        format!("@{name}:{}", self.server_name)
     }
 
     /// A second server process on the same PostgreSQL database (and signing
@@ -150,6 +189,8 @@ impl TestServer {
             postgres_db: None,
             port,
             env: self.env.clone(),
+            server_name: self.server_name.clone(),
+            federation_port: None,
         };
         server.wait_healthy().await;
         server

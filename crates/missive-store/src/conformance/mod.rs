@@ -15,13 +15,14 @@ mod pushers;
 mod relations;
 mod rooms;
 mod search;
+mod server_keys;
 mod streams;
 mod sync_batch;
 mod threepids;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, search::*, streams::*,
-    sync_batch::*, threepids::*,
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, search::*, server_keys::*,
+    streams::*, sync_batch::*, threepids::*,
 };
 
 use crate::*;
@@ -179,6 +180,7 @@ macro_rules! store_conformance_tests {
             threepids_belong_to_one_account,
             identity_keys_tokens_and_pending_invites,
             events_are_found_by_time,
+            server_keys_are_cached_by_validity,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

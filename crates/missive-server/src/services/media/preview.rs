@@ -5,7 +5,7 @@
 //! address pinned for the connection (no DNS rebinding), redirects followed
 //! by hand with the same checks, and bounded size and time.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -26,31 +26,7 @@ pub enum PreviewError {
     Fetch(String),
 }
 
-/// Whether an address is internal: loopback, private, link-local,
-/// unspecified, multicast, shared (CGNAT), documentation or unique-local.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64) // 100.64.0.0/10
-                || v4.octets()[0] == 0
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // fc00::/7
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // fe80::/10
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
-    }
-}
+pub use missive_core::net::is_internal;
 
 /// The OpenGraph data of a page.
 pub type OpenGraph = serde_json::Map<String, serde_json::Value>;
@@ -192,28 +168,6 @@ pub fn open_graph(html: &str, base: &reqwest::Url) -> OpenGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_internal(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
-            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
-        }
-    }
 
     #[test]
     fn open_graph_tags_are_extracted() {

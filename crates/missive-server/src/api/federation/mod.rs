@@ -1,0 +1,42 @@
+//! The Server-Server API, served on the federation listener (TLS). Every
+//! endpoint authenticated by server signatures takes its request through
+//! [`FederationRequest`](crate::federation_request::FederationRequest);
+//! the key endpoints are unauthenticated by the spec.
+
+mod keys;
+mod query;
+
+use axum::{Router, routing::get};
+use ruma::api::federation::{discovery, query as q};
+
+use super::{openid, route};
+use crate::{error::ApiError, state::AppState};
+
+/// The federation listener's routes.
+pub fn router() -> Router<AppState> {
+    let r = Router::new().route("/health", get(super::discovery::health));
+    let r = key_routes(r);
+    let r = route::<discovery::get_server_version::v1::Request, _, _>(r, keys::get_server_version);
+    let r =
+        route::<q::get_profile_information::v1::Request, _, _>(r, query::get_profile_information);
+    let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
+        r,
+        openid::get_openid_userinfo,
+    );
+    r.fallback(|| async { ApiError::Unrecognized })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// The key endpoints (our key, and the notary's), which the client
+/// listener serves too.
+pub fn key_routes(r: Router<AppState>) -> Router<AppState> {
+    let r = route::<discovery::get_server_keys::v2::Request, _, _>(r, keys::get_server_keys);
+    let r = route::<discovery::get_remote_server_keys::v2::Request, _, _>(
+        r,
+        keys::get_remote_server_keys,
+    );
+    route::<discovery::get_remote_server_keys_batch::v2::Request, _, _>(
+        r,
+        keys::get_remote_server_keys_batch,
+    )
+}

@@ -1,0 +1,93 @@
+//! Federation as the rest of the server sees it: the outbound client (when
+//! federation is on), the domain policy, other servers' keys
+//! ([`keys::ServerKeys`]) and the queries answered by asking another
+//! server (profiles, for now). Transactions and joins build on the same
+//! client and on [`crate::federation_request::FederationRequest`].
+
+pub mod keys;
+
+use std::sync::Arc;
+
+use missive_federation::{FederationClient, Policy};
+use ruma::{ServerName, UserId, api::federation::query::get_profile_information};
+
+use crate::{
+    config::FederationConfig,
+    error::{ApiError, ApiResult},
+    services::profiles::Profile,
+};
+
+use self::keys::ServerKeys;
+
+#[derive(Clone)]
+pub struct Federation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` when federation is off: nothing is sent.
+    client: Option<FederationClient>,
+    policy: Policy,
+    keys: ServerKeys,
+}
+
+impl Federation {
+    pub fn new(client: Option<FederationClient>, policy: Policy, keys: ServerKeys) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                policy,
+                keys,
+            }),
+        }
+    }
+
+    /// The policy of `config`: its domain allowlist and internal ranges.
+    pub fn policy_of(config: &FederationConfig) -> Policy {
+        Policy::new(
+            config
+                .domain_allowlist
+                .iter()
+                .filter_map(|n| ServerName::parse(n).ok())
+                .collect(),
+            config
+                .ip_allowlist
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        )
+    }
+
+    /// The client, or 403 when federation is off.
+    pub fn client(&self) -> ApiResult<&FederationClient> {
+        self.inner
+            .client
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("federation is off on this server"))
+    }
+
+    pub fn keys(&self) -> &ServerKeys {
+        &self.inner.keys
+    }
+
+    /// Whether requests from `origin` are accepted (the domain allowlist).
+    pub fn accepts_from(&self, origin: &ServerName) -> bool {
+        self.inner.policy.server_allowed(origin)
+    }
+
+    /// A remote user's profile, asked of their server.
+    pub async fn remote_profile(&self, user: &UserId) -> ApiResult<Profile> {
+        let answer = self
+            .client()?
+            .send(
+                user.server_name(),
+                get_profile_information::v1::Request::new(user.to_owned()),
+            )
+            .await?;
+        let text = |k: &str| answer.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(Profile {
+            displayname: text("displayname"),
+            avatar_url: text("avatar_url"),
+        })
+    }
+}
