@@ -6,15 +6,19 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod error;
 pub mod event_builder;
 pub mod filter;
+pub mod incoming;
 pub mod local_rules;
 pub mod pdu;
 pub mod power_levels;
 pub mod push;
 pub mod room_versions;
 pub mod search;
+#[cfg(test)]
+mod testing;
 pub mod visibility;
 
 pub use error::CoreError;
