@@ -97,6 +97,18 @@ impl Received {
     }
 }
 
+/// The room a received PDU names, read before anything else so the caller
+/// can look up the room's version for [`parse`]. `None` when it names none
+/// (a version 12 create event, whose room the caller already knows) or
+/// names no valid room ID; nothing else is checked.
+pub fn claimed_room_id(json: &RawValue) -> Option<OwnedRoomId> {
+    #[derive(serde::Deserialize)]
+    struct RoomOnly {
+        room_id: Option<OwnedRoomId>,
+    }
+    serde_json::from_str::<RoomOnly>(json.get()).ok()?.room_id
+}
+
 /// Step 1: parses `json`, a PDU received for `room_id` in a room of
 /// `version`, checks its format and size, and computes its event ID.
 ///

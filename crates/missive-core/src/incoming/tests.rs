@@ -184,14 +184,15 @@ fn create_events_name_their_room() {
         };
         assert_eq!(pdu.room_id, room_id_of(&room), "{version}");
         check_auth_events(&pdu, &room.rules, &[]).unwrap();
+        let raw = to_raw_value(&create.json).unwrap();
         if version == RoomVersionId::V12 {
+            assert_eq!(claimed_room_id(&raw), None);
             // The room ID is the create event's reference hash.
             assert!(!pdu.json.contains_key("room_id"));
             assert_eq!(&pdu.room_id.as_str()[1..], &pdu.event_id.as_str()[1..]);
         }
         // Received for another room, or as another room version, it is
         // refused.
-        let raw = to_raw_value(&create.json).unwrap();
         let other = room_id!("!other:example.org");
         let err = parse(&raw, &version, other).unwrap_err();
         assert!(
@@ -209,6 +210,7 @@ fn events_of_another_room_are_refused() {
         let (mut room, bob) = room_with_bob_in(version.clone());
         let said = room.send(bob, text("hello")).unwrap();
         let raw = to_raw_value(&said.json).unwrap();
+        assert_eq!(claimed_room_id(&raw).as_deref(), Some(room_id_of(&room)));
         let err = parse(&raw, &version, room_id!("!elsewhere:example.org")).unwrap_err();
         assert!(
             matches!(err, Rejected::WrongRoom { .. }),
