@@ -14,7 +14,7 @@ use ruma::{
 };
 use serde_json::value::{RawValue, to_raw_value};
 
-use crate::{CoreError, MAX_ID_BYTES, MAX_PDU_BYTES, Pdu, local_rules};
+use crate::{CoreError, MAX_ID_BYTES, MAX_PDU_BYTES, Pdu, auth, local_rules};
 
 /// State events the builder may consult, keyed by (type, state key). It
 /// only needs the entries listed by [`required_state`].
@@ -333,13 +333,12 @@ pub fn authorise(pdu: &Pdu, ctx: &RoomContext<'_>) -> Result<(), CoreError> {
         .values()
         .map(|p| (p.event_id.as_ref(), p))
         .collect();
-    state_res::check_state_independent_auth_rules(&ctx.rules.authorization, pdu, |id| {
-        by_id.get(id).copied()
-    })
-    .map_err(CoreError::Forbidden)?;
-    state_res::check_state_dependent_auth_rules(&ctx.rules.authorization, pdu, |ty, key| {
-        ctx.state.get(&(ty.clone(), key.to_owned()))
-    })
+    auth::check(
+        &ctx.rules.authorization,
+        pdu,
+        |id| by_id.get(id).copied(),
+        |ty, key| ctx.state.get(&(ty.clone(), key.to_owned())),
+    )
     .map_err(CoreError::Forbidden)
 }
 
@@ -382,137 +381,15 @@ fn int(v: u64) -> Result<ruma::Int, CoreError> {
 
 #[cfg(test)]
 mod tests {
-    use ruma::{
-        RoomVersionId, owned_server_name, room_id, room_version_rules::RoomVersionRules, user_id,
-    };
+    use ruma::{RoomVersionId, user_id};
     use serde_json::json;
 
     use super::*;
+    use crate::testing::{Room, member_of, room_with_bob_in, text};
 
-    fn signer() -> Signer {
-        let doc = Ed25519KeyPair::generate();
-        Signer {
-            server_name: owned_server_name!("example.org"),
-            key: Ed25519KeyPair::from_der(&doc, "k1".into()).unwrap(),
-        }
-    }
-
-    /// A room built event by event in memory, as the server does.
-    struct Room {
-        room_id: Option<ruma::OwnedRoomId>,
-        rules: RoomVersionRules,
-        signer: Signer,
-        state: StateEvents,
-        prev: Vec<Pdu>,
-        events: HashMap<OwnedEventId, Pdu>,
-    }
-
-    impl Room {
-        fn new() -> Self {
-            Self::of_version(RoomVersionId::V11)
-        }
-
-        fn of_version(version: RoomVersionId) -> Self {
-            let rules = version.rules().unwrap();
-            let mut room = Room {
-                // Version 12 names the room after its create event.
-                room_id: (rules.room_id_format == RoomIdFormatVersion::V1)
-                    .then(|| room_id!("!room:example.org").to_owned()),
-                rules,
-                signer: signer(),
-                state: StateEvents::new(),
-                prev: Vec::new(),
-                events: HashMap::new(),
-            };
-            let alice = user_id!("@alice:example.org");
-            let mut create = json!({"room_version": version.as_str()});
-            if !room.rules.authorization.use_room_create_sender {
-                create["creator"] = json!(alice);
-            }
-            let create = room
-                .send(
-                    alice,
-                    EventTemplate::state(StateEventType::RoomCreate, "", create),
-                )
-                .unwrap();
-            room.room_id.get_or_insert(create.room_id);
-            room.send(alice, member("join")).map(|_| ()).unwrap();
-            // Version 12 creators have unlimited power and are not listed.
-            let users = if room.rules.authorization.explicitly_privilege_room_creators {
-                json!({})
-            } else {
-                json!({"@alice:example.org": 100})
-            };
-            room.send(
-                alice,
-                EventTemplate::state(
-                    StateEventType::RoomPowerLevels,
-                    "",
-                    json!({"users": users, "state_default": 50, "events_default": 0}),
-                ),
-            )
-            .unwrap();
-            room.send(
-                alice,
-                EventTemplate::state(
-                    StateEventType::RoomJoinRules,
-                    "",
-                    json!({"join_rule": "invite"}),
-                ),
-            )
-            .unwrap();
-            room
-        }
-
-        fn send(&mut self, sender: &UserId, template: EventTemplate) -> Result<Pdu, CoreError> {
-            let target = template.redaction_target()?;
-            let ctx = RoomContext {
-                room_id: self.room_id.as_deref(),
-                rules: &self.rules,
-                prev_events: &self.prev,
-                state: &self.state,
-                redaction_target: target.and_then(|id| self.events.get(&id)),
-            };
-            let pdu = build_event(
-                template,
-                sender,
-                &ctx,
-                &self.signer,
-                MilliSecondsSinceUnixEpoch::now(),
-            )?;
-            if let Some(key) = &pdu.state_key {
-                self.state.insert(
-                    (pdu.event_type.to_string().into(), key.clone()),
-                    pdu.clone(),
-                );
-            }
-            self.prev = vec![pdu.clone()];
-            self.events.insert(pdu.event_id.clone(), pdu.clone());
-            Ok(pdu)
-        }
-    }
-
-    fn member(membership: &str) -> EventTemplate {
-        EventTemplate::state(
-            StateEventType::RoomMember,
-            "@alice:example.org",
-            json!({"membership": membership}),
-        )
-    }
-
-    fn member_of(user: &str, membership: &str) -> EventTemplate {
-        EventTemplate::state(
-            StateEventType::RoomMember,
-            user,
-            json!({"membership": membership}),
-        )
-    }
-
-    fn text(body: &str) -> EventTemplate {
-        EventTemplate::message(
-            TimelineEventType::RoomMessage,
-            json!({"msgtype": "m.text", "body": body}),
-        )
+    /// A room where bob (power 0) has joined alice's room.
+    fn room_with_bob() -> (Room, &'static UserId) {
+        room_with_bob_in(RoomVersionId::V11)
     }
 
     #[test]
@@ -700,23 +577,6 @@ mod tests {
             json!({"room_version": "11"}),
         );
         assert!(room.send(user_id!("@alice:example.org"), again).is_err());
-    }
-
-    /// A room where bob (power 0) has joined alice's room.
-    fn room_with_bob() -> (Room, &'static UserId) {
-        room_with_bob_in(RoomVersionId::V11)
-    }
-
-    fn room_with_bob_in(version: RoomVersionId) -> (Room, &'static UserId) {
-        let mut room = Room::of_version(version);
-        let bob = user_id!("@bob:example.org");
-        room.send(
-            user_id!("@alice:example.org"),
-            member_of(bob.as_str(), "invite"),
-        )
-        .unwrap();
-        room.send(bob, member_of(bob.as_str(), "join")).unwrap();
-        (room, bob)
     }
 
     /// A redaction as `PUT /send/m.room.redaction` carries it.

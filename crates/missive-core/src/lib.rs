@@ -6,9 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod error;
 pub mod event_builder;
 pub mod filter;
+pub mod incoming;
 pub mod local_rules;
 pub mod net;
 pub mod pdu;
@@ -16,6 +18,8 @@ pub mod power_levels;
 pub mod push;
 pub mod room_versions;
 pub mod search;
+#[cfg(test)]
+mod testing;
 pub mod visibility;
 
 pub use error::CoreError;
