@@ -23,7 +23,12 @@ use ruma::{
     signatures::PublicKeyMap,
 };
 
-use crate::{error::ApiError, ruma_wrapper::request_error, state::AppState, time::now_ms};
+use crate::{
+    error::ApiError,
+    ruma_wrapper::{check_path_params, request_error},
+    state::AppState,
+    time::now_ms,
+};
 
 /// A request of endpoint `T` from another server, its signature verified.
 pub struct FederationRequest<T> {
@@ -45,15 +50,7 @@ where
                 Ok(params) => params.iter().map(|(_, v)| v.to_owned()).collect(),
                 Err(_) => Vec::new(),
             };
-        if path_params
-            .iter()
-            .any(|p| p.len() > missive_core::MAX_ID_BYTES)
-        {
-            return Err(ApiError::invalid_param(format!(
-                "path parameters are limited to {} bytes",
-                missive_core::MAX_ID_BYTES
-            )));
-        }
+        check_path_params(&path_params)?;
         let bytes: Bytes = match http_body_util::Limited::new(body, state.config.max_request_bytes)
             .collect()
             .await

@@ -239,8 +239,13 @@ pub fn federation_app(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
         tracing::info_span!("federation", method = %req.method(), path = %req.uri().path())
     });
-    api::federation::router()
-        .with_state(state)
+    guarded(api::federation::router().with_state(state)).layer(trace)
+}
+
+/// What every listener's routes are wrapped in: NUL bytes in paths refused,
+/// a panicking handler answered as a Matrix error.
+fn guarded(router: Router) -> Router {
+    router
         .layer(axum::middleware::from_fn(
             api::nul_guard::refuse_nul_in_path,
         ))
@@ -249,7 +254,6 @@ pub fn federation_app(state: AppState) -> Router {
                 "handler panicked".into(),
             ))
         }))
-        .layer(trace)
 }
 
 /// The HTTP application: routes plus cross-cutting layers.
@@ -272,16 +276,7 @@ pub fn app(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
     });
-    api::router()
-        .with_state(state)
-        .layer(axum::middleware::from_fn(
-            api::nul_guard::refuse_nul_in_path,
-        ))
-        .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::Internal(
-                "handler panicked".into(),
-            ))
-        }))
+    guarded(api::router().with_state(state))
         .layer(trace)
         .layer(cors)
 }

@@ -114,17 +114,7 @@ where
             .next()
             .map_or(0, |p| p.matches('{').count());
         path_params.resize(expected.max(path_params.len()), String::new());
-        // Identifiers in paths (transaction IDs, event types, state keys,
-        // device IDs, aliases...) are bounded as the spec bounds events'.
-        if path_params
-            .iter()
-            .any(|p| p.len() > missive_core::MAX_ID_BYTES)
-        {
-            return Err(ApiError::invalid_param(format!(
-                "path parameters are limited to {} bytes",
-                missive_core::MAX_ID_BYTES
-            )));
-        }
+        check_path_params(&path_params)?;
         let client_ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -257,4 +247,16 @@ impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
             Err(e) => ApiError::Internal(format!("cannot serialise response: {e}")).into_response(),
         }
     }
+}
+
+/// Identifiers in paths (transaction IDs, event types, state keys, device
+/// IDs, aliases, server names...) are bounded as the spec bounds events'.
+pub(crate) fn check_path_params(params: &[String]) -> Result<(), ApiError> {
+    if params.iter().any(|p| p.len() > missive_core::MAX_ID_BYTES) {
+        return Err(ApiError::invalid_param(format!(
+            "path parameters are limited to {} bytes",
+            missive_core::MAX_ID_BYTES
+        )));
+    }
+    Ok(())
 }
