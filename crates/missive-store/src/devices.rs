@@ -225,7 +225,7 @@ impl DeviceStore for SqlStore {
             .await?;
         tx.commit().await?;
         self.caches.tokens.forget(token_hash);
-        self.caches.pushers.forget_all();
+        self.caches.pushers_changed(None);
         Ok(())
     }
 
@@ -295,7 +295,7 @@ impl DeviceStore for SqlStore {
         };
         tx.commit().await?;
         self.caches.tokens.forget_all();
-        self.caches.pushers.forget_all();
+        self.caches.pushers_changed(None);
         Ok(pos)
     }
 
@@ -315,7 +315,7 @@ impl DeviceStore for SqlStore {
         let pos = self.bump_device_list(&mut tx, user_id).await?;
         tx.commit().await?;
         self.caches.tokens.forget_all();
-        self.caches.pushers.forget_all();
+        self.caches.pushers_changed(None);
         Ok(pos)
     }
 

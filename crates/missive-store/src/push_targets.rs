@@ -21,13 +21,16 @@ pub struct PushTarget {
     /// The stored `m.push_rules` account data: its stream position (which
     /// changes whenever the rules do) and content. `None`: server defaults.
     pub push_rules: Option<(StreamPos, String)>,
+    /// Whether the user has a pusher: push delivery is woken only for
+    /// those who do.
+    pub has_pusher: bool,
 }
 
 #[async_trait]
 pub trait PushTargetStore: Send + Sync {
     /// The room's joined members (local or not), ordered by user ID. On
-    /// SQLite it is cached until the room's membership, a display name or
-    /// someone's push rules change.
+    /// SQLite it is cached until the room's membership, a display name,
+    /// someone's push rules or pushers change.
     async fn push_targets(&self, room_id: &str) -> StoreResult<Arc<[PushTarget]>>;
 }
 
@@ -36,7 +39,9 @@ impl PushTargetStore for SqlStore {
     async fn push_targets(&self, room_id: &str) -> StoreResult<Arc<[PushTarget]>> {
         let read = async {
             let rows = sqlx::query(
-                "SELECT m.user_id, u.displayname, a.stream_pos, a.content FROM memberships m \
+                "SELECT m.user_id, u.displayname, a.stream_pos, a.content, \
+                 (SELECT COUNT(*) FROM pushers p WHERE p.user_id = m.user_id) AS pushers \
+                 FROM memberships m \
                  LEFT JOIN users u ON u.user_id = m.user_id \
                  LEFT JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' \
                    AND a.data_type = $2 \
@@ -55,6 +60,7 @@ impl PushTargetStore for SqlStore {
                         user_id: r.try_get(0)?,
                         displayname: r.try_get(1)?,
                         push_rules: pos.zip(content),
+                        has_pusher: r.try_get::<i64, _>(4)? > 0,
                     })
                 })
                 .collect::<StoreResult<_>>()?;

@@ -192,7 +192,7 @@ impl PusherStore for SqlStore {
         .await?;
         tx.commit().await?;
         // Without `append`, other users' pushers with this key went too.
-        self.caches.pushers.forget_all();
+        self.caches.pushers_changed(None);
         Ok(())
     }
 
@@ -209,7 +209,7 @@ impl PusherStore for SqlStore {
                 .bind(pushkey)
                 .execute(&self.write)
                 .await?;
-        self.caches.pushers.forget(user_id.as_str());
+        self.caches.pushers_changed(Some(user_id.as_str()));
         Ok(done.rows_affected() > 0)
     }
 

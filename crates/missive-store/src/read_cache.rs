@@ -39,7 +39,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub(crate) struct Caches {
     /// Access token hash -> its device and account flags.
     pub(crate) tokens: ReadCache<String, TokenUser>,
-    /// Room ID -> its joined members' push targets.
+    /// Room ID -> its joined members' push targets (which tell whether a
+    /// member has a pusher: forget them through [`Caches::pushers_changed`]).
     pub(crate) push_targets: ReadCache<String, Arc<[PushTarget]>>,
     /// User ID -> the user's memberships not forgotten (every sync asks).
     pub(crate) memberships: ReadCache<String, Vec<Membership>>,
@@ -59,6 +60,16 @@ pub(crate) fn account_data_key(user_id: &str, room_id: &str, data_type: &str) ->
 }
 
 impl Caches {
+    /// After a write that may add or remove pushers: of `user`, or of
+    /// anyone (`None`).
+    pub(crate) fn pushers_changed(&self, user: Option<&str>) {
+        match user {
+            Some(user) => self.pushers.forget(user),
+            None => self.pushers.forget_all(),
+        }
+        self.push_targets.forget_all();
+    }
+
     /// `enabled`: whether this process sees every write (SQLite).
     pub(crate) fn new(enabled: bool) -> Arc<Self> {
         Arc::new(Self {

@@ -146,6 +146,7 @@ macro_rules! store_conformance_tests {
             memberships_track_the_latest_event,
             push_targets_bring_profiles_and_rules_of_joined_members,
             push_targets_follow_joins_leaves_names_and_rules,
+            push_targets_follow_pushers,
             push_actions_for_a_large_room_are_all_kept,
             timelines_paginate_both_ways,
             transactions_and_redactions_apply_once,

@@ -156,6 +156,59 @@ pub async fn pushers_are_keyed_tied_to_devices_and_advance(store: SqlStore) {
     );
 }
 
+/// Push targets say who has a pusher, and follow pushers coming and
+/// going by every path (cached where the backend caches).
+pub async fn push_targets_follow_pushers(store: SqlStore) {
+    let alice = user_id!("@alice:test");
+    store
+        .create_device_with_token(device("@alice:test", "A1"), "ha")
+        .await
+        .unwrap();
+    let last = create_room(&store, "!r:test").await;
+    store
+        .persist_event(member("!r:test", "$bj", "@bob:test", "join", &[&last]))
+        .await
+        .unwrap();
+    let with_pushers = || async {
+        store
+            .push_targets("!r:test")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.has_pusher)
+            .map(|t| t.user_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(with_pushers().await.is_empty());
+    store
+        .set_pusher(&pusher("@alice:test", "A1", "k"), false)
+        .await
+        .unwrap();
+    assert_eq!(with_pushers().await, ["@alice:test"]);
+    store
+        .delete_pusher(alice, "org.example.app", "k")
+        .await
+        .unwrap();
+    assert!(with_pushers().await.is_empty());
+    store
+        .set_pusher(&pusher("@alice:test", "A1", "k"), false)
+        .await
+        .unwrap();
+    assert_eq!(with_pushers().await, ["@alice:test"]);
+    store.delete_token("ha").await.unwrap();
+    assert!(with_pushers().await.is_empty());
+    store
+        .set_pusher(&pusher("@alice:test", "A1", "k"), false)
+        .await
+        .unwrap();
+    assert_eq!(with_pushers().await, ["@alice:test"]);
+    store
+        .delete_devices(alice, &[ruma::OwnedDeviceId::from("A1")])
+        .await
+        .unwrap();
+    assert!(with_pushers().await.is_empty());
+}
+
 pub async fn one_process_delivers_pushes(store: SqlStore) {
     let first = store.try_lock_push_delivery().await.unwrap();
     assert!(first.is_some());

@@ -596,12 +596,14 @@ pub async fn push_targets_bring_profiles_and_rules_of_joined_members(store: SqlS
                 user_id: "@alice:test".into(),
                 displayname: Some("alice".into()),
                 push_rules: None,
+                has_pusher: false,
             },
             // Bob has no account here (a remote member): no profile.
             PushTarget {
                 user_id: "@bob:test".into(),
                 displayname: None,
                 push_rules: Some((rules, r#"{"global":{}}"#.into())),
+                has_pusher: false,
             },
         ]
     );

@@ -171,7 +171,8 @@ impl Rooms {
                 // Invitees of a new room get their invite notification.
                 new.push_actions =
                     push::recipients(self.store(), &self.inner.rulesets, &pdu, &state, rules)
-                        .await?;
+                        .await?
+                        .actions;
             }
             if let Some(key) = &pdu.state_key {
                 state.insert(

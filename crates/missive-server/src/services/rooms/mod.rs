@@ -239,9 +239,10 @@ impl Rooms {
                     t.txn_id.to_owned(),
                 )
             });
-            new.push_actions =
+            let recipients =
                 push::recipients(store, &self.inner.rulesets, &pdu, &state, rules).await?;
-            let notified: Vec<String> = new.push_actions.iter().map(|(u, _)| u.clone()).collect();
+            new.push_actions = recipients.actions;
+            let notified = recipients.with_pushers;
             match store.persist_event(new).await {
                 Ok(PersistOutcome::Persisted { stream_ordering }) => {
                     self.inner.heads.advance(&pdu);

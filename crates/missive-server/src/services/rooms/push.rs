@@ -7,7 +7,9 @@ use std::{
 };
 
 use missive_core::{Pdu, event_builder::StateEvents, power_levels, push as core_push};
-use missive_store::{AccountStore, PushTarget, PushTargetStore, SqlStore, StreamPos};
+use missive_store::{
+    AccountStore, PushTarget, PushTargetStore, PusherStore, SqlStore, StreamPos,
+};
 use ruma::{
     UserId,
     events::{StateEventType, TimelineEventType},
@@ -59,14 +61,24 @@ impl Rulesets {
     }
 }
 
-/// (user ID, highlight) for every local user the event notifies.
+/// Whom an event notifies.
+#[derive(Debug, Default)]
+pub struct Recipients {
+    /// (user ID, highlight) for every local user the event notifies.
+    pub actions: Vec<(String, bool)>,
+    /// Those of them with a pusher: push delivery is woken for these
+    /// alone (most users have none, and waking for them costs a round).
+    pub with_pushers: Vec<String>,
+}
+
+/// Whom the event notifies, by every local member's push rules.
 pub async fn recipients(
     store: &SqlStore,
     rulesets: &Rulesets,
     pdu: &Pdu,
     state: &StateEvents,
     rules: &RoomVersionRules,
-) -> ApiResult<Vec<(String, bool)>> {
+) -> ApiResult<Recipients> {
     let local_suffix = format!(":{}", pdu.sender.server_name());
     // A membership event is evaluated for its target alone, and only when
     // someone else changed their membership (an invite, a kick, a ban), as
@@ -79,7 +91,7 @@ pub async fn recipients(
             Some(target) if target != pdu.sender.as_str() && target.ends_with(&local_suffix) => {
                 Some(target.as_str())
             }
-            _ => return Ok(Vec::new()),
+            _ => return Ok(Recipients::default()),
         }
     } else {
         None
@@ -110,7 +122,7 @@ pub async fn recipients(
         .filter(|t| only.is_none_or(|only| t.user_id == only))
         .collect();
     if targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Recipients::default());
     }
 
     let power_levels = power_levels::effective(
@@ -122,7 +134,7 @@ pub async fn recipients(
         Raw::new(&pdu.to_client_event(None)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let event = FlattenedJson::from_raw(&event);
 
-    let mut out = Vec::new();
+    let mut out = Recipients::default();
     for target in targets {
         let Ok(user_id) = ruma::UserId::parse(&target.user_id) else {
             continue;
@@ -145,7 +157,11 @@ pub async fn recipients(
         )
         .await;
         if outcome.notify {
-            out.push((target.user_id.clone(), outcome.highlight));
+            out.actions
+                .push((target.user_id.clone(), outcome.highlight));
+            if target.has_pusher {
+                out.with_pushers.push(target.user_id.clone());
+            }
         }
     }
     Ok(out)
@@ -156,9 +172,11 @@ async fn invitee(store: &SqlStore, user_id: &str) -> ApiResult<PushTarget> {
     let parsed = UserId::parse(user_id).map_err(|e| ApiError::Internal(e.to_string()))?;
     let displayname = store.user(&parsed).await?.and_then(|u| u.displayname);
     let push_rules = push_rules::stored(store, user_id).await?;
+    let has_pusher = !store.pushers(&parsed).await?.is_empty();
     Ok(PushTarget {
         user_id: user_id.to_owned(),
         displayname,
         push_rules: push_rules.map(|json| (StreamPos::ZERO, json)),
+        has_pusher,
     })
 }
