@@ -187,6 +187,11 @@ impl Incoming {
         &self.pdu.event_id
     }
 
+    /// The event's depth, to process fetched events oldest first.
+    pub fn depth(&self) -> ruma::UInt {
+        self.pdu.depth
+    }
+
     /// When the sender says the event was sent: the caller uses keys valid
     /// at that time.
     pub fn origin_server_ts(&self) -> MilliSecondsSinceUnixEpoch {
@@ -304,6 +309,27 @@ pub fn check_auth_events(
         |ty, key| state.get(&(ty.clone(), key.to_owned())).copied(),
     )
     .map_err(Rejected::AuthFailed)
+}
+
+/// The state entries [`check_state`] reads for `pdu`, and the create and
+/// power levels events (which push rules and redactions read too).
+pub fn needed_state(
+    pdu: &Pdu,
+    rules: &RoomVersionRules,
+) -> Result<Vec<(StateEventType, String)>, Rejected> {
+    let mut keys = state_res::auth_types_for_event(
+        &pdu.event_type,
+        &pdu.sender,
+        pdu.state_key.as_deref(),
+        &pdu.content,
+        &rules.authorization,
+    )
+    .map_err(|e| Rejected::Format(e.to_string()))?;
+    keys.push((StateEventType::RoomCreate, String::new()));
+    keys.push((StateEventType::RoomPowerLevels, String::new()));
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// Steps 5 and 6: the state-dependent rules against a state the caller

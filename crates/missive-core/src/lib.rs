@@ -18,6 +18,7 @@ pub mod power_levels;
 pub mod push;
 pub mod room_versions;
 pub mod search;
+pub mod state_resolution;
 #[cfg(test)]
 mod testing;
 pub mod visibility;

@@ -192,6 +192,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         ),
         presence: Presence::new(store.clone(), notifier.clone(), config.presence),
         profiles: Profiles::new(store.clone(), rooms.clone(), federation.clone()),
+        inbound: services::federation::inbound::Inbound::new(
+            store.clone(),
+            federation.clone(),
+            rooms.clone(),
+        ),
         federation,
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         threepids,

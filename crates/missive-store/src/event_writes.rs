@@ -327,6 +327,18 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         rows: &[(&NewEvent, StreamPos, i64)],
     ) -> StoreResult<()> {
+        self.insert_plain_event_rows(tx, rows).await?;
+        // A relation is indexed with its event, whichever path wrote it.
+        self.insert_relations(tx, rows).await?;
+        Ok(())
+    }
+
+    /// Inserts event rows alone (outliers have no relations indexed).
+    pub(crate) async fn insert_plain_event_rows(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        rows: &[(&NewEvent, StreamPos, i64)],
+    ) -> StoreResult<()> {
         for range in row_chunks(rows.len(), EVENT_ROWS_PER_STATEMENT) {
             let chunk = &rows[range];
             let sql = format!(
@@ -351,8 +363,6 @@ impl SqlStore {
             }
             query.execute(&mut **tx).await?;
         }
-        // A relation is indexed with its event, whichever path wrote it.
-        self.insert_relations(tx, rows).await?;
         Ok(())
     }
 

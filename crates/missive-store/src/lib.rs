@@ -38,6 +38,7 @@ mod pushers;
 mod read_cache;
 mod receipts;
 mod relations;
+mod remote_events;
 mod reports;
 mod search;
 mod server_keys;
@@ -76,6 +77,7 @@ pub use relations::{
     MAX_RELATION_DEPTH, RelationAggregate, RelationQuery, RelationStore, ThreadRecord,
     ThreadSummary, ThreadUnread,
 };
+pub use remote_events::{RemoteEventStore, RemoteOutcome, RemoteWrite, StateEntry};
 pub use reports::{ContentReport, NewReport, ReportStore};
 pub use search::{SearchFrom, SearchHit, SearchOrder, SearchQuery, SearchStore};
 pub use server_keys::{ServerKeyStore, ServerSigningKey};

@@ -38,6 +38,7 @@ impl EventTimeStore for SqlStore {
         };
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.room_id = $1 AND {window} \
+             AND e.stream_ordering > 0 \
              ORDER BY e.origin_server_ts {order}, e.stream_ordering {order} LIMIT $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -13,6 +13,7 @@ mod e2ee;
 mod media;
 mod pushers;
 mod relations;
+mod remote_events;
 mod rooms;
 mod search;
 mod server_keys;
@@ -21,7 +22,7 @@ mod sync_batch;
 mod threepids;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, relations::*, rooms::*, search::*, server_keys::*,
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_events::*, rooms::*, search::*, server_keys::*,
     streams::*, sync_batch::*, threepids::*,
 };
 
@@ -147,6 +148,9 @@ macro_rules! store_conformance_tests {
             push_targets_bring_profiles_and_rules_of_joined_members,
             push_targets_follow_joins_leaves_names_and_rules,
             push_targets_follow_pushers,
+            a_joined_room_starts_with_its_join_and_the_state_before_it,
+            an_event_on_a_fork_keeps_both_tips_and_the_resolved_state,
+            rejections_and_inbound_transactions_are_kept,
             push_actions_for_a_large_room_are_all_kept,
             timelines_paginate_both_ways,
             transactions_and_redactions_apply_once,

@@ -5,6 +5,7 @@
 
 mod keys;
 mod query;
+mod transactions;
 
 use axum::{Router, routing::get};
 use ruma::api::federation::{discovery, query as q};
@@ -19,6 +20,10 @@ pub fn router() -> Router<AppState> {
     let r = route::<discovery::get_server_version::v1::Request, _, _>(r, keys::get_server_version);
     let r =
         route::<q::get_profile_information::v1::Request, _, _>(r, query::get_profile_information);
+    let r = route::<ruma::api::federation::transactions::send_transaction_message::v1::Request, _, _>(
+        r,
+        transactions::send_transaction,
+    );
     let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
         r,
         openid::get_openid_userinfo,

@@ -8,6 +8,7 @@ mod membership;
 mod own_rooms;
 mod push;
 mod relation;
+mod remote;
 pub mod upgrade;
 
 use std::{collections::HashMap, sync::Arc};
@@ -28,6 +29,7 @@ use ruma::{
 };
 
 pub use create::CreateRoom;
+pub use remote::{Received, record_of};
 
 use crate::{
     error::{ApiError, ApiResult},
