@@ -12,6 +12,7 @@ pub mod event_builder;
 pub mod filter;
 pub mod incoming;
 pub mod local_rules;
+pub mod membership_template;
 pub mod net;
 pub mod pdu;
 pub mod power_levels;

@@ -11,7 +11,7 @@ use http::StatusCode;
 use missive_core::CoreError;
 use missive_store::StoreError;
 use ruma::api::error::{
-    ErrorBody, ErrorKind, LimitExceededErrorData, RetryAfter, StandardErrorBody,
+    ErrorBody, ErrorKind, IncompatibleRoomVersionErrorData, LimitExceededErrorData, RetryAfter, StandardErrorBody,
     UnknownTokenErrorData, WrongRoomKeysVersionErrorData,
 };
 use serde_json::json;
@@ -60,6 +60,9 @@ pub enum ApiError {
     RoomInUse(String),
     #[error("unsupported room version {0}")]
     UnsupportedRoomVersion(String),
+    /// Another server cannot join a room of this version (`make_join`).
+    #[error("the room's version {0} is not one your server supports")]
+    IncompatibleRoomVersion(ruma::RoomVersionId),
     #[error("this account has been deactivated")]
     UserDeactivated,
     #[error("{0}")]
@@ -179,6 +182,12 @@ impl ApiError {
             UnsupportedRoomVersion(_) => {
                 (StatusCode::BAD_REQUEST, ErrorKind::UnsupportedRoomVersion)
             }
+            IncompatibleRoomVersion(version) => (
+                StatusCode::BAD_REQUEST,
+                ErrorKind::IncompatibleRoomVersion(IncompatibleRoomVersionErrorData::new(
+                    version.clone(),
+                )),
+            ),
             UserDeactivated => (StatusCode::FORBIDDEN, ErrorKind::UserDeactivated),
             BadState(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadState),
             Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized),

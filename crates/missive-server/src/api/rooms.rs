@@ -15,6 +15,7 @@ use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
+        federation::inbound::Inbound,
         identity::IdentityServer,
         rooms::{CreateRoom, Rooms, upgrade::RoomUpgrades},
     },
@@ -88,14 +89,15 @@ pub async fn joined_rooms(
 }
 
 pub async fn join_room_by_id(
-    State(rooms): State<Rooms>,
+    State(inbound): State<Inbound>,
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> ApiResult<RumaResponse<join_room_by_id::v3::Response>> {
     let me = req.user()?;
-    rooms
+    inbound
         .join(
             &req.body.room_id,
             &me.user_id,
+            &[],
             req.body.reason.as_deref(),
             req.json_body.as_ref(),
             me.is_guest,
@@ -108,14 +110,16 @@ pub async fn join_room_by_id(
 
 pub async fn join_room_by_id_or_alias(
     State(rooms): State<Rooms>,
+    State(inbound): State<Inbound>,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> ApiResult<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
     let me = req.user()?;
     let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
-    rooms
+    inbound
         .join(
             &room_id,
             &me.user_id,
+            &req.body.via,
             req.body.reason.as_deref(),
             req.json_body.as_ref(),
             me.is_guest,

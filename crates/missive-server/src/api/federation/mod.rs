@@ -4,6 +4,7 @@
 //! the key endpoints are unauthenticated by the spec.
 
 mod keys;
+mod membership;
 mod query;
 mod transactions;
 
@@ -20,6 +21,14 @@ pub fn router() -> Router<AppState> {
     let r = route::<discovery::get_server_version::v1::Request, _, _>(r, keys::get_server_version);
     let r =
         route::<q::get_profile_information::v1::Request, _, _>(r, query::get_profile_information);
+    let r = route::<ruma::api::federation::membership::prepare_join_event::v1::Request, _, _>(
+        r,
+        membership::make_join,
+    );
+    let r = route::<ruma::api::federation::membership::create_join_event::v2::Request, _, _>(
+        r,
+        membership::send_join,
+    );
     let r = route::<ruma::api::federation::transactions::send_transaction_message::v1::Request, _, _>(
         r,
         transactions::send_transaction,

@@ -133,8 +133,24 @@ impl Inbound {
         Ok((id, outcome))
     }
 
+    pub(super) fn store(&self) -> &Arc<SqlStore> {
+        &self.inner.store
+    }
+
+    pub(super) fn rooms(&self) -> &Rooms {
+        &self.inner.rooms
+    }
+
+    pub(super) fn federation(&self) -> &Federation {
+        &self.inner.federation
+    }
+
+    pub(super) fn signer(&self) -> &missive_core::event_builder::Signer {
+        self.inner.rooms.signer()
+    }
+
     /// The room's version, if the room is known here.
-    async fn room_version(
+    pub(super) async fn room_version(
         &self,
         room_id: &RoomId,
     ) -> ApiResult<Option<(RoomVersionId, RoomVersionRules)>> {
@@ -160,8 +176,8 @@ impl Inbound {
         if let Some(reason) = self.rejection_of(&id).await? {
             return Err(ApiError::forbidden(reason));
         }
-        let pdu = self.verify(parsed).await?;
-        let auth = self.auth_events(origin, &pdu, rules).await?;
+        let pdu = self.verify_pdu(parsed).await?;
+        let auth = self.auth_events_of(origin, &pdu, rules).await?;
         if let Err(e) = incoming::check_auth_events(&pdu, rules, &auth) {
             return self.reject(&pdu, &e).await;
         }
@@ -194,7 +210,7 @@ impl Inbound {
 
     /// Steps 2 and 3: the keys the PDU needs, then its signatures and
     /// content hash (a mismatch keeps it redacted).
-    async fn verify(&self, parsed: incoming::Incoming) -> ApiResult<Pdu> {
+    pub(super) async fn verify_pdu(&self, parsed: incoming::Incoming) -> ApiResult<Pdu> {
         let wanted = parsed.required_keys().map_err(refused)?;
         let at = i64::try_from(u64::from(parsed.origin_server_ts().get())).unwrap_or(i64::MAX);
         let mut keys = PublicKeyMap::new();
@@ -239,7 +255,7 @@ impl Inbound {
 
     /// The PDU's auth events that are not rejected (and, in room version
     /// 12, the create event), fetched from `origin` when unknown.
-    async fn auth_events(
+    pub(super) async fn auth_events_of(
         &self,
         origin: &ServerName,
         pdu: &Pdu,
@@ -318,7 +334,7 @@ impl Inbound {
                     continue;
                 }
             };
-            match self.verify(parsed).await {
+            match self.verify_pdu(parsed).await {
                 Ok(pdu) => pdus.push(pdu),
                 Err(e) => tracing::info!(error = %e, "auth chain event dropped"),
             }

@@ -5,6 +5,7 @@
 //! client and on [`crate::federation_request::FederationRequest`].
 
 pub mod inbound;
+pub mod joins;
 pub mod keys;
 
 use std::sync::Arc;

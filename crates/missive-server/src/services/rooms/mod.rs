@@ -9,6 +9,7 @@ mod own_rooms;
 mod push;
 mod relation;
 mod remote;
+mod remote_members;
 pub mod upgrade;
 
 use std::{collections::HashMap, sync::Arc};
@@ -29,7 +30,7 @@ use ruma::{
 };
 
 pub use create::CreateRoom;
-pub use remote::{Received, record_of};
+pub use remote::{Received, record_of, state_entry};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -101,6 +102,11 @@ impl Rooms {
 
     pub fn store(&self) -> &Arc<SqlStore> {
         &self.inner.store
+    }
+
+    /// This server's signing identity (federation signs joins with it).
+    pub fn signer(&self) -> &Signer {
+        &self.inner.signer
     }
 
     fn room_lock(&self, room_id: &RoomId) -> Arc<tokio::sync::Mutex<()>> {

@@ -161,7 +161,13 @@ impl Rooms {
         }
         let current = state_map(store.current_state(&pdu.room_id).await?)?;
         let mut events = self
-            .load_with_auth_chains(prev_states.iter().chain(&tip_states).chain([&current]))
+            .load_with_auth_chains(
+                prev_states
+                    .iter()
+                    .chain(&tip_states)
+                    .chain([&current])
+                    .flat_map(|s| s.values()),
+            )
             .await?;
         let before = state_resolution::resolve(rules, &prev_states, &events)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -298,14 +304,13 @@ impl Rooms {
         Ok(power_levels::can_redact(&levels, &pdu.sender, target_sender))
     }
 
-    /// Every event `states` name, with their auth chains, from the store.
-    async fn load_with_auth_chains<'a>(
+    /// The events `ids`, with their auth chains, from the store.
+    pub(super) async fn load_with_auth_chains<'a>(
         &self,
-        states: impl Iterator<Item = &'a StateMap<OwnedEventId>>,
+        ids: impl IntoIterator<Item = &'a OwnedEventId>,
     ) -> ApiResult<HashMap<OwnedEventId, Pdu>> {
         let mut events: HashMap<OwnedEventId, Pdu> = HashMap::new();
-        let mut wanted: HashSet<OwnedEventId> =
-            states.flat_map(|s| s.values().cloned()).collect();
+        let mut wanted: HashSet<OwnedEventId> = ids.into_iter().cloned().collect();
         while !wanted.is_empty() {
             if events.len() > MAX_RESOLUTION_EVENTS {
                 return Err(ApiError::Internal(
@@ -375,29 +380,40 @@ fn entries(
 ) -> ApiResult<Vec<StateEntry>> {
     state
         .iter()
-        .map(|((ty, key), id)| {
-            let field = |name: &str| {
-                events.get(id).and_then(|pdu| {
-                    pdu.content_value()
-                        .get(name)
-                        .and_then(|v| v.as_str())
-                        .filter(|v| !v.contains('\0'))
-                        .map(str::to_owned)
-                })
-            };
-            Ok(StateEntry {
+        .map(|((ty, key), id)| match events.get(id) {
+            Some(pdu) => Ok(state_entry(pdu)),
+            None => Ok(StateEntry {
                 event_type: ty.to_string(),
                 state_key: key.clone(),
                 event_id: id.to_string(),
-                membership: (*ty == StateEventType::RoomMember)
-                    .then(|| field("membership"))
-                    .flatten(),
-                join_rule: (*ty == StateEventType::RoomJoinRules)
-                    .then(|| field("join_rule"))
-                    .flatten(),
-            })
+                membership: None,
+                join_rule: None,
+            }),
         })
         .collect()
+}
+
+/// A state event as a store state entry, with what a member or join rules
+/// event says.
+pub fn state_entry(pdu: &Pdu) -> StateEntry {
+    let field = |name: &str| {
+        pdu.content_value()
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.contains('\0'))
+            .map(str::to_owned)
+    };
+    StateEntry {
+        event_type: pdu.event_type.to_string(),
+        state_key: pdu.state_key.clone().unwrap_or_default(),
+        event_id: pdu.event_id.to_string(),
+        membership: (pdu.event_type == TimelineEventType::RoomMember)
+            .then(|| field("membership"))
+            .flatten(),
+        join_rule: (pdu.event_type == TimelineEventType::RoomJoinRules)
+            .then(|| field("join_rule"))
+            .flatten(),
+    }
 }
 
 /// A received event's store record, for events kept outside the timeline.

@@ -1,0 +1,148 @@
+//! Membership events made by two servers (`make_join`/`send_join`, and
+//! the leave and knock dances): the resident server builds the event on
+//! its view of the room and hands it over unsigned ([`template_of`]); the
+//! joining server checks it is the membership it asked for, signs it and
+//! computes its event ID ([`sign_template`]).
+
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, EventId, UserId,
+    room_version_rules::{EventIdFormatVersion, RoomVersionRules},
+};
+
+use crate::{CoreError, MAX_PDU_BYTES, Pdu, event_builder::Signer};
+
+/// The fields no template carries: the resident server's signature and
+/// hashes (the joining server signs), and what no signature covers.
+const NOT_IN_TEMPLATE: [&str; 4] = ["signatures", "hashes", "unsigned", "event_id"];
+
+/// `pdu`, built by the resident server for another server's user, as the
+/// template handed to that server.
+pub fn template_of(pdu: &Pdu) -> CanonicalJsonObject {
+    let mut object = pdu.json.clone();
+    for field in NOT_IN_TEMPLATE {
+        object.remove(field);
+    }
+    object
+}
+
+/// Checks that `template` is `user`'s membership event with `membership`
+/// in a room of `rules`, then hashes, signs and names it as `signer`'s
+/// server. Anything else a resident server put in the template is refused:
+/// this server signs only the membership its user asked for.
+pub fn sign_template(
+    mut template: CanonicalJsonObject,
+    user: &UserId,
+    membership: &str,
+    signer: &Signer,
+    rules: &RoomVersionRules,
+) -> Result<Pdu, CoreError> {
+    let text = |object: &CanonicalJsonObject, key: &str| match object.get(key) {
+        Some(CanonicalJsonValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let wrong = |what: &str| CoreError::InvalidEvent(format!("membership template: {what}"));
+    if text(&template, "type").as_deref() != Some("m.room.member") {
+        return Err(wrong("not a membership event"));
+    }
+    if text(&template, "sender").as_deref() != Some(user.as_str())
+        || text(&template, "state_key").as_deref() != Some(user.as_str())
+    {
+        return Err(wrong("not the user's own membership"));
+    }
+    let Some(CanonicalJsonValue::Object(content)) = template.get("content") else {
+        return Err(wrong("no content"));
+    };
+    if text(content, "membership").as_deref() != Some(membership) {
+        return Err(wrong("another membership than the one asked for"));
+    }
+    for field in NOT_IN_TEMPLATE {
+        template.remove(field);
+    }
+    let carried_id = (rules.event_id_format == EventIdFormatVersion::V1).then(|| {
+        let id = EventId::new_v1(&signer.server_name);
+        template.insert(
+            "event_id".into(),
+            CanonicalJsonValue::String(id.to_string()),
+        );
+        id
+    });
+    if serde_json::to_vec(&template).map_or(usize::MAX, |v| v.len()) > MAX_PDU_BYTES {
+        return Err(CoreError::TooLarge);
+    }
+    ruma::signatures::hash_and_sign_event(
+        signer.server_name.as_str(),
+        &signer.key,
+        &mut template,
+        &rules.redaction,
+    )
+    .map_err(|e| CoreError::InvalidEvent(format!("cannot sign the event: {e}")))?;
+    let event_id = match carried_id {
+        Some(id) => id,
+        None => {
+            let hash = ruma::signatures::reference_hash(&template, rules)
+                .map_err(|e| CoreError::InvalidEvent(e.to_string()))?;
+            EventId::new_v2_or_v3(&hash).map_err(|e| CoreError::InvalidEvent(e.to_string()))?
+        }
+    };
+    Pdu::from_object(event_id, template)
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{RoomVersionId, user_id};
+
+    use super::*;
+    use crate::{
+        incoming,
+        testing::{Room, member_of, signer},
+    };
+
+    /// A template built by one server and signed by another passes the
+    /// receiving checks with the second server's key; a template for
+    /// another user, or another membership, is refused.
+    #[test]
+    fn a_signed_template_verifies_and_only_the_asked_membership_is_signed() {
+        for version in [RoomVersionId::V11, RoomVersionId::V12] {
+            let mut room = Room::of_version(version.clone());
+            room.send(
+                user_id!("@alice:example.org"),
+                crate::event_builder::EventTemplate::state(
+                    ruma::events::StateEventType::RoomJoinRules,
+                    "",
+                    serde_json::json!({"join_rule": "public"}),
+                ),
+            )
+            .unwrap();
+            let bob = user_id!("@bob:other.example");
+            let built = room.send(bob, member_of(bob.as_str(), "join")).unwrap();
+            let template = template_of(&built);
+            assert!(!template.contains_key("signatures"));
+
+            let other = Signer {
+                server_name: ruma::owned_server_name!("other.example"),
+                ..signer()
+            };
+            let signed = sign_template(template.clone(), bob, "join", &other, &room.rules).unwrap();
+            let raw = serde_json::value::to_raw_value(&signed.json).unwrap();
+            let parsed = incoming::parse(&raw, &version, &signed.room_id).unwrap();
+            assert_eq!(parsed.event_id(), &*signed.event_id);
+            let mut keys = ruma::signatures::PublicKeyMap::new();
+            keys.insert(
+                "other.example".into(),
+                [(
+                    format!("ed25519:{}", other.key.version()),
+                    ruma::serde::Base64::new(other.key.public_key().to_vec()),
+                )]
+                .into(),
+            );
+            assert!(matches!(
+                parsed.verify(&keys).unwrap(),
+                incoming::Received::Accepted(_)
+            ));
+
+            let carol = user_id!("@carol:other.example");
+            assert!(sign_template(template.clone(), carol, "join", &other, &room.rules).is_err());
+            assert!(sign_template(template, bob, "leave", &other, &room.rules).is_err());
+        }
+    }
+}

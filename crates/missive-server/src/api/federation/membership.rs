@@ -1,0 +1,39 @@
+//! Joins of other servers' users: `make_join` and `send_join` (v2).
+
+use axum::extract::State;
+use ruma::api::federation::membership::{create_join_event, prepare_join_event};
+
+use crate::{
+    error::ApiResult,
+    federation_request::FederationRequest,
+    ruma_wrapper::RumaResponse,
+    services::federation::inbound::Inbound,
+};
+
+pub async fn make_join(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<prepare_join_event::v1::Request>,
+) -> ApiResult<RumaResponse<prepare_join_event::v1::Response>> {
+    let body = &req.body;
+    let (version, event) = inbound
+        .make_join(&req.origin, &body.room_id, &body.user_id, &body.ver)
+        .await?;
+    let mut response = prepare_join_event::v1::Response::new(event);
+    response.room_version = Some(version);
+    Ok(RumaResponse(response))
+}
+
+pub async fn send_join(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<create_join_event::v2::Request>,
+) -> ApiResult<RumaResponse<create_join_event::v2::Response>> {
+    let body = &req.body;
+    let joined = inbound
+        .send_join(&req.origin, &body.room_id, &body.event_id, &body.pdu)
+        .await?;
+    let mut state = create_join_event::v2::RoomState::new();
+    state.state = joined.state;
+    state.auth_chain = joined.auth_chain;
+    state.servers_in_room = Some(joined.servers_in_room);
+    Ok(RumaResponse(create_join_event::v2::Response::new(state)))
+}

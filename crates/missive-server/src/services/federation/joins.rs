@@ -1,0 +1,387 @@
+//! Joining rooms across servers, both halves.
+//!
+//! Resident (`make_join`, `send_join` v2): another server's user asks for
+//! a join event built on our view of the room, signs it and sends it back;
+//! it goes through the checks on receipt like any PDU, and the answer is
+//! the room's state before it with its auth chain.
+//!
+//! Joining ([`Inbound::join_remote`]): a local user joins a room this
+//! server is not in. A resident server (from the client's `via` or the
+//! room ID's server) builds the join; this server checks it is the join
+//! asked for, signs it, sends it, then verifies the state and auth chain it
+//! gets back (signatures, and each event against its auth events) and
+//! writes the room: that state outside the timeline, the join as the
+//! room's first timeline event.
+
+use std::collections::{BTreeMap, HashMap};
+
+use missive_core::{Pdu, incoming, membership_template, room_versions};
+use missive_store::{EventStore, RemoteEventStore, RemoteWrite, RoomRecord, StateEntry};
+use ruma::{
+    CanonicalJsonObject, OwnedEventId, OwnedServerName, RoomId, RoomVersionId,
+    ServerName, UserId,
+    api::federation::membership::{create_join_event, prepare_join_event},
+    events::{StateEventType, TimelineEventType},
+    room_version_rules::RoomVersionRules,
+};
+use serde_json::value::RawValue;
+
+use super::inbound::Inbound;
+use crate::{
+    error::{ApiError, ApiResult},
+    services::rooms::{Received, record_of, state_entry},
+};
+
+/// The state a `send_join` answers with, as PDUs.
+pub struct JoinState {
+    pub state: Vec<Box<RawValue>>,
+    pub auth_chain: Vec<Box<RawValue>>,
+    pub servers_in_room: Vec<String>,
+}
+
+impl Inbound {
+    /// `make_join`: the join template for `user` (of `origin`).
+    pub async fn make_join(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        user: &UserId,
+        supported: &[RoomVersionId],
+    ) -> ApiResult<(RoomVersionId, Box<RawValue>)> {
+        if user.server_name() != origin {
+            return Err(ApiError::forbidden("the user is not of the requesting server"));
+        }
+        let rooms = self.rooms();
+        if self.store().room(room_id).await?.is_none() || !rooms.is_resident(room_id).await? {
+            return Err(ApiError::not_found("this server is not in that room"));
+        }
+        let (version, template) = rooms
+            .remote_membership_template(room_id, user, "join")
+            .await?;
+        // The spec's default when the joining server names none.
+        let supported_default = [RoomVersionId::V1];
+        let supported = if supported.is_empty() {
+            &supported_default[..]
+        } else {
+            supported
+        };
+        if !supported.contains(&version) {
+            return Err(ApiError::IncompatibleRoomVersion(version));
+        }
+        Ok((version, raw(&template)?))
+    }
+
+    /// `send_join` (v2): writes `origin`'s signed join and answers with the
+    /// room's state before it.
+    pub async fn send_join(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event_id: &OwnedEventId,
+        pdu: &RawValue,
+    ) -> ApiResult<JoinState> {
+        let (version, rules) = self
+            .room_version(room_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("this server is not in that room"))?;
+        let parsed = incoming::parse(pdu, &version, room_id)
+            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        if parsed.event_id() != &**event_id {
+            return Err(ApiError::invalid_param("the event ID does not match the event"));
+        }
+        let join = self.verify_pdu(parsed).await?;
+        let is_own_join = join.event_type == TimelineEventType::RoomMember
+            && join.state_key.as_deref() == Some(join.sender.as_str())
+            && join.content_value().get("membership").and_then(|m| m.as_str()) == Some("join");
+        if !is_own_join || join.sender.server_name() != origin {
+            return Err(ApiError::invalid_param(
+                "not a join of a user of the requesting server",
+            ));
+        }
+        self.check_and_receive(origin, &join, &rules).await?;
+        let (state, auth_chain) = self.rooms().state_for_joiner(room_id, event_id).await?;
+        let mut servers: Vec<String> = state
+            .iter()
+            .filter(|p| {
+                p.event_type == TimelineEventType::RoomMember
+                    && p.content_value().get("membership").and_then(|m| m.as_str())
+                        == Some("join")
+            })
+            .filter_map(|p| p.state_key.as_deref())
+            .filter_map(|u| UserId::parse(u).ok())
+            .map(|u| u.server_name().to_string())
+            .collect();
+        servers.sort();
+        servers.dedup();
+        Ok(JoinState {
+            state: state.iter().map(|p| raw(&p.json)).collect::<ApiResult<_>>()?,
+            auth_chain: auth_chain
+                .iter()
+                .map(|p| raw(&p.json))
+                .collect::<ApiResult<_>>()?,
+            servers_in_room: servers,
+        })
+    }
+
+    /// Joins local `user` to `room_id`: as any local membership change
+    /// when a user of this server is in the room, otherwise through another
+    /// server (the first of `servers`, or the room ID's, that answers).
+    pub async fn join(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        servers: &[OwnedServerName],
+        reason: Option<&str>,
+        body: Option<&serde_json::Value>,
+        guest: bool,
+    ) -> ApiResult<OwnedEventId> {
+        let rooms = self.rooms();
+        let known = self.store().room(room_id).await?.is_some();
+        if known && rooms.is_resident(room_id).await? {
+            return rooms.join(room_id, user, reason, body, guest).await;
+        }
+        if self.federation().client().is_err() {
+            return Err(ApiError::not_found("room not found"));
+        }
+        if guest {
+            return Err(ApiError::forbidden(
+                "guests may not join rooms of other servers",
+            ));
+        }
+        self.join_remote(room_id, user, servers).await
+    }
+
+    /// Joins local `user` to `room_id`, which this server is not in,
+    /// through the first of `servers` that answers.
+    pub async fn join_remote(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        servers: &[OwnedServerName],
+    ) -> ApiResult<OwnedEventId> {
+        let mut candidates: Vec<OwnedServerName> = servers.to_vec();
+        if let Some(server) = room_id.server_name() {
+            candidates.push(server.to_owned());
+        }
+        let ours = self.rooms().server_name().clone();
+        candidates.retain(|s| *s != ours);
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Err(ApiError::not_found(
+                "room not known here, and no server to join it through",
+            ));
+        }
+        let mut last_error = None;
+        for server in &candidates {
+            match self.join_through(room_id, user, server).await {
+                Ok(id) => return Ok(id),
+                Err(e) => {
+                    tracing::info!(%room_id, %server, error = %e, "remote join failed");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ApiError::not_found("room not found")))
+    }
+
+    async fn join_through(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        server: &ServerName,
+    ) -> ApiResult<OwnedEventId> {
+        let client = self.federation().client()?;
+        let mut ask = prepare_join_event::v1::Request::new(room_id.to_owned(), user.to_owned());
+        ask.ver = room_versions::SUPPORTED_ROOM_VERSIONS.to_vec();
+        let made = client.send(server, ask).await?;
+        let version = made
+            .room_version
+            .unwrap_or(RoomVersionId::V1);
+        let (_, rules) = room_versions::parse(version.as_str())?;
+        let template: CanonicalJsonObject = serde_json::from_str(made.event.get())
+            .map_err(|e| ApiError::BadGateway(format!("join template unreadable: {e}")))?;
+        let join =
+            membership_template::sign_template(template, user, "join", self.signer(), &rules)?;
+        if join.room_id != room_id {
+            return Err(ApiError::BadGateway("the join template is for another room".into()));
+        }
+        let sent = client
+            .send(
+                server,
+                create_join_event::v2::Request::new(
+                    room_id.to_owned(),
+                    join.event_id.clone(),
+                    raw(&join.json)?,
+                ),
+            )
+            .await?;
+        self.write_joined_room(room_id, &version, &rules, &join, sent.room_state)
+            .await?;
+        Ok(join.event_id)
+    }
+
+    /// Verifies what `send_join` answered and writes the room with the
+    /// join as its first timeline event.
+    async fn write_joined_room(
+        &self,
+        room_id: &RoomId,
+        version: &RoomVersionId,
+        rules: &RoomVersionRules,
+        join: &Pdu,
+        answer: create_join_event::v2::RoomState,
+    ) -> ApiResult<()> {
+        let mut events: HashMap<OwnedEventId, Pdu> = HashMap::new();
+        for raw in answer.auth_chain.iter().chain(&answer.state) {
+            let parsed = match incoming::parse(raw, version, room_id) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(%room_id, error = %e, "event of a join's state dropped");
+                    continue;
+                }
+            };
+            if events.contains_key(parsed.event_id()) {
+                continue;
+            }
+            match self.verify_pdu(parsed).await {
+                Ok(pdu) => {
+                    events.insert(pdu.event_id.clone(), pdu);
+                }
+                Err(e) => tracing::info!(%room_id, error = %e, "event of a join's state dropped"),
+            }
+        }
+        // Each event against its own auth events, oldest first: one that
+        // fails, or cites one that failed, is left out.
+        let mut ordered: Vec<&Pdu> = events.values().collect();
+        ordered.sort_by_key(|p| p.depth);
+        let mut passed: HashMap<OwnedEventId, Pdu> = HashMap::new();
+        let create_id = rules
+            .authorization
+            .room_create_event_id_as_room_id
+            .then(|| OwnedEventId::try_from(format!("${}", room_id.strip_sigil())).ok())
+            .flatten();
+        for pdu in ordered {
+            let auth: Vec<Pdu> = pdu
+                .auth_events
+                .iter()
+                .chain(create_id.as_ref())
+                .filter_map(|id| passed.get(id).cloned())
+                .collect();
+            match incoming::check_auth_events(pdu, rules, &auth) {
+                Ok(()) => {
+                    passed.insert(pdu.event_id.clone(), pdu.clone());
+                }
+                Err(e) => tracing::info!(event_id = %pdu.event_id, error = %e, "join state event fails its auth events"),
+            }
+        }
+        // The state before the join: the answer's state events that passed.
+        let mut state: BTreeMap<(String, String), &Pdu> = BTreeMap::new();
+        for raw in &answer.state {
+            let Some(id) = incoming::parse(raw, version, room_id)
+                .ok()
+                .map(|p| p.event_id().to_owned())
+            else {
+                continue;
+            };
+            if let Some(pdu) = passed.get(&id)
+                && let Some(key) = &pdu.state_key
+            {
+                state.insert((pdu.event_type.to_string(), key.clone()), pdu);
+            }
+        }
+        let create = state
+            .get(&(StateEventType::RoomCreate.to_string(), String::new()))
+            .copied()
+            .ok_or_else(|| ApiError::BadGateway("the room's state has no create event".into()))?;
+        let auth: Vec<Pdu> = join
+            .auth_events
+            .iter()
+            .chain(create_id.as_ref())
+            .filter_map(|id| passed.get(id).cloned())
+            .collect();
+        incoming::check_auth_events(join, rules, &auth)
+            .map_err(|e| ApiError::forbidden(format!("the join is not allowed: {e}")))?;
+        incoming::check_state(join, rules, |ty, key| {
+            state.get(&(ty.to_string(), key.to_owned())).copied()
+        })
+        .map_err(|e| ApiError::forbidden(format!("the join is not allowed: {e}")))?;
+
+        let before: Vec<StateEntry> = state.values().map(|p| state_entry(p)).collect();
+        let mut after = before.clone();
+        after.retain(|e| !(e.event_type == "m.room.member" && e.state_key == join.sender.as_str()));
+        after.push(state_entry(join));
+        let join_rule = state
+            .get(&("m.room.join_rules".to_owned(), String::new()))
+            .and_then(|p| {
+                p.content_value()
+                    .get("join_rule")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "invite".into());
+        let outliers = passed
+            .values()
+            .map(|p| record_of(p, rules))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let store = self.store();
+        let extremities = store
+            .forward_extremities(room_id)
+            .await?
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        let mut event = record_of(join, rules)?;
+        event.push_actions = Vec::new();
+        let outcome = store
+            .persist_remote(RemoteWrite {
+                room_id: room_id.to_string(),
+                new_room: Some(RoomRecord {
+                    room_id: room_id.to_string(),
+                    room_version: version.to_string(),
+                    creator: create.sender.to_string(),
+                    published: false,
+                    join_rule,
+                }),
+                outliers,
+                event: Some(event),
+                state_before: before,
+                current_state: after,
+                extremities_before: extremities,
+            })
+            .await?;
+        if let Some(pos) = outcome.stream_ordering {
+            self.rooms()
+                .announce_remote_member(pos, room_id, &join.sender)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Checks a verified PDU against its auth events and writes it, as a
+    /// transaction's PDU is.
+    async fn check_and_receive(
+        &self,
+        origin: &ServerName,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) -> ApiResult<()> {
+        let auth = self.auth_events_of(origin, pdu, rules).await?;
+        if let Err(e) = incoming::check_auth_events(pdu, rules, &auth) {
+            return Err(ApiError::forbidden(e.to_string()));
+        }
+        match self.rooms().receive(pdu, rules).await? {
+            Received::Timeline(_) | Received::Known => Ok(()),
+            Received::SoftFailed => Err(ApiError::forbidden(
+                "the join is not allowed by the room's current state",
+            )),
+            Received::Rejected(reason) => Err(ApiError::forbidden(reason)),
+            Received::MissingPrevs(_) => Err(ApiError::invalid_param(
+                "the join's prev events are not known here",
+            )),
+        }
+    }
+}
+
+/// A PDU as raw JSON.
+fn raw(object: &CanonicalJsonObject) -> ApiResult<Box<RawValue>> {
+    serde_json::value::to_raw_value(object).map_err(|e| ApiError::Internal(e.to_string()))
+}

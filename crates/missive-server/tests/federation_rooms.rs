@@ -1,0 +1,85 @@
+//! Rooms shared by two real servers on loopback (IP-literal server names,
+//! TLS federation listeners), driven by matrix-sdk clients: a user of one
+//! server joins a room of the other by its ID, and both sides see the
+//! room's state and each other's membership.
+
+// Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
+// #[test] functions, not the helpers an integration test crate shares.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use matrix_sdk::{
+    Client, RoomMemberships,
+    ruma::{
+        OwnedRoomId, OwnedServerName, RoomVersionId,
+        api::client::room::{Visibility, create_room::v3::Request as CreateRoomRequest},
+        events::room::member::MembershipState,
+    },
+};
+use support::{Backend, TestServer, sync_until};
+
+/// A public room named "Ministries" created by `alice`, of `version`.
+async fn public_room(alice: &Client, version: RoomVersionId) -> OwnedRoomId {
+    let mut request = CreateRoomRequest::new();
+    request.name = Some("Ministries".into());
+    request.visibility = Visibility::Public;
+    request.preset = Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
+    request.room_version = Some(version);
+    alice.create_room(request).await.unwrap().room_id().to_owned()
+}
+
+async fn membership_of(client: &Client, room: &OwnedRoomId, user: &str) -> Option<MembershipState> {
+    let room = client.get_room(room)?;
+    let members = room.members_no_sync(RoomMemberships::all()).await.ok()?;
+    members
+        .iter()
+        .find(|m| m.user_id().as_str() == user)
+        .map(|m| m.membership().clone())
+}
+
+/// Bob, on server B, joins Alice's public room on server A by its ID
+/// (through A, named as the client's `via`); both servers then hold the
+/// room with both members, and Bob sees its name.
+async fn a_user_joins_a_room_of_another_server(backend: Backend, version: RoomVersionId) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let room_id = public_room(&alice, version).await;
+
+    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
+    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
+    bob.join_room_by_id_or_alias(target, &[via])
+        .await
+        .unwrap();
+
+    let bob_id = b.user_id("bob");
+    let alice_id = a.user_id("alice");
+    sync_until(&[&bob], 20, "bob's server holds the joined room", || async {
+        let Some(room) = bob.get_room(&room_id) else {
+            return false;
+        };
+        room.state() == matrix_sdk::RoomState::Joined
+            && room.name().as_deref() == Some("Ministries")
+            && membership_of(&bob, &room_id, &alice_id).await == Some(MembershipState::Join)
+    })
+    .await;
+    sync_until(&[&alice], 20, "alice's server sees bob joined", || async {
+        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
+    })
+    .await;
+}
+
+async fn joins_v11(backend: Backend) {
+    a_user_joins_a_room_of_another_server(backend, RoomVersionId::V11).await;
+}
+
+async fn joins_v12(backend: Backend) {
+    a_user_joins_a_room_of_another_server(backend, RoomVersionId::V12).await;
+}
+
+both_backends!(
+    a_user_joins_a_room_of_another_server_v11 => joins_v11,
+    a_user_joins_a_room_of_another_server_v12 => joins_v12,
+);
