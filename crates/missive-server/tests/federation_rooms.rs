@@ -79,7 +79,45 @@ async fn joins_v12(backend: Backend) {
     a_user_joins_a_room_of_another_server(backend, RoomVersionId::V12).await;
 }
 
+
+/// Alice invites Bob of the other server to her private room: Bob's sync
+/// shows the invite with the room's name, and he joins through Alice's
+/// server without naming it.
+async fn a_user_of_another_server_is_invited_and_joins(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let bob_id = b.user_id("bob");
+    let mut request = CreateRoomRequest::new();
+    request.name = Some("Cabinet".into());
+    request.room_version = Some(RoomVersionId::V12);
+    let room = alice.create_room(request).await.unwrap();
+    let room_id = room.room_id().to_owned();
+    room.invite_user_by_id(<&matrix_sdk::ruma::UserId>::try_from(bob_id.as_str()).unwrap())
+        .await
+        .unwrap();
+
+    sync_until(&[&bob], 20, "bob is shown the invite", || async {
+        bob.get_room(&room_id).is_some_and(|r| {
+            r.state() == matrix_sdk::RoomState::Invited && r.name().as_deref() == Some("Cabinet")
+        })
+    })
+    .await;
+    bob.get_room(&room_id).unwrap().join().await.unwrap();
+    sync_until(&[&bob], 20, "bob's server holds the room", || async {
+        bob.get_room(&room_id)
+            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
+    })
+    .await;
+    sync_until(&[&alice], 20, "alice's server sees bob joined", || async {
+        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
+    })
+    .await;
+}
+
 both_backends!(
     a_user_joins_a_room_of_another_server_v11 => joins_v11,
     a_user_joins_a_room_of_another_server_v12 => joins_v12,
+    a_user_of_another_server_is_invited_and_joins => a_user_of_another_server_is_invited_and_joins,
 );

@@ -56,12 +56,16 @@ pub struct RemoteWrite {
     /// The room's forward extremities the caller computed from: the write
     /// fails with [`StoreError::RoomChanged`] if they changed meanwhile.
     pub extremities_before: Vec<String>,
+    /// Without `event`: memberships the outliers give local users of a
+    /// room this server is not in (an invite), at a new stream position.
+    pub memberships: Vec<StateEntry>,
 }
 
 /// What [`RemoteEventStore::persist_remote`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteOutcome {
-    /// The timeline event's position, if there was one.
+    /// The timeline event's position, or that of the outliers'
+    /// memberships; `None` when neither was written.
     pub stream_ordering: Option<StreamPos>,
     /// Users whose membership in the room changed (the write's event
     /// included, and any the resolution changed).
@@ -238,9 +242,24 @@ impl SqlStore {
             .collect();
         let Some(event) = &write.event else {
             self.insert_outliers(tx, &outliers, 0).await?;
+            if write.memberships.is_empty() {
+                return Ok(RemoteOutcome {
+                    stream_ordering: None,
+                    membership_changes: Vec::new(),
+                });
+            }
+            let pos = self.next_positions(tx, 1, StreamKind::Memberships).await?;
+            let mut changed = Vec::new();
+            for entry in &write.memberships {
+                if let Some(membership) = &entry.membership {
+                    self.set_membership_row(tx, &write.room_id, entry, membership, pos)
+                        .await?;
+                    changed.push(entry.state_key.clone());
+                }
+            }
             return Ok(RemoteOutcome {
-                stream_ordering: None,
-                membership_changes: Vec::new(),
+                stream_ordering: Some(pos),
+                membership_changes: changed,
             });
         };
         if known.contains(&event.event_id) {
@@ -448,6 +467,30 @@ impl SqlStore {
         Ok(())
     }
 
+    async fn set_membership_row(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        room_id: &str,
+        entry: &StateEntry,
+        membership: &str,
+        pos: StreamPos,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
+             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
+             membership = excluded.membership, event_id = excluded.event_id, \
+             stream_ordering = excluded.stream_ordering, forgotten = 0",
+        )
+        .bind(room_id)
+        .bind(&entry.state_key)
+        .bind(membership)
+        .bind(&entry.event_id)
+        .bind(pos)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Makes `entries` the room's current state, with the memberships and
     /// join rule they imply; returns the users whose membership changed.
     async fn replace_current_state(
@@ -484,19 +527,8 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
             if let Some(membership) = &entry.membership {
-                sqlx::query(
-                    "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
-                     VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
-                     membership = excluded.membership, event_id = excluded.event_id, \
-                     stream_ordering = excluded.stream_ordering, forgotten = 0",
-                )
-                .bind(room_id)
-                .bind(&entry.state_key)
-                .bind(membership)
-                .bind(&entry.event_id)
-                .bind(pos)
-                .execute(&mut **tx)
-                .await?;
+                self.set_membership_row(tx, room_id, entry, membership, pos)
+                    .await?;
                 changed_members.push(entry.state_key.clone());
             }
             if let Some(join_rule) = &entry.join_rule {

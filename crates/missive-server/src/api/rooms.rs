@@ -38,6 +38,13 @@ pub async fn create_room(
         Some(_) => return Err(ApiError::bad_json("initial_state must be a list")),
         None => Vec::new(),
     };
+    // Users of other servers are invited once the room exists, each
+    // through their server.
+    let (local_invitees, remote_invitees): (Vec<_>, Vec<_>) = b
+        .invite
+        .iter()
+        .cloned()
+        .partition(|u| u.server_name() == s.rooms.server_name());
     let room_id = s
         .rooms
         .create_room(CreateRoom {
@@ -45,7 +52,7 @@ pub async fn create_room(
             room_version: b.room_version.clone(),
             creation_content: field(&req.json_body, "creation_content"),
             initial_state,
-            invite: b.invite.clone(),
+            invite: local_invitees.clone(),
             is_direct: b.is_direct,
             name: b.name.clone(),
             topic: b.topic.clone(),
@@ -56,6 +63,15 @@ pub async fn create_room(
         })
         .await?;
     tracing::info!(room = %room_id, creator = %me.user_id, "room created");
+    for invitee in &remote_invitees {
+        if let Err(e) = s
+            .inbound
+            .invite(&room_id, &me.user_id, invitee, None, b.is_direct)
+            .await
+        {
+            tracing::info!(room = %room_id, %invitee, error = %e, "invite of the new room failed");
+        }
+    }
     Ok(RumaResponse(create_room::v3::Response::new(room_id)))
 }
 
@@ -145,7 +161,7 @@ pub async fn knock_room(
 /// A user ID, or an e-mail address and an identity server (only this
 /// server's own: a third-party invite).
 pub async fn invite_user(
-    State(rooms): State<Rooms>,
+    State(inbound): State<Inbound>,
     State(identity): State<IdentityServer>,
     req: Ruma<invite_user::v3::Request>,
 ) -> ApiResult<RumaResponse<invite_user::v3::Response>> {
@@ -169,7 +185,7 @@ pub async fn invite_user(
     let is_direct = field(&req.json_body, "is_direct")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    rooms
+    inbound
         .invite(
             &req.body.room_id,
             &me.user_id,

@@ -45,6 +45,7 @@ pub async fn a_joined_room_starts_with_its_join_and_the_state_before_it(store: S
             state_before: before,
             current_state: after,
             extremities_before: Vec::new(),
+            memberships: Vec::new(),
         })
         .await
         .unwrap();
@@ -215,4 +216,48 @@ pub async fn rejections_and_inbound_transactions_are_kept(store: SqlStore) {
         Some(r#"{"pdus":{}}"#)
     );
     assert_eq!(store.inbound_txn("b.example", "t1").await.unwrap(), None);
+}
+
+/// An invite to a room this server is not in: the room is known, the
+/// invite is an outlier, and the invitee's membership moves the stream.
+pub async fn an_invite_to_a_remote_room_is_a_membership_outside_the_timeline(store: SqlStore) {
+    let before = store.current_position().await.unwrap();
+    let invite = remote_member("$inv", "@bob:test", "invite", &["$ann"]);
+    let outcome = store
+        .persist_remote(RemoteWrite {
+            room_id: "!far:remote".into(),
+            new_room: Some(RoomRecord {
+                room_id: "!far:remote".into(),
+                room_version: "12".into(),
+                creator: "@ann:remote".into(),
+                published: false,
+                join_rule: "invite".into(),
+            }),
+            memberships: vec![entry(&invite)],
+            outliers: vec![invite],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pos = outcome.stream_ordering.unwrap();
+    assert!(pos > before);
+    assert_eq!(outcome.membership_changes, ["@bob:test"]);
+    let room = room_id!("!far:remote");
+    let bob = store
+        .membership(room, user_id!("@bob:test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (bob.membership, bob.event_id.as_str(), bob.stream_ordering),
+        (MembershipState::Invite, "$inv", pos)
+    );
+    assert!(store.event(eid("$inv")).await.unwrap().is_some());
+    assert!(
+        store
+            .room_events(room, StreamPos::END, None, TimelineDirection::Backward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

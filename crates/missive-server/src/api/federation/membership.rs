@@ -1,7 +1,8 @@
-//! Joins of other servers' users: `make_join` and `send_join` (v2).
+//! Other servers' users joining (`make_join`, `send_join` v2) and
+//! invites of this server's users (`invite` v2).
 
 use axum::extract::State;
-use ruma::api::federation::membership::{create_join_event, prepare_join_event};
+use ruma::api::federation::membership::{create_invite, create_join_event, prepare_join_event};
 
 use crate::{
     error::ApiResult,
@@ -36,4 +37,22 @@ pub async fn send_join(
     state.auth_chain = joined.auth_chain;
     state.servers_in_room = Some(joined.servers_in_room);
     Ok(RumaResponse(create_join_event::v2::Response::new(state)))
+}
+
+pub async fn invite(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<create_invite::v2::Request>,
+) -> ApiResult<RumaResponse<create_invite::v2::Response>> {
+    let body = &req.body;
+    let signed = inbound
+        .receive_invite(
+            &req.origin,
+            &body.room_id,
+            &body.event_id,
+            &body.room_version,
+            &body.event,
+            &body.invite_room_state,
+        )
+        .await?;
+    Ok(RumaResponse(create_invite::v2::Response::new(signed)))
 }

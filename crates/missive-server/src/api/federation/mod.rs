@@ -29,6 +29,10 @@ pub fn router() -> Router<AppState> {
         r,
         membership::send_join,
     );
+    let r = route::<ruma::api::federation::membership::create_invite::v2::Request, _, _>(
+        r,
+        membership::invite,
+    );
     let r = route::<ruma::api::federation::transactions::send_transaction_message::v1::Request, _, _>(
         r,
         transactions::send_transaction,

@@ -148,7 +148,18 @@ impl Inbound {
                 "guests may not join rooms of other servers",
             ));
         }
-        self.join_remote(room_id, user, servers).await
+        // An invited user joins through the inviting server first.
+        let mut through = Vec::new();
+        if let Some(m) = self.store().membership(room_id, user).await?
+            && m.membership == ruma::events::room::member::MembershipState::Invite
+            && let Ok(id) = <&ruma::EventId>::try_from(m.event_id.as_str())
+            && let Some(invite) = self.store().event(id).await?
+            && let Ok(inviter) = UserId::parse(&invite.sender)
+        {
+            through.push(inviter.server_name().to_owned());
+        }
+        through.extend_from_slice(servers);
+        self.join_remote(room_id, user, &through).await
     }
 
     /// Joins local `user` to `room_id`, which this server is not in,
@@ -346,6 +357,7 @@ impl Inbound {
                 state_before: before,
                 current_state: after,
                 extremities_before: extremities,
+                memberships: Vec::new(),
             })
             .await?;
         if let Some(pos) = outcome.stream_ordering {

@@ -5,6 +5,7 @@
 //! client and on [`crate::federation_request::FederationRequest`].
 
 pub mod inbound;
+pub mod invites;
 pub mod joins;
 pub mod keys;
 

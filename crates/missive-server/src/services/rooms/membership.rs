@@ -1,7 +1,7 @@
 //! Membership changes: join, invite, leave, kick, ban, unban, knock, and
 //! profile updates carried into member events.
 
-use missive_core::event_builder::EventTemplate;
+use missive_core::{Pdu, event_builder::EventTemplate};
 use missive_store::{AccountStore, DirectoryStore, EventStore};
 use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomOrAliasId, UserId, events::StateEventType};
 use serde_json::{Value, json};
@@ -200,6 +200,21 @@ impl Rooms {
         reason: Option<&str>,
         is_direct: bool,
     ) -> ApiResult<OwnedEventId> {
+        let template = self
+            .invite_template(room_id, target, reason, is_direct)
+            .await?;
+        self.send(room_id, sender, template, None).await
+    }
+
+    /// The invite of `target`, once checked that they can be invited (a
+    /// local user exists and is active, nobody joined or banned).
+    pub async fn invite_template(
+        &self,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<&str>,
+        is_direct: bool,
+    ) -> ApiResult<EventTemplate> {
         let (_, _) = self.room(room_id).await?;
         if target.server_name() == *self.server_name()
             && self
@@ -226,7 +241,40 @@ impl Rooms {
         if is_direct {
             content["is_direct"] = json!(true);
         }
-        self.set_membership(room_id, sender, target, content).await
+        Ok(EventTemplate::state(
+            StateEventType::RoomMember,
+            target.as_str(),
+            content,
+        ))
+    }
+
+    /// What an invitee is shown of the room before joining: its create,
+    /// name, avatar, topic, join rules, canonical alias and encryption
+    /// events, and the inviter's membership, as full events.
+    pub async fn invite_room_state(
+        &self,
+        room_id: &RoomId,
+        inviter: &UserId,
+    ) -> ApiResult<Vec<Pdu>> {
+        let wanted: Vec<(String, String)> = [
+            "m.room.create",
+            "m.room.name",
+            "m.room.avatar",
+            "m.room.topic",
+            "m.room.join_rules",
+            "m.room.canonical_alias",
+            "m.room.encryption",
+        ]
+        .iter()
+        .map(|ty| ((*ty).to_owned(), String::new()))
+        .chain([("m.room.member".to_owned(), inviter.to_string())])
+        .collect();
+        self.store()
+            .current_state_events_for(room_id, &wanted)
+            .await?
+            .iter()
+            .map(super::to_pdu)
+            .collect()
     }
 
     /// Leave, kick, ban and unban: a membership set by `sender` on `target`.

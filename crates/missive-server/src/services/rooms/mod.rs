@@ -291,9 +291,23 @@ impl Rooms {
         sender: &UserId,
         template: &EventTemplate,
     ) -> ApiResult<()> {
+        self.build_unsent(room_id, sender, template.clone())
+            .await
+            .map(|_| ())
+    }
+
+    /// The event `sender` would send now: built on the room's current
+    /// state and authorised there, signed, not written (for a check, or
+    /// for an event another server must see first: an invite, a join).
+    pub async fn build_unsent(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        template: EventTemplate,
+    ) -> ApiResult<Pdu> {
         let identity = self.identity(room_id).await?;
         let rules = &identity.rules;
-        let wanted = event_builder::required_state(template, sender, rules)?;
+        let wanted = event_builder::required_state(&template, sender, rules)?;
         let head = self.head(room_id, &wanted).await?;
         let state: StateEvents = wanted
             .iter()
@@ -306,14 +320,13 @@ impl Rooms {
             state: &state,
             redaction_target: None,
         };
-        event_builder::build_event(
-            template.clone(),
+        Ok(event_builder::build_event(
+            template,
             sender,
             &ctx,
             &self.inner.signer,
             MilliSecondsSinceUnixEpoch::now(),
-        )?;
-        Ok(())
+        )?)
     }
 
     /// The room's forward extremities and the `wanted` current state

@@ -361,7 +361,7 @@ fn reject_reason(e: incoming::Rejected) -> ApiError {
 }
 
 /// A stored state map with typed keys and IDs.
-fn state_map(stored: missive_store::StateMap) -> ApiResult<StateMap<OwnedEventId>> {
+pub(super) fn state_map(stored: missive_store::StateMap) -> ApiResult<StateMap<OwnedEventId>> {
     stored
         .into_iter()
         .map(|((ty, key), id)| {

@@ -5,15 +5,11 @@
 
 use std::collections::HashSet;
 
-use missive_core::{
-    Pdu,
-    event_builder::{self, EventTemplate, RoomContext, StateEvents},
-    membership_template, room_versions,
-};
+use missive_core::{Pdu, event_builder::EventTemplate, membership_template, room_versions};
 use missive_store::{EventStore, StreamPos};
 use ruma::{
-    CanonicalJsonObject, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, RoomVersionId,
-    UserId, events::StateEventType, state_res::StateMap,
+    CanonicalJsonObject, OwnedEventId, RoomId, RoomVersionId, UserId, events::StateEventType,
+    state_res::StateMap,
 };
 use serde_json::json;
 
@@ -32,32 +28,13 @@ impl Rooms {
         membership: &str,
     ) -> ApiResult<(RoomVersionId, CanonicalJsonObject)> {
         let (room, _) = self.room(room_id).await?;
-        let (version, rules) = room_versions::parse(&room.room_version)?;
+        let (version, _) = room_versions::parse(&room.room_version)?;
         let template = EventTemplate::state(
             StateEventType::RoomMember,
             user.as_str(),
             json!({"membership": membership}),
         );
-        let wanted = event_builder::required_state(&template, user, &rules)?;
-        let head = self.head(room_id, &wanted).await?;
-        let state: StateEvents = wanted
-            .iter()
-            .filter_map(|key| Some((key.clone(), head.state.get(key).cloned().flatten()?)))
-            .collect();
-        let ctx = RoomContext {
-            room_id: Some(room_id),
-            rules: &rules,
-            prev_events: head.prev.as_slice(),
-            state: &state,
-            redaction_target: None,
-        };
-        let pdu = event_builder::build_event(
-            template,
-            user,
-            &ctx,
-            &self.inner.signer,
-            MilliSecondsSinceUnixEpoch::now(),
-        )?;
+        let pdu = self.build_unsent(room_id, user, template).await?;
         Ok((version, membership_template::template_of(&pdu)))
     }
 
@@ -90,18 +67,28 @@ impl Rooms {
             .await?
             .filter(|e| e.room_id == room_id.as_str())
             .ok_or_else(|| ApiError::not_found("event not found"))?;
-        let mut state: StateMap<OwnedEventId> = store
-            .state_at_group(event.state_group)
-            .await?
-            .into_iter()
-            .filter_map(|((ty, key), id)| {
-                Some(((ty.as_str().into(), key), OwnedEventId::try_from(id).ok()?))
-            })
-            .collect();
-        state.retain(|_, id| id != event_id);
+        let pdu = super::to_pdu(&event)?;
+        let (_, rules) = self.room(room_id).await?;
+        // The state before the join: after its one prev event, or resolved
+        // over its prev events.
+        let prev_ids: Vec<String> = pdu.prev_events.iter().map(ToString::to_string).collect();
+        let mut prev_states = Vec::new();
+        for prev in store.events(&prev_ids).await? {
+            prev_states.push(super::remote::state_map(
+                store.state_at_group(prev.state_group).await?,
+            )?);
+        }
         let events = self
-            .load_with_auth_chains(state.values().chain([event_id]))
+            .load_with_auth_chains(
+                prev_states
+                    .iter()
+                    .flat_map(|s| s.values())
+                    .chain([event_id]),
+            )
             .await?;
+        let state: StateMap<OwnedEventId> =
+            missive_core::state_resolution::resolve(&rules, &prev_states, &events)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
         let in_state: HashSet<&OwnedEventId> = state.values().collect();
         let state_pdus = in_state
             .iter()

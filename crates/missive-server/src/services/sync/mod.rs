@@ -493,8 +493,23 @@ impl Syncer {
         Ok(history.membership_at(at.get()) == "join")
     }
 
-    /// An invited or knocked room: stripped state for the client to show.
+    /// An invited or knocked room: stripped state for the client to show
+    /// (for an invite to a room of another server that this server is not
+    /// in, the state the inviting server sent with it).
     async fn stripped_room(&self, room_id: &RoomId, m: &Membership) -> ApiResult<Vec<Value>> {
+        let own_event = <&ruma::EventId>::try_from(m.event_id.as_str()).ok();
+        let own = match own_event {
+            Some(id) => self.store.event(id).await?,
+            None => None,
+        };
+        if let Some(own) = &own
+            && let Ok(v) = serde_json::from_str::<Value>(&own.json)
+            && let Some(Value::Array(shown)) = v.pointer("/unsigned/invite_room_state")
+        {
+            let mut events = shown.clone();
+            events.push(serve_event(own));
+            return Ok(events);
+        }
         let mut events = Vec::new();
         for ty in [
             "m.room.create",
@@ -509,11 +524,6 @@ impl Syncer {
                 events.push(stripped(&e));
             }
         }
-        let own_event = <&ruma::EventId>::try_from(m.event_id.as_str()).ok();
-        let own = match own_event {
-            Some(id) => self.store.event(id).await?,
-            None => None,
-        };
         if let Some(own) = own {
             if let Ok(v) = serde_json::from_str::<Value>(&own.json)
                 && let Some(inviter) = v.get("sender").and_then(Value::as_str)
