@@ -13,23 +13,16 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use ruma::{
-    CanonicalJsonObject, OwnedServerName,
-    api::federation::authentication::{ServerSignaturesInput, XMatrix},
+    CanonicalJsonObject,
     serde::Base64,
     signatures::{Ed25519KeyPair, PublicKeyMap},
 };
 use serde_json::{Value, json};
-use support::{Backend, TestServer};
-
-/// An HTTPS client for the servers' self-signed federation listeners.
-fn https() -> reqwest::Client {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-}
+use support::{
+    Backend, TestServer,
+    federation::{https, signed_get, signing_key},
+};
 
 async fn get_json(url: &str) -> (u16, Value) {
     let res = https().get(url).send().await.unwrap();
@@ -37,48 +30,9 @@ async fn get_json(url: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// The signing key a server keeps in its data directory.
-fn signing_key(server: &TestServer) -> Ed25519KeyPair {
-    let text = std::fs::read_to_string(server.data_dir.path().join("signing.key")).unwrap();
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(parts[2])
-        .unwrap();
-    Ed25519KeyPair::from_der(&der, parts[1].to_owned()).unwrap()
-}
-
 /// A fresh key that no server knows, under `version`.
 fn stranger_key(version: &str) -> Ed25519KeyPair {
     Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), version.to_owned()).unwrap()
-}
-
-/// Sends `GET path` to `to`'s federation listener, signed by `key` as
-/// `origin` for `destination`, as ruma's `X-Matrix` scheme signs it.
-async fn signed_get(
-    to: &TestServer,
-    path: &str,
-    origin: &str,
-    destination: &str,
-    key: &Ed25519KeyPair,
-) -> (u16, Value) {
-    let request = http::Request::get(path).body(Vec::<u8>::new()).unwrap();
-    let x_matrix = XMatrix::try_from_http_request(
-        &request,
-        ServerSignaturesInput::new(
-            OwnedServerName::try_from(origin).unwrap(),
-            OwnedServerName::try_from(destination).unwrap(),
-            key,
-        ),
-    )
-    .unwrap();
-    let res = https()
-        .get(format!("{}{path}", to.federation_url()))
-        .header(http::header::AUTHORIZATION, x_matrix.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// Checks that `answer` (a key answer) is signed by `entity` with one of

@@ -116,7 +116,122 @@ async fn a_user_of_another_server_is_invited_and_joins(backend: Backend) {
     .await;
 }
 
+/// Once Bob's server is in Alice's room, it may fetch the room's events,
+/// the state at an event with its auth chain, and history from Alice's
+/// server; a server with nobody in the room may not.
+async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let c = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let room_id = public_room(&alice, RoomVersionId::V12).await;
+    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
+    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
+    bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
+
+    let token = alice.access_token().unwrap();
+    let (status, messages) = a
+        .call(
+            Some(&token),
+            "GET",
+            &format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=50"),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{messages}");
+    let events = messages["chunk"].as_array().unwrap();
+    let id_of = |ty: &str, key: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == ty && e["state_key"] == key)
+            .and_then(|e| e["event_id"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    let join = id_of("m.room.member", &b.user_id("bob"));
+    let create = id_of("m.room.create", "");
+    let room = urlencoding(&room_id.to_string());
+
+    let (status, state) = support::federation::get_as(
+        &b,
+        &a,
+        &format!("/_matrix/federation/v1/state_ids/{room}?event_id={}", urlencoding(&join)),
+    )
+    .await;
+    assert_eq!(status, 200, "{state}");
+    let ids = |v: &serde_json::Value, field: &str| -> Vec<String> {
+        v[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let pdu_ids = ids(&state, "pdu_ids");
+    assert!(pdu_ids.contains(&create), "{state}");
+    assert!(!pdu_ids.contains(&join), "the state before the join: {state}");
+
+    let (status, event) = support::federation::get_as(
+        &b,
+        &a,
+        &format!("/_matrix/federation/v1/event/{}", urlencoding(&create)),
+    )
+    .await;
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["pdus"][0]["type"], "m.room.create");
+
+    let (status, auth) = support::federation::get_as(
+        &b,
+        &a,
+        &format!("/_matrix/federation/v1/event_auth/{room}/{}", urlencoding(&join)),
+    )
+    .await;
+    assert_eq!(status, 200, "{auth}");
+    assert!(!auth["auth_chain"].as_array().unwrap().is_empty(), "{auth}");
+
+    let (status, history) = support::federation::get_as(
+        &b,
+        &a,
+        &format!(
+            "/_matrix/federation/v1/backfill/{room}?v={}&limit=100",
+            urlencoding(&join)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let types: Vec<&str> = history["pdus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["type"].as_str())
+        .collect();
+    assert!(types.contains(&"m.room.create"), "{history}");
+
+    // A server with nobody in the room is refused.
+    let (status, refused) = support::federation::get_as(
+        &c,
+        &a,
+        &format!("/_matrix/federation/v1/event/{}", urlencoding(&create)),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+}
+
+/// Percent-encodes a path segment (room and event IDs hold `!`, `$`, `:`).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 both_backends!(
+    servers_in_a_room_fetch_its_events_and_others_may_not => servers_in_a_room_fetch_its_events_and_others_may_not,
     a_user_joins_a_room_of_another_server_v11 => joins_v11,
     a_user_joins_a_room_of_another_server_v12 => joins_v12,
     a_user_of_another_server_is_invited_and_joins => a_user_of_another_server_is_invited_and_joins,

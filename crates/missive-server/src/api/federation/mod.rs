@@ -3,6 +3,7 @@
 //! [`FederationRequest`](crate::federation_request::FederationRequest);
 //! the key endpoints are unauthenticated by the spec.
 
+mod events;
 mod keys;
 mod membership;
 mod query;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         r,
         membership::send_join,
     );
+    let r = event_routes(r);
     let r = route::<ruma::api::federation::membership::create_invite::v2::Request, _, _>(
         r,
         membership::invite,
@@ -57,4 +59,19 @@ pub fn key_routes(r: Router<AppState>) -> Router<AppState> {
         r,
         keys::get_remote_server_keys_batch,
     )
+}
+
+/// Room events other servers fetch.
+fn event_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::federation::{
+        authorization::get_event_authorization,
+        backfill::get_backfill,
+        event::{get_event, get_missing_events, get_room_state, get_room_state_ids},
+    };
+    let r = route::<get_event::v1::Request, _, _>(r, events::get_event);
+    let r = route::<get_room_state::v1::Request, _, _>(r, events::get_state);
+    let r = route::<get_room_state_ids::v1::Request, _, _>(r, events::get_state_ids);
+    let r = route::<get_event_authorization::v1::Request, _, _>(r, events::get_event_auth);
+    let r = route::<get_missing_events::v1::Request, _, _>(r, events::get_missing_events);
+    route::<get_backfill::v1::Request, _, _>(r, events::backfill)
 }

@@ -137,6 +137,11 @@ impl Inbound {
         &self.inner.store
     }
 
+    /// This server's name.
+    pub fn server_name(&self) -> &ServerName {
+        self.inner.rooms.server_name()
+    }
+
     pub(super) fn rooms(&self) -> &Rooms {
         &self.inner.rooms
     }

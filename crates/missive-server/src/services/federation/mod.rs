@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod invites;
 pub mod joins;
 pub mod keys;
+mod served;
 
 use std::sync::Arc;
 

@@ -1,0 +1,64 @@
+//! Requests to a server's federation listener as another server makes
+//! them: over HTTPS to its self-signed certificate, signed with `X-Matrix`.
+
+use base64::Engine;
+use ruma::{
+    OwnedServerName,
+    api::federation::authentication::{ServerSignaturesInput, XMatrix},
+    signatures::Ed25519KeyPair,
+};
+use serde_json::Value;
+
+use super::TestServer;
+
+/// An HTTPS client for the servers' self-signed federation listeners.
+pub fn https() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+/// The signing key a server keeps in its data directory.
+pub fn signing_key(server: &TestServer) -> Ed25519KeyPair {
+    let text = std::fs::read_to_string(server.data_dir.path().join("signing.key")).unwrap();
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(parts[2])
+        .unwrap();
+    Ed25519KeyPair::from_der(&der, parts[1].to_owned()).unwrap()
+}
+
+/// Sends `GET path` to `to`'s federation listener, signed by `key` as
+/// `origin` for `destination`, as ruma's `X-Matrix` scheme signs it.
+pub async fn signed_get(
+    to: &TestServer,
+    path: &str,
+    origin: &str,
+    destination: &str,
+    key: &Ed25519KeyPair,
+) -> (u16, Value) {
+    let request = http::Request::get(path).body(Vec::<u8>::new()).unwrap();
+    let x_matrix = XMatrix::try_from_http_request(
+        &request,
+        ServerSignaturesInput::new(
+            OwnedServerName::try_from(origin).unwrap(),
+            OwnedServerName::try_from(destination).unwrap(),
+            key,
+        ),
+    )
+    .unwrap();
+    let res = https()
+        .get(format!("{}{path}", to.federation_url()))
+        .header(http::header::AUTHORIZATION, x_matrix.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET path` on `to` as server `from` asks it.
+pub async fn get_as(from: &TestServer, to: &TestServer, path: &str) -> (u16, Value) {
+    signed_get(to, path, &from.server_name, &to.server_name, &signing_key(from)).await
+}
