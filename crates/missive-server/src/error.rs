@@ -11,8 +11,8 @@ use http::StatusCode;
 use missive_core::CoreError;
 use missive_store::StoreError;
 use ruma::api::error::{
-    ErrorBody, ErrorKind, IncompatibleRoomVersionErrorData, LimitExceededErrorData, RetryAfter, StandardErrorBody,
-    UnknownTokenErrorData, WrongRoomKeysVersionErrorData,
+    ErrorBody, ErrorKind, IncompatibleRoomVersionErrorData, LimitExceededErrorData, RetryAfter,
+    StandardErrorBody, UnknownTokenErrorData, WrongRoomKeysVersionErrorData,
 };
 use serde_json::json;
 

@@ -24,9 +24,15 @@ async fn public_room(alice: &Client, version: RoomVersionId) -> OwnedRoomId {
     let mut request = CreateRoomRequest::new();
     request.name = Some("Ministries".into());
     request.visibility = Visibility::Public;
-    request.preset = Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
+    request.preset =
+        Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
     request.room_version = Some(version);
-    alice.create_room(request).await.unwrap().room_id().to_owned()
+    alice
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned()
 }
 
 async fn membership_of(client: &Client, room: &OwnedRoomId, user: &str) -> Option<MembershipState> {
@@ -50,20 +56,23 @@ async fn a_user_joins_a_room_of_another_server(backend: Backend, version: RoomVe
 
     let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
     let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
-    bob.join_room_by_id_or_alias(target, &[via])
-        .await
-        .unwrap();
+    bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
 
     let bob_id = b.user_id("bob");
     let alice_id = a.user_id("alice");
-    sync_until(&[&bob], 20, "bob's server holds the joined room", || async {
-        let Some(room) = bob.get_room(&room_id) else {
-            return false;
-        };
-        room.state() == matrix_sdk::RoomState::Joined
-            && room.name().as_deref() == Some("Ministries")
-            && membership_of(&bob, &room_id, &alice_id).await == Some(MembershipState::Join)
-    })
+    sync_until(
+        &[&bob],
+        20,
+        "bob's server holds the joined room",
+        || async {
+            let Some(room) = bob.get_room(&room_id) else {
+                return false;
+            };
+            room.state() == matrix_sdk::RoomState::Joined
+                && room.name().as_deref() == Some("Ministries")
+                && membership_of(&bob, &room_id, &alice_id).await == Some(MembershipState::Join)
+        },
+    )
     .await;
     sync_until(&[&alice], 20, "alice's server sees bob joined", || async {
         membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
@@ -78,7 +87,6 @@ async fn joins_v11(backend: Backend) {
 async fn joins_v12(backend: Backend) {
     a_user_joins_a_room_of_another_server(backend, RoomVersionId::V12).await;
 }
-
 
 /// Alice invites Bob of the other server to her private room: Bob's sync
 /// shows the invite with the room's name, and he joins through Alice's
@@ -151,12 +159,15 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     };
     let join = id_of("m.room.member", &b.user_id("bob"));
     let create = id_of("m.room.create", "");
-    let room = urlencoding(&room_id.to_string());
+    let room = urlencoding(room_id.as_str());
 
     let (status, state) = support::federation::get_as(
         &b,
         &a,
-        &format!("/_matrix/federation/v1/state_ids/{room}?event_id={}", urlencoding(&join)),
+        &format!(
+            "/_matrix/federation/v1/state_ids/{room}?event_id={}",
+            urlencoding(&join)
+        ),
     )
     .await;
     assert_eq!(status, 200, "{state}");
@@ -170,7 +181,10 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     };
     let pdu_ids = ids(&state, "pdu_ids");
     assert!(pdu_ids.contains(&create), "{state}");
-    assert!(!pdu_ids.contains(&join), "the state before the join: {state}");
+    assert!(
+        !pdu_ids.contains(&join),
+        "the state before the join: {state}"
+    );
 
     let (status, event) = support::federation::get_as(
         &b,
@@ -184,7 +198,10 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     let (status, auth) = support::federation::get_as(
         &b,
         &a,
-        &format!("/_matrix/federation/v1/event_auth/{room}/{}", urlencoding(&join)),
+        &format!(
+            "/_matrix/federation/v1/event_auth/{room}/{}",
+            urlencoding(&join)
+        ),
     )
     .await;
     assert_eq!(status, 200, "{auth}");

@@ -60,5 +60,12 @@ pub async fn signed_get(
 
 /// `GET path` on `to` as server `from` asks it.
 pub async fn get_as(from: &TestServer, to: &TestServer, path: &str) -> (u16, Value) {
-    signed_get(to, path, &from.server_name, &to.server_name, &signing_key(from)).await
+    signed_get(
+        to,
+        path,
+        &from.server_name,
+        &to.server_name,
+        &signing_key(from),
+    )
+    .await
 }

@@ -32,7 +32,9 @@ pub async fn get_event(
     State(inbound): State<Inbound>,
     req: FederationRequest<get_event::v1::Request>,
 ) -> ApiResult<RumaResponse<get_event::v1::Response>> {
-    let pdu = inbound.served_event(&req.origin, &req.body.event_id).await?;
+    let pdu = inbound
+        .served_event(&req.origin, &req.body.event_id)
+        .await?;
     Ok(RumaResponse(get_event::v1::Response::new(
         inbound.server_name().to_owned(),
         MilliSecondsSinceUnixEpoch::now(),

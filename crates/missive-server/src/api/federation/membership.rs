@@ -5,9 +5,7 @@ use axum::extract::State;
 use ruma::api::federation::membership::{create_invite, create_join_event, prepare_join_event};
 
 use crate::{
-    error::ApiResult,
-    federation_request::FederationRequest,
-    ruma_wrapper::RumaResponse,
+    error::ApiResult, federation_request::FederationRequest, ruma_wrapper::RumaResponse,
     services::federation::inbound::Inbound,
 };
 

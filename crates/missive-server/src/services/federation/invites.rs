@@ -79,7 +79,9 @@ impl Inbound {
         }
         match rooms.receive(&signed, &rules).await? {
             Received::Timeline(_) | Received::Known => Ok(invite.event_id),
-            other => Err(ApiError::forbidden(format!("the invite was not written: {other:?}"))),
+            other => Err(ApiError::forbidden(format!(
+                "the invite was not written: {other:?}"
+            ))),
         }
     }
 
@@ -99,7 +101,9 @@ impl Inbound {
         let parsed = incoming::parse(event, version, room_id)
             .map_err(|e| ApiError::bad_json(e.to_string()))?;
         if parsed.event_id() != &**event_id {
-            return Err(ApiError::invalid_param("the event ID does not match the event"));
+            return Err(ApiError::invalid_param(
+                "the event ID does not match the event",
+            ));
         }
         let invite = self.verify_pdu(parsed).await?;
         let invitee = invite
@@ -108,7 +112,11 @@ impl Inbound {
             .and_then(|k| UserId::parse(k).ok())
             .ok_or_else(|| ApiError::invalid_param("an invite names its invitee"))?;
         let is_invite = invite.event_type == TimelineEventType::RoomMember
-            && invite.content_value().get("membership").and_then(Value::as_str) == Some("invite");
+            && invite
+                .content_value()
+                .get("membership")
+                .and_then(Value::as_str)
+                == Some("invite");
         if !is_invite || invite.sender.server_name() != origin {
             return Err(ApiError::invalid_param(
                 "not an invite by a user of the requesting server",
@@ -136,8 +144,8 @@ impl Inbound {
 
         // A room this server is in gets the invite as any event, through
         // the inviting server's transaction; otherwise it is kept here.
-        let resident = self.store().room(room_id).await?.is_some()
-            && rooms.is_resident(room_id).await?;
+        let resident =
+            self.store().room(room_id).await?.is_some() && rooms.is_resident(room_id).await?;
         if !resident {
             self.keep_invite(room_id, version, &invite, object, invite_room_state)
                 .await?;
@@ -198,7 +206,10 @@ impl Inbound {
             .await?;
         if let (Some(pos), Some(invitee)) = (
             outcome.stream_ordering,
-            invite.state_key.as_deref().and_then(|k| UserId::parse(k).ok()),
+            invite
+                .state_key
+                .as_deref()
+                .and_then(|k| UserId::parse(k).ok()),
         ) {
             self.rooms()
                 .announce_remote_member(pos, room_id, &invitee)

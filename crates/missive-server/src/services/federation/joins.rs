@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use missive_core::{Pdu, incoming, membership_template, room_versions};
 use missive_store::{EventStore, RemoteEventStore, RemoteWrite, RoomRecord, StateEntry};
 use ruma::{
-    CanonicalJsonObject, OwnedEventId, OwnedServerName, RoomId, RoomVersionId,
-    ServerName, UserId,
+    CanonicalJsonObject, OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::{create_join_event, prepare_join_event},
     events::{StateEventType, TimelineEventType},
     room_version_rules::RoomVersionRules,
@@ -49,7 +48,9 @@ impl Inbound {
         supported: &[RoomVersionId],
     ) -> ApiResult<(RoomVersionId, Box<RawValue>)> {
         if user.server_name() != origin {
-            return Err(ApiError::forbidden("the user is not of the requesting server"));
+            return Err(ApiError::forbidden(
+                "the user is not of the requesting server",
+            ));
         }
         let rooms = self.rooms();
         if self.store().room(room_id).await?.is_none() || !rooms.is_resident(room_id).await? {
@@ -87,12 +88,18 @@ impl Inbound {
         let parsed = incoming::parse(pdu, &version, room_id)
             .map_err(|e| ApiError::bad_json(e.to_string()))?;
         if parsed.event_id() != &**event_id {
-            return Err(ApiError::invalid_param("the event ID does not match the event"));
+            return Err(ApiError::invalid_param(
+                "the event ID does not match the event",
+            ));
         }
         let join = self.verify_pdu(parsed).await?;
         let is_own_join = join.event_type == TimelineEventType::RoomMember
             && join.state_key.as_deref() == Some(join.sender.as_str())
-            && join.content_value().get("membership").and_then(|m| m.as_str()) == Some("join");
+            && join
+                .content_value()
+                .get("membership")
+                .and_then(|m| m.as_str())
+                == Some("join");
         if !is_own_join || join.sender.server_name() != origin {
             return Err(ApiError::invalid_param(
                 "not a join of a user of the requesting server",
@@ -104,8 +111,7 @@ impl Inbound {
             .iter()
             .filter(|p| {
                 p.event_type == TimelineEventType::RoomMember
-                    && p.content_value().get("membership").and_then(|m| m.as_str())
-                        == Some("join")
+                    && p.content_value().get("membership").and_then(|m| m.as_str()) == Some("join")
             })
             .filter_map(|p| p.state_key.as_deref())
             .filter_map(|u| UserId::parse(u).ok())
@@ -114,7 +120,10 @@ impl Inbound {
         servers.sort();
         servers.dedup();
         Ok(JoinState {
-            state: state.iter().map(|p| raw(&p.json)).collect::<ApiResult<_>>()?,
+            state: state
+                .iter()
+                .map(|p| raw(&p.json))
+                .collect::<ApiResult<_>>()?,
             auth_chain: auth_chain
                 .iter()
                 .map(|p| raw(&p.json))
@@ -205,16 +214,16 @@ impl Inbound {
         let mut ask = prepare_join_event::v1::Request::new(room_id.to_owned(), user.to_owned());
         ask.ver = room_versions::SUPPORTED_ROOM_VERSIONS.to_vec();
         let made = client.send(server, ask).await?;
-        let version = made
-            .room_version
-            .unwrap_or(RoomVersionId::V1);
+        let version = made.room_version.unwrap_or(RoomVersionId::V1);
         let (_, rules) = room_versions::parse(version.as_str())?;
         let template: CanonicalJsonObject = serde_json::from_str(made.event.get())
             .map_err(|e| ApiError::BadGateway(format!("join template unreadable: {e}")))?;
         let join =
             membership_template::sign_template(template, user, "join", self.signer(), &rules)?;
         if join.room_id != room_id {
-            return Err(ApiError::BadGateway("the join template is for another room".into()));
+            return Err(ApiError::BadGateway(
+                "the join template is for another room".into(),
+            ));
         }
         let sent = client
             .send(
@@ -281,7 +290,9 @@ impl Inbound {
                 Ok(()) => {
                     passed.insert(pdu.event_id.clone(), pdu.clone());
                 }
-                Err(e) => tracing::info!(event_id = %pdu.event_id, error = %e, "join state event fails its auth events"),
+                Err(e) => {
+                    tracing::info!(event_id = %pdu.event_id, error = %e, "join state event fails its auth events")
+                }
             }
         }
         // The state before the join: the answer's state events that passed.

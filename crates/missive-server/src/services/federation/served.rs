@@ -129,7 +129,13 @@ impl Inbound {
         self.check_server_in_room(origin, room_id).await?;
         let starts: Vec<String> = from.iter().map(ToString::to_string).collect();
         let mut found = self
-            .walk_back(room_id, &starts, limit.min(MAX_EVENTS), &HashSet::new(), true)
+            .walk_back(
+                room_id,
+                &starts,
+                limit.min(MAX_EVENTS),
+                &HashSet::new(),
+                true,
+            )
             .await?;
         found.reverse();
         Ok(found)

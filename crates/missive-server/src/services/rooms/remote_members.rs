@@ -42,15 +42,10 @@ impl Rooms {
     /// this server vouch for its state to another.
     pub async fn is_resident(&self, room_id: &RoomId) -> ApiResult<bool> {
         let ours = format!(":{}", self.server_name());
-        Ok(self
-            .store()
-            .room_members(room_id)
-            .await?
-            .iter()
-            .any(|m| {
-                m.user_id.ends_with(&ours)
-                    && m.membership == ruma::events::room::member::MembershipState::Join
-            }))
+        Ok(self.store().room_members(room_id).await?.iter().any(|m| {
+            m.user_id.ends_with(&ours)
+                && m.membership == ruma::events::room::member::MembershipState::Join
+        }))
     }
 
     /// The room's state before `event_id` (its state after, without the
