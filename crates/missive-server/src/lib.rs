@@ -161,6 +161,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             store.clone(),
             reader.clone(),
             rooms.clone(),
+            federation.clone(),
             accounts.server_name().clone(),
             config.user_directory_search_all,
         ),

@@ -235,6 +235,48 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     assert_eq!(status, 403, "{refused}");
 }
 
+/// Bob joins Alice's room by its alias on her server, naming no server:
+/// his server asks hers what the alias points at.
+async fn a_user_joins_a_room_of_another_server_by_alias(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let mut request = CreateRoomRequest::new();
+    request.name = Some("Ministries".into());
+    request.room_alias_name = Some("ministries".into());
+    request.preset =
+        Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
+    let room_id = alice
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned();
+    let alias = format!("#ministries:{}", a.server_name);
+    let alias_id: &matrix_sdk::ruma::RoomAliasId = alias.as_str().try_into().unwrap();
+
+    let resolved = bob.resolve_room_alias(alias_id).await.unwrap();
+    assert_eq!(resolved.room_id, room_id);
+    assert!(resolved.servers.iter().any(|s| s.as_str() == a.server_name));
+
+    bob.join_room_by_id_or_alias(alias_id.into(), &[])
+        .await
+        .unwrap();
+    sync_until(
+        &[&bob],
+        20,
+        "bob's server holds the room joined by alias",
+        || async {
+            bob.get_room(&room_id).is_some_and(|r| {
+                r.state() == matrix_sdk::RoomState::Joined
+                    && r.name().as_deref() == Some("Ministries")
+            })
+        },
+    )
+    .await;
+}
+
 /// Percent-encodes a path segment (room and event IDs hold `!`, `$`, `:`).
 fn urlencoding(s: &str) -> String {
     s.bytes()
@@ -248,6 +290,7 @@ fn urlencoding(s: &str) -> String {
 }
 
 both_backends!(
+    a_user_joins_a_room_of_another_server_by_alias => a_user_joins_a_room_of_another_server_by_alias,
     servers_in_a_room_fetch_its_events_and_others_may_not => servers_in_a_room_fetch_its_events_and_others_may_not,
     a_user_joins_a_room_of_another_server_v11 => joins_v11,
     a_user_joins_a_room_of_another_server_v12 => joins_v12,

@@ -15,6 +15,7 @@ use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
+        directory::Directory,
         federation::inbound::Inbound,
         identity::IdentityServer,
         rooms::{CreateRoom, Rooms, upgrade::RoomUpgrades},
@@ -125,17 +126,25 @@ pub async fn join_room_by_id(
 }
 
 pub async fn join_room_by_id_or_alias(
-    State(rooms): State<Rooms>,
+    State(directory): State<Directory>,
     State(inbound): State<Inbound>,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> ApiResult<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
     let me = req.user()?;
-    let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
+    let mut via = req.body.via.clone();
+    let room_id = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
+        Ok(id) => id.to_owned(),
+        Err(alias) => {
+            let (id, servers) = directory.resolve_alias(alias).await?;
+            via.extend(servers);
+            id
+        }
+    };
     inbound
         .join(
             &room_id,
             &me.user_id,
-            &req.body.via,
+            &via,
             req.body.reason.as_deref(),
             req.json_body.as_ref(),
             me.is_guest,

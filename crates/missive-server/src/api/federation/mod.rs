@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     let r = route::<discovery::get_server_version::v1::Request, _, _>(r, keys::get_server_version);
     let r =
         route::<q::get_profile_information::v1::Request, _, _>(r, query::get_profile_information);
+    let r = route::<q::get_room_information::v1::Request, _, _>(r, query::get_room_information);
     let r = route::<ruma::api::federation::membership::prepare_join_event::v1::Request, _, _>(
         r,
         membership::make_join,

@@ -1,15 +1,26 @@
 //! Queries other servers make of this one.
 
 use axum::extract::State;
-use ruma::api::federation::query::get_profile_information;
+use ruma::api::federation::query::{get_profile_information, get_room_information};
 use serde_json::json;
 
 use crate::{
     error::{ApiError, ApiResult},
     federation_request::FederationRequest,
     ruma_wrapper::RumaResponse,
-    services::profiles::Profiles,
+    services::{directory::Directory, profiles::Profiles},
 };
+
+/// A local alias: its room and servers to join through.
+pub async fn get_room_information(
+    State(directory): State<Directory>,
+    req: FederationRequest<get_room_information::v1::Request>,
+) -> ApiResult<RumaResponse<get_room_information::v1::Response>> {
+    let (room_id, servers) = directory.resolve_local_alias(&req.body.room_alias).await?;
+    Ok(RumaResponse(get_room_information::v1::Response::new(
+        room_id, servers,
+    )))
+}
 
 /// A local user's profile, or one field of it (Synapse: 400 for a user
 /// of another server, 404 for an unknown one).

@@ -10,7 +10,10 @@ use missive_store::{
 };
 use ruma::{
     OwnedRoomAliasId, OwnedRoomId, OwnedServerName, RoomAliasId, RoomId, UInt, UserId,
-    api::client::user_directory::search_users::v3::User, events::StateEventType,
+    api::{
+        client::user_directory::search_users::v3::User, federation::query::get_room_information,
+    },
+    events::{StateEventType, room::member::MembershipState},
 };
 
 pub use public_rooms::PublicRoomsPage;
@@ -19,7 +22,7 @@ use missive_core::event_builder::EventTemplate;
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{accounts::Identity, reader::Reader, rooms::Rooms},
+    services::{accounts::Identity, federation::Federation, reader::Reader, rooms::Rooms},
 };
 
 #[derive(Clone)]
@@ -27,6 +30,8 @@ pub struct Directory {
     store: Arc<SqlStore>,
     reader: Reader,
     rooms: Rooms,
+    /// Asks other servers about their aliases.
+    federation: Federation,
     server_name: OwnedServerName,
     /// Whether user search covers every local user, not only those
     /// sharing a room with the searcher (`user_directory_search_all`).
@@ -38,6 +43,7 @@ impl Directory {
         store: Arc<SqlStore>,
         reader: Reader,
         rooms: Rooms,
+        federation: Federation,
         server_name: OwnedServerName,
         search_all_users: bool,
     ) -> Self {
@@ -45,6 +51,7 @@ impl Directory {
             store,
             reader,
             rooms,
+            federation,
             server_name,
             search_all_users,
         }
@@ -72,11 +79,25 @@ impl Directory {
         }
     }
 
-    /// The room `alias` points at, and the servers that know it (this one).
+    /// The room `alias` points at, and servers to join it through: for a
+    /// local alias this server and those of the room's joined members,
+    /// for another server's alias what that server answers.
     pub async fn resolve_alias(
         &self,
         alias: &RoomAliasId,
     ) -> ApiResult<(OwnedRoomId, Vec<OwnedServerName>)> {
+        if alias.server_name() != self.server_name {
+            let answer = self
+                .federation
+                .client()
+                .map_err(|_| ApiError::not_found("room alias not found"))?
+                .send(
+                    alias.server_name(),
+                    get_room_information::v1::Request::new(alias.to_owned()),
+                )
+                .await?;
+            return Ok((answer.room_id, answer.servers));
+        }
         let (room_id, _) = self
             .store
             .alias(alias)
@@ -84,7 +105,27 @@ impl Directory {
             .ok_or_else(|| ApiError::not_found("room alias not found"))?;
         let room_id =
             OwnedRoomId::try_from(room_id).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok((room_id, vec![self.server_name.clone()]))
+        let mut servers = vec![self.server_name.clone()];
+        for member in self.store.room_members(&room_id).await? {
+            if member.membership == MembershipState::Join
+                && let Ok(user) = UserId::parse(&member.user_id)
+                && !servers.iter().any(|s| s == user.server_name())
+            {
+                servers.push(user.server_name().to_owned());
+            }
+        }
+        Ok((room_id, servers))
+    }
+
+    /// A local alias, as another server asks for it (`query/directory`).
+    pub async fn resolve_local_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> ApiResult<(OwnedRoomId, Vec<OwnedServerName>)> {
+        if alias.server_name() != self.server_name {
+            return Err(ApiError::not_found("room alias not found"));
+        }
+        self.resolve_alias(alias).await
     }
 
     /// Removes `alias`: allowed to its creator, an admin, or whoever may
