@@ -313,20 +313,28 @@ impl From<missive_federation::FederationError> for ApiError {
             F::Remote { status, .. } if status == StatusCode::NOT_FOUND => {
                 ApiError::NotFound(e.to_string())
             }
+            // The other server's refusal (a join denied by its ACL or its
+            // rules, an incompatible room version) is the client's answer,
+            // as Synapse passes it on; its own failures are passed on too.
             F::Remote {
                 status,
                 errcode,
                 error,
                 ..
-            } if status.is_server_error() => ApiError::Upstream {
-                status: status.as_u16(),
-                errcode: if errcode.is_empty() {
-                    "M_UNKNOWN".to_owned()
-                } else {
-                    errcode
-                },
-                message: error,
-            },
+            } if status.is_server_error()
+                || status == StatusCode::FORBIDDEN
+                || status == StatusCode::BAD_REQUEST =>
+            {
+                ApiError::Upstream {
+                    status: status.as_u16(),
+                    errcode: if errcode.is_empty() {
+                        "M_UNKNOWN".to_owned()
+                    } else {
+                        errcode
+                    },
+                    message: error,
+                }
+            }
             other => {
                 tracing::info!(error = %other, "federation request failed");
                 ApiError::BadGateway(other.to_string())

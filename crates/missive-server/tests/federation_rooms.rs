@@ -277,6 +277,45 @@ async fn a_user_joins_a_room_of_another_server_by_alias(backend: Backend) {
     .await;
 }
 
+/// A room whose server ACL denies IP-literal servers keeps Bob's server
+/// (named 127.0.0.1:port) out: the join is refused by Alice's server.
+async fn a_server_denied_by_the_room_acl_cannot_join(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let room_id = public_room(&alice, RoomVersionId::V11).await;
+    let room = alice.get_room(&room_id).unwrap();
+    room.send_state_event_raw(
+        "m.room.server_acl",
+        "",
+        serde_json::json!({"allow": ["*"], "deny": [], "allow_ip_literals": false}),
+    )
+    .await
+    .unwrap();
+
+    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
+    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
+    let refused = bob.join_room_by_id_or_alias(target, &[via]).await;
+    let message = format!("{refused:?}");
+    assert!(refused.is_err(), "{message}");
+    assert!(
+        message.contains("ACL") && message.contains("403"),
+        "{message}"
+    );
+    assert!(
+        alice
+            .get_room(&room_id)
+            .unwrap()
+            .get_member_no_sync(
+                <&matrix_sdk::ruma::UserId>::try_from(b.user_id("bob").as_str()).unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// Percent-encodes a path segment (room and event IDs hold `!`, `$`, `:`).
 fn urlencoding(s: &str) -> String {
     s.bytes()
@@ -290,6 +329,7 @@ fn urlencoding(s: &str) -> String {
 }
 
 both_backends!(
+    a_server_denied_by_the_room_acl_cannot_join => a_server_denied_by_the_room_acl_cannot_join,
     a_user_joins_a_room_of_another_server_by_alias => a_user_joins_a_room_of_another_server_by_alias,
     servers_in_a_room_fetch_its_events_and_others_may_not => servers_in_a_room_fetch_its_events_and_others_may_not,
     a_user_joins_a_room_of_another_server_v11 => joins_v11,

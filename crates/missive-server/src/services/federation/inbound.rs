@@ -125,6 +125,9 @@ impl Inbound {
             .ok_or_else(|| format!("room {room_id} is not known here"))?;
         let parsed = incoming::parse(raw, &version, &room_id).map_err(|e| e.to_string())?;
         let id = parsed.event_id().to_owned();
+        if let Err(e) = self.check_acl(origin, &room_id).await {
+            return Ok((id, Err(e.to_string())));
+        }
         let outcome = self
             .check_and_write(origin, parsed, &rules, 0)
             .await
@@ -151,6 +154,34 @@ impl Inbound {
 
     pub(super) fn signer(&self) -> &missive_core::event_builder::Signer {
         self.inner.rooms.signer()
+    }
+
+    /// Refuses `origin` when the room's `m.room.server_acl` denies it
+    /// (checked on everything another server sends or asks about a room).
+    pub(super) async fn check_acl(&self, origin: &ServerName, room_id: &RoomId) -> ApiResult<()> {
+        let Some(acl) = self
+            .inner
+            .store
+            .current_state_event(room_id, "m.room.server_acl", "")
+            .await?
+        else {
+            return Ok(());
+        };
+        let content = serde_json::from_str::<serde_json::Value>(&acl.json)
+            .ok()
+            .and_then(|v| v.get("content").cloned())
+            .and_then(|c| {
+                serde_json::from_value::<ruma::events::room::server_acl::RoomServerAclEventContent>(
+                    c,
+                )
+                .ok()
+            });
+        match content {
+            Some(acl) if !acl.is_allowed(origin) => Err(ApiError::forbidden(
+                "your server is denied by the room's server ACL",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The room's version, if the room is known here.

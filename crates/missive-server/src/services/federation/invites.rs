@@ -98,6 +98,7 @@ impl Inbound {
     ) -> ApiResult<Box<RawValue>> {
         let (_, rules) = room_versions::parse(version.as_str())
             .map_err(|_| ApiError::IncompatibleRoomVersion(version.clone()))?;
+        self.check_acl(origin, room_id).await?;
         let parsed = incoming::parse(event, version, room_id)
             .map_err(|e| ApiError::bad_json(e.to_string()))?;
         if parsed.event_id() != &**event_id {

@@ -56,6 +56,7 @@ impl Inbound {
         if self.store().room(room_id).await?.is_none() || !rooms.is_resident(room_id).await? {
             return Err(ApiError::not_found("this server is not in that room"));
         }
+        self.check_acl(origin, room_id).await?;
         let (version, template) = rooms
             .remote_membership_template(room_id, user, "join")
             .await?;
@@ -85,6 +86,7 @@ impl Inbound {
             .room_version(room_id)
             .await?
             .ok_or_else(|| ApiError::not_found("this server is not in that room"))?;
+        self.check_acl(origin, room_id).await?;
         let parsed = incoming::parse(pdu, &version, room_id)
             .map_err(|e| ApiError::bad_json(e.to_string()))?;
         if parsed.event_id() != &**event_id {

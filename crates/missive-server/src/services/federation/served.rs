@@ -20,8 +20,10 @@ use crate::{
 const MAX_EVENTS: usize = 100;
 
 impl Inbound {
-    /// Refuses `origin` unless one of its users is joined to the room.
+    /// Refuses `origin` unless one of its users is joined to the room and
+    /// the room's server ACL allows it.
     async fn check_server_in_room(&self, origin: &ServerName, room_id: &RoomId) -> ApiResult<()> {
+        self.check_acl(origin, room_id).await?;
         let suffix = format!(":{origin}");
         let in_room = self
             .store()
