@@ -50,7 +50,10 @@ pub fn resolve(
         &rules.authorization,
         state_res_rules,
         states,
-        auth_chains.into_iter().map(|c| c.into_iter().collect()).collect(),
+        auth_chains
+            .into_iter()
+            .map(|c| c.into_iter().collect())
+            .collect(),
         |id| events.get(id).cloned(),
         |conflicted| Some(chains.conflicted_subgraph(conflicted.values().flatten())),
     )
@@ -95,15 +98,15 @@ impl<'a> AuthChains<'a> {
         conflicted: impl IntoIterator<Item = &'i OwnedEventId>,
     ) -> EventIdSet<OwnedEventId> {
         let conflicted: HashSet<&EventId> = conflicted.into_iter().map(|id| &**id).collect();
-        let ancestors = self.of_all(conflicted.iter().filter_map(|id| {
-            self.events.get(*id).map(|pdu| &pdu.event_id)
-        }));
+        let ancestors = self.of_all(
+            conflicted
+                .iter()
+                .filter_map(|id| self.events.get(*id).map(|pdu| &pdu.event_id)),
+        );
         // Whether an event leads (through auth events) to a conflicted one.
         let mut leads: HashMap<OwnedEventId, bool> = HashMap::new();
-        let mut out: EventIdSet<OwnedEventId> = conflicted
-            .iter()
-            .map(|id| (*id).to_owned())
-            .collect();
+        let mut out: EventIdSet<OwnedEventId> =
+            conflicted.iter().map(|id| (*id).to_owned()).collect();
         for id in &ancestors {
             if self.leads_to(id, &conflicted, &mut leads) {
                 out.insert(id.clone());
@@ -135,9 +138,9 @@ impl<'a> AuthChains<'a> {
                 .map(|pdu| pdu.auth_events.as_slice())
                 .unwrap_or_default();
             if expanded {
-                let leads = auth.iter().any(|a| {
-                    conflicted.contains(&**a) || memo.get(a).copied().unwrap_or(false)
-                });
+                let leads = auth
+                    .iter()
+                    .any(|a| conflicted.contains(&**a) || memo.get(a).copied().unwrap_or(false));
                 open.remove(&current);
                 memo.insert(current, leads);
             } else {

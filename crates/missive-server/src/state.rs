@@ -13,12 +13,11 @@ use crate::{
         account_data::AccountData, accounts::Accounts, backup::KeyBackup,
         deactivation::Deactivation, dehydrated::DehydratedDevices, devices::Devices,
         directory::Directory, e2ee::E2ee, ephemeral::Ephemeral, federation::Federation,
-        federation::inbound::Inbound,
-        filters::Filters, identity::IdentityServer, media::Media, openid::OpenId,
-        passwords::Passwords, presence::Presence, profiles::Profiles, push::Pushers,
-        push_rules::PushRules, rate_limit::Limiter, reader::Reader, registration::Registration,
-        reports::Reports, rooms::Rooms, rooms::upgrade::RoomUpgrades, search::Search,
-        spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
+        federation::inbound::Inbound, filters::Filters, identity::IdentityServer, media::Media,
+        openid::OpenId, passwords::Passwords, presence::Presence, profiles::Profiles,
+        push::Pushers, push_rules::PushRules, rate_limit::Limiter, reader::Reader,
+        registration::Registration, reports::Reports, rooms::Rooms, rooms::upgrade::RoomUpgrades,
+        search::Search, spaces::Spaces, sync::Syncer, threepids::Threepids, uiaa::Uiaa,
     },
 };
 

@@ -24,7 +24,13 @@ pub async fn a_joined_room_starts_with_its_join_and_the_state_before_it(store: S
     let mut create = event("!far:remote", "$c", "m.room.create", Some(""), &[]);
     create.sender = "@ann:remote".into();
     let ann = remote_member("$ann", "@ann:remote", "join", &["$c"]);
-    let mut rules = event("!far:remote", "$jr", "m.room.join_rules", Some(""), &["$ann"]);
+    let mut rules = event(
+        "!far:remote",
+        "$jr",
+        "m.room.join_rules",
+        Some(""),
+        &["$ann"],
+    );
     rules.join_rule = Some("public".into());
     let join = remote_member("$bob", "@bob:test", "join", &["$jr"]);
     let before = vec![entry(&create), entry(&ann), entry(&rules)];
@@ -59,7 +65,10 @@ pub async fn a_joined_room_starts_with_its_join_and_the_state_before_it(store: S
         .await
         .unwrap();
     assert_eq!(
-        timeline.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        timeline
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<Vec<_>>(),
         ["$bob"]
     );
     let found = store
@@ -93,7 +102,13 @@ pub async fn a_joined_room_starts_with_its_join_and_the_state_before_it(store: S
 
     // A local event then builds on the join as on any extremity.
     store
-        .persist_event(event("!far:remote", "$m", "m.room.message", None, &["$bob"]))
+        .persist_event(event(
+            "!far:remote",
+            "$m",
+            "m.room.message",
+            None,
+            &["$bob"],
+        ))
         .await
         .unwrap();
 }
@@ -171,7 +186,13 @@ pub async fn an_event_on_a_fork_keeps_both_tips_and_the_resolved_state(store: Sq
     assert!(own.contains_key(&("m.room.name".into(), String::new())));
     // A message on both tips merges them.
     store
-        .persist_event(event("!r:test", "$m", "m.room.message", None, &["$a", "$b"]))
+        .persist_event(event(
+            "!r:test",
+            "$m",
+            "m.room.message",
+            None,
+            &["$a", "$b"],
+        ))
         .await
         .unwrap();
     // Writing the same event again is refused, changing nothing.
@@ -211,7 +232,11 @@ pub async fn rejections_and_inbound_transactions_are_kept(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.inbound_txn("a.example", "t1").await.unwrap().as_deref(),
+        store
+            .inbound_txn("a.example", "t1")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(r#"{"pdus":{}}"#)
     );
     assert_eq!(store.inbound_txn("b.example", "t1").await.unwrap(), None);

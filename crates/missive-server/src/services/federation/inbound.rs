@@ -21,8 +21,7 @@ use missive_store::{EventStore, RemoteEventStore, RemoteWrite, SqlStore};
 use ruma::{
     EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, TransactionId, UInt,
     api::federation::{
-        authorization::get_event_authorization, event::get_missing_events,
-        transactions::edu::Edu,
+        authorization::get_event_authorization, event::get_missing_events, transactions::edu::Edu,
     },
     room_version_rules::RoomVersionRules,
     serde::{Base64, Raw},
@@ -184,11 +183,7 @@ impl Inbound {
 
     /// Why `id` was rejected, if it was.
     async fn rejection_of(&self, id: &EventId) -> ApiResult<Option<String>> {
-        let rejected = self
-            .inner
-            .store
-            .rejected_among(&[id.to_string()])
-            .await?;
+        let rejected = self.inner.store.rejected_among(&[id.to_string()]).await?;
         Ok((!rejected.is_empty()).then(|| format!("event {id} was rejected")))
     }
 
@@ -406,7 +401,12 @@ impl Inbound {
             vec![pdu.event_id.clone()],
         );
         request.limit = UInt::from(MISSING_EVENTS_LIMIT);
-        let answer = self.inner.federation.client()?.send(origin, request).await?;
+        let answer = self
+            .inner
+            .federation
+            .client()?
+            .send(origin, request)
+            .await?;
         let version = self
             .room_version(&pdu.room_id)
             .await?
@@ -420,9 +420,7 @@ impl Inbound {
         parsed.sort_by_key(|p| p.depth());
         for event in parsed {
             let id = event.event_id().to_owned();
-            if let Err(e) =
-                Box::pin(self.check_and_write(origin, event, rules, depth + 1)).await
-            {
+            if let Err(e) = Box::pin(self.check_and_write(origin, event, rules, depth + 1)).await {
                 tracing::info!(event_id = %id, error = %e, "missing event not written");
             }
         }

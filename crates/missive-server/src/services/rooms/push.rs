@@ -7,9 +7,7 @@ use std::{
 };
 
 use missive_core::{Pdu, event_builder::StateEvents, power_levels, push as core_push};
-use missive_store::{
-    AccountStore, PushTarget, PushTargetStore, PusherStore, SqlStore, StreamPos,
-};
+use missive_store::{AccountStore, PushTarget, PushTargetStore, PusherStore, SqlStore, StreamPos};
 use ruma::{
     UserId,
     events::{StateEventType, TimelineEventType},

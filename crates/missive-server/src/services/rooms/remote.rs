@@ -14,8 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use missive_core::{Pdu, event_builder::StateEvents, incoming, power_levels, state_resolution};
 use missive_store::{
-    EventStore, PersistOutcome, RemoteEventStore, RemoteWrite, StateEntry, StoreError,
-    StreamPos,
+    EventStore, PersistOutcome, RemoteEventStore, RemoteWrite, StateEntry, StoreError, StreamPos,
 };
 use ruma::{
     OwnedEventId, events::StateEventType, events::TimelineEventType,
@@ -114,7 +113,13 @@ impl Rooms {
             .iter()
             .map(|e| {
                 let pdu = to_pdu(e)?;
-                Ok(((pdu.event_type.to_string().into(), e.state_key.clone().unwrap_or_default()), pdu))
+                Ok((
+                    (
+                        pdu.event_type.to_string().into(),
+                        e.state_key.clone().unwrap_or_default(),
+                    ),
+                    pdu,
+                ))
             })
             .collect::<ApiResult<_>>()?;
         if let Err(e) = incoming::check_state(pdu, rules, |ty, key| {
@@ -192,7 +197,10 @@ impl Rooms {
         }
         let mut after = before.clone();
         if let Some(key) = &pdu.state_key {
-            after.insert((pdu.event_type.to_string().into(), key.clone()), pdu.event_id.clone());
+            after.insert(
+                (pdu.event_type.to_string().into(), key.clone()),
+                pdu.event_id.clone(),
+            );
         }
         events.insert(pdu.event_id.clone(), pdu.clone());
         let mut tips = tip_states;
@@ -227,7 +235,11 @@ impl Rooms {
         let pos = outcome
             .stream_ordering
             .ok_or_else(|| ApiError::Internal("a received event without a position".into()))?;
-        let changed: Vec<&str> = outcome.membership_changes.iter().map(String::as_str).collect();
+        let changed: Vec<&str> = outcome
+            .membership_changes
+            .iter()
+            .map(String::as_str)
+            .collect();
         self.after_receive(pdu, pos, &recipients.with_pushers, &changed)
             .await;
         Ok(Some(Received::Timeline(pos)))
@@ -295,7 +307,11 @@ impl Rooms {
             of_type(TimelineEventType::RoomCreate),
             &rules,
         );
-        Ok(power_levels::can_redact(&levels, &pdu.sender, target_sender))
+        Ok(power_levels::can_redact(
+            &levels,
+            &pdu.sender,
+            target_sender,
+        ))
     }
 
     /// Every event `states` name, with their auth chains, from the store.
@@ -304,8 +320,7 @@ impl Rooms {
         states: impl Iterator<Item = &'a StateMap<OwnedEventId>>,
     ) -> ApiResult<HashMap<OwnedEventId, Pdu>> {
         let mut events: HashMap<OwnedEventId, Pdu> = HashMap::new();
-        let mut wanted: HashSet<OwnedEventId> =
-            states.flat_map(|s| s.values().cloned()).collect();
+        let mut wanted: HashSet<OwnedEventId> = states.flat_map(|s| s.values().cloned()).collect();
         while !wanted.is_empty() {
             if events.len() > MAX_RESOLUTION_EVENTS {
                 return Err(ApiError::Internal(
