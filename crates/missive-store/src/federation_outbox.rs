@@ -26,6 +26,17 @@ pub const MAX_TXN_EDUS: i64 = 100;
 /// Most outbox rows per INSERT (two parameters each).
 const ROWS_PER_STATEMENT: usize = 256;
 
+/// The advisory lock key of the federation sender (any constant of our own).
+const SENDER_LOCK: i64 = 0x6d69_7373_6665_6473; // "missfeds"
+
+/// Held by the one server process that sends federation transactions (see
+/// [`SqlStore::try_lock_federation_sender`]); released when dropped.
+pub struct FederationSenderLock {
+    /// On PostgreSQL, the session holding the advisory lock, out of the
+    /// pool (see `PushDeliveryLock`).
+    _session: Option<sqlx::AnyConnection>,
+}
+
 /// A transaction to send to one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundTxn {
@@ -85,6 +96,24 @@ pub trait FederationOutboxStore: Send + Sync {
 }
 
 impl SqlStore {
+    /// Makes this process the one that sends to other servers, if no other
+    /// is: one transaction in flight per destination needs one sender. On
+    /// PostgreSQL a session advisory lock held as long as the guard; on
+    /// SQLite (one process) always granted. `None`: another process sends.
+    pub async fn try_lock_federation_sender(&self) -> StoreResult<Option<FederationSenderLock>> {
+        if self.backend() == crate::Backend::Sqlite {
+            return Ok(Some(FederationSenderLock { _session: None }));
+        }
+        let mut session = self.write.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(SENDER_LOCK)
+            .fetch_one(&mut *session)
+            .await?;
+        Ok(locked.then(|| FederationSenderLock {
+            _session: Some(session.detach()),
+        }))
+    }
+
     /// Queues the PDUs of `events` (each at its position) for their
     /// `federation_destinations`, inside the transaction writing them.
     pub(crate) async fn queue_for_federation(

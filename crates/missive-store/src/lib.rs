@@ -65,7 +65,8 @@ pub use events::{
     StoredEvent, TimelineDirection,
 };
 pub use federation_outbox::{
-    FederationOutboxStore, MAX_TXN_EDUS, MAX_TXN_PDUS, OutboundTxn, PendingDestination,
+    FederationOutboxStore, FederationSenderLock, MAX_TXN_EDUS, MAX_TXN_PDUS, OutboundTxn,
+    PendingDestination,
 };
 pub use filters::FilterStore;
 pub use identity::{IdentityStore, ThirdPartyInvite};

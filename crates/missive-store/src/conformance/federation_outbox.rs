@@ -296,3 +296,26 @@ pub async fn room_servers_are_the_joined_members_servers(store: SqlStore) {
             .is_empty()
     );
 }
+
+/// One process sends to other servers at a time.
+pub async fn one_process_sends_to_other_servers(store: SqlStore) {
+    let first = store.try_lock_federation_sender().await.unwrap();
+    assert!(first.is_some());
+    // Push delivery's lock is another one.
+    assert!(store.try_lock_push_delivery().await.unwrap().is_some());
+    let second = store.try_lock_federation_sender().await.unwrap();
+    match store.backend() {
+        Backend::Postgres => {
+            assert!(second.is_none());
+            drop(first);
+            for _ in 0..100 {
+                if store.try_lock_federation_sender().await.unwrap().is_some() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the lock outlived its session");
+        }
+        Backend::Sqlite => assert!(second.is_some()),
+    }
+}

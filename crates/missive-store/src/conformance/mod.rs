@@ -190,6 +190,7 @@ macro_rules! store_conformance_tests {
             outbound_pdus_are_queued_with_their_events,
             outbound_transactions_batch_retry_and_acknowledge,
             room_servers_are_the_joined_members_servers,
+            one_process_sends_to_other_servers,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
