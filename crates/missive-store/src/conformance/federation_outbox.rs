@@ -102,7 +102,7 @@ pub async fn outbound_pdus_are_queued_with_their_events(store: SqlStore) {
         one.pdus,
         [
             json_of("$m1"),
-            format!(r#"{{"type":"m.room.topic","event_id":"$topic"}}"#)
+            r#"{"type":"m.room.topic","event_id":"$topic"}"#.to_string()
         ]
     );
     assert!(one.edus.is_empty());

@@ -193,39 +193,46 @@ impl<K: TransactionSink> Sender<K> {
     async fn run(self, mut positions: Option<watch::Receiver<StreamPos>>) {
         let mut state = LoopState::new();
         let mut sweep = true;
+        // Another process wrote since the last sweep: sweep once the gap
+        // since the last one has passed.
+        let mut sweep_soon = false;
         let mut last_sweep = Instant::now();
         loop {
             if sweep {
                 last_sweep = Instant::now();
+                sweep_soon = false;
             }
             let now = (self.clock)();
-            let wake_at = match self.round(&mut state, sweep, now).await {
-                Ok(()) => state.next_retry(now),
+            // A failed round (the database) is done again in full.
+            let (next_retry, failed) = match self.round(&mut state, sweep, now).await {
+                Ok(()) => (state.next_retry(now), false),
                 Err(e) => {
                     tracing::warn!(error = %e, "federation sender round failed");
-                    Some(now + STORE_RETRY.as_millis() as i64)
+                    (Some(now + STORE_RETRY.as_millis() as i64), true)
                 }
             };
-            let sweep_at = last_sweep + SWEEP_EVERY;
-            let wake_at = wake_at.map_or(sweep_at, |at| {
+            let mut wake_at = last_sweep + SWEEP_EVERY;
+            if sweep_soon {
+                wake_at = wake_at.min(last_sweep + SWEEP_GAP);
+            }
+            if let Some(at) = next_retry {
                 let wait = u64::try_from(at - now).unwrap_or(0);
-                sweep_at.min(Instant::now() + Duration::from_millis(wait))
-            });
+                wake_at = wake_at.min(Instant::now() + Duration::from_millis(wait));
+            }
             let moved = async {
                 match positions.as_mut() {
                     Some(p) => p.changed().await.is_ok(),
                     None => std::future::pending().await,
                 }
             };
-            sweep = tokio::select! {
-                () = self.outbound.woken() => false,
-                Some(done) = state.finished.1.recv() => {
-                    state.finish(done);
-                    false
-                }
-                true = moved => last_sweep.elapsed() >= SWEEP_GAP,
-                () = tokio::time::sleep_until(wake_at.into()) => false,
-            } || last_sweep.elapsed() >= SWEEP_EVERY;
+            tokio::select! {
+                () = self.outbound.woken() => {}
+                Some(done) = state.finished.1.recv() => state.finish(done),
+                true = moved => sweep_soon = true,
+                () = tokio::time::sleep_until(wake_at.into()) => {}
+            }
+            let since = last_sweep.elapsed();
+            sweep = failed || since >= SWEEP_EVERY || (sweep_soon && since >= SWEEP_GAP);
         }
     }
 
