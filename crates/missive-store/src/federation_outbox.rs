@@ -237,6 +237,13 @@ impl FederationOutboxStore for SqlStore {
                 tx.commit().await?;
                 return Ok(Some(OutboundTxn { txn_id, pdus, edus }));
             }
+            // Nothing of it is left (its events are gone): its rows would
+            // otherwise keep the destination pending forever.
+            sqlx::query("DELETE FROM federation_outbox WHERE destination = $1 AND txn_id = $2")
+                .bind(destination)
+                .bind(&txn_id)
+                .execute(&mut *tx)
+                .await?;
         }
         // A new ID: the time makes it unique even if the counter started
         // over (a restored database), the counter within one millisecond.
