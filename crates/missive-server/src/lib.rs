@@ -109,7 +109,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     );
     let reader = Reader::new(store.clone());
     let federation = federation_service(&config, &server_name, federation_key, store.clone());
-    let rooms = Rooms::new(store.clone(), Signer { server_name, key }, notifier.clone());
+    let rooms = Rooms::new(
+        store.clone(),
+        Signer { server_name, key },
+        notifier.clone(),
+        federation.outbound().cloned(),
+    );
     let devices = Devices::new(store.clone(), notifier.clone());
     let e2ee = E2ee::new(store.clone(), notifier.clone());
     let mailer = match &config.smtp.url {
@@ -236,8 +241,8 @@ fn federation_service(
             config.federation.verify_tls,
         )
     });
-    let keys = ServerKeys::new(server_name.clone(), key, store, client.clone());
-    Federation::new(client, policy, keys)
+    let keys = ServerKeys::new(server_name.clone(), key, store.clone(), client.clone());
+    Federation::new(client, policy, keys, store)
 }
 
 /// The federation listener's application: the Server-Server API only.
@@ -301,6 +306,14 @@ pub fn spawn_push_delivery(state: &AppState) -> Option<tokio::task::JoinHandle<(
         .filter_map(|n| n.parse().ok())
         .collect();
     Some(state.pushers.delivery(Gateway::new(allowed)).spawn())
+}
+
+/// The federation sender (when federation is on): a background task
+/// sending the outbound queue to other servers.
+pub fn spawn_federation_sender(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    state
+        .federation
+        .spawn_sender(Some(state.rooms.notifier().positions()))
 }
 
 /// Periodic housekeeping: expire typing notices, UIA sessions and idle

@@ -7,7 +7,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use missive_server::{
     app, build_state, config::Config, federation_app, listener,
-    services::accounts::random_alphanumeric, spawn_housekeeping, spawn_push_delivery,
+    services::accounts::random_alphanumeric, spawn_federation_sender, spawn_housekeeping,
+    spawn_push_delivery,
 };
 use missive_store::{AccountStore, RegistrationToken};
 
@@ -134,6 +135,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     );
     let housekeeping = spawn_housekeeping(&state);
     let push_delivery = spawn_push_delivery(&state);
+    let federation_sender = spawn_federation_sender(&state);
     let store = state.store.clone();
     let syncer = state.syncer.clone();
     // One signal stops both listeners.
@@ -161,6 +163,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     housekeeping.abort();
     if let Some(task) = push_delivery {
+        task.abort();
+    }
+    if let Some(task) = federation_sender {
         task.abort();
     }
     store.close().await;

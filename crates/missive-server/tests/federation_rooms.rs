@@ -14,7 +14,7 @@ use matrix_sdk::{
     ruma::{
         OwnedRoomId, OwnedServerName, RoomVersionId,
         api::client::room::{Visibility, create_room::v3::Request as CreateRoomRequest},
-        events::room::member::MembershipState,
+        events::room::{member::MembershipState, message::RoomMessageEventContent},
     },
 };
 use support::{Backend, TestServer, sync_until};
@@ -78,6 +78,55 @@ async fn a_user_joins_a_room_of_another_server(backend: Backend, version: RoomVe
         membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
     })
     .await;
+
+    // Messages and state changes both ways.
+    let from_alice = RoomMessageEventContent::text_plain("hello from A");
+    alice
+        .get_room(&room_id)
+        .unwrap()
+        .send(from_alice)
+        .await
+        .unwrap();
+    sync_until(&[&bob], 30, "bob receives alice's message", || async {
+        last_text(&bob, &room_id).await.as_deref() == Some("hello from A")
+    })
+    .await;
+    let from_bob = RoomMessageEventContent::text_plain("hello from B");
+    bob.get_room(&room_id)
+        .unwrap()
+        .send(from_bob)
+        .await
+        .unwrap();
+    sync_until(&[&alice], 30, "alice receives bob's message", || async {
+        last_text(&alice, &room_id).await.as_deref() == Some("hello from B")
+    })
+    .await;
+    alice
+        .get_room(&room_id)
+        .unwrap()
+        .set_room_topic("Cross-ministry")
+        .await
+        .unwrap();
+    sync_until(&[&bob], 30, "bob sees alice's topic", || async {
+        bob.get_room(&room_id).and_then(|r| r.topic()).as_deref() == Some("Cross-ministry")
+    })
+    .await;
+}
+
+/// The body of the room's latest text message, as the client's server
+/// serves it.
+async fn last_text(client: &Client, room_id: &OwnedRoomId) -> Option<String> {
+    let room = client.get_room(room_id)?;
+    let page = room
+        .messages(matrix_sdk::room::MessagesOptions::backward())
+        .await
+        .ok()?;
+    page.chunk.iter().find_map(|event| {
+        let value: serde_json::Value = serde_json::from_str(event.raw().json().get()).ok()?;
+        (value["type"] == "m.room.message")
+            .then(|| value["content"]["body"].as_str().map(str::to_owned))
+            .flatten()
+    })
 }
 
 async fn joins_v11(backend: Backend) {

@@ -78,6 +78,11 @@ pub struct NewEvent {
     pub search_terms: Option<String>,
     /// The event's relation (`content["m.relates_to"]` with a `rel_type`).
     pub relation: Option<NewRelation>,
+    /// Other servers this local event is sent to: its PDU is queued for
+    /// each in the transaction that writes it (see
+    /// [`crate::FederationOutboxStore`]). Empty for remote events and when
+    /// federation is off.
+    pub federation_destinations: Vec<String>,
 }
 
 /// What an event relates to, as its content says.

@@ -146,6 +146,7 @@ impl SqlStore {
         }
         self.insert_push_actions(tx, &[(event, pos)]).await?;
         self.queue_for_search(tx, &[(event, pos)]).await?;
+        self.queue_for_federation(tx, &[(event, pos)]).await?;
 
         Ok(PersistOutcome::Persisted {
             stream_ordering: pos,
@@ -241,6 +242,7 @@ impl SqlStore {
         self.insert_event_row(tx, event, pos, group).await?;
         self.insert_push_actions(tx, &[(event, pos)]).await?;
         self.queue_for_search(tx, &[(event, pos)]).await?;
+        self.queue_for_federation(tx, &[(event, pos)]).await?;
         Ok(Some(PersistOutcome::Persisted {
             stream_ordering: pos,
         }))

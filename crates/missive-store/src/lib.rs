@@ -24,6 +24,7 @@ mod error;
 mod event_types;
 mod event_writes;
 mod events;
+mod federation_outbox;
 mod filters;
 mod group_commit;
 mod identity;
@@ -62,6 +63,10 @@ pub use error::{StoreError, StoreResult};
 pub use events::{
     EventStore, Membership, NewEvent, NewRelation, PersistOutcome, RoomRecord, StateMap,
     StoredEvent, TimelineDirection,
+};
+pub use federation_outbox::{
+    FederationOutboxStore, FederationSenderLock, MAX_TXN_EDUS, MAX_TXN_PDUS, OutboundTxn,
+    PendingDestination,
 };
 pub use filters::FilterStore;
 pub use identity::{IdentityStore, ThirdPartyInvite};

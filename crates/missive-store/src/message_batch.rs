@@ -164,6 +164,8 @@ impl SqlStore {
         self.insert_push_actions(tx, &notified).await?;
         // 5. Their search terms (one statement for the batch's messages).
         self.queue_for_search(tx, &notified).await?;
+        // 6. Their PDUs for other servers, committed with them.
+        self.queue_for_federation(tx, &notified).await?;
         outcomes.extend(written.iter().map(|t| {
             (
                 t.at,

@@ -200,8 +200,19 @@ impl TestServer {
     /// Kills the server with SIGKILL (no shutdown at all) and starts it
     /// again on the same data.
     pub async fn crash_and_restart(&mut self) {
+        self.kill();
+        self.start_again().await;
+    }
+
+    /// Kills the server with SIGKILL; [`TestServer::start_again`] brings it
+    /// back on the same data and ports.
+    pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
+    }
+
+    /// Starts a killed server again on the same data.
+    pub async fn start_again(&mut self) {
         self.child = spawn(
             self.port,
             self.data_dir.path(),

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod e2ee;
+mod federation_outbox;
 mod media;
 mod pushers;
 mod relations;
@@ -22,8 +23,8 @@ mod sync_batch;
 mod threepids;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_events::*, rooms::*,
-    search::*, server_keys::*, streams::*, sync_batch::*, threepids::*,
+    accounts::*, e2ee::*, federation_outbox::*, media::*, pushers::*, relations::*,
+    remote_events::*, rooms::*, search::*, server_keys::*, streams::*, sync_batch::*, threepids::*,
 };
 
 use crate::*;
@@ -187,6 +188,10 @@ macro_rules! store_conformance_tests {
             identity_keys_tokens_and_pending_invites,
             events_are_found_by_time,
             server_keys_are_cached_by_validity,
+            outbound_pdus_are_queued_with_their_events,
+            outbound_transactions_batch_retry_and_acknowledge,
+            room_servers_are_the_joined_members_servers,
+            one_process_sends_to_other_servers,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

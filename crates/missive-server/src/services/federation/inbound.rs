@@ -32,7 +32,7 @@ use serde_json::value::RawValue;
 use super::Federation;
 use crate::{
     error::{ApiError, ApiResult},
-    services::rooms::{Received, Rooms, record_of, to_pdu},
+    services::rooms::{Received, Relay, Rooms, record_of, to_pdu},
     time::now_ms,
 };
 
@@ -216,13 +216,13 @@ impl Inbound {
         if let Err(e) = incoming::check_auth_events(&pdu, rules, &auth) {
             return self.reject(&pdu, &e).await;
         }
-        let mut received = self.inner.rooms.receive(&pdu, rules).await?;
+        let mut received = self.inner.rooms.receive(&pdu, rules, Relay::No).await?;
         if let Received::MissingPrevs(missing) = &received
             && depth < MAX_FETCH_DEPTH
         {
             tracing::debug!(event_id = %pdu.event_id, ?missing, "fetching missing prev events");
             self.fetch_missing(origin, &pdu, rules, depth).await?;
-            received = self.inner.rooms.receive(&pdu, rules).await?;
+            received = self.inner.rooms.receive(&pdu, rules, Relay::No).await?;
         }
         match received {
             Received::Timeline(_) | Received::Known | Received::SoftFailed => Ok(()),

@@ -23,7 +23,7 @@ use serde_json::{Value, value::RawValue};
 use super::inbound::Inbound;
 use crate::{
     error::{ApiError, ApiResult},
-    services::rooms::{Received, record_of, state_entry},
+    services::rooms::{Received, Relay, record_of, state_entry},
 };
 
 impl Inbound {
@@ -77,7 +77,7 @@ impl Inbound {
                 "the invitee's server did not sign the invite".into(),
             ));
         }
-        match rooms.receive(&signed, &rules).await? {
+        match rooms.receive(&signed, &rules, Relay::ToRoom).await? {
             Received::Timeline(_) | Received::Known => Ok(invite.event_id),
             other => Err(ApiError::forbidden(format!(
                 "the invite was not written: {other:?}"

@@ -28,7 +28,7 @@ use serde_json::value::RawValue;
 use super::inbound::Inbound;
 use crate::{
     error::{ApiError, ApiResult},
-    services::rooms::{Received, record_of, state_entry},
+    services::rooms::{Received, Relay, record_of, state_entry},
 };
 
 /// The state a `send_join` answers with, as PDUs.
@@ -393,7 +393,7 @@ impl Inbound {
         if let Err(e) = incoming::check_auth_events(pdu, rules, &auth) {
             return Err(ApiError::forbidden(e.to_string()));
         }
-        match self.rooms().receive(pdu, rules).await? {
+        match self.rooms().receive(pdu, rules, Relay::ToRoom).await? {
             Received::Timeline(_) | Received::Known => Ok(()),
             Received::SoftFailed => Err(ApiError::forbidden(
                 "the join is not allowed by the room's current state",

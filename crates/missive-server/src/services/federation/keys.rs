@@ -41,6 +41,10 @@ struct Inner {
     /// `None` when federation is off: only cached keys are known.
     client: Option<FederationClient>,
     recent_fetches: Mutex<HashMap<OwnedServerName, Instant>>,
+    /// One fetch of a server's keys at a time: a lookup that misses while
+    /// another fetches waits for that fetch instead of giving up (a join
+    /// verifies many events of one server at once).
+    in_flight: Mutex<HashMap<OwnedServerName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ServerKeys {
@@ -57,6 +61,7 @@ impl ServerKeys {
                 store,
                 client,
                 recent_fetches: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -93,11 +98,29 @@ impl ServerKeys {
         if let Some(key) = self.cached(server, key_id, at_ms).await? {
             return Ok(Some(key));
         }
+        let lock = self.fetch_lock(server);
+        let _fetching = lock.lock().await;
+        // Another lookup may have fetched the keys while this one waited.
+        if let Some(key) = self.cached(server, key_id, at_ms).await? {
+            return Ok(Some(key));
+        }
         if let Err(e) = self.fetch(server).await {
             tracing::info!(%server, error = %e, "cannot fetch the server's keys");
             return Ok(None);
         }
         self.cached(server, key_id, at_ms).await
+    }
+
+    fn fetch_lock(&self, server: &ServerName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut in_flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if in_flight.len() >= MAX_RECENT_FETCHES {
+            in_flight.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        in_flight.entry(server.to_owned()).or_default().clone()
     }
 
     async fn cached(

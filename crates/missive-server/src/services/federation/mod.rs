@@ -8,12 +8,16 @@ pub mod inbound;
 pub mod invites;
 pub mod joins;
 pub mod keys;
+pub mod outbound;
+pub mod sender;
 mod served;
 
 use std::sync::Arc;
 
 use missive_federation::{FederationClient, Policy};
+use missive_store::{SqlStore, StreamPos};
 use ruma::{ServerName, UserId, api::federation::query::get_profile_information};
+use tokio::sync::watch;
 
 use crate::{
     config::FederationConfig,
@@ -21,7 +25,11 @@ use crate::{
     services::profiles::Profile,
 };
 
-use self::keys::ServerKeys;
+use self::{
+    keys::ServerKeys,
+    outbound::Outbound,
+    sender::{ClientSink, Sender},
+};
 
 #[derive(Clone)]
 pub struct Federation {
@@ -33,17 +41,46 @@ struct Inner {
     client: Option<FederationClient>,
     policy: Policy,
     keys: ServerKeys,
+    /// The outbound queue; `None` when federation is off: nothing is queued.
+    outbound: Option<Outbound>,
 }
 
 impl Federation {
-    pub fn new(client: Option<FederationClient>, policy: Policy, keys: ServerKeys) -> Self {
+    pub fn new(
+        client: Option<FederationClient>,
+        policy: Policy,
+        keys: ServerKeys,
+        store: Arc<SqlStore>,
+    ) -> Self {
+        let outbound = client
+            .as_ref()
+            .map(|c| Outbound::new(store, c.origin().to_owned(), policy.clone()));
         Self {
             inner: Arc::new(Inner {
                 client,
                 policy,
                 keys,
+                outbound,
             }),
         }
+    }
+
+    /// The outbound queue (EDUs, waking the sender), or `None` when
+    /// federation is off.
+    pub fn outbound(&self) -> Option<&Outbound> {
+        self.inner.outbound.as_ref()
+    }
+
+    /// Starts the sender task (see [`sender`]), when federation is on.
+    /// `positions`: the committed stream position, which other processes'
+    /// writes move.
+    pub fn spawn_sender(
+        &self,
+        positions: Option<watch::Receiver<StreamPos>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let outbound = self.inner.outbound.clone()?;
+        let client = self.inner.client.clone()?;
+        Some(Sender::new(outbound, ClientSink::new(client)).spawn(positions))
     }
 
     /// The policy of `config`: its domain allowlist and internal ranges.

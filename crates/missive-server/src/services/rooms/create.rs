@@ -76,15 +76,28 @@ impl Rooms {
         // from version 12: either may collide, so a few attempts are made
         // (for version 12 with another timestamp, as Synapse does).
         let mut attempt = 0;
+        let mut remote_invitees: Vec<String> = Vec::new();
         let (room_id, outcomes) = loop {
             attempt += 1;
             let now = MilliSecondsSinceUnixEpoch::from_system_time(
                 std::time::SystemTime::now() + std::time::Duration::from_millis(attempt - 1),
             )
             .unwrap_or_else(MilliSecondsSinceUnixEpoch::now);
-            let (room_id, new_events) = self
+            let (room_id, mut new_events) = self
                 .build_initial_events(&templates, creator, &version, &rules, now)
                 .await?;
+            // A new room has no remote member: only remote invitees'
+            // servers get their invite.
+            remote_invitees.clear();
+            if let Some(outbound) = &self.inner.outbound {
+                for new in &mut new_events {
+                    if new.membership.as_deref() == Some("invite") {
+                        new.federation_destinations =
+                            outbound.destinations_of_members([], new.state_key.as_deref());
+                        remote_invitees.extend(new.federation_destinations.iter().cloned());
+                    }
+                }
+            }
             match store.persist_events(new_events).await {
                 Err(StoreError::AlreadyExists(_)) if attempt < 5 => continue,
                 Err(StoreError::AlreadyExists(_)) => {
@@ -93,6 +106,9 @@ impl Rooms {
                 other => break (room_id, other?),
             }
         };
+        if let Some(outbound) = &self.inner.outbound {
+            outbound.wake(&remote_invitees);
+        }
         if let Some(PersistOutcome::Persisted { stream_ordering }) = outcomes.last() {
             // The creator, and the invitees of the initial events.
             let invitees: Vec<&str> = req.invite.iter().map(|u| u.as_str()).collect();

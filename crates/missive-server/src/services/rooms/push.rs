@@ -67,6 +67,9 @@ pub struct Recipients {
     /// Those of them with a pusher: push delivery is woken for these
     /// alone (most users have none, and waking for them costs a round).
     pub with_pushers: Vec<String>,
+    /// The room's joined members, when they were read (the outbound
+    /// queue's destinations come from them without another read).
+    pub members: Option<Arc<[PushTarget]>>,
 }
 
 /// Whom the event notifies, by every local member's push rules.
@@ -120,7 +123,10 @@ pub async fn recipients(
         .filter(|t| only.is_none_or(|only| t.user_id == only))
         .collect();
     if targets.is_empty() {
-        return Ok(Recipients::default());
+        return Ok(Recipients {
+            members: Some(members.clone()),
+            ..Default::default()
+        });
     }
 
     let power_levels = power_levels::effective(
@@ -132,7 +138,10 @@ pub async fn recipients(
         Raw::new(&pdu.to_client_event(None)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let event = FlattenedJson::from_raw(&event);
 
-    let mut out = Recipients::default();
+    let mut out = Recipients {
+        members: Some(members.clone()),
+        ..Default::default()
+    };
     for target in targets {
         let Ok(user_id) = ruma::UserId::parse(&target.user_id) else {
             continue;

@@ -40,13 +40,29 @@ pub enum Received {
     MissingPrevs(Vec<OwnedEventId>),
 }
 
+/// Whether a received event goes on to the room's other servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Sent to us by the server that sends it to the others (a
+    /// transaction's events).
+    No,
+    /// This server answers for it to the room (a join it accepted with
+    /// `send_join`, an invite it built that the invitee's server signed).
+    ToRoom,
+}
+
 /// Most events loaded to resolve a fork (a bound on memory and time).
 const MAX_RESOLUTION_EVENTS: usize = 50_000;
 
 impl Rooms {
     /// Writes `pdu`, received from another server and checked against its
     /// auth events, into its room (see the module docs).
-    pub async fn receive(&self, pdu: &Pdu, rules: &RoomVersionRules) -> ApiResult<Received> {
+    pub async fn receive(
+        &self,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+        relay: Relay,
+    ) -> ApiResult<Received> {
         let store = self.store().clone();
         let room_id = &pdu.room_id;
         let lock = self.room_lock(room_id);
@@ -71,7 +87,7 @@ impl Rooms {
             let ext_ids: HashSet<&str> = extremities.iter().map(|e| e.event_id.as_str()).collect();
             let prev_set: HashSet<&str> = prev_ids.iter().map(String::as_str).collect();
             let outcome = if ext_ids == prev_set {
-                self.receive_linear(pdu, rules).await
+                self.receive_linear(pdu, rules, relay).await
             } else {
                 let ext: Vec<String> = extremities.iter().map(|e| e.event_id.clone()).collect();
                 let prev_groups: Vec<i64> = prevs.iter().map(|e| e.state_group).collect();
@@ -80,7 +96,7 @@ impl Rooms {
                     .filter(|e| !prev_set.contains(e.event_id.as_str()))
                     .map(|e| (e.event_id.clone(), e.state_group))
                     .collect();
-                self.receive_at_fork(pdu, rules, &prev_groups, &ext, &ext_groups)
+                self.receive_at_fork(pdu, rules, relay, &prev_groups, &ext, &ext_groups)
                     .await
             };
             match outcome? {
@@ -100,6 +116,7 @@ impl Rooms {
         &self,
         pdu: &Pdu,
         rules: &RoomVersionRules,
+        relay: Relay,
     ) -> ApiResult<Option<Received>> {
         let store = self.store();
         let keys = incoming::needed_state(pdu, rules).map_err(reject_reason)?;
@@ -131,9 +148,12 @@ impl Rooms {
         let mut new = new_event(pdu, rules, target.as_ref())?;
         let recipients = push::recipients(store, &self.inner.rulesets, pdu, &state, rules).await?;
         new.push_actions = recipients.actions;
+        new.federation_destinations = self.relay_destinations(pdu, relay).await?;
+        let destinations = new.federation_destinations.clone();
         match store.persist_event(new).await {
             Ok(PersistOutcome::Persisted { stream_ordering }) => {
                 self.inner.heads.advance(pdu);
+                self.wake_sender(&destinations);
                 self.after_receive(pdu, stream_ordering, &recipients.with_pushers, &[])
                     .await;
                 Ok(Some(Received::Timeline(stream_ordering)))
@@ -151,6 +171,7 @@ impl Rooms {
         &self,
         pdu: &Pdu,
         rules: &RoomVersionRules,
+        relay: Relay,
         prev_groups: &[i64],
         extremities: &[String],
         other_tips: &[(String, i64)],
@@ -222,6 +243,8 @@ impl Rooms {
         let mut new = new_event(pdu, rules, target.as_ref())?;
         let recipients = push::recipients(store, &self.inner.rulesets, pdu, &state, rules).await?;
         new.push_actions = recipients.actions;
+        new.federation_destinations = self.relay_destinations(pdu, relay).await?;
+        let destinations = new.federation_destinations.clone();
         let written = store
             .persist_remote(RemoteWrite {
                 room_id: pdu.room_id.to_string(),
@@ -238,6 +261,7 @@ impl Rooms {
             Err(e) => return Err(e.into()),
         };
         self.inner.heads.forget(&pdu.room_id);
+        self.wake_sender(&destinations);
         let pos = outcome
             .stream_ordering
             .ok_or_else(|| ApiError::Internal("a received event without a position".into()))?;
@@ -249,6 +273,22 @@ impl Rooms {
         self.after_receive(pdu, pos, &recipients.with_pushers, &changed)
             .await;
         Ok(Some(Received::Timeline(pos)))
+    }
+
+    /// Where a received event is sent on (see [`Relay`]).
+    async fn relay_destinations(&self, pdu: &Pdu, relay: Relay) -> ApiResult<Vec<String>> {
+        match relay {
+            Relay::No => Ok(Vec::new()),
+            Relay::ToRoom => self.destinations(pdu, None).await,
+        }
+    }
+
+    fn wake_sender(&self, destinations: &[String]) {
+        if let Some(outbound) = &self.inner.outbound
+            && !destinations.is_empty()
+        {
+            outbound.wake(destinations);
+        }
     }
 
     /// Keeps `pdu` as rejected.

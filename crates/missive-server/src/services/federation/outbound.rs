@@ -1,0 +1,137 @@
+//! The outbound queue as writers see it ([`Outbound`]): which servers a
+//! local event goes to, queuing EDUs, and waking the sender
+//! ([`super::sender`]) once something was committed. Exists only when
+//! federation is on, so nothing is queued when it is off.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use missive_federation::Policy;
+use missive_store::{FederationOutboxStore, SqlStore};
+use ruma::{OwnedServerName, ServerName};
+use tokio::sync::Notify;
+
+use crate::error::ApiResult;
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Outbound {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<SqlStore>,
+    server_name: OwnedServerName,
+    policy: Policy,
+    /// Pinged when something was queued (a stored permit: a ping while the
+    /// sender is busy is not lost), with the destinations it was for.
+    wake: Notify,
+    woken: Mutex<HashSet<String>>,
+}
+
+impl Outbound {
+    pub fn new(store: Arc<SqlStore>, server_name: OwnedServerName, policy: Policy) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                server_name,
+                policy,
+                wake: Notify::new(),
+                woken: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    pub fn server_name(&self) -> &ServerName {
+        &self.inner.server_name
+    }
+
+    pub(super) fn store(&self) -> &Arc<SqlStore> {
+        &self.inner.store
+    }
+
+    /// Whether the domain allowlist lets us send to `server`.
+    pub fn may_send_to(&self, server: &ServerName) -> bool {
+        self.inner.policy.server_allowed(server)
+    }
+
+    /// The destinations among `servers` (server names, repeats allowed):
+    /// not this server, valid names the allowlist accepts, sorted and
+    /// without repeats.
+    pub fn destinations<'a>(&self, servers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let own = self.inner.server_name.as_str();
+        let mut out: Vec<String> = servers
+            .into_iter()
+            .filter(|s| *s != own)
+            .filter(|s| ServerName::parse(s).is_ok_and(|name| self.may_send_to(&name)))
+            .map(str::to_owned)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The destinations of an event in a room whose joined members are
+    /// `member_ids` (user IDs): their servers, and `also`'s (an invitee,
+    /// the target of a kick), see [`Outbound::destinations`].
+    pub fn destinations_of_members<'a>(
+        &self,
+        member_ids: impl IntoIterator<Item = &'a str>,
+        also: Option<&'a str>,
+    ) -> Vec<String> {
+        let own = self.inner.server_name.as_str();
+        // Most members of most rooms are local: the cheap test first.
+        let remote = member_ids
+            .into_iter()
+            .chain(also)
+            .filter_map(|user| user.split_once(':').map(|(_, server)| server))
+            .filter(|server| *server != own);
+        self.destinations(remote)
+    }
+
+    /// Queues `edu` (`{"edu_type": ..., "content": ...}`) for
+    /// `destinations` and wakes the sender. Destinations the allowlist
+    /// refuses, and this server, are left out.
+    pub async fn queue_edu(
+        &self,
+        destinations: &[OwnedServerName],
+        edu: &serde_json::Value,
+    ) -> ApiResult<()> {
+        let destinations = self.destinations(destinations.iter().map(|d| d.as_str()));
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .store
+            .queue_edu(&destinations, &edu.to_string())
+            .await?;
+        self.wake(&destinations);
+        Ok(())
+    }
+
+    /// Tells the sender that something was committed for `destinations`.
+    pub fn wake(&self, destinations: &[String]) {
+        if destinations.is_empty() {
+            return;
+        }
+        self.inner
+            .woken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(destinations.iter().cloned());
+        self.inner.wake.notify_one();
+    }
+
+    /// The destinations woken for since the last call.
+    pub(super) fn take_woken(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.inner.woken.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Waits for [`Outbound::wake`] (or returns at once if it was called
+    /// since the last wait).
+    pub(super) async fn woken(&self) {
+        self.inner.wake.notified().await;
+    }
+}
