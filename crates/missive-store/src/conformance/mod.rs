@@ -13,6 +13,7 @@ mod e2ee;
 mod media;
 mod pushers;
 mod relations;
+mod remote_devices;
 mod remote_events;
 mod rooms;
 mod search;
@@ -22,8 +23,9 @@ mod sync_batch;
 mod threepids;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_events::*, rooms::*,
-    search::*, server_keys::*, streams::*, sync_batch::*, threepids::*,
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_devices::*,
+    remote_events::*, rooms::*, search::*, server_keys::*, streams::*, sync_batch::*,
+    threepids::*,
 };
 
 use crate::*;
@@ -187,6 +189,7 @@ macro_rules! store_conformance_tests {
             identity_keys_tokens_and_pending_invites,
             events_are_found_by_time,
             server_keys_are_cached_by_validity,
+            remote_device_lists_are_replaced_updated_and_forgotten,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -4,10 +4,12 @@
 //! server (profiles, for now). Transactions and joins build on the same
 //! client and on [`crate::federation_request::FederationRequest`].
 
+pub mod edus;
 pub mod inbound;
 pub mod invites;
 pub mod joins;
 pub mod keys;
+pub mod remote_keys;
 mod served;
 
 use std::sync::Arc;
