@@ -60,7 +60,9 @@ async fn signed(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
     let request = http::Request::builder()
         .method(method.clone())
         .uri(path)
@@ -113,7 +115,12 @@ async fn shared_room(backend: Backend) -> (TestServer, TestServer, Client, Clien
     request.visibility = Visibility::Public;
     request.preset =
         Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
-    let room_id = alice.create_room(request).await.unwrap().room_id().to_owned();
+    let room_id = alice
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned();
     let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
     let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
     bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
@@ -121,9 +128,9 @@ async fn shared_room(backend: Backend) -> (TestServer, TestServer, Client, Clien
     sync_until(&[&alice, &bob], 20, "both joined", || async {
         bob.get_room(&room_id)
             .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
-            && alice.get_room(&room_id).is_some_and(|r| {
-                r.active_members_count() == 2 || r.joined_members_count() == 2
-            })
+            && alice
+                .get_room(&room_id)
+                .is_some_and(|r| r.active_members_count() == 2 || r.joined_members_count() == 2)
     })
     .await;
     (a, b, alice, bob, room_id)
@@ -205,7 +212,10 @@ async fn keys_are_queried_and_claimed_across_servers(backend: Backend) {
 /// An initial sync of `client`'s user on `server`, over plain HTTP.
 async fn raw_sync(server: &TestServer, client: &Client) -> Value {
     reqwest::Client::new()
-        .get(format!("{}/_matrix/client/v3/sync?timeout=0", server.base_url))
+        .get(format!(
+            "{}/_matrix/client/v3/sync?timeout=0",
+            server.base_url
+        ))
         .bearer_auth(client.access_token().unwrap())
         .send()
         .await
@@ -275,8 +285,20 @@ async fn edus_reach_local_clients(backend: Backend) {
     )
     .await;
     // The same message ID again (another transaction): not delivered.
-    send_edus(&a, &b, "t2", json!([to_device(alice_id.as_str(), "m1", json!(2))])).await;
-    send_edus(&a, &b, "t3", json!([to_device(alice_id.as_str(), "m2", json!(3))])).await;
+    send_edus(
+        &a,
+        &b,
+        "t2",
+        json!([to_device(alice_id.as_str(), "m1", json!(2))]),
+    )
+    .await;
+    send_edus(
+        &a,
+        &b,
+        "t3",
+        json!([to_device(alice_id.as_str(), "m2", json!(3))]),
+    )
+    .await;
     let seen = to_device_contents(&bob, ty, json!({ "n": 3 })).await;
     assert_eq!(seen, [json!({ "n": 1 }), json!({ "n": 3 })]);
 
@@ -339,7 +361,13 @@ async fn device_lists_are_kept_current_by_updates(backend: Backend) {
     let from = raw_sync(&b, &bob).await["next_batch"].clone();
     let mut shown = false;
     for round in 0..40 {
-        send_edus(&a, &b, &format!("u{round}"), update(stream_id + 1, stream_id, false)).await;
+        send_edus(
+            &a,
+            &b,
+            &format!("u{round}"),
+            update(stream_id + 1, stream_id, false),
+        )
+        .await;
         let answer = query(&bob, &alice).await;
         if answer
             .device_keys
@@ -380,7 +408,11 @@ async fn device_lists_are_kept_current_by_updates(backend: Backend) {
     // The device is deleted by the next update.
     send_edus(&a, &b, "del", update(stream_id + 2, stream_id + 1, true)).await;
     let answer = query(&bob, &alice).await;
-    assert!(!answer.device_keys[&alice_id].keys().any(|d| d.as_str() == "NEWDEV"));
+    assert!(
+        !answer.device_keys[&alice_id]
+            .keys()
+            .any(|d| d.as_str() == "NEWDEV")
+    );
     assert!(answer.device_keys[&alice_id].contains_key(&device_of(&alice)));
 }
 

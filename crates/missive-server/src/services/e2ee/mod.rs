@@ -425,11 +425,7 @@ impl E2ee {
                 }
             }
         }
-        if let Some(pos) = self
-            .store
-            .queue_to_device(Some(dedup), &queue)
-            .await?
-        {
+        if let Some(pos) = self.store.queue_to_device(Some(dedup), &queue).await? {
             let recipients: std::collections::BTreeSet<&str> =
                 queue.iter().map(|m| m.recipient_user.as_str()).collect();
             self.notifier.notify_users(pos, recipients);

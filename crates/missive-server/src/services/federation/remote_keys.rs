@@ -121,7 +121,13 @@ impl RemoteKeys {
         for (server, users) in users {
             let mut ask = BTreeMap::new();
             for (user, devices) in users {
-                if self.inner.store.remote_device_stream(&user).await?.is_some() {
+                if self
+                    .inner
+                    .store
+                    .remote_device_stream(&user)
+                    .await?
+                    .is_some()
+                {
                     self.answer_kept(&mut answer, &user, &devices).await?;
                 } else {
                     ask.insert(user, devices);
@@ -304,7 +310,10 @@ impl RemoteKeys {
         } else {
             // A change without keys (a rename of a device without keys,
             // or keys unchanged): what is kept stays.
-            store.device_keys(user).await?.remove(update.device_id.as_str())
+            store
+                .device_keys(user)
+                .await?
+                .remove(update.device_id.as_str())
         };
         let pos = store
             .update_remote_device(user, update.device_id.as_str(), keys.as_deref(), stream_id)
@@ -335,7 +344,11 @@ impl RemoteKeys {
             if value.get("user_id").and_then(Value::as_str) != Some(user.as_str()) {
                 return Err(ApiError::bad_json(format!("{ty} key of another user")));
             }
-            last = Some(store.set_cross_signing_key(user, ty, key.json().get()).await?);
+            last = Some(
+                store
+                    .set_cross_signing_key(user, ty, key.json().get())
+                    .await?,
+            );
         }
         if let Some(pos) = last {
             self.announce(pos, user).await;
