@@ -312,6 +312,53 @@ async fn edus_reach_local_clients(backend: Backend) {
         .find(|e| e["type"] == "m.typing")
         .unwrap_or_else(|| panic!("no typing in {ephemeral}"));
     assert_eq!(typing["content"]["user_ids"], json!([alice_id]), "{typing}");
+
+    // Alice's read receipt (on an event B holds) and presence reach Bob.
+    let timeline = &sync["rooms"]["join"][room_id.as_str()]["timeline"]["events"];
+    let event_id = timeline.as_array().unwrap().last().unwrap()["event_id"].clone();
+    send_edus(
+        &a,
+        &b,
+        "t4",
+        json!([
+            {
+                "edu_type": "m.receipt",
+                "content": { room_id.as_str(): { "m.read": {
+                    alice_id.as_str(): { "event_ids": [event_id], "data": { "ts": 1 } },
+                    // Not of the origin: ignored.
+                    bob_id.as_str(): { "event_ids": [event_id], "data": { "ts": 1 } },
+                } } },
+            },
+            {
+                "edu_type": "m.presence",
+                "content": { "push": [
+                    { "user_id": alice_id, "presence": "online", "last_active_ago": 1000 },
+                    { "user_id": bob_id, "presence": "unavailable", "last_active_ago": 1 },
+                ] },
+            },
+        ]),
+    )
+    .await;
+    let sync = raw_sync(&b, &bob).await;
+    let ephemeral = &sync["rooms"]["join"][room_id.as_str()]["ephemeral"]["events"];
+    let receipt = ephemeral
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.receipt")
+        .unwrap_or_else(|| panic!("no receipt in {ephemeral}"));
+    let readers = &receipt["content"][event_id.as_str().unwrap()]["m.read"];
+    assert!(readers[alice_id.as_str()].is_object(), "{receipt}");
+    assert!(readers[bob_id.as_str()].is_null(), "{receipt}");
+    let presence = sync["presence"]["events"].as_array().unwrap();
+    let of = |user: &OwnedUserId| {
+        presence
+            .iter()
+            .find(|e| e["sender"] == user.as_str())
+            .map(|e| e["content"]["presence"].clone())
+    };
+    assert_eq!(of(&alice_id), Some(json!("online")), "{presence:?}");
+    assert_ne!(of(&bob_id), Some(json!("unavailable")), "{presence:?}");
 }
 
 /// A device-list update makes B fetch Alice's list from A and keep it;
