@@ -23,9 +23,8 @@ mod sync_batch;
 mod threepids;
 
 pub use self::{
-    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_devices::*,
-    remote_events::*, rooms::*, search::*, server_keys::*, streams::*, sync_batch::*,
-    threepids::*,
+    accounts::*, e2ee::*, media::*, pushers::*, relations::*, remote_devices::*, remote_events::*,
+    rooms::*, search::*, server_keys::*, streams::*, sync_batch::*, threepids::*,
 };
 
 use crate::*;
