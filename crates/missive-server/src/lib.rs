@@ -152,6 +152,22 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     services::search::backfill::start(store.clone());
     let account_data = AccountData::new(store.clone(), notifier.clone());
     let push_rules = PushRules::new(store.clone(), notifier.clone());
+    let presence = Presence::new(store.clone(), notifier.clone(), config.presence);
+    let ephemeral = Ephemeral::new(store.clone(), reader.clone(), rooms.clone());
+    let remote_keys = services::federation::remote_keys::RemoteKeys::new(
+        store.clone(),
+        federation.clone(),
+        notifier.clone(),
+        e2ee.clone(),
+        accounts.server_name().clone(),
+    );
+    let edus = services::federation::edus::Edus::new(
+        ephemeral.clone(),
+        presence.clone(),
+        e2ee.clone(),
+        remote_keys.clone(),
+        accounts.server_name().clone(),
+    );
     Ok(AppState::new(Services {
         upgrades: services::rooms::upgrade::RoomUpgrades::new(
             rooms.clone(),
@@ -196,17 +212,19 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             config.media.clone(),
             accounts.server_name().clone(),
         ),
-        presence: Presence::new(store.clone(), notifier.clone(), config.presence),
+        presence,
         profiles: Profiles::new(store.clone(), rooms.clone(), federation.clone()),
         inbound: services::federation::inbound::Inbound::new(
             store.clone(),
             federation.clone(),
             rooms.clone(),
+            edus,
         ),
+        remote_keys,
         federation,
         deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
         threepids,
-        ephemeral: Ephemeral::new(store.clone(), reader.clone(), rooms.clone()),
+        ephemeral,
         filters: Filters::new(store.clone()),
         search: Search::new(store.clone(), reader.clone()),
         reports: Reports::new(store.clone(), reader.clone()),

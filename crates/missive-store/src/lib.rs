@@ -39,6 +39,7 @@ mod pushers;
 mod read_cache;
 mod receipts;
 mod relations;
+mod remote_devices;
 mod remote_events;
 mod reports;
 mod search;
@@ -82,6 +83,7 @@ pub use relations::{
     MAX_RELATION_DEPTH, RelationAggregate, RelationQuery, RelationStore, ThreadRecord,
     ThreadSummary, ThreadUnread,
 };
+pub use remote_devices::{RemoteDeviceList, RemoteDeviceStore};
 pub use remote_events::{RemoteEventStore, RemoteOutcome, RemoteWrite, StateEntry};
 pub use reports::{ContentReport, NewReport, ReportStore};
 pub use search::{SearchFrom, SearchHit, SearchOrder, SearchQuery, SearchStore};

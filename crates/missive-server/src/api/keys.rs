@@ -1,5 +1,7 @@
 //! End-to-end encryption keys: upload, query, claim, changes, cross-signing.
 
+use std::time::Duration;
+
 use axum::{Json, extract::State};
 use ruma::{
     OneTimeKeyAlgorithm, UInt, UserId,
@@ -16,12 +18,24 @@ use serde_json::{Map, Value, json};
 use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
-    services::{e2ee::E2ee, sync::parse_token},
+    services::{
+        e2ee::E2ee,
+        federation::remote_keys::{MAX_REMOTE_TIMEOUT, by_server},
+        sync::parse_token,
+    },
     state::AppState,
 };
 
 /// Most keys one request may upload or claim.
 const MAX_KEYS_PER_REQUEST: usize = 1000;
+
+/// How long a query or claim waits for other servers: the client's
+/// `timeout` (10 seconds by default, as the spec says), bounded.
+fn remote_timeout(asked: Option<Duration>) -> Duration {
+    asked
+        .unwrap_or(Duration::from_secs(10))
+        .min(MAX_REMOTE_TIMEOUT)
+}
 
 fn object<'a>(body: &'a Option<Value>, field: &str) -> Option<&'a Map<String, Value>> {
     body.as_ref()
@@ -78,12 +92,10 @@ pub async fn get_keys(
     let mut self_signing = Map::new();
     let mut user_signing = Map::new();
     let mut failures = Map::new();
+    let mut remote = Vec::new();
     for (user, devices) in &req.body.device_keys {
         if user.server_name() != s.accounts.server_name() {
-            failures.insert(
-                user.server_name().to_string(),
-                json!({ "errcode": "M_UNAVAILABLE", "error": "federation is not available" }),
-            );
+            remote.push((user.clone(), devices.clone()));
             continue;
         }
         let devices: Vec<String> = devices.iter().map(ToString::to_string).collect();
@@ -105,6 +117,16 @@ pub async fn get_keys(
             user_signing.insert(user.to_string(), k.clone());
         }
     }
+    if !remote.is_empty() {
+        let answer = s
+            .remote_keys
+            .query(by_server(remote), remote_timeout(req.body.timeout))
+            .await?;
+        device_keys.extend(answer.device_keys);
+        master.extend(answer.master_keys);
+        self_signing.extend(answer.self_signing_keys);
+        failures.extend(answer.failures);
+    }
     Ok(Json(json!({
         "device_keys": device_keys,
         "master_keys": master,
@@ -122,20 +144,18 @@ pub async fn claim_keys(
     let mut claimed = Map::new();
     let mut failures = Map::new();
     let mut n = 0;
+    let mut remote = Vec::new();
     for (user, devices) in &req.body.one_time_keys {
+        n += devices.len();
+        if n > MAX_KEYS_PER_REQUEST {
+            return Err(ApiError::TooLarge("too many keys claimed at once".into()));
+        }
         if user.server_name() != s.accounts.server_name() {
-            failures.insert(
-                user.server_name().to_string(),
-                json!({ "errcode": "M_UNAVAILABLE", "error": "federation is not available" }),
-            );
+            remote.push((user.clone(), devices.clone()));
             continue;
         }
         let mut by_device = Map::new();
         for (device, algorithm) in devices {
-            n += 1;
-            if n > MAX_KEYS_PER_REQUEST {
-                return Err(ApiError::TooLarge("too many keys claimed at once".into()));
-            }
             if let Some(key) = s
                 .e2ee
                 .claim_one_time_key(user, device, algorithm.as_str())
@@ -151,6 +171,14 @@ pub async fn claim_keys(
         if !by_device.is_empty() {
             claimed.insert(user.to_string(), Value::Object(by_device));
         }
+    }
+    if !remote.is_empty() {
+        let answer = s
+            .remote_keys
+            .claim(by_server(remote), remote_timeout(req.body.timeout))
+            .await;
+        claimed.extend(answer.one_time_keys);
+        failures.extend(answer.failures);
     }
     Ok(Json(
         json!({ "one_time_keys": claimed, "failures": failures }),

@@ -158,6 +158,15 @@ impl Presence {
         Ok(())
     }
 
+    /// Stores a remote user's presence their server sent (nothing when
+    /// presence is disabled here).
+    pub async fn receive_remote(&self, record: &PresenceRecord) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.write(record).await
+    }
+
     /// Stores the user's presence as given and wakes syncs.
     pub async fn write(&self, record: &PresenceRecord) -> ApiResult<()> {
         let pos = self.store.set_presence(record).await?;

@@ -14,6 +14,7 @@ mod federation_outbox;
 mod media;
 mod pushers;
 mod relations;
+mod remote_devices;
 mod remote_events;
 mod rooms;
 mod search;
@@ -24,7 +25,8 @@ mod threepids;
 
 pub use self::{
     accounts::*, e2ee::*, federation_outbox::*, media::*, pushers::*, relations::*,
-    remote_events::*, rooms::*, search::*, server_keys::*, streams::*, sync_batch::*, threepids::*,
+    remote_devices::*, remote_events::*, rooms::*, search::*, server_keys::*, streams::*,
+    sync_batch::*, threepids::*,
 };
 
 use crate::*;
@@ -192,6 +194,7 @@ macro_rules! store_conformance_tests {
             outbound_transactions_batch_retry_and_acknowledge,
             room_servers_are_the_joined_members_servers,
             one_process_sends_to_other_servers,
+            remote_device_lists_are_replaced_updated_and_forgotten,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -8,6 +8,7 @@ mod keys;
 mod membership;
 mod query;
 mod transactions;
+mod user_keys;
 
 use axum::{Router, routing::get};
 use ruma::api::federation::{discovery, query as q};
@@ -39,6 +40,16 @@ pub fn router() -> Router<AppState> {
     let r = route::<ruma::api::federation::transactions::send_transaction_message::v1::Request, _, _>(
         r,
         transactions::send_transaction,
+    );
+    let r = route::<ruma::api::federation::device::get_devices::v1::Request, _, _>(
+        r,
+        user_keys::get_devices,
+    );
+    let r =
+        route::<ruma::api::federation::keys::get_keys::v1::Request, _, _>(r, user_keys::query_keys);
+    let r = route::<ruma::api::federation::keys::claim_keys::v1::Request, _, _>(
+        r,
+        user_keys::claim_keys,
     );
     let r = route::<ruma::api::federation::openid::get_openid_userinfo::v1::Request, _, _>(
         r,

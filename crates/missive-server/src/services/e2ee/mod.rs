@@ -360,6 +360,40 @@ impl E2ee {
         event_type: &str,
         messages: &Map<String, Value>,
     ) -> ApiResult<()> {
+        self.queue_messages(
+            (sender.as_str(), sender_device, txn_id),
+            sender,
+            event_type,
+            messages,
+        )
+        .await
+    }
+
+    /// Queues a to-device message another server relayed (`m.direct_to_device`)
+    /// for local devices; a repeat of `origin`'s `message_id` is dropped.
+    /// `messages` must name only local users.
+    pub async fn receive_to_device(
+        &self,
+        origin: &str,
+        message_id: &str,
+        sender: &UserId,
+        event_type: &str,
+        messages: &Map<String, Value>,
+    ) -> ApiResult<()> {
+        // Keyed by the origin's name where local senders' user IDs go: a
+        // server name never starts with `@`, so the two never meet.
+        self.queue_messages((origin, "", message_id), sender, event_type, messages)
+            .await
+    }
+
+    /// Queues `messages` once per `dedup` key (sender, device, transaction).
+    async fn queue_messages(
+        &self,
+        dedup: (&str, &str, &str),
+        sender: &UserId,
+        event_type: &str,
+        messages: &Map<String, Value>,
+    ) -> ApiResult<()> {
         let mut queue = Vec::new();
         for (user, by_device) in messages {
             let Ok(user_id) = UserId::parse(user) else {
@@ -391,11 +425,7 @@ impl E2ee {
                 }
             }
         }
-        if let Some(pos) = self
-            .store
-            .queue_to_device(Some((sender.as_str(), sender_device, txn_id)), &queue)
-            .await?
-        {
+        if let Some(pos) = self.store.queue_to_device(Some(dedup), &queue).await? {
             let recipients: std::collections::BTreeSet<&str> =
                 queue.iter().map(|m| m.recipient_user.as_str()).collect();
             self.notifier.notify_users(pos, recipients);

@@ -29,7 +29,7 @@ use ruma::{
 };
 use serde_json::value::RawValue;
 
-use super::Federation;
+use super::{Federation, edus::Edus};
 use crate::{
     error::{ApiError, ApiResult},
     services::rooms::{Received, Relay, Rooms, record_of, to_pdu},
@@ -56,15 +56,17 @@ struct Inner {
     store: Arc<SqlStore>,
     federation: Federation,
     rooms: Rooms,
+    edus: Edus,
 }
 
 impl Inbound {
-    pub fn new(store: Arc<SqlStore>, federation: Federation, rooms: Rooms) -> Self {
+    pub fn new(store: Arc<SqlStore>, federation: Federation, rooms: Rooms, edus: Edus) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 federation,
                 rooms,
+                edus,
             }),
         }
     }
@@ -98,9 +100,7 @@ impl Inbound {
                 }
             }
         }
-        for edu in edus {
-            tracing::debug!(%origin, edu = edu.json().get(), "EDU not handled yet");
-        }
+        self.inner.edus.receive(origin, edus).await;
         let answer =
             serde_json::to_string(&results).map_err(|e| ApiError::Internal(e.to_string()))?;
         store

@@ -4,11 +4,13 @@
 //! server (profiles, for now). Transactions and joins build on the same
 //! client and on [`crate::federation_request::FederationRequest`].
 
+pub mod edus;
 pub mod inbound;
 pub mod invites;
 pub mod joins;
 pub mod keys;
 pub mod outbound;
+pub mod remote_keys;
 pub mod sender;
 mod served;
 
