@@ -116,7 +116,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         federation.outbound().cloned(),
     );
     let devices = Devices::new(store.clone(), notifier.clone());
-    let e2ee = E2ee::new(store.clone(), notifier.clone());
+    let e2ee = E2ee::new(
+        store.clone(),
+        notifier.clone(),
+        federation.outbound().cloned(),
+        accounts.server_name().clone(),
+    );
     let mailer = match &config.smtp.url {
         Some(url) => {
             let from = config

@@ -463,7 +463,32 @@ async fn device_lists_are_kept_current_by_updates(backend: Backend) {
     assert!(answer.device_keys[&alice_id].contains_key(&device_of(&alice)));
 }
 
+/// Alice's client sends a to-device message to Bob's device through her
+/// own server's `/sendToDevice`: it travels as an `m.direct_to_device`
+/// EDU and reaches Bob's sync once, even when her client retries it.
+async fn to_device_messages_cross_servers(backend: Backend) {
+    let (a, _b, alice, bob, _room_id) = shared_room(backend).await;
+    let token = alice.access_token().unwrap();
+    let body = json!({
+        "messages": { user_of(&bob).as_str(): { device_of(&bob).as_str(): { "n": 7 } } }
+    });
+    for _ in 0..2 {
+        let (status, v) = a
+            .call(
+                Some(&token),
+                "PUT",
+                "/_matrix/client/v3/sendToDevice/m.test.cross/txn1",
+                body.clone(),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let seen = to_device_contents(&bob, "m.test.cross", json!({ "n": 7 })).await;
+    assert_eq!(seen, [json!({ "n": 7 })]);
+}
+
 both_backends!(
+    to_device_messages_cross_servers => to_device_messages_cross_servers,
     keys_are_queried_and_claimed_across_servers => keys_are_queried_and_claimed_across_servers,
     edus_reach_local_clients => edus_reach_local_clients,
     device_lists_are_kept_current_by_updates => device_lists_are_kept_current_by_updates,

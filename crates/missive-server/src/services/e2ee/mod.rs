@@ -9,12 +9,12 @@ use std::{collections::BTreeMap, sync::Arc};
 use missive_store::{
     DeviceStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage, ToDeviceStore,
 };
-use ruma::{CanonicalJsonObject, CanonicalJsonValue, UserId, serde::Base64};
+use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedServerName, UserId, serde::Base64};
 use serde_json::{Map, Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{audience, notifier::Notifier},
+    services::{audience, federation::outbound::Outbound, notifier::Notifier},
 };
 
 /// The largest content of one to-device message, in bytes.
@@ -24,6 +24,10 @@ pub const MAX_TO_DEVICE_BYTES: usize = 65_536;
 pub struct E2ee {
     store: Arc<SqlStore>,
     notifier: Notifier,
+    /// Where messages for other servers' devices go; `None` when
+    /// federation is off (they are then dropped: nobody could read them).
+    outbound: Option<Outbound>,
+    server_name: OwnedServerName,
 }
 
 fn parse_object(json: &str) -> ApiResult<CanonicalJsonObject> {
@@ -42,8 +46,18 @@ pub fn split_key_id(id: &str) -> ApiResult<(&str, &str)> {
 }
 
 impl E2ee {
-    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
-        Self { store, notifier }
+    pub fn new(
+        store: Arc<SqlStore>,
+        notifier: Notifier,
+        outbound: Option<Outbound>,
+        server_name: OwnedServerName,
+    ) -> Self {
+        Self {
+            store,
+            notifier,
+            outbound,
+            server_name,
+        }
     }
 
     /// Stores a device's identity keys after checking they are its own.
@@ -360,13 +374,73 @@ impl E2ee {
         event_type: &str,
         messages: &Map<String, Value>,
     ) -> ApiResult<()> {
+        let (local, remote) = self.split_by_server(messages);
+        self.send_to_other_servers(sender, sender_device, txn_id, event_type, remote)
+            .await?;
         self.queue_messages(
             (sender.as_str(), sender_device, txn_id),
             sender,
             event_type,
-            messages,
+            &local,
         )
         .await
+    }
+
+    /// `messages` for this server's users, and the others' by server.
+    fn split_by_server(
+        &self,
+        messages: &Map<String, Value>,
+    ) -> (Map<String, Value>, BTreeMap<OwnedServerName, Map<String, Value>>) {
+        let mut local = Map::new();
+        let mut remote: BTreeMap<OwnedServerName, Map<String, Value>> = BTreeMap::new();
+        for (user, by_device) in messages {
+            match UserId::parse(user) {
+                Ok(id) if id.server_name() != self.server_name => {
+                    remote
+                        .entry(id.server_name().to_owned())
+                        .or_default()
+                        .insert(user.clone(), by_device.clone());
+                }
+                _ => {
+                    local.insert(user.clone(), by_device.clone());
+                }
+            }
+        }
+        (local, remote)
+    }
+
+    /// One `m.direct_to_device` EDU per server, queued for it. The message
+    /// ID comes from the client's transaction, so a retried request is
+    /// dropped as a repeat by the receiving server.
+    async fn send_to_other_servers(
+        &self,
+        sender: &UserId,
+        sender_device: &str,
+        txn_id: &str,
+        event_type: &str,
+        by_server: BTreeMap<OwnedServerName, Map<String, Value>>,
+    ) -> ApiResult<()> {
+        let Some(outbound) = &self.outbound else {
+            return Ok(());
+        };
+        for (server, messages) in by_server {
+            let size = serde_json::to_string(&messages).map_or(usize::MAX, |s| s.len());
+            if size > MAX_TO_DEVICE_BYTES * 10 {
+                return Err(ApiError::TooLarge("to-device messages too large".into()));
+            }
+            let message_id = message_id(sender, sender_device, txn_id, &server);
+            let edu = json!({
+                "edu_type": "m.direct_to_device",
+                "content": {
+                    "sender": sender,
+                    "type": event_type,
+                    "message_id": message_id,
+                    "messages": messages,
+                },
+            });
+            outbound.queue_edu(&[server], &edu).await?;
+        }
+        Ok(())
     }
 
     /// Queues a to-device message another server relayed (`m.direct_to_device`)
@@ -438,6 +512,14 @@ impl E2ee {
     async fn announce_keys(&self, pos: StreamPos, user: &str) {
         audience::announce_to_sharing(&self.store, &self.notifier, pos, user).await;
     }
+}
+
+/// A to-device message ID unique to the sender's transaction and the
+/// destination, and the same when the client retries it.
+fn message_id(sender: &UserId, device: &str, txn_id: &str, server: &ruma::ServerName) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{sender}\0{device}\0{txn_id}\0{server}"));
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The single ed25519 public key of a cross-signing key.
