@@ -487,7 +487,59 @@ async fn to_device_messages_cross_servers(backend: Backend) {
     assert_eq!(seen, [json!({ "n": 7 })]);
 }
 
+/// Bob logs in on a new device after sharing a room with Alice: his
+/// server tells hers (`m.device_list_update`), Alice's sync lists him in
+/// `device_lists.changed`, and her key query shows the new device.
+async fn a_new_device_reaches_the_other_server(backend: Backend) {
+    let (a, b, alice, bob, _room_id) = shared_room(backend).await;
+    let since = raw_sync(&a, &alice).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = b.login("bob").await;
+    second
+        .sync_once(SyncSettings::default().timeout(Duration::ZERO))
+        .await
+        .unwrap();
+    let bob_id = user_of(&bob);
+    let mut changed = Value::Null;
+    for _ in 0..30 {
+        let response: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/_matrix/client/v3/sync?timeout=300&since={since}",
+                a.base_url
+            ))
+            .bearer_auth(alice.access_token().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        changed = response["device_lists"]["changed"].clone();
+        if changed
+            .as_array()
+            .is_some_and(|c| c.iter().any(|u| u == bob_id.as_str()))
+        {
+            break;
+        }
+    }
+    assert!(
+        changed
+            .as_array()
+            .is_some_and(|c| c.iter().any(|u| u == bob_id.as_str())),
+        "alice was never told bob's devices changed: {changed}"
+    );
+    let answer = query(&alice, &bob).await;
+    assert!(
+        answer.device_keys[&bob_id].contains_key(&device_of(&second)),
+        "{:?}",
+        answer.device_keys
+    );
+}
+
 both_backends!(
+    a_new_device_reaches_the_other_server => a_new_device_reaches_the_other_server,
     to_device_messages_cross_servers => to_device_messages_cross_servers,
     keys_are_queried_and_claimed_across_servers => keys_are_queried_and_claimed_across_servers,
     edus_reach_local_clients => edus_reach_local_clients,

@@ -7,7 +7,8 @@ mod one_time_keys;
 use std::{collections::BTreeMap, sync::Arc};
 
 use missive_store::{
-    DeviceStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage, ToDeviceStore,
+    DeviceStore, EventStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage,
+    ToDeviceStore,
 };
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedServerName, UserId, serde::Base64};
 use serde_json::{Map, Value, json};
@@ -90,7 +91,50 @@ impl E2ee {
             .set_device_keys(user, device.into(), &new_json)
             .await?;
         self.announce_keys(pos, user.as_str()).await;
+        self.announce_device_to_servers(user, device, keys, pos)
+            .await?;
         Ok(())
+    }
+
+    /// Tells the servers sharing a room with `user` about their device's
+    /// new keys (`m.device_list_update`), so their users encrypt to it.
+    /// `prev_id` is left empty: the receiver applies the update as it is
+    /// (a receiver that misses one resyncs on the next gap it sees).
+    async fn announce_device_to_servers(
+        &self,
+        user: &UserId,
+        device: &str,
+        keys: &Value,
+        pos: StreamPos,
+    ) -> ApiResult<()> {
+        let Some(outbound) = &self.outbound else {
+            return Ok(());
+        };
+        let sharing = self.store.users_sharing_rooms_with(user).await?;
+        let servers = outbound.destinations(
+            sharing
+                .iter()
+                .filter_map(|u| u.split_once(':').map(|(_, server)| server)),
+        );
+        if servers.is_empty() {
+            return Ok(());
+        }
+        let servers: Vec<OwnedServerName> = servers
+            .iter()
+            .filter_map(|s| OwnedServerName::try_from(s.as_str()).ok())
+            .collect();
+        let edu = json!({
+            "edu_type": "m.device_list_update",
+            "content": {
+                "user_id": user,
+                "device_id": device,
+                "stream_id": pos.get(),
+                "prev_id": [],
+                "deleted": false,
+                "keys": keys,
+            },
+        });
+        outbound.queue_edu(&servers, &edu).await
     }
 
     /// Parses `{"algorithm:id": key}` maps of one-time or fallback keys.
@@ -390,7 +434,10 @@ impl E2ee {
     fn split_by_server(
         &self,
         messages: &Map<String, Value>,
-    ) -> (Map<String, Value>, BTreeMap<OwnedServerName, Map<String, Value>>) {
+    ) -> (
+        Map<String, Value>,
+        BTreeMap<OwnedServerName, Map<String, Value>>,
+    ) {
         let mut local = Map::new();
         let mut remote: BTreeMap<OwnedServerName, Map<String, Value>> = BTreeMap::new();
         for (user, by_device) in messages {
