@@ -147,17 +147,12 @@ impl Inbound {
         guest: bool,
     ) -> ApiResult<OwnedEventId> {
         let rooms = self.rooms();
+        let federating = self.federation().client().is_ok();
         let known = self.store().room(room_id).await?.is_some();
-        if known && rooms.is_resident(room_id).await? {
+        // Without federation every room is this server's, resident or not
+        // (a room everyone left can still be joined where its rules allow).
+        if !federating || (known && rooms.is_resident(room_id).await?) {
             return rooms.join(room_id, user, reason, body, guest).await;
-        }
-        if self.federation().client().is_err() {
-            return Err(ApiError::not_found("room not found"));
-        }
-        if guest {
-            return Err(ApiError::forbidden(
-                "guests may not join rooms of other servers",
-            ));
         }
         // An invited user joins through the inviting server first.
         let mut through = Vec::new();
@@ -170,6 +165,22 @@ impl Inbound {
             through.push(inviter.server_name().to_owned());
         }
         through.extend_from_slice(servers);
+        let ours = rooms.server_name();
+        let elsewhere = through
+            .iter()
+            .map(|s| &**s)
+            .chain(room_id.server_name())
+            .any(|s| s != ours);
+        if known && !elsewhere {
+            // A room of this server that its users all left: joined here,
+            // where its rules allow, as without federation.
+            return rooms.join(room_id, user, reason, body, guest).await;
+        }
+        if guest {
+            return Err(ApiError::forbidden(
+                "guests may not join rooms of other servers",
+            ));
+        }
         self.join_remote(room_id, user, &through).await
     }
 
