@@ -1,3 +1,6 @@
+//! State resolution on forks built with the real event builder: a power
+//! event beats a concurrent change it revokes, whatever the order.
+
 use ruma::{RoomVersionId, events::StateEventType, user_id};
 use serde_json::json;
 

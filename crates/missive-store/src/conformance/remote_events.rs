@@ -1,3 +1,7 @@
+//! Conformance checks of remote event writes: joined rooms, forks,
+//! invites to rooms this server is not in, rejections and inbound
+//! transactions.
+
 use super::*;
 
 fn entry(e: &NewEvent) -> StateEntry {
