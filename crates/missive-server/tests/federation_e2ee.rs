@@ -15,7 +15,6 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use base64::Engine;
 use matrix_sdk::{
     Client,
     config::SyncSettings,
@@ -27,69 +26,8 @@ use matrix_sdk::{
         },
     },
 };
-use ruma::{
-    api::federation::authentication::{ServerSignaturesInput, XMatrix},
-    signatures::Ed25519KeyPair,
-};
 use serde_json::{Value, json};
-use support::{Backend, TestServer, sync_until};
-
-fn https() -> reqwest::Client {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-}
-
-/// The signing key a server keeps in its data directory.
-fn signing_key(server: &TestServer) -> Ed25519KeyPair {
-    let text = std::fs::read_to_string(server.data_dir.path().join("signing.key")).unwrap();
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(parts[2])
-        .unwrap();
-    Ed25519KeyPair::from_der(&der, parts[1].to_owned()).unwrap()
-}
-
-/// Sends `method path` (with a JSON body) to `to`'s federation listener,
-/// signed as `from` with its own key, as ruma's `X-Matrix` scheme signs it.
-async fn signed(
-    from: &TestServer,
-    to: &TestServer,
-    method: http::Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let bytes = body
-        .map(|b| serde_json::to_vec(b).unwrap())
-        .unwrap_or_default();
-    let request = http::Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .body(bytes.clone())
-        .unwrap();
-    let key = signing_key(from);
-    let x_matrix = XMatrix::try_from_http_request(
-        &request,
-        ServerSignaturesInput::new(
-            OwnedServerName::try_from(from.server_name.as_str()).unwrap(),
-            OwnedServerName::try_from(to.server_name.as_str()).unwrap(),
-            &key,
-        ),
-    )
-    .unwrap();
-    let mut builder = https()
-        .request(method, format!("{}{path}", to.federation_url()))
-        .header(http::header::AUTHORIZATION, x_matrix.to_string());
-    if body.is_some() {
-        builder = builder
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(bytes);
-    }
-    let res = builder.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use support::{Backend, TestServer, federation::signed, sync_until};
 
 /// A transaction of `edus` from `from` to `to`, as `txn`.
 async fn send_edus(from: &TestServer, to: &TestServer, txn: &str, edus: Value) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use missive_store::{FederationOutboxStore, PendingDestination, SqlStore, StoreOptions};
 use serde_json::json;
-use support::TestServer;
+use support::{TestServer, federation::encode};
 
 /// Polls A's queue until `done` holds (up to `secs` seconds).
 async fn wait_for(
@@ -123,16 +123,4 @@ async fn a_queue_waits_for_its_destination_and_survives_a_crash() {
     bodies.reverse();
     let expected: Vec<String> = (0..5).map(|i| format!("while B was down {i}")).collect();
     assert_eq!(bodies, expected);
-}
-
-/// Percent-encodes a path or query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -17,7 +17,7 @@ use matrix_sdk::{
         events::room::{member::MembershipState, message::RoomMessageEventContent},
     },
 };
-use support::{Backend, TestServer, sync_until};
+use support::{Backend, TestServer, federation::encode, sync_until};
 
 /// A public room named "Ministries" created by `alice`, of `version`.
 async fn public_room(alice: &Client, version: RoomVersionId) -> OwnedRoomId {
@@ -208,14 +208,14 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     };
     let join = id_of("m.room.member", &b.user_id("bob"));
     let create = id_of("m.room.create", "");
-    let room = urlencoding(room_id.as_str());
+    let room = encode(room_id.as_str());
 
     let (status, state) = support::federation::get_as(
         &b,
         &a,
         &format!(
             "/_matrix/federation/v1/state_ids/{room}?event_id={}",
-            urlencoding(&join)
+            encode(&join)
         ),
     )
     .await;
@@ -238,7 +238,7 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     let (status, event) = support::federation::get_as(
         &b,
         &a,
-        &format!("/_matrix/federation/v1/event/{}", urlencoding(&create)),
+        &format!("/_matrix/federation/v1/event/{}", encode(&create)),
     )
     .await;
     assert_eq!(status, 200, "{event}");
@@ -247,10 +247,7 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     let (status, auth) = support::federation::get_as(
         &b,
         &a,
-        &format!(
-            "/_matrix/federation/v1/event_auth/{room}/{}",
-            urlencoding(&join)
-        ),
+        &format!("/_matrix/federation/v1/event_auth/{room}/{}", encode(&join)),
     )
     .await;
     assert_eq!(status, 200, "{auth}");
@@ -261,7 +258,7 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
         &a,
         &format!(
             "/_matrix/federation/v1/backfill/{room}?v={}&limit=100",
-            urlencoding(&join)
+            encode(&join)
         ),
     )
     .await;
@@ -278,7 +275,7 @@ async fn servers_in_a_room_fetch_its_events_and_others_may_not(backend: Backend)
     let (status, refused) = support::federation::get_as(
         &c,
         &a,
-        &format!("/_matrix/federation/v1/event/{}", urlencoding(&create)),
+        &format!("/_matrix/federation/v1/event/{}", encode(&create)),
     )
     .await;
     assert_eq!(status, 403, "{refused}");
@@ -363,18 +360,6 @@ async fn a_server_denied_by_the_room_acl_cannot_join(backend: Backend) {
             .unwrap()
             .is_none()
     );
-}
-
-/// Percent-encodes a path segment (room and event IDs hold `!`, `$`, `:`).
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 both_backends!(

@@ -474,18 +474,14 @@ impl SqlStore {
             .await?;
 
         if let Some(membership) = &event.membership {
-            sqlx::query(
-                "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
-                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
-                 membership = excluded.membership, event_id = excluded.event_id, \
-                 stream_ordering = excluded.stream_ordering, forgotten = 0",
+            upsert_membership(
+                tx,
+                &event.room_id,
+                state_key,
+                membership,
+                &event.event_id,
+                pos,
             )
-            .bind(&event.room_id)
-            .bind(state_key)
-            .bind(membership)
-            .bind(&event.event_id)
-            .bind(pos)
-            .execute(&mut **tx)
             .await?;
         }
         if let Some(join_rule) = &event.join_rule {
@@ -497,4 +493,30 @@ impl SqlStore {
         }
         Ok(group)
     }
+}
+
+/// Sets `user`'s membership in the room to `membership` by `event_id` at
+/// `pos` (a forgotten room is remembered again).
+pub(crate) async fn upsert_membership(
+    tx: &mut Transaction<'static, Any>,
+    room_id: &str,
+    user: &str,
+    membership: &str,
+    event_id: &str,
+    pos: StreamPos,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
+         VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
+         membership = excluded.membership, event_id = excluded.event_id, \
+         stream_ordering = excluded.stream_ordering, forgotten = 0",
+    )
+    .bind(room_id)
+    .bind(user)
+    .bind(membership)
+    .bind(event_id)
+    .bind(pos)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use async_trait::async_trait;
 use sqlx::{Any, Row, Transaction};
 
+use crate::message_batch::{placeholders, row_chunks};
 use crate::{
     NewEvent, RoomRecord, SqlStore, StateMap, StoreError, StoreResult, StreamKind, StreamPos,
 };
@@ -107,6 +108,9 @@ pub trait RemoteEventStore: Send + Sync {
 
 /// The counter row of outlier positions (zero and below, downwards).
 const OUTLIER_COUNTER: i64 = 2;
+
+/// Most state entries per INSERT (four parameters each).
+const SNAPSHOT_ROWS_PER_STATEMENT: usize = 128;
 
 #[async_trait]
 impl RemoteEventStore for SqlStore {
@@ -452,17 +456,23 @@ impl SqlStore {
         .bind(room_id)
         .execute(&mut **tx)
         .await?;
-        for entry in entries {
-            sqlx::query(
-                "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(group)
-            .bind(&entry.event_type)
-            .bind(&entry.state_key)
-            .bind(&entry.event_id)
-            .execute(&mut **tx)
-            .await?;
+        // Many rows per statement: a joined room's state holds a member
+        // event per member.
+        for range in row_chunks(entries.len(), SNAPSHOT_ROWS_PER_STATEMENT) {
+            let chunk = &entries[range];
+            let sql = format!(
+                "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) VALUES {}",
+                placeholders(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for entry in chunk {
+                query = query
+                    .bind(group)
+                    .bind(&entry.event_type)
+                    .bind(&entry.state_key)
+                    .bind(&entry.event_id);
+            }
+            query.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -475,20 +485,15 @@ impl SqlStore {
         membership: &str,
         pos: StreamPos,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten) \
-             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (room_id, user_id) DO UPDATE SET \
-             membership = excluded.membership, event_id = excluded.event_id, \
-             stream_ordering = excluded.stream_ordering, forgotten = 0",
+        crate::event_writes::upsert_membership(
+            tx,
+            room_id,
+            &entry.state_key,
+            membership,
+            &entry.event_id,
+            pos,
         )
-        .bind(room_id)
-        .bind(&entry.state_key)
-        .bind(membership)
-        .bind(&entry.event_id)
-        .bind(pos)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Makes `entries` the room's current state, with the memberships and

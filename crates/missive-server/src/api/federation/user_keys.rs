@@ -5,7 +5,6 @@
 //! as Synapse does by default (`allow_device_name_lookup_over_federation`).
 
 use axum::{Json, extract::State};
-use missive_store::RemoteDeviceStore;
 use ruma::api::federation::{
     device::get_devices,
     keys::{claim_keys, get_keys},
@@ -45,7 +44,7 @@ pub async fn get_devices(
             "user is not hosted on this homeserver",
         ));
     }
-    let stream_id = s.store.device_list_stream_id(user).await?;
+    let stream_id = s.remote_keys.local_device_list_stream_id(user).await?;
     let devices: Vec<Value> = s
         .e2ee
         .query_device_keys(user, &[])
@@ -56,7 +55,7 @@ pub async fn get_devices(
     let cross = s.e2ee.cross_signing_keys(user).await?;
     let mut answer = json!({
         "user_id": user,
-        "stream_id": stream_id.max(0),
+        "stream_id": stream_id,
         "devices": devices,
     });
     if let Some(k) = cross.get("master") {

@@ -109,6 +109,12 @@ impl RemoteKeys {
         user.server_name() == self.inner.server_name
     }
 
+    /// A local user's device list stream ID, as `/user/devices` answers it
+    /// (the position of its latest change; zero when it never changed).
+    pub async fn local_device_list_stream_id(&self, user: &UserId) -> ApiResult<i64> {
+        Ok(self.inner.store.device_list_stream_id(user).await?.max(0))
+    }
+
     /// Keys of remote users, grouped by server: kept lists answered here,
     /// the others asked of their servers at once, each within `timeout`.
     pub async fn query(
