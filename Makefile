@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/missive-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: deps js-deps nio-deps smtp-deps web web-deps web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
+.PHONY: deps js-deps nio-deps smtp-deps synapse-deps web web-deps web-test run build build-release test test-rust lint fmt schemathesis bench clean-test-dbs ensure-postgres
 
 ## Build everything (release) and start the server on 127.0.0.1:8008 with
 ## embedded storage in ./data and open registration for local trials.
@@ -33,7 +33,7 @@ web-test:
 ## client's unit tests and browser tests (Playwright + chromium), and the
 ## schemathesis run (skipped, saying so, without the
 ## spec in ../shared). Installs what is missing first (see deps).
-test: deps ensure-postgres clean-test-dbs js-deps nio-deps smtp-deps web web-test test-rust schemathesis
+test: deps ensure-postgres clean-test-dbs js-deps nio-deps smtp-deps synapse-deps web web-test test-rust schemathesis
 
 ## Debian packages the tests need: installed when run as root; otherwise
 ## the one apt-get command to run is printed and make stops.
@@ -55,6 +55,11 @@ nio-deps:
 ## e-mail tests start on loopback and read the mail of (idempotent).
 smtp-deps:
 	@scripts/smtp-venv.sh
+
+## Synapse, pinned, in a virtualenv under ~/.cache: the homeserver the
+## federation interoperability tests federate with (idempotent).
+synapse-deps:
+	@scripts/synapse-venv.sh
 
 ensure-postgres:
 	@scripts/ensure-postgres.sh

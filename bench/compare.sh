@@ -16,7 +16,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/missive-target}
-SYNAPSE_VERSION=1.163.2
 SYNAPSE_VENV=${SYNAPSE_VENV:-$HOME/.cache/synapse-venv}
 TARGETS=("${@:-missive-sqlite synapse-sqlite}")
 read -r -a TARGETS <<<"${TARGETS[*]}"
@@ -39,10 +38,9 @@ mkdir -p "$OUT"
 # for before/after figures) with the same load generator.
 MISSIVE=${MISSIVE_BIN:-$CARGO_TARGET_DIR/release/missive-server}
 BENCH=$CARGO_TARGET_DIR/release/missive-bench
-if ! "$SYNAPSE_VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
-  python3 -m venv "$SYNAPSE_VENV"
-  "$SYNAPSE_VENV/bin/pip" install -q --disable-pip-version-check "matrix-synapse[postgres]==$SYNAPSE_VERSION"
-fi
+# Synapse and every dependency pinned by interop/synapse/requirements.txt,
+# the same venv the federation interoperability tests use.
+SYNAPSE_VENV=$SYNAPSE_VENV "$ROOT/scripts/synapse-venv.sh"
 
 # BENCH_ONLY="send initial-sync": run only these scenarios (default: all).
 only() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }

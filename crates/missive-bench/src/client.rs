@@ -158,6 +158,17 @@ impl Client {
             .map(|_| ())
     }
 
+    /// Joins `room` through `server` (`server_name` in the query): a room
+    /// of another server.
+    pub async fn join_via(&self, room: &str, server: &str) -> Result<()> {
+        let path = format!(
+            "/_matrix/client/v3/join/{}?server_name={}",
+            enc(room),
+            enc_query(server)
+        );
+        self.post(&path, json!({})).await.map(|_| ())
+    }
+
     pub async fn send_text(&self, room: &str, txn: &str, body: &str) -> Result<()> {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod federation;
 mod idle;
 mod resources;
 mod rooms;
@@ -139,6 +140,29 @@ enum Scenario {
         #[arg(long)]
         after_fill: Option<String>,
     },
+    /// Messages from users of this server (`--url`) to a user of
+    /// another, federating server: delivery rate and latency.
+    FederatedLatency {
+        /// The receiving user's server (client API base URL).
+        #[arg(long)]
+        remote_url: String,
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        #[arg(long, default_value_t = 200)]
+        messages: usize,
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+    },
+    /// A user of another server (`--remote-url`) joins rooms of this one
+    /// holding `members` members each.
+    RemoteJoin {
+        #[arg(long)]
+        remote_url: String,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 3)]
+        rooms: usize,
+    },
     /// A burst of room creation: `clients` users creating `rooms` each.
     CreateRooms {
         #[arg(long, default_value_t = 8)]
@@ -193,6 +217,20 @@ async fn main() {
             let fill = search::Fill { rooms, messages };
             search::search(&cli.url, &cli.prefix, fill, queries, after_fill.as_deref()).await
         }
+        Scenario::FederatedLatency {
+            remote_url,
+            rate,
+            messages,
+            rooms,
+        } => {
+            federation::federated_latency(&cli.url, &remote_url, &cli.prefix, rate, messages, rooms)
+                .await
+        }
+        Scenario::RemoteJoin {
+            remote_url,
+            members,
+            rooms,
+        } => federation::remote_join(&cli.url, &remote_url, &cli.prefix, members, rooms).await,
         Scenario::CreateRooms { clients, rooms } => {
             rooms::create_rooms(&cli.url, &cli.prefix, clients, rooms).await
         }

@@ -107,5 +107,8 @@ async fn verify(req: &http::Request<Bytes>, state: &AppState) -> Result<OwnedSer
     x_matrix
         .verify_request(req, ours, &keys)
         .map_err(|e| ApiError::Unauthorized(format!("invalid request signature: {e}")))?;
+    if let Some(outbound) = federation.outbound() {
+        outbound.server_up(&x_matrix.origin);
+    }
     Ok(x_matrix.origin)
 }

@@ -6,6 +6,7 @@
 pub mod federation;
 mod http;
 pub mod smtp;
+pub mod synapse;
 
 use std::{
     net::TcpListener,
@@ -295,26 +296,10 @@ impl TestServer {
             .expect("client")
     }
 
-    /// Registers `name` (password `password`) through matrix-sdk, answering
-    /// the user-interactive auth challenge with `m.login.dummy`.
+    /// Registers `name` (password [`PASSWORD`]) through matrix-sdk,
+    /// answering the user-interactive auth challenge with `m.login.dummy`.
     pub async fn register(&self, name: &str) -> Client {
-        let client = self.client().await;
-        let mut request = register::v3::Request::new();
-        request.username = Some(name.to_owned());
-        request.password = Some(PASSWORD.to_owned());
-        request.initial_device_display_name = Some(format!("{name}'s test device"));
-        let first = client.matrix_auth().register(request.clone()).await;
-        let err = first.expect_err("the first register call asks for auth");
-        let info = err.as_uiaa_response().expect("a UIA challenge").clone();
-        let mut dummy = uiaa::Dummy::new();
-        dummy.session = info.session.clone();
-        request.auth = Some(uiaa::AuthData::Dummy(dummy));
-        client
-            .matrix_auth()
-            .register(request)
-            .await
-            .expect("register");
-        client
+        register_at(&self.base_url, name).await
     }
 
     /// Logs in again as `name` on a new client (a new device).
@@ -331,6 +316,33 @@ impl TestServer {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Registers `name` (password [`PASSWORD`]) on the homeserver at `base_url`
+/// through matrix-sdk, answering the user-interactive auth challenge with
+/// `m.login.dummy` (missive and Synapse alike).
+pub async fn register_at(base_url: &str, name: &str) -> Client {
+    let client = Client::builder()
+        .homeserver_url(base_url)
+        .build()
+        .await
+        .expect("client");
+    let mut request = register::v3::Request::new();
+    request.username = Some(name.to_owned());
+    request.password = Some(PASSWORD.to_owned());
+    request.initial_device_display_name = Some(format!("{name}'s test device"));
+    let first = client.matrix_auth().register(request.clone()).await;
+    let err = first.expect_err("the first register call asks for auth");
+    let info = err.as_uiaa_response().expect("a UIA challenge").clone();
+    let mut dummy = uiaa::Dummy::new();
+    dummy.session = info.session.clone();
+    request.auth = Some(uiaa::AuthData::Dummy(dummy));
+    client
+        .matrix_auth()
+        .register(request)
+        .await
+        .expect("register");
+    client
+}
 
 impl TestServer {
     /// Registers `name` over raw HTTP (dummy auth, password [`PASSWORD`])

@@ -29,6 +29,16 @@ struct Inner {
     /// sender is busy is not lost), with the destinations it was for.
     wake: Notify,
     woken: Mutex<HashSet<String>>,
+    /// Destinations the sender is backing off from (kept by the sender),
+    /// and those of them a verified request has come from since: they are
+    /// up again and retried at once, as Synapse does.
+    backing_off: Mutex<HashSet<String>>,
+    revived: Mutex<HashSet<String>>,
+}
+
+/// A poisoned lock still holds a usable set.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Outbound {
@@ -40,6 +50,8 @@ impl Outbound {
                 policy,
                 wake: Notify::new(),
                 woken: Mutex::new(HashSet::new()),
+                backing_off: Mutex::new(HashSet::new()),
+                revived: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -122,6 +134,27 @@ impl Outbound {
             .unwrap_or_else(|p| p.into_inner())
             .extend(destinations.iter().cloned());
         self.inner.wake.notify_one();
+    }
+
+    /// A request signed by `origin` was verified: if the sender is backing
+    /// off from it, it is up again; its queue is sent now rather than
+    /// after the backoff (a restarted server catches up at once).
+    pub fn server_up(&self, origin: &ServerName) {
+        let was_down = lock(&self.inner.backing_off).remove(origin.as_str());
+        if was_down {
+            lock(&self.inner.revived).insert(origin.as_str().to_owned());
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// The sender's record of which destinations it is backing off from.
+    pub(super) fn set_backing_off(&self, destinations: impl IntoIterator<Item = String>) {
+        *lock(&self.inner.backing_off) = destinations.into_iter().collect();
+    }
+
+    /// The destinations found up again since the last call.
+    pub(super) fn take_revived(&self) -> HashSet<String> {
+        std::mem::take(&mut *lock(&self.inner.revived))
     }
 
     /// The destinations woken for since the last call.

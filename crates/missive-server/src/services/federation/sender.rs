@@ -241,6 +241,11 @@ impl<K: TransactionSink> Sender<K> {
     /// due for a retry).
     async fn round(&self, state: &mut LoopState, sweep: bool, now: i64) -> Result<(), StoreError> {
         let mut candidates: HashSet<String> = self.outbound.take_woken();
+        for destination in self.outbound.take_revived() {
+            // Up again: retried now, its failures forgotten.
+            state.retry.remove(&destination);
+            candidates.insert(destination);
+        }
         if sweep {
             for pending in self.store.pending_destinations().await? {
                 if pending.failures > 0 {
@@ -275,6 +280,13 @@ impl<K: TransactionSink> Sender<K> {
             }
             self.start_worker(state, destination, retry.map_or(0, |r| r.failures));
         }
+        self.outbound.set_backing_off(
+            state
+                .retry
+                .iter()
+                .filter(|(_, r)| r.failures > 0)
+                .map(|(d, _)| d.clone()),
+        );
         Ok(())
     }
 

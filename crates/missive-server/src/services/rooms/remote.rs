@@ -185,17 +185,18 @@ impl Rooms {
         for (_, group) in other_tips {
             tip_states.push(state_map(store.state_at_group(*group).await?)?);
         }
-        let current = state_map(store.current_state(&pdu.room_id).await?)?;
         let mut events = self
-            .load_with_auth_chains(
-                prev_states
-                    .iter()
-                    .chain(&tip_states)
-                    .chain([&current])
-                    .flat_map(|s| s.values()),
-            )
+            .load_with_auth_chains(prev_states.iter().chain(&tip_states).flat_map(|s| s.values()))
             .await?;
         let before = state_resolution::resolve(rules, &prev_states, &events)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The soft-fail check is against the room's current state as it
+        // would be with this event's branch: the states at the other
+        // forward extremities and at its prev events resolved together
+        // (what Synapse checks, so that both sides of a healed partition
+        // accept or soft-fail the same events).
+        let current_states: Vec<_> = tip_states.iter().chain(&prev_states).cloned().collect();
+        let current = state_resolution::resolve(rules, &current_states, &events)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let lookup = |state: &StateMap<OwnedEventId>, ty: &StateEventType, key: &str| {
             state

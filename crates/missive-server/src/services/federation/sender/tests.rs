@@ -280,6 +280,40 @@ async fn a_failed_transaction_is_sent_again_after_backoff() {
 }
 
 #[tokio::test]
+async fn a_request_from_a_destination_backing_off_ends_its_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::start(&dir).await;
+    h.sink.fail("a.example", true);
+    h.edus(&["a.example"], 0..3).await;
+    let start = h.now();
+    assert_eq!(h.settle(false).await, Some(start + 5_000));
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.settle(false).await, Some(h.now() + 10_000));
+    h.sink.take();
+
+    // A request from another server that is not backing off changes nothing.
+    h.sender.outbound.server_up(server_name!("b.example"));
+    h.settle(false).await;
+    assert!(h.sink.take().is_empty());
+
+    // a.example restarted and sent us a request: its queue goes at once,
+    // long before the 10 s backoff is over.
+    h.sink.fail("a.example", false);
+    h.sender.outbound.server_up(server_name!("a.example"));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.settle(false).await, None);
+    let sent = h.sink.take();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.edus, [edu(0), edu(1), edu(2)]);
+    assert!(h.store.pending_destinations().await.unwrap().is_empty());
+
+    // Marked up once: a second request finds nothing backing off.
+    h.sender.outbound.server_up(server_name!("a.example"));
+    h.settle(false).await;
+    assert!(h.sink.take().is_empty());
+}
+
+#[tokio::test]
 async fn a_restart_resumes_the_transaction_in_flight_and_its_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let first = {
