@@ -448,14 +448,33 @@ impl EventStore for SqlStore {
         room_id: &RoomId,
         stream_ordering: StreamPos,
     ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        // The state after the timeline event before it; outliers (at
+        // positions below zero) are outside the timeline.
+        let before: Option<i64> = sqlx::query_scalar(
             "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering < $2 \
-             ORDER BY stream_ordering DESC LIMIT 1",
+             AND stream_ordering > 0 ORDER BY stream_ordering DESC LIMIT 1",
         )
         .bind(room_id.as_str())
         .bind(stream_ordering)
         .fetch_optional(&self.read)
-        .await?)
+        .await?;
+        if before.is_some() {
+            return Ok(before);
+        }
+        // The room's first timeline event (its creation, or the join to a
+        // room of another server): the state before it, that is its own
+        // group without it (a state event's group sits on the one before).
+        Ok(sqlx::query_scalar(
+            "SELECT CASE WHEN e.state_key IS NULL THEN e.state_group ELSE g.prev_group END \
+             FROM events e LEFT JOIN state_groups g ON g.group_id = e.state_group \
+             WHERE e.room_id = $1 AND e.stream_ordering >= $2 \
+             ORDER BY e.stream_ordering ASC LIMIT 1",
+        )
+        .bind(room_id.as_str())
+        .bind(stream_ordering.max(StreamPos::ZERO.next()))
+        .fetch_optional(&self.read)
+        .await?
+        .flatten())
     }
 
     async fn event_state_group_at(
@@ -465,7 +484,7 @@ impl EventStore for SqlStore {
     ) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering <= $2 \
-             ORDER BY stream_ordering DESC LIMIT 1",
+             AND stream_ordering > 0 ORDER BY stream_ordering DESC LIMIT 1",
         )
         .bind(room_id.as_str())
         .bind(pos)

@@ -289,4 +289,35 @@ pub async fn an_invite_to_a_remote_room_is_a_membership_outside_the_timeline(sto
             .unwrap()
             .is_empty()
     );
+
+    // Bob then joins: the state before his join is what the join brought,
+    // not the invite's (an outlier outside any state).
+    let mut create = event("!far:remote", "$c", "m.room.create", Some(""), &[]);
+    create.sender = "@ann:remote".into();
+    let ann = remote_member("$ann", "@ann:remote", "join", &["$c"]);
+    let join = remote_member("$bob", "@bob:test", "join", &["$ann"]);
+    let before = vec![entry(&create), entry(&ann)];
+    let mut after = before.clone();
+    after.push(entry(&join));
+    let joined = store
+        .persist_remote(RemoteWrite {
+            room_id: "!far:remote".into(),
+            outliers: vec![create, ann],
+            event: Some(join),
+            state_before: before,
+            current_state: after,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .stream_ordering
+        .unwrap();
+    let group = store.state_group_before(room, joined).await.unwrap().unwrap();
+    let state = store.state_at_group(group).await.unwrap();
+    assert_eq!(
+        state.values().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
+        std::collections::BTreeSet::from(["$c", "$ann"])
+    );
+    let group = store.event_state_group_at(room, joined).await.unwrap().unwrap();
+    assert_eq!(store.state_at_group(group).await.unwrap().len(), 3);
 }

@@ -229,8 +229,20 @@ impl Inbound {
         let made = client.send(server, ask).await?;
         let version = made.room_version.unwrap_or(RoomVersionId::V1);
         let (_, rules) = room_versions::parse(version.as_str())?;
-        let template: CanonicalJsonObject = serde_json::from_str(made.event.get())
+        let mut template: CanonicalJsonObject = serde_json::from_str(made.event.get())
             .map_err(|e| ApiError::BadGateway(format!("join template unreadable: {e}")))?;
+        // The user's display name and avatar, as in a local join (the
+        // template carries only the membership).
+        let profile = self.rooms().member_content("join", user, None).await?;
+        if let (Some(ruma::CanonicalJsonValue::Object(content)), serde_json::Value::Object(fields)) =
+            (template.get_mut("content"), profile)
+        {
+            for (key, value) in fields.into_iter().filter(|(k, _)| k != "membership") {
+                if let Ok(value) = ruma::CanonicalJsonValue::try_from(value) {
+                    content.insert(key, value);
+                }
+            }
+        }
         let join =
             membership_template::sign_template(template, user, "join", self.signer(), &rules)?;
         if join.room_id != room_id {

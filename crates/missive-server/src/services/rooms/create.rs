@@ -402,7 +402,7 @@ impl Rooms {
     }
 
     /// `m.room.member` content for `user` with their profile.
-    pub(super) async fn member_content(
+    pub(crate) async fn member_content(
         &self,
         membership: &str,
         user: &UserId,
