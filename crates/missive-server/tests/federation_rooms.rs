@@ -74,7 +74,7 @@ async fn a_user_joins_a_room_of_another_server(backend: Backend, version: RoomVe
         },
     )
     .await;
-    sync_until(&[&alice], 20, "alice's server sees bob joined", || async {
+    sync_until(&[&alice], 60, "alice's server sees bob joined", || async {
         membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
     })
     .await;
@@ -167,8 +167,27 @@ async fn a_user_of_another_server_is_invited_and_joins(backend: Backend) {
             .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
     })
     .await;
-    sync_until(&[&alice], 20, "alice's server sees bob joined", || async {
-        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Join)
+    // Bob's client, which synced before the join, is sent the room's
+    // state before the join (incremental sync of a newly joined room).
+    let alice_id = a.user_id("alice");
+    sync_until(&[&bob], 60, "bob's client has the room's state", || async {
+        membership_of(&bob, &room_id, &alice_id).await == Some(MembershipState::Join)
+            && bob.get_room(&room_id).and_then(|r| r.name()).as_deref() == Some("Cabinet")
+    })
+    .await;
+    // The join carries Bob's profile, as a local join does.
+    sync_until(&[&alice], 60, "alice's server sees bob joined", || async {
+        let Some(room) = alice.get_room(&room_id) else {
+            return false;
+        };
+        let bob_user = <&matrix_sdk::ruma::UserId>::try_from(bob_id.as_str()).unwrap();
+        room.get_member_no_sync(bob_user)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|m| {
+                *m.membership() == MembershipState::Join && m.display_name() == Some("bob")
+            })
     })
     .await;
 }
