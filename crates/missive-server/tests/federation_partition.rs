@@ -264,13 +264,23 @@ async fn partition(mut a: Node, mut b: Node, version: &str) {
 
     // Both up: the queues cross, each side resolves the fork.
     a.start_again().await;
-    let mut last = (None, None);
-    eventually(120, "both servers hold the same state", || async {
-        last = (alice.state(&room).await, bob.state(&room).await);
-        matches!(&last, (Some(x), Some(y)) if x == y)
-    })
-    .await;
-    let state = last.0.unwrap();
+    let mut state = None;
+    for _ in 0..120 {
+        if let (Some(x), Some(y)) = (alice.state(&room).await, bob.state(&room).await)
+            && x == y
+        {
+            state = Some(x);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let Some(state) = state else {
+        panic!(
+            "the two servers never agreed:\nA: {:#?}\nB: {:#?}",
+            alice.state(&room).await,
+            bob.state(&room).await
+        );
+    };
 
     // What state resolution v2 gives: both power level changes pass auth
     // (each sender had 100); ordered by the senders' power, then time,
