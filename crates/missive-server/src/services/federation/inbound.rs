@@ -10,7 +10,10 @@
 //! A transaction is answered once per origin and transaction ID: a repeat
 //! gets the first answer and changes nothing.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use missive_core::{
     Pdu,
@@ -19,7 +22,7 @@ use missive_core::{
 };
 use missive_store::{EventStore, RemoteEventStore, RemoteWrite, SqlStore};
 use ruma::{
-    EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, TransactionId, UInt,
+    EventId, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, ServerName, TransactionId, UInt,
     api::federation::{
         authorization::get_event_authorization, event::get_missing_events, transactions::edu::Edu,
     },
@@ -57,6 +60,34 @@ struct Inner {
     federation: Federation,
     rooms: Rooms,
     edus: Edus,
+    /// Rooms a local user is joining over federation, each locked until
+    /// the room's state from `send_join` is written: a PDU of the room
+    /// arriving meanwhile (the resident server relays the join at once)
+    /// waits for it rather than being checked against a room we do not
+    /// hold yet.
+    joining: std::sync::Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// How long a PDU waits for a join in progress in its room.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Held while a local user joins a room over federation (see
+/// [`Inbound::joining`]); the room is released when dropped.
+pub(super) struct JoinInProgress {
+    inbound: Inbound,
+    room_id: OwnedRoomId,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for JoinInProgress {
+    fn drop(&mut self) {
+        self.inbound
+            .inner
+            .joining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.room_id);
+    }
 }
 
 impl Inbound {
@@ -67,6 +98,7 @@ impl Inbound {
                 federation,
                 rooms,
                 edus,
+                joining: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -118,6 +150,7 @@ impl Inbound {
     ) -> Result<(OwnedEventId, Result<(), String>), String> {
         let room_id =
             incoming::claimed_room_id(raw).ok_or_else(|| "no valid room ID".to_owned())?;
+        self.wait_for_join(&room_id).await;
         let (version, rules) = self
             .room_version(&room_id)
             .await
@@ -133,6 +166,47 @@ impl Inbound {
             .await
             .map_err(|e| e.to_string());
         Ok((id, outcome))
+    }
+
+    /// Marks a federation join into `room_id` as in progress until the
+    /// returned guard is dropped (a second join of the same room waits).
+    pub(super) async fn joining(&self, room_id: &RoomId) -> JoinInProgress {
+        loop {
+            let lock = Arc::new(tokio::sync::Mutex::new(()));
+            let held = lock
+                .clone()
+                .try_lock_owned()
+                .unwrap_or_else(|_| unreachable!("a new mutex is unlocked"));
+            let other = {
+                let mut joining = self.inner.joining.lock().unwrap_or_else(|p| p.into_inner());
+                match joining.get(room_id) {
+                    Some(other) => other.clone(),
+                    None => {
+                        joining.insert(room_id.to_owned(), lock);
+                        return JoinInProgress {
+                            inbound: self.clone(),
+                            room_id: room_id.to_owned(),
+                            _held: held,
+                        };
+                    }
+                }
+            };
+            drop(other.lock().await);
+        }
+    }
+
+    /// Waits (bounded) for a join in progress in `room_id`, if any.
+    async fn wait_for_join(&self, room_id: &RoomId) {
+        let joining = self
+            .inner
+            .joining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room_id)
+            .cloned();
+        if let Some(lock) = joining {
+            let _ = tokio::time::timeout(JOIN_WAIT, lock.lock()).await;
+        }
     }
 
     pub(super) fn store(&self) -> &Arc<SqlStore> {
@@ -213,6 +287,15 @@ impl Inbound {
         }
         let pdu = self.verify_pdu(parsed).await?;
         let auth = self.auth_events_of(origin, &pdu, rules).await?;
+        // An auth event we could not get is no proof the event is invalid:
+        // it is dropped, not kept as rejected (one that was rejected is).
+        let missing = self.missing_auth_events(&pdu, rules, &auth).await?;
+        if !missing.is_empty() {
+            return Err(ApiError::forbidden(format!(
+                "auth events of {} unavailable: {missing:?}",
+                pdu.event_id
+            )));
+        }
         if let Err(e) = incoming::check_auth_events(&pdu, rules, &auth) {
             return self.reject(&pdu, &e).await;
         }
@@ -306,6 +389,29 @@ impl Inbound {
             .into_iter()
             .filter(|p| !rejected.contains(p.event_id.as_str()))
             .collect())
+    }
+
+    /// The auth events of `pdu` that are neither in `auth` nor rejected:
+    /// unknown here and not fetched.
+    async fn missing_auth_events(
+        &self,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+        auth: &[Pdu],
+    ) -> ApiResult<Vec<String>> {
+        let mut ids: Vec<String> = pdu.auth_events.iter().map(ToString::to_string).collect();
+        if rules.authorization.room_create_event_id_as_room_id {
+            ids.push(format!("${}", pdu.room_id.strip_sigil()));
+        }
+        let have: std::collections::HashSet<&str> =
+            auth.iter().map(|p| p.event_id.as_str()).collect();
+        ids.retain(|id| !have.contains(id.as_str()));
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let rejected = self.inner.store.rejected_among(&ids).await?;
+        ids.retain(|id| !rejected.contains(id.as_str()));
+        Ok(ids)
     }
 
     async fn known(&self, ids: &[String]) -> ApiResult<Vec<Pdu>> {

@@ -224,6 +224,8 @@ impl Inbound {
         server: &ServerName,
     ) -> ApiResult<OwnedEventId> {
         let client = self.federation().client()?;
+        // PDUs of the room arriving before its state is written wait.
+        let _joining = self.joining(room_id).await;
         let mut ask = prepare_join_event::v1::Request::new(room_id.to_owned(), user.to_owned());
         ask.ver = room_versions::SUPPORTED_ROOM_VERSIONS.to_vec();
         let made = client.send(server, ask).await?;

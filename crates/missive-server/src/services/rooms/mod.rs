@@ -319,10 +319,15 @@ impl Rooms {
                 self.inner.store.push_targets(pdu.room_id.as_str()).await?
             }
         };
+        // A kicked, banned or leaving member's server learns of it even
+        // when nobody else of it is in the room; an invitee's server gets
+        // its invite through `/invite` instead (not being in the room, it
+        // could not check an invite sent in a transaction).
         let target = pdu
             .state_key
             .as_deref()
-            .filter(|_| pdu.event_type == TimelineEventType::RoomMember);
+            .filter(|_| pdu.event_type == TimelineEventType::RoomMember)
+            .filter(|_| pdu.content_value()["membership"] != "invite");
         Ok(outbound.destinations_of_members(members.iter().map(|m| m.user_id.as_str()), target))
     }
 
