@@ -32,7 +32,10 @@ async fn join_when_invited(c: &Client, room: &str, via: &str) -> client::Result<
             return c.join_via(room, via).await;
         }
         if Instant::now() > deadline {
-            return Err(format!("no invite to {room} reached {} in 120 s", c.user_id));
+            return Err(format!(
+                "no invite to {room} reached {} in 120 s",
+                c.user_id
+            ));
         }
         since = s["next_batch"].as_str().map(str::to_owned);
     }

@@ -216,6 +216,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             Arc::new(FsBlobStore::new(default_blob_root(&config.data_dir))?),
             config.media.clone(),
             accounts.server_name().clone(),
+            federation.clone(),
         ),
         presence,
         profiles: Profiles::new(store.clone(), rooms.clone(), federation.clone()),

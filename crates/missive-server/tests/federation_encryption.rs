@@ -43,15 +43,20 @@ async fn an_encrypted_room_across_servers(backend: Backend) {
     sync_once(&bob_phone).await;
     let bob_id: OwnedUserId = bob.user_id().unwrap().to_owned();
     let phone = bob_phone.device_id().unwrap().to_owned();
-    sync_until(&[&alice], 60, "alice's client sees bob's new device", || async {
-        alice
-            .encryption()
-            .get_device(&bob_id, &phone)
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-    })
+    sync_until(
+        &[&alice],
+        60,
+        "alice's client sees bob's new device",
+        || async {
+            alice
+                .encryption()
+                .get_device(&bob_id, &phone)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+        },
+    )
     .await;
     let text = "Pour vos deux appareils";
     let sent = send_encrypted(&alice, &room, text).await;

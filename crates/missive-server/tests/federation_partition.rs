@@ -29,7 +29,8 @@ impl User {
     async fn register(base: &str, name: &str) -> Self {
         let http = reqwest::Client::new();
         let url = format!("{base}/_matrix/client/v3/register");
-        let mut body = json!({ "username": name, "password": PASSWORD, "auth": { "type": "m.login.dummy" } });
+        let mut body =
+            json!({ "username": name, "password": PASSWORD, "auth": { "type": "m.login.dummy" } });
         let mut res = http.post(&url).json(&body).send().await.unwrap();
         if res.status() == 401 {
             let session = res.json::<Value>().await.unwrap()["session"].clone();
@@ -112,7 +113,10 @@ impl User {
                             e["type"].as_str().unwrap().to_owned(),
                             e["state_key"].as_str().unwrap().to_owned(),
                         ),
-                        (e["event_id"].as_str().unwrap().to_owned(), e["content"].clone()),
+                        (
+                            e["event_id"].as_str().unwrap().to_owned(),
+                            e["content"].clone(),
+                        ),
                     )
                 })
                 .collect()

@@ -22,15 +22,21 @@ use support::{
 async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
     let first = "Bonjour, ici le ministère hôte";
     let sent = send_encrypted(host, room_id, first).await;
-    sync_until(&[guest], 60, "the guest decrypts the host's message", || async {
-        reads(guest, room_id, &sent, first).await
-    })
+    sync_until(
+        &[guest],
+        60,
+        "the guest decrypts the host's message",
+        || async { reads(guest, room_id, &sent, first).await },
+    )
     .await;
     let reply = "Bien reçu, ici le ministère invité";
     let sent = send_encrypted(guest, room_id, reply).await;
-    sync_until(&[host], 60, "the host decrypts the guest's reply", || async {
-        reads(host, room_id, &sent, reply).await
-    })
+    sync_until(
+        &[host],
+        60,
+        "the host decrypts the guest's reply",
+        || async { reads(host, room_id, &sent, reply).await },
+    )
     .await;
     // State changes both ways: the host's topic, the guest's display name.
     host.get_room(room_id)
@@ -42,18 +48,27 @@ async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
         guest.get_room(room_id).and_then(|r| r.topic()).as_deref() == Some("Réunion de jeudi")
     })
     .await;
-    guest.account().set_display_name(Some("Invité")).await.unwrap();
+    guest
+        .account()
+        .set_display_name(Some("Invité"))
+        .await
+        .unwrap();
     let guest_id = guest.user_id().unwrap().to_owned();
-    sync_until(&[host], 60, "the host sees the guest's new name", || async {
-        let Some(room) = host.get_room(room_id) else {
-            return false;
-        };
-        room.get_member_no_sync(&guest_id)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.display_name() == Some("Invité"))
-    })
+    sync_until(
+        &[host],
+        60,
+        "the host sees the guest's new name",
+        || async {
+            let Some(room) = host.get_room(room_id) else {
+                return false;
+            };
+            room.get_member_no_sync(&guest_id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.display_name() == Some("Invité"))
+        },
+    )
     .await;
 }
 

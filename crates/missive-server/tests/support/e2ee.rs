@@ -40,7 +40,12 @@ pub async fn encrypted_room(host: &Client, guest: &Client) -> OwnedRoomId {
         )
         .to_raw_any(),
     ];
-    let room_id = host.create_room(request).await.unwrap().room_id().to_owned();
+    let room_id = host
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned();
     sync_until(&[guest], 60, "the guest sees the invite", || async {
         super::invited_to(guest, &room_id)
     })
@@ -61,8 +66,12 @@ pub async fn encrypted_room(host: &Client, guest: &Client) -> OwnedRoomId {
                 joined(&h, guest.user_id().unwrap()).await,
                 joined(&g, host.user_id().unwrap()).await,
                 g.name(),
-                h.latest_encryption_state().await.is_ok_and(|s| s.is_encrypted()),
-                g.latest_encryption_state().await.is_ok_and(|s| s.is_encrypted()),
+                h.latest_encryption_state()
+                    .await
+                    .is_ok_and(|s| s.is_encrypted()),
+                g.latest_encryption_state()
+                    .await
+                    .is_ok_and(|s| s.is_encrypted()),
             );
             eprintln!("host and guest see each other joined, name, encryption: {seen:?}");
             seen == (true, true, Some("Interministériel".to_owned()), true, true)
@@ -74,9 +83,13 @@ pub async fn encrypted_room(host: &Client, guest: &Client) -> OwnedRoomId {
 
 /// Whether `user` is a joined member of `room` as its client knows it.
 pub async fn joined(room: &matrix_sdk::Room, user: &matrix_sdk::ruma::UserId) -> bool {
-    room.get_member_no_sync(user).await.ok().flatten().is_some_and(|m| {
-        *m.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
-    })
+    room.get_member_no_sync(user)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|m| {
+            *m.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
+        })
 }
 
 pub async fn send_encrypted(client: &Client, room_id: &OwnedRoomId, body: &str) -> OwnedEventId {
@@ -85,13 +98,21 @@ pub async fn send_encrypted(client: &Client, room_id: &OwnedRoomId, body: &str) 
         .send(RoomMessageEventContent::text_plain(body))
         .await
         .unwrap();
-    assert!(sent.encryption_info.is_some(), "{body:?} went out unencrypted");
+    assert!(
+        sent.encryption_info.is_some(),
+        "{body:?} went out unencrypted"
+    );
     sent.response.event_id
 }
 
 /// Whether `client` can fetch the event from its own server and decrypt it
 /// to `body`.
-pub async fn reads(client: &Client, room_id: &OwnedRoomId, event_id: &OwnedEventId, body: &str) -> bool {
+pub async fn reads(
+    client: &Client,
+    room_id: &OwnedRoomId,
+    event_id: &OwnedEventId,
+    body: &str,
+) -> bool {
     let Some(room) = client.get_room(room_id) else {
         return false;
     };
@@ -124,7 +145,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
     let flow_id = request.flow_id().to_owned();
 
     sync_until(
-        &[&bob],
+        &[bob],
         20,
         "bob receives the verification request",
         || async {
@@ -141,7 +162,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .await
         .unwrap();
     bob_request.accept().await.expect("bob accepts");
-    sync_until(&[&alice], 20, "alice sees bob ready", || async {
+    sync_until(&[alice], 20, "alice sees bob ready", || async {
         request.is_ready()
     })
     .await;
@@ -151,7 +172,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .expect("start SAS")
         .expect("SAS started");
 
-    sync_until(&[&bob], 20, "bob sees the SAS start", || async {
+    sync_until(&[bob], 20, "bob sees the SAS start", || async {
         bob.encryption()
             .get_verification(&alice_id, &flow_id)
             .await
@@ -166,7 +187,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .and_then(|v| v.sas())
         .unwrap();
     bob_sas.accept().await.expect("bob accepts SAS");
-    sync_until(&[&alice, &bob], 20, "both show emoji", || async {
+    sync_until(&[alice, bob], 20, "both show emoji", || async {
         alice_sas.emoji().is_some() && bob_sas.emoji().is_some()
     })
     .await;
@@ -185,7 +206,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
 
     alice_sas.confirm().await.expect("alice confirms");
     bob_sas.confirm().await.expect("bob confirms");
-    sync_until(&[&alice, &bob], 20, "verification completes", || async {
+    sync_until(&[alice, bob], 20, "verification completes", || async {
         alice_sas.is_done() && bob_sas.is_done()
     })
     .await;
@@ -210,4 +231,3 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         "bob marks alice's device verified"
     );
 }
-

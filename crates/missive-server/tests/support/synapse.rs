@@ -99,7 +99,10 @@ impl Synapse {
             "synapse --generate-config",
         );
         let (cert, key) = self_signed(dir);
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/synapse/configure.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../interop/synapse/configure.py"
+        );
         run(
             Command::new(&python)
                 .arg(script)
@@ -144,7 +147,10 @@ impl Synapse {
             .expect("http client");
         for _ in 0..1200 {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("synapse exited ({status}) before it was ready:\n{}", self.log());
+                panic!(
+                    "synapse exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
             }
             if let Ok(r) = http
                 .get(format!("{}/_matrix/client/versions", self.base_url))

@@ -312,12 +312,23 @@ pub async fn an_invite_to_a_remote_room_is_a_membership_outside_the_timeline(sto
         .unwrap()
         .stream_ordering
         .unwrap();
-    let group = store.state_group_before(room, joined).await.unwrap().unwrap();
+    let group = store
+        .state_group_before(room, joined)
+        .await
+        .unwrap()
+        .unwrap();
     let state = store.state_at_group(group).await.unwrap();
     assert_eq!(
-        state.values().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
+        state
+            .values()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
         std::collections::BTreeSet::from(["$c", "$ann"])
     );
-    let group = store.event_state_group_at(room, joined).await.unwrap().unwrap();
+    let group = store
+        .event_state_group_at(room, joined)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.state_at_group(group).await.unwrap().len(), 3);
 }

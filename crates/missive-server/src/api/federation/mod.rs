@@ -5,6 +5,7 @@
 
 mod events;
 mod keys;
+mod media;
 mod membership;
 mod query;
 mod transactions;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         r,
         openid::get_openid_userinfo,
     );
+    let r = media_routes(r);
     r.fallback(|| async { ApiError::Unrecognized })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
@@ -86,4 +88,11 @@ fn event_routes(r: Router<AppState>) -> Router<AppState> {
     let r = route::<get_event_authorization::v1::Request, _, _>(r, events::get_event_auth);
     let r = route::<get_missing_events::v1::Request, _, _>(r, events::get_missing_events);
     route::<get_backfill::v1::Request, _, _>(r, events::backfill)
+}
+
+/// Authenticated media for other servers.
+fn media_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::federation::authenticated_media::{get_content, get_content_thumbnail};
+    let r = route::<get_content::v1::Request, _, _>(r, media::download);
+    route::<get_content_thumbnail::v1::Request, _, _>(r, media::thumbnail)
 }

@@ -5,6 +5,7 @@ pub mod antivirus;
 pub mod encrypted;
 mod png_metadata;
 pub mod preview;
+mod remote;
 pub mod thumbnail;
 mod thumbnailing;
 
@@ -18,12 +19,13 @@ use ruma::{OwnedServerName, UserId};
 use self::{
     antivirus::{Clamd, Verdict},
     thumbnail::Method,
-    thumbnailing::Thumbnailing,
+    thumbnailing::{KeyedLocks, Thumbnailing},
 };
 use crate::{
     config::MediaConfig,
     error::{ApiError, ApiResult},
     services::accounts::random_alphanumeric,
+    services::federation::Federation,
     time::now_ms,
 };
 
@@ -38,6 +40,10 @@ pub struct Media {
     clamd: Option<Clamd>,
     server_name: OwnedServerName,
     thumbnailing: Arc<Thumbnailing>,
+    /// Fetches other servers' media (none when federation is off).
+    federation: Federation,
+    /// One fetch per remote file at a time.
+    fetches: Arc<KeyedLocks>,
 }
 
 /// A stored file ready to serve.
@@ -54,6 +60,7 @@ impl Media {
         blobs: Arc<dyn BlobStore>,
         config: MediaConfig,
         server_name: OwnedServerName,
+        federation: Federation,
     ) -> Self {
         let clamd = config.clamd.as_deref().and_then(Clamd::parse);
         Self {
@@ -63,6 +70,8 @@ impl Media {
             clamd,
             server_name,
             thumbnailing: Arc::new(Thumbnailing::new()),
+            federation,
+            fetches: Arc::new(KeyedLocks::default()),
         }
     }
 
@@ -325,11 +334,29 @@ impl Media {
         })
     }
 
+    /// A file of this server, as other servers may download it (never
+    /// one cached from elsewhere).
+    pub async fn local_file(&self, media_id: &str) -> ApiResult<StoredFile> {
+        let own = self.server_name.clone();
+        self.file(own.as_str(), media_id).await
+    }
+
+    /// A thumbnail of a file of this server, for another server.
+    pub async fn local_thumbnail(
+        &self,
+        media_id: &str,
+        width: u32,
+        height: u32,
+        method: Method,
+    ) -> ApiResult<StoredFile> {
+        let own = self.server_name.clone();
+        self.thumbnail(own.as_str(), media_id, width, height, method)
+            .await
+    }
+
     async fn record(&self, server_name: &str, media_id: &str) -> ApiResult<MediaRecord> {
         if server_name != self.server_name.as_str() {
-            return Err(ApiError::not_found(
-                "remote media is not available without federation",
-            ));
+            return self.remote_record(server_name, media_id).await;
         }
         let record = self
             .store

