@@ -13,6 +13,7 @@
 
 mod account_data;
 mod accounts;
+mod backfill;
 mod backup;
 mod blobs;
 #[cfg(feature = "testing")]
@@ -55,6 +56,7 @@ mod uiaa;
 
 pub use account_data::AccountDataStore;
 pub use accounts::{AccountStore, NewUser, RegistrationToken, UserRecord, UserSearchScope};
+pub use backfill::BackfillStore;
 pub use backup::{BackedUpKey, BackupStore, BackupVersion};
 pub use blobs::{BlobInfo, BlobStore, BlobWriter, FsBlobStore, default_root as default_blob_root};
 pub use dehydrated::DehydratedDeviceStore;

@@ -417,7 +417,7 @@ impl SqlStore {
     }
 
     /// Writes outliers at positions below zero, each pointing at `group`.
-    async fn insert_outliers(
+    pub(crate) async fn insert_outliers(
         &self,
         tx: &mut Transaction<'static, Any>,
         outliers: &[&NewEvent],

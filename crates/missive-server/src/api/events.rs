@@ -25,6 +25,7 @@ use crate::{
     error::{ApiError, ApiResult},
     ruma_wrapper::{Ruma, RumaResponse},
     services::{
+        federation::inbound::Inbound,
         rate_limit::Limiter,
         reader::{MessagesQuery, Reader, Visible, to_raw},
         rooms::{Rooms, Txn},
@@ -177,6 +178,7 @@ pub async fn get_event_by_timestamp(
 
 pub async fn get_message_events(
     State(reader): State<Reader>,
+    State(inbound): State<Inbound>,
     req: Ruma<get_message_events::v3::Request>,
 ) -> ApiResult<RumaResponse<get_message_events::v3::Response>> {
     let me = req.user()?;
@@ -188,8 +190,14 @@ pub async fn get_message_events(
         limit: b.limit,
         filter: &b.filter,
     };
-    let page = reader
-        .messages(&b.room_id, &me.user_id, me.device_id.as_str(), query)
+    let page = inbound
+        .messages(
+            &reader,
+            &b.room_id,
+            &me.user_id,
+            me.device_id.as_str(),
+            query,
+        )
         .await?;
     let mut response = get_message_events::v3::Response::new();
     response.start = page.start;

@@ -155,6 +155,7 @@ macro_rules! store_conformance_tests {
             an_event_on_a_fork_keeps_both_tips_and_the_resolved_state,
             rejections_and_inbound_transactions_are_kept,
             an_invite_to_a_remote_room_is_a_membership_outside_the_timeline,
+            backfilled_history_is_kept_in_order,
             push_actions_for_a_large_room_are_all_kept,
             timelines_paginate_both_ways,
             transactions_and_redactions_apply_once,

@@ -332,3 +332,90 @@ pub async fn an_invite_to_a_remote_room_is_a_membership_outside_the_timeline(sto
         .unwrap();
     assert_eq!(store.state_at_group(group).await.unwrap().len(), 3);
 }
+
+/// History backfilled from another server: ordered newest first below
+/// the timeline, paged by position, outliers already held placed in it,
+/// timeline events and repeats skipped.
+pub async fn backfilled_history_is_kept_in_order(store: SqlStore) {
+    let mut create = event("!far:remote", "$c", "m.room.create", Some(""), &[]);
+    create.sender = "@ann:remote".into();
+    let ann = remote_member("$ann", "@ann:remote", "join", &["$c"]);
+    let join = remote_member("$bob", "@bob:test", "join", &["$m2"]);
+    let before = vec![entry(&create), entry(&ann)];
+    let mut after = before.clone();
+    after.push(entry(&join));
+    store
+        .persist_remote(RemoteWrite {
+            room_id: "!far:remote".into(),
+            new_room: Some(RoomRecord {
+                room_id: "!far:remote".into(),
+                room_version: "11".into(),
+                creator: "@ann:remote".into(),
+                published: true,
+                join_rule: "public".into(),
+            }),
+            outliers: vec![create.clone(), ann.clone()],
+            event: Some(join.clone()),
+            state_before: before,
+            current_state: after,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let message = |id: &str, prev: &str| {
+        let mut m = event("!far:remote", id, "m.room.message", None, &[prev]);
+        m.sender = "@ann:remote".into();
+        m
+    };
+    let (m2, m1) = (message("$m2", "$m1"), message("$m1", "$ann"));
+    // The join (in the timeline) and a repeat are skipped; the state the
+    // join brought takes its place.
+    let placed = store
+        .add_backfilled(
+            "!far:remote",
+            &[join, m2.clone(), m1.clone(), m1.clone(), ann],
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, 3);
+    assert_eq!(store.add_backfilled("!far:remote", &[m2]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .add_backfilled("!far:remote", &[create])
+            .await
+            .unwrap(),
+        1
+    );
+
+    let page = store.backfilled("!far:remote", 0, 2).await.unwrap();
+    let ids = |rows: &[(i64, StoredEvent)]| -> Vec<String> {
+        rows.iter().map(|(_, e)| e.event_id.clone()).collect()
+    };
+    assert_eq!(ids(&page), ["$m2", "$m1"]);
+    let next = store
+        .backfilled("!far:remote", page[1].0, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), ["$ann", "$c"]);
+    assert_eq!(
+        store
+            .oldest_backfilled("!far:remote")
+            .await
+            .unwrap()
+            .unwrap()
+            .event_id,
+        "$c"
+    );
+    // Outside the timeline: a timeline read still sees the join alone.
+    let timeline = store
+        .room_events(
+            room_id!("!far:remote"),
+            StreamPos::END,
+            None,
+            TimelineDirection::Backward,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 1);
+}

@@ -3,7 +3,7 @@
 
 use missive_core::filter::event_matches;
 use missive_core::visibility::RoomHistory;
-use missive_store::{EventStore, StoredEvent, StreamPos, TimelineDirection};
+use missive_store::{BackfillStore, EventStore, StoredEvent, StreamPos, TimelineDirection};
 use ruma::{
     EventId, RoomId, UInt, UserId,
     api::{
@@ -58,6 +58,7 @@ pub(in crate::services) fn is_selective(filter: &RoomEventFilter) -> bool {
 }
 
 /// What a `/messages` call asks for.
+#[derive(Clone, Copy)]
 pub struct MessagesQuery<'a> {
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
@@ -75,6 +76,24 @@ pub struct Messages {
     pub chunk: Vec<Value>,
     /// With lazy loading, the member events of the chunk's senders.
     pub state: Vec<Visible>,
+    /// The page reached the oldest event this server holds of the room,
+    /// which is not its creation: older history may be fetched from the
+    /// servers in the room (`/backfill`) from this event.
+    pub backfill_from: Option<String>,
+}
+
+/// A `/messages` token inside the history backfilled from other servers
+/// (`b<n>`: below backfill position `-n`); stream tokens are `s<n>`.
+fn backfill_token(position: i64) -> String {
+    format!("b{}", -position)
+}
+
+fn parse_backfill_token(token: &str) -> Option<i64> {
+    token
+        .strip_prefix('b')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .map(|n| -n)
 }
 
 /// An event with the events around it.
@@ -113,6 +132,22 @@ impl Reader {
     ) -> ApiResult<Messages> {
         let cap = scope_cap(&self.read_scope(room_id, user).await?);
         let limit = page_limit(query.limit);
+        if query.dir == Direction::Backward
+            && let Some(before) = query.from.and_then(parse_backfill_token)
+        {
+            let history = self.history(room_id, user).await?;
+            let (events, end, backfill_from) = self
+                .backfilled_page(room_id, &history, before, limit, query.filter)
+                .await?;
+            return self
+                .messages_answer(room_id, user, device_id, &query, events, end, &history)
+                .await
+                .map(|mut m| {
+                    m.start = backfill_token(before);
+                    m.backfill_from = backfill_from;
+                    m
+                });
+        }
         let to = query.to.map(parse_token).transpose()?;
         let from_token = query.from.map(parse_token).transpose()?;
         let (from, bound, direction) = match query.dir {
@@ -147,24 +182,142 @@ impl Reader {
             )
             .await?;
         // Forward, more may always come (the live edge moves on); backward,
-        // until the room's first event.
+        // until the room's first event, then into history backfilled from
+        // other servers (a room joined over federation).
+        let mut events = page.events;
+        let mut backfill_from = None;
         let end = match query.dir {
             Direction::Forward => Some(make_token(page.last_scanned.unwrap_or(from))),
-            Direction::Backward => (!page.exhausted)
+            // Up to a `to` token: never past it.
+            Direction::Backward if to.is_some() => (!page.exhausted)
                 .then(|| make_token(page.last_scanned.unwrap_or(from.next()).prev())),
+            Direction::Backward if !page.exhausted => {
+                Some(make_token(page.last_scanned.unwrap_or(from.next()).prev()))
+            }
+            Direction::Backward => {
+                let room_limit = limit - events.len() as i64;
+                let (older, end, from_event) = self
+                    .backfilled_page(room_id, &history, 0, room_limit.max(1), query.filter)
+                    .await?;
+                if room_limit > 0 {
+                    events.extend(older);
+                    backfill_from = from_event;
+                    end
+                } else {
+                    // The page is full: the next one starts the backfill.
+                    (end.is_some() || from_event.is_some()).then(|| backfill_token(0))
+                }
+            }
         };
-        let mut events = page.events;
-        self.bundle(user, &mut events, &history).await?;
+        let mut answer = self
+            .messages_answer(room_id, user, device_id, &query, events, end, &history)
+            .await?;
+        answer.start = make_token(from);
+        answer.backfill_from = backfill_from;
+        Ok(answer)
+    }
+
+    /// The answer to `/messages` for `events`, in reading order.
+    #[allow(clippy::too_many_arguments)]
+    async fn messages_answer(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        device_id: &str,
+        query: &MessagesQuery<'_>,
+        mut events: Vec<Visible>,
+        end: Option<String>,
+        history: &RoomHistory,
+    ) -> ApiResult<Messages> {
+        self.bundle(user, &mut events, history).await?;
         let chunk: Vec<&Visible> = events.iter().collect();
         let state = self.lazy_members(room_id, query.filter, &chunk).await?;
         Ok(Messages {
-            start: make_token(from),
+            start: String::new(),
             end,
             chunk: self
                 .serve_timeline(&chunk, user, device_id, EventFormat::Client)
                 .await?,
             state,
+            backfill_from: None,
         })
+    }
+
+    /// Up to `limit` events of the history backfilled from other servers
+    /// below backfill position `before` (0: from the newest), newest first,
+    /// that the filter matches and the user may see; the token of the next
+    /// page if more is held here, and the event to backfill from when this
+    /// server holds no older event of the room and it is not the room's
+    /// creation.
+    async fn backfilled_page(
+        &self,
+        room_id: &RoomId,
+        history: &RoomHistory,
+        before: i64,
+        limit: i64,
+        filter: &RoomEventFilter,
+    ) -> ApiResult<(Vec<Visible>, Option<String>, Option<String>)> {
+        // History from before this server joined: readable when the room
+        // shares its history with members (the setting of its current
+        // state; the events' own state is not held here).
+        let visibility = self
+            .store
+            .current_state_events_for(
+                room_id,
+                &[("m.room.history_visibility".to_owned(), String::new())],
+            )
+            .await?
+            .first()
+            .and_then(|e| serde_json::from_str::<Value>(&e.json).ok())
+            .map(|v| missive_core::visibility::HistoryVisibility::from_content(v.get("content")))
+            .unwrap_or(missive_core::visibility::HistoryVisibility::Shared);
+        let joined = history.memberships.iter().any(|(_, m)| m == "join");
+        let readable = match visibility {
+            missive_core::visibility::HistoryVisibility::WorldReadable => true,
+            missive_core::visibility::HistoryVisibility::Shared => joined,
+            _ => false,
+        };
+        if !readable {
+            return Ok((Vec::new(), None, None));
+        }
+        let rows = self
+            .store
+            .backfilled(room_id.as_str(), before, limit)
+            .await?;
+        let full = rows.len() as i64 >= limit;
+        let last = rows.last().map(|(pos, _)| *pos);
+        let mut events = Vec::new();
+        for (_, event) in rows {
+            if event_matches(filter, &event.event_type, &event.sender, room_id.as_str()) {
+                events.extend(gate(history, vec![event]));
+            }
+        }
+        if full {
+            return Ok((events, last.map(backfill_token), None));
+        }
+        // Nothing older held here: unless it is the room's creation, the
+        // oldest event this server has is where a backfill starts.
+        let oldest = match self.store.oldest_backfilled(room_id.as_str()).await? {
+            Some(e) => Some(e),
+            None => self
+                .store
+                .room_events(
+                    room_id,
+                    StreamPos::ZERO,
+                    None,
+                    TimelineDirection::Forward,
+                    1,
+                )
+                .await?
+                .pop(),
+        };
+        let from = oldest
+            .filter(|e| e.event_type != "m.room.create")
+            .map(|e| e.event_id);
+        let end = from
+            .as_ref()
+            .map(|_| backfill_token(last.unwrap_or(before)));
+        Ok((events, end, from))
     }
 
     /// Up to `scan.limit` events the user may see that match the filter,
