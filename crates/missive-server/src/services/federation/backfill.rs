@@ -98,7 +98,7 @@ impl Inbound {
                 }
             }
             // Newest first, as the history is kept.
-            pdus.sort_by(|a, b| (b.depth, b.origin_server_ts).cmp(&(a.depth, a.origin_server_ts)));
+            pdus.sort_by_key(|p| std::cmp::Reverse((p.depth, p.origin_server_ts)));
             let records = pdus
                 .iter()
                 .map(|p| record_of(p, &rules))
