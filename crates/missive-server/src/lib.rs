@@ -157,8 +157,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     services::search::backfill::start(store.clone());
     let account_data = AccountData::new(store.clone(), notifier.clone());
     let push_rules = PushRules::new(store.clone(), notifier.clone());
-    let presence = Presence::new(store.clone(), notifier.clone(), config.presence);
-    let ephemeral = Ephemeral::new(store.clone(), reader.clone(), rooms.clone());
+    let presence = Presence::new(
+        store.clone(),
+        notifier.clone(),
+        config.presence,
+        federation.outbound().cloned(),
+    );
+    let ephemeral = Ephemeral::new(
+        store.clone(),
+        reader.clone(),
+        rooms.clone(),
+        federation.outbound().cloned(),
+    );
     let remote_keys = services::federation::remote_keys::RemoteKeys::new(
         store.clone(),
         federation.clone(),

@@ -9,8 +9,8 @@ use std::{
 };
 
 use missive_federation::Policy;
-use missive_store::{FederationOutboxStore, SqlStore};
-use ruma::{OwnedServerName, ServerName};
+use missive_store::{EventStore, FederationOutboxStore, PushTargetStore, SqlStore};
+use ruma::{OwnedServerName, RoomId, ServerName, UserId, api::federation::transactions::edu::Edu};
 use tokio::sync::Notify;
 
 use crate::error::ApiResult;
@@ -121,6 +121,42 @@ impl Outbound {
             .await?;
         self.wake(&destinations);
         Ok(())
+    }
+
+    /// Queues `edu` for the servers of the room's joined members (an
+    /// ephemeral event of the room: typing, a receipt).
+    pub async fn queue_edu_to_room(&self, room: &RoomId, edu: &Edu) -> ApiResult<()> {
+        let members = self.inner.store.push_targets(room.as_str()).await?;
+        let destinations =
+            self.destinations_of_members(members.iter().map(|m| m.user_id.as_str()), None);
+        self.queue_edu_to(&destinations, edu).await
+    }
+
+    /// Queues `edu` for the servers sharing a room with `user` (whoever
+    /// sees their presence and device list).
+    pub async fn queue_edu_to_sharing(&self, user: &UserId, edu: &Edu) -> ApiResult<()> {
+        let sharing = self.inner.store.users_sharing_rooms_with(user).await?;
+        let destinations = self.destinations_of_members(sharing.iter().map(String::as_str), None);
+        self.queue_edu_to(&destinations, edu).await
+    }
+
+    /// Queues `edu` for `destinations`, already filtered by
+    /// [`Outbound::destinations`].
+    async fn queue_edu_to(&self, destinations: &[String], edu: &Edu) -> ApiResult<()> {
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_string(edu)
+            .map_err(|e| crate::error::ApiError::Internal(format!("EDU not serialisable: {e}")))?;
+        self.inner.store.queue_edu(destinations, &json).await?;
+        self.wake(destinations);
+        Ok(())
+    }
+
+    /// Whether `user` is one of this server's (only their ephemeral
+    /// events go out: those of other servers' users came from there).
+    pub fn is_local(&self, user: &UserId) -> bool {
+        user.server_name() == self.inner.server_name
     }
 
     /// Tells the sender that something was committed for `destinations`.
