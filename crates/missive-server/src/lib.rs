@@ -101,21 +101,26 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         notifier.follow(positions);
     }
     let limiter = Limiter::new(&config.rate_limits);
+    let federation = federation_service(&config, &server_name, federation_key, store.clone());
     let accounts = Accounts::new(
         store.clone(),
         server_name.clone(),
         limiter.clone(),
         notifier.clone(),
-    );
+    )
+    .with_outbound(federation.outbound().cloned());
     let reader = Reader::new(store.clone());
-    let federation = federation_service(&config, &server_name, federation_key, store.clone());
     let rooms = Rooms::new(
         store.clone(),
         Signer { server_name, key },
         notifier.clone(),
         federation.outbound().cloned(),
     );
-    let devices = Devices::new(store.clone(), notifier.clone());
+    let devices = Devices::new(
+        store.clone(),
+        notifier.clone(),
+        federation.outbound().cloned(),
+    );
     let e2ee = E2ee::new(
         store.clone(),
         notifier.clone(),

@@ -9,8 +9,13 @@ use std::{
 };
 
 use missive_federation::Policy;
-use missive_store::{EventStore, FederationOutboxStore, PushTargetStore, SqlStore};
-use ruma::{OwnedServerName, RoomId, ServerName, UserId, api::federation::transactions::edu::Edu};
+use missive_store::{DeviceListBump, EventStore, FederationOutboxStore, PushTargetStore, SqlStore};
+use ruma::{
+    OwnedDeviceId, OwnedServerName, RoomId, ServerName, UInt, UserId,
+    api::federation::transactions::edu::{DeviceListUpdateContent, Edu},
+    encryption::DeviceKeys,
+    serde::Raw,
+};
 use tokio::sync::Notify;
 
 use crate::error::ApiResult;
@@ -140,6 +145,44 @@ impl Outbound {
         self.queue_edu_to(&destinations, edu).await
     }
 
+    /// Queues an `m.device_list_update` per device of `changes` (in the
+    /// order of `bump`'s stream IDs) for the servers sharing a room with
+    /// `user`. Each carries the device's keys, if any, or `deleted`; never
+    /// its display name (other servers are not told device names, as
+    /// `GET /user/devices` does not tell them).
+    pub async fn queue_device_list_updates(
+        &self,
+        user: &UserId,
+        bump: DeviceListBump,
+        changes: Vec<(OwnedDeviceId, DeviceChange)>,
+    ) -> ApiResult<()> {
+        let sharing = self.inner.store.users_sharing_rooms_with(user).await?;
+        let destinations = self.destinations_of_members(sharing.iter().map(String::as_str), None);
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        for ((device, change), (stream_id, prev_id)) in changes.into_iter().zip(bump.chain()) {
+            let mut update = DeviceListUpdateContent::new(
+                user.to_owned(),
+                device,
+                UInt::try_from(stream_id).unwrap_or_default(),
+            );
+            // 0 is "no change before": nothing to have missed.
+            update.prev_id = UInt::try_from(prev_id)
+                .ok()
+                .filter(|p| *p > UInt::MIN)
+                .into_iter()
+                .collect();
+            match change {
+                DeviceChange::Keys(keys) => update.keys = keys,
+                DeviceChange::Deleted => update.deleted = Some(true),
+            }
+            self.queue_edu_to(&destinations, &Edu::DeviceListUpdate(update))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Queues `edu` for `destinations`, already filtered by
     /// [`Outbound::destinations`].
     async fn queue_edu_to(&self, destinations: &[String], edu: &Edu) -> ApiResult<()> {
@@ -203,4 +246,22 @@ impl Outbound {
     pub(super) async fn woken(&self) {
         self.inner.wake.notified().await;
     }
+}
+
+/// What became of a device, for [`Outbound::queue_device_list_updates`].
+pub enum DeviceChange {
+    /// New, renamed, or new keys: its keys as served, if it has any.
+    Keys(Option<Raw<DeviceKeys>>),
+    Deleted,
+}
+
+/// A device's stored keys as other servers get them: without `unsigned`
+/// (where its display name is served to local clients). `None` when
+/// unreadable.
+pub fn served_keys(json: &str) -> Option<Raw<DeviceKeys>> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("unsigned");
+    }
+    Raw::from_json_string(value.to_string()).ok()
 }
