@@ -128,11 +128,10 @@ fn typing(sync: &Value, room: &OwnedRoomId) -> Option<Value> {
 /// The event `user`'s public read receipt is on, per a sync answer.
 fn read_receipt_of(sync: &Value, room: &OwnedRoomId, user: &OwnedUserId) -> Option<String> {
     ephemeral(sync, room, "m.receipt").iter().find_map(|e| {
-        e["content"].as_object()?.iter().find_map(|(event, types)| {
-            types["m.read"]
-                .get(user.as_str())
-                .map(|_| event.clone())
-        })
+        e["content"]
+            .as_object()?
+            .iter()
+            .find_map(|(event, types)| types["m.read"].get(user.as_str()).map(|_| event.clone()))
     })
 }
 
@@ -166,7 +165,9 @@ async fn typing_receipts_and_presence_go_out(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{answer}");
     watch
-        .until(30, "bob sees alice typing", |sync| {
+        // The first transaction from A may be retried (with backoff) when
+        // B is slow to fetch A's keys on a loaded machine.
+        .until(90, "bob sees alice typing", |sync| {
             typing(sync, &room_id) == Some(json!([alice_id]))
         })
         .await;
@@ -309,16 +310,16 @@ async fn remote_profile_is_read_through_the_other_server(backend: Backend) {
         "/_matrix/client/v3/profile/{}",
         support::federation::encode(&format!("@nobody:{}", a.server_name))
     );
-    let (status, answer) = b.call(Some(&token(&bob)), "GET", &nobody, Value::Null).await;
+    let (status, answer) = b
+        .call(Some(&token(&bob)), "GET", &nobody, Value::Null)
+        .await;
     assert_eq!(status, 404, "{answer}");
 }
 
 /// Bob's key query for Alice, through B.
 async fn alice_devices_seen_by_bob(bob: &Client, alice_id: &OwnedUserId) -> Vec<OwnedDeviceId> {
     let mut request = get_keys::v3::Request::new();
-    request
-        .device_keys
-        .insert(alice_id.clone(), Vec::new());
+    request.device_keys.insert(alice_id.clone(), Vec::new());
     let answer = bob.send(request).await.unwrap();
     answer
         .device_keys

@@ -318,13 +318,7 @@ impl DeviceStore for SqlStore {
         .bind(keep_id)
         .fetch_all(&mut *tx)
         .await?;
-        delete_device_rows(
-            &mut tx,
-            user_id,
-            "device_id <> $2",
-            keep_id,
-        )
-        .await?;
+        delete_device_rows(&mut tx, user_id, "device_id <> $2", keep_id).await?;
         let bump = self
             .bump_device_list_by(&mut tx, user_id, deleted.len())
             .await?;

@@ -125,7 +125,9 @@ impl Devices {
             .into_iter()
             .map(|d| (d, DeviceChange::Deleted))
             .collect();
-        outbound.queue_device_list_updates(user, bump, changes).await
+        outbound
+            .queue_device_list_updates(user, bump, changes)
+            .await
     }
 
     /// Device list changes reach the user and everyone sharing a room

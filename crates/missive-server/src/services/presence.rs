@@ -116,8 +116,8 @@ impl Presence {
             last_active_ts: now_ms(),
         };
         self.write(&record).await?;
-        let changed = current
-            .is_none_or(|c| c.state != record.state || c.status_msg != record.status_msg);
+        let changed =
+            current.is_none_or(|c| c.state != record.state || c.status_msg != record.status_msg);
         if changed {
             self.send_to_servers(&record).await?;
         }
@@ -213,8 +213,11 @@ impl Presence {
         let user = OwnedUserId::try_from(record.user_id.as_str())
             .map_err(|e| ApiError::Internal(format!("stored user ID: {e}")))?;
         let ago = UInt::try_from((now_ms() - record.last_active_ts).max(0)).unwrap_or_default();
-        let mut update =
-            PresenceUpdate::new(user.clone(), PresenceState::from(record.state.as_str()), ago);
+        let mut update = PresenceUpdate::new(
+            user.clone(),
+            PresenceState::from(record.state.as_str()),
+            ago,
+        );
         update.status_msg = record.status_msg.clone();
         update.currently_active = record.state == "online";
         let edu = Edu::Presence(PresenceContent::new(vec![update]));

@@ -235,7 +235,10 @@ pub async fn device_lifecycle_is_a_device_list_change(store: SqlStore) {
             (all.pos.get(), all.pos.get() - 1)
         ]
     );
-    assert_eq!(store.device_list_stream_id(bob).await.unwrap(), all.pos.get());
+    assert_eq!(
+        store.device_list_stream_id(bob).await.unwrap(),
+        all.pos.get()
+    );
 }
 
 pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {
