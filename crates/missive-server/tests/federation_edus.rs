@@ -4,7 +4,8 @@
 //! transaction: typing (started and stopped), a public read receipt (a
 //! private one stays on A), a presence change with a status message, and
 //! the deletion of one of her devices (B's copy of her device list loses
-//! it). Bob's client also reads Alice's profile through B.
+//! it), a rename and a new master key (`m.signing_key_update`). Bob's
+//! client also reads Alice's profile through B.
 
 // Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
 // #[test] functions, not the helpers an integration test crate shares.
@@ -329,8 +330,9 @@ async fn alice_devices_seen_by_bob(bob: &Client, alice_id: &OwnedUserId) -> Vec<
 }
 
 /// Alice signs in on a second device, which B learns of; she deletes it:
-/// B's copy of her list loses it (it answers Bob from that copy even with
-/// A gone).
+/// B's copy of her list loses it; she renames the other one and uploads a
+/// master key: B hears of both (it answers Bob from its copy even with A
+/// gone).
 async fn a_deleted_device_reaches_the_other_server(backend: Backend) {
     let (mut a, b, alice, bob, _room_id) = shared_room(backend).await;
     let alice_id = user_of(&alice);
@@ -377,10 +379,69 @@ async fn a_deleted_device_reaches_the_other_server(backend: Backend) {
     let devices = alice_devices_seen_by_bob(&bob, &alice_id).await;
     assert!(!devices.contains(&second_device), "{devices:?}");
     assert!(devices.contains(&first_device), "{devices:?}");
+
+    // A rename: no name goes out, but B hears of a change.
+    let path = format!("/_matrix/client/v3/devices/{first_device}");
+    let (status, answer) = a
+        .call(
+            Some(&token(&alice)),
+            "PUT",
+            &path,
+            json!({ "display_name": "laptop" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    watch
+        .until(30, "bob told of alice's rename", |sync| {
+            sync["device_lists"]["changed"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|u| u == alice_id.as_str()))
+        })
+        .await;
+
+    // A master key alone (no device signed with it): only A's
+    // `m.signing_key_update` can bring it to B's copy.
+    let master_public = "bWFzdGVyIGtleSBvZiBhbGljZSwgZm9yIHRoZSB0ZXN0";
+    let master = json!({
+        "user_id": alice_id,
+        "usage": ["master"],
+        "keys": { format!("ed25519:{master_public}"): master_public },
+    });
+    let (status, answer) = a
+        .call(
+            Some(&token(&alice)),
+            "POST",
+            "/_matrix/client/v3/keys/device_signing/upload",
+            json!({ "master_key": master }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    watch
+        .until(30, "bob told of alice's master key", |sync| {
+            sync["device_lists"]["changed"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|u| u == alice_id.as_str()))
+        })
+        .await;
+
     // B kept the list whole: with A gone it still answers, the same.
     a.kill();
     let devices = alice_devices_seen_by_bob(&bob, &alice_id).await;
     assert_eq!(devices, [first_device], "B's copy of alice's devices");
+    let (status, answer) = b
+        .call(
+            Some(&token(&bob)),
+            "POST",
+            "/_matrix/client/v3/keys/query",
+            json!({ "device_keys": { alice_id.as_str(): [] } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["master_keys"][alice_id.as_str()]["keys"],
+        master["keys"],
+        "{answer}"
+    );
 }
 
 both_backends!(
