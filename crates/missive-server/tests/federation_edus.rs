@@ -4,8 +4,9 @@
 //! transaction: typing (started and stopped), a public read receipt (a
 //! private one stays on A), a presence change with a status message, and
 //! the deletion of one of her devices (B's copy of her device list loses
-//! it), a rename and a new master key (`m.signing_key_update`). Bob's
-//! client also reads Alice's profile through B.
+//! it), a rename and a new master key (`m.signing_key_update`); with
+//! presence off on A, no presence. Bob's client also reads Alice's
+//! profile through B.
 
 // Test code throughout: allow-unwrap-in-tests (clippy.toml) covers only
 // #[test] functions, not the helpers an integration test crate shares.
@@ -29,11 +30,17 @@ use support::{Backend, PASSWORD, TestServer, sync_until};
 /// Two federating servers; Alice (A) has a public room Bob (B) joined.
 /// A logs every request it answers.
 async fn shared_room(backend: Backend) -> (TestServer, TestServer, Client, Client, OwnedRoomId) {
-    let a = TestServer::start_federating(
-        backend,
-        &[("MISSIVE_LOG", "info,sqlx=warn,tower_http::trace=debug")],
-    )
-    .await;
+    shared_room_with(backend, &[]).await
+}
+
+/// [`shared_room`] with A's settings `env`.
+async fn shared_room_with(
+    backend: Backend,
+    env: &[(&str, &str)],
+) -> (TestServer, TestServer, Client, Client, OwnedRoomId) {
+    let mut a_env = vec![("MISSIVE_LOG", "info,sqlx=warn,tower_http::trace=debug")];
+    a_env.extend_from_slice(env);
+    let a = TestServer::start_federating(backend, &a_env).await;
     let b = TestServer::start_federating(backend, &[]).await;
     let alice = a.register("alice").await;
     let bob = b.register("bob").await;
@@ -283,6 +290,59 @@ async fn typing_receipts_and_presence_go_out(backend: Backend) {
     );
 }
 
+/// With presence off on A, Alice's presence stays there: Bob's server
+/// has none for her once her later typing notice has come through.
+async fn no_presence_goes_out_when_disabled(backend: Backend) {
+    let (a, b, alice, bob, room_id) =
+        shared_room_with(backend, &[("MISSIVE_PRESENCE", "off")]).await;
+    let alice_id = user_of(&alice);
+    let alice_token = token(&alice);
+    let mut watch = Watcher::new(&b, &bob).await;
+    let presence_path = format!(
+        "/_matrix/client/v3/presence/{}/status",
+        support::federation::encode(alice_id.as_str())
+    );
+    let (status, answer) = a
+        .call(
+            Some(&alice_token),
+            "PUT",
+            &presence_path,
+            json!({ "presence": "online", "status_msg": "here" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let typing_path = format!(
+        "/_matrix/client/v3/rooms/{}/typing/{}",
+        support::federation::encode(room_id.as_str()),
+        support::federation::encode(alice_id.as_str()),
+    );
+    let (status, answer) = a
+        .call(
+            Some(&alice_token),
+            "PUT",
+            &typing_path,
+            json!({ "typing": true, "timeout": 30000 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut presence_seen = false;
+    watch
+        .until(30, "bob sees alice typing", |sync| {
+            presence_seen |= sync["presence"]["events"]
+                .as_array()
+                .is_some_and(|events| events.iter().any(|e| e["sender"] == alice_id.as_str()));
+            typing(sync, &room_id) == Some(json!([alice_id]))
+        })
+        .await;
+    assert!(!presence_seen, "alice's presence reached B");
+    let (status, answer) = b
+        .call(Some(&token(&bob)), "GET", &presence_path, Value::Null)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["presence"], "offline", "{answer}");
+    assert!(answer.get("status_msg").is_none(), "{answer}");
+}
+
 /// Bob's client reads Alice's profile through B (`query/profile`).
 async fn remote_profile_is_read_through_the_other_server(backend: Backend) {
     let (a, b, alice, bob, _room_id) = shared_room(backend).await;
@@ -467,6 +527,7 @@ async fn a_deleted_device_reaches_the_other_server(backend: Backend) {
 
 both_backends!(
     typing_receipts_and_presence_go_out => typing_receipts_and_presence_go_out,
+    no_presence_goes_out_when_disabled => no_presence_goes_out_when_disabled,
     remote_profile_is_read_through_the_other_server => remote_profile_is_read_through_the_other_server,
     a_deleted_device_reaches_the_other_server => a_deleted_device_reaches_the_other_server,
 );
