@@ -124,7 +124,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
     let flow_id = request.flow_id().to_owned();
 
     sync_until(
-        &[&bob],
+        &[bob],
         20,
         "bob receives the verification request",
         || async {
@@ -141,7 +141,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .await
         .unwrap();
     bob_request.accept().await.expect("bob accepts");
-    sync_until(&[&alice], 20, "alice sees bob ready", || async {
+    sync_until(&[alice], 20, "alice sees bob ready", || async {
         request.is_ready()
     })
     .await;
@@ -151,7 +151,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .expect("start SAS")
         .expect("SAS started");
 
-    sync_until(&[&bob], 20, "bob sees the SAS start", || async {
+    sync_until(&[bob], 20, "bob sees the SAS start", || async {
         bob.encryption()
             .get_verification(&alice_id, &flow_id)
             .await
@@ -166,7 +166,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
         .and_then(|v| v.sas())
         .unwrap();
     bob_sas.accept().await.expect("bob accepts SAS");
-    sync_until(&[&alice, &bob], 20, "both show emoji", || async {
+    sync_until(&[alice, bob], 20, "both show emoji", || async {
         alice_sas.emoji().is_some() && bob_sas.emoji().is_some()
     })
     .await;
@@ -185,7 +185,7 @@ pub async fn verify_with_emoji(alice: &Client, bob: &Client) {
 
     alice_sas.confirm().await.expect("alice confirms");
     bob_sas.confirm().await.expect("bob confirms");
-    sync_until(&[&alice, &bob], 20, "verification completes", || async {
+    sync_until(&[alice, bob], 20, "verification completes", || async {
         alice_sas.is_done() && bob_sas.is_done()
     })
     .await;
