@@ -101,21 +101,26 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         notifier.follow(positions);
     }
     let limiter = Limiter::new(&config.rate_limits);
+    let federation = federation_service(&config, &server_name, federation_key, store.clone());
     let accounts = Accounts::new(
         store.clone(),
         server_name.clone(),
         limiter.clone(),
         notifier.clone(),
-    );
+    )
+    .with_outbound(federation.outbound().cloned());
     let reader = Reader::new(store.clone());
-    let federation = federation_service(&config, &server_name, federation_key, store.clone());
     let rooms = Rooms::new(
         store.clone(),
         Signer { server_name, key },
         notifier.clone(),
         federation.outbound().cloned(),
     );
-    let devices = Devices::new(store.clone(), notifier.clone());
+    let devices = Devices::new(
+        store.clone(),
+        notifier.clone(),
+        federation.outbound().cloned(),
+    );
     let e2ee = E2ee::new(
         store.clone(),
         notifier.clone(),
@@ -157,8 +162,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     services::search::backfill::start(store.clone());
     let account_data = AccountData::new(store.clone(), notifier.clone());
     let push_rules = PushRules::new(store.clone(), notifier.clone());
-    let presence = Presence::new(store.clone(), notifier.clone(), config.presence);
-    let ephemeral = Ephemeral::new(store.clone(), reader.clone(), rooms.clone());
+    let presence = Presence::new(
+        store.clone(),
+        notifier.clone(),
+        config.presence,
+        federation.outbound().cloned(),
+    );
+    let ephemeral = Ephemeral::new(
+        store.clone(),
+        reader.clone(),
+        rooms.clone(),
+        federation.outbound().cloned(),
+    );
     let remote_keys = services::federation::remote_keys::RemoteKeys::new(
         store.clone(),
         federation.clone(),

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 
-use crate::{SqlStore, StoreResult, StreamPos};
+use crate::{DeviceListBump, SqlStore, StoreResult};
 
 /// A user's device (one login session).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub trait DeviceStore: Send + Sync {
         &self,
         device: DeviceRecord,
         token_hash: &str,
-    ) -> StoreResult<Option<StreamPos>>;
+    ) -> StoreResult<Option<DeviceListBump>>;
     /// Creates or updates a device that has no access token (a dehydrated
     /// device waiting on the server).
     async fn upsert_device(&self, device: DeviceRecord) -> StoreResult<()>;
@@ -68,21 +68,22 @@ pub trait DeviceStore: Send + Sync {
         user_id: &UserId,
         device_id: &DeviceId,
         name: &str,
-    ) -> StoreResult<Option<StreamPos>>;
-    /// Deletes the devices and all their tokens; returns the position of
-    /// the device-list change (none if no device was named).
+    ) -> StoreResult<Option<DeviceListBump>>;
+    /// Deletes the devices and all their tokens; returns the device-list
+    /// changes, one per named device in order (none if none was named).
     async fn delete_devices(
         &self,
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
-    ) -> StoreResult<Option<StreamPos>>;
+    ) -> StoreResult<Option<DeviceListBump>>;
     /// Deletes every device and token of the user except `keep`; returns
-    /// the position of the device-list change.
+    /// the devices deleted and the device-list changes, one per device
+    /// deleted in that order (one when there was none).
     async fn delete_all_devices(
         &self,
         user_id: &UserId,
         keep: Option<&DeviceId>,
-    ) -> StoreResult<StreamPos>;
+    ) -> StoreResult<(Vec<String>, DeviceListBump)>;
     async fn touch_device(
         &self,
         user_id: &UserId,
@@ -108,7 +109,7 @@ impl DeviceStore for SqlStore {
         &self,
         device: DeviceRecord,
         token_hash: &str,
-    ) -> StoreResult<Option<StreamPos>> {
+    ) -> StoreResult<Option<DeviceListBump>> {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip) \
@@ -126,7 +127,7 @@ impl DeviceStore for SqlStore {
         let pos = if inserted {
             let user = <&UserId>::try_from(device.user_id.as_str())
                 .map_err(|e| crate::StoreError::corrupt(format!("user ID: {e}")))?;
-            Some(self.bump_device_list(&mut tx, user).await?)
+            Some(self.bump_device_list_by(&mut tx, user, 1).await?)
         } else {
             // A known device signing in again: its name stays.
             sqlx::query(
@@ -261,7 +262,7 @@ impl DeviceStore for SqlStore {
         user_id: &UserId,
         device_id: &DeviceId,
         name: &str,
-    ) -> StoreResult<Option<StreamPos>> {
+    ) -> StoreResult<Option<DeviceListBump>> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
@@ -274,49 +275,57 @@ impl DeviceStore for SqlStore {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let pos = self.bump_device_list(&mut tx, user_id).await?;
+        let bump = self.bump_device_list_by(&mut tx, user_id, 1).await?;
         tx.commit().await?;
-        Ok(Some(pos))
+        Ok(Some(bump))
     }
 
     async fn delete_devices(
         &self,
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
-    ) -> StoreResult<Option<StreamPos>> {
+    ) -> StoreResult<Option<DeviceListBump>> {
         let mut tx = self.begin().await?;
         for device_id in device_ids {
             delete_device_rows(&mut tx, user_id, "device_id = $2", device_id.as_str()).await?;
         }
-        let pos = if device_ids.is_empty() {
+        let bump = if device_ids.is_empty() {
             None
         } else {
-            Some(self.bump_device_list(&mut tx, user_id).await?)
+            Some(
+                self.bump_device_list_by(&mut tx, user_id, device_ids.len())
+                    .await?,
+            )
         };
         tx.commit().await?;
         self.caches.tokens.forget_all();
         self.caches.pushers_changed(None);
-        Ok(pos)
+        Ok(bump)
     }
 
     async fn delete_all_devices(
         &self,
         user_id: &UserId,
         keep: Option<&DeviceId>,
-    ) -> StoreResult<StreamPos> {
+    ) -> StoreResult<(Vec<String>, DeviceListBump)> {
         let mut tx = self.begin().await?;
-        delete_device_rows(
-            &mut tx,
-            user_id,
-            "device_id <> $2",
-            keep.map_or("", DeviceId::as_str),
+        let keep_id = keep.map_or("", DeviceId::as_str);
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "SELECT device_id FROM devices WHERE user_id = $1 AND device_id <> $2 \
+             ORDER BY device_id",
         )
+        .bind(user_id.as_str())
+        .bind(keep_id)
+        .fetch_all(&mut *tx)
         .await?;
-        let pos = self.bump_device_list(&mut tx, user_id).await?;
+        delete_device_rows(&mut tx, user_id, "device_id <> $2", keep_id).await?;
+        let bump = self
+            .bump_device_list_by(&mut tx, user_id, deleted.len())
+            .await?;
         tx.commit().await?;
         self.caches.tokens.forget_all();
         self.caches.pushers_changed(None);
-        Ok(pos)
+        Ok((deleted, bump))
     }
 
     async fn touch_device(

@@ -20,6 +20,28 @@ pub struct OneTimeKey {
     pub key_json: String,
 }
 
+/// Changes of a local user's device list as other servers are told of
+/// them (`m.device_list_update`): one stream ID per changed device, from
+/// `first` to `pos`, each update's `prev_id` the one before it, the first
+/// one's the user's change before them all (`prev`, 0 if none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceListBump {
+    /// The user's previous change (0: none).
+    pub prev: i64,
+    /// The first change's stream ID.
+    pub first: i64,
+    /// The last change's: the user's device list is current at it.
+    pub pos: StreamPos,
+}
+
+impl DeviceListBump {
+    /// Each change's `(stream_id, prev_id)`, in order.
+    pub fn chain(&self) -> impl Iterator<Item = (i64, i64)> + use<> {
+        let (prev, first) = (self.prev, self.first);
+        (first..=self.pos.get()).map(move |id| (id, if id == first { prev } else { id - 1 }))
+    }
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Stores a device's identity keys (replacing them) and announces the
@@ -29,7 +51,7 @@ pub trait KeyStore: Send + Sync {
         user_id: &UserId,
         device_id: &DeviceId,
         key_json: &str,
-    ) -> StoreResult<StreamPos>;
+    ) -> StoreResult<DeviceListBump>;
     /// The user's device keys, for all devices or the listed ones.
     async fn device_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>>;
     /// Adds one-time keys. `AlreadyExists` if a key ID is reused with
@@ -100,9 +122,29 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         user_id: &UserId,
     ) -> StoreResult<StreamPos> {
+        Ok(self.bump_device_list_by(tx, user_id, 1).await?.pos)
+    }
+
+    /// Records `n` (at least 1) successive changes of the user's device
+    /// list, one position each: a change per device, as other servers
+    /// are told of them.
+    pub(crate) async fn bump_device_list_by(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        user_id: &UserId,
+        n: usize,
+    ) -> StoreResult<DeviceListBump> {
+        let n = n.max(1);
+        // Taking the positions locks the stream counter until commit, so
+        // the previous change read next is the one right before these.
         let pos = self
-            .next_positions(tx, 1, crate::StreamKind::DeviceLists)
+            .next_positions(tx, n, crate::StreamKind::DeviceLists)
             .await?;
+        let prev: Option<i64> =
+            sqlx::query_scalar("SELECT stream_pos FROM device_list_changes WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
         sqlx::query(
             "INSERT INTO device_list_changes (user_id, stream_pos) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO UPDATE SET stream_pos = excluded.stream_pos",
@@ -111,7 +153,12 @@ impl SqlStore {
         .bind(pos)
         .execute(&mut **tx)
         .await?;
-        Ok(pos)
+        let n = i64::try_from(n).map_err(|_| StoreError::corrupt("too many devices"))?;
+        Ok(DeviceListBump {
+            prev: prev.unwrap_or(0),
+            first: pos.get() - n + 1,
+            pos,
+        })
     }
 }
 
@@ -122,7 +169,7 @@ impl KeyStore for SqlStore {
         user_id: &UserId,
         device_id: &DeviceId,
         key_json: &str,
-    ) -> StoreResult<StreamPos> {
+    ) -> StoreResult<DeviceListBump> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO device_keys (user_id, device_id, key_json) VALUES ($1, $2, $3) \
@@ -133,9 +180,9 @@ impl KeyStore for SqlStore {
         .bind(key_json)
         .execute(&mut *tx)
         .await?;
-        let pos = self.bump_device_list(&mut tx, user_id).await?;
+        let bump = self.bump_device_list_by(&mut tx, user_id, 1).await?;
         tx.commit().await?;
-        Ok(pos)
+        Ok(bump)
     }
 
     async fn device_keys(&self, user_id: &UserId) -> StoreResult<BTreeMap<String, String>> {

@@ -73,7 +73,7 @@ pub use federation_outbox::{
 };
 pub use filters::FilterStore;
 pub use identity::{IdentityStore, ThirdPartyInvite};
-pub use keys::{KeyStore, OneTimeKey};
+pub use keys::{DeviceListBump, KeyStore, OneTimeKey};
 pub use media::{MediaRecord, MediaStore, ThumbnailRecord};
 pub use openid::OpenIdStore;
 pub use pool::{Backend, SqlStore, StoreOptions};

@@ -21,7 +21,12 @@ use tokio::sync::Semaphore;
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{audience, notifier::Notifier, rate_limit::Limiter},
+    services::{
+        audience,
+        federation::outbound::{DeviceChange, Outbound},
+        notifier::Notifier,
+        rate_limit::Limiter,
+    },
     time::now_ms,
 };
 
@@ -57,6 +62,8 @@ pub struct Accounts {
     last_touched: Arc<Mutex<HashMap<(String, String), i64>>>,
     /// A new device is a device-list change the user's contacts hear of.
     notifier: Notifier,
+    /// And their servers; `None` when federation is off.
+    outbound: Option<Outbound>,
 }
 
 /// A device's "last seen" is refreshed at most this often.
@@ -75,9 +82,18 @@ impl Accounts {
             server_name,
             limiter,
             notifier,
+            outbound: None,
             hashing: Arc::new(Semaphore::new(cores)),
             last_touched: Arc::default(),
         }
+    }
+
+    /// Tells the servers sharing a room with a user about their new
+    /// devices through `outbound`.
+    #[must_use]
+    pub fn with_outbound(mut self, outbound: Option<Outbound>) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     async fn hash(&self, password: &str) -> ApiResult<String> {
@@ -338,8 +354,16 @@ impl Accounts {
                 &hash_token(&access_token),
             )
             .await?;
-        if let Some(pos) = new_device {
-            audience::announce_to_sharing(&self.store, &self.notifier, pos, user_id.as_str()).await;
+        if let Some(bump) = new_device {
+            audience::announce_to_sharing(&self.store, &self.notifier, bump.pos, user_id.as_str())
+                .await;
+            // No keys yet (they follow, as the next update of the list).
+            if let Some(outbound) = &self.outbound {
+                let changes = vec![(device_id.clone(), DeviceChange::Keys(None))];
+                outbound
+                    .queue_device_list_updates(user_id, bump, changes)
+                    .await?;
+            }
         }
         Ok(Session {
             access_token,

@@ -1,16 +1,22 @@
 //! A user's devices and sessions: listing, renaming, and ending them. A
 //! rename or a device's end (which removes its keys and pending messages)
 //! records a device-list change in the store's one transaction, announced
-//! here right after to everyone sharing a room with the user.
+//! here right after to everyone sharing a room with the user, and to
+//! their servers (`m.device_list_update`, one per device).
 
 use std::sync::Arc;
 
-use missive_store::{DeviceRecord, DeviceStore, SqlStore};
+use missive_store::{DeviceListBump, DeviceRecord, DeviceStore, KeyStore, SqlStore};
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{accounts::Identity, audience, notifier::Notifier},
+    services::{
+        accounts::Identity,
+        audience,
+        federation::outbound::{DeviceChange, Outbound, served_keys},
+        notifier::Notifier,
+    },
 };
 
 /// Longest device display name, in bytes.
@@ -20,11 +26,18 @@ const MAX_DEVICE_NAME_BYTES: usize = 512;
 pub struct Devices {
     store: Arc<SqlStore>,
     notifier: Notifier,
+    /// Where device-list changes go to other servers; `None` when
+    /// federation is off.
+    outbound: Option<Outbound>,
 }
 
 impl Devices {
-    pub fn new(store: Arc<SqlStore>, notifier: Notifier) -> Self {
-        Self { store, notifier }
+    pub fn new(store: Arc<SqlStore>, notifier: Notifier, outbound: Option<Outbound>) -> Self {
+        Self {
+            store,
+            notifier,
+            outbound,
+        }
     }
 
     /// The user's devices, by device ID.
@@ -59,12 +72,22 @@ impl Devices {
         if name.len() > MAX_DEVICE_NAME_BYTES {
             return Err(ApiError::invalid_param("display name too long"));
         }
-        let pos = self
+        let bump = self
             .store
             .rename_device(user, device, name)
             .await?
             .ok_or_else(|| ApiError::not_found("device not found"))?;
-        self.announce(pos, user).await;
+        self.announce(bump.pos, user).await;
+        // Other servers are not told names, but the change keeps their
+        // copy of the list's stream IDs unbroken.
+        if let Some(outbound) = &self.outbound {
+            let keys = self.store.device_keys(user).await?;
+            let keys = keys.get(device.as_str()).and_then(|k| served_keys(k));
+            let changes = vec![(device.to_owned(), DeviceChange::Keys(keys))];
+            outbound
+                .queue_device_list_updates(user, bump, changes)
+                .await?;
+        }
         Ok(())
     }
 
@@ -72,17 +95,39 @@ impl Devices {
     /// and queued messages go with them).
     pub async fn delete(&self, user: &UserId, devices: &[&DeviceId]) -> ApiResult<()> {
         let ids: Vec<OwnedDeviceId> = devices.iter().map(|d| (*d).to_owned()).collect();
-        if let Some(pos) = self.store.delete_devices(user, &ids).await? {
-            self.announce(pos, user).await;
+        if let Some(bump) = self.store.delete_devices(user, &ids).await? {
+            self.announce(bump.pos, user).await;
+            self.send_deletions(user, bump, ids).await?;
         }
         Ok(())
     }
 
     /// Ends every session of the user, except `keep`'s.
     pub async fn delete_all(&self, user: &UserId, keep: Option<&DeviceId>) -> ApiResult<()> {
-        let pos = self.store.delete_all_devices(user, keep).await?;
-        self.announce(pos, user).await;
-        Ok(())
+        let (deleted, bump) = self.store.delete_all_devices(user, keep).await?;
+        self.announce(bump.pos, user).await;
+        let ids = deleted.into_iter().map(OwnedDeviceId::from).collect();
+        self.send_deletions(user, bump, ids).await
+    }
+
+    /// Tells the servers sharing a room with `user` that these devices
+    /// are gone (deleted at `bump`'s stream IDs, in order).
+    async fn send_deletions(
+        &self,
+        user: &UserId,
+        bump: DeviceListBump,
+        devices: Vec<OwnedDeviceId>,
+    ) -> ApiResult<()> {
+        let Some(outbound) = &self.outbound else {
+            return Ok(());
+        };
+        let changes = devices
+            .into_iter()
+            .map(|d| (d, DeviceChange::Deleted))
+            .collect();
+        outbound
+            .queue_device_list_updates(user, bump, changes)
+            .await
     }
 
     /// Device list changes reach the user and everyone sharing a room

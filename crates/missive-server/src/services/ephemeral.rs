@@ -1,15 +1,24 @@
 //! Typing notices, read receipts and the fully-read marker: each stored
-//! and announced to whom it concerns in one method.
+//! and announced to whom it concerns in one method (a local user's typing
+//! and public receipts also to the other servers in the room).
 
 use std::{sync::Arc, time::Duration};
 
+use std::collections::BTreeMap;
+
 use missive_store::{AccountDataStore, ReceiptRecord, ReceiptStore, SqlStore, TypingStore};
-use ruma::{EventId, RoomId, UserId, events::receipt::ReceiptThread};
+use ruma::{
+    EventId, MilliSecondsSinceUnixEpoch, RoomId, UInt, UserId,
+    api::federation::transactions::edu::{
+        Edu, ReceiptContent, ReceiptData, ReceiptMap, TypingContent,
+    },
+    events::receipt::{Receipt, ReceiptThread},
+};
 use serde_json::json;
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{reader::Reader, rooms::Rooms},
+    services::{federation::outbound::Outbound, reader::Reader, rooms::Rooms},
     time::now_ms,
 };
 
@@ -25,15 +34,30 @@ pub struct Ephemeral {
     store: Arc<SqlStore>,
     reader: Reader,
     rooms: Rooms,
+    /// Where local users' typing and public receipts go to the room's
+    /// other servers; `None` when federation is off.
+    outbound: Option<Outbound>,
 }
 
 impl Ephemeral {
-    pub fn new(store: Arc<SqlStore>, reader: Reader, rooms: Rooms) -> Self {
+    pub fn new(
+        store: Arc<SqlStore>,
+        reader: Reader,
+        rooms: Rooms,
+        outbound: Option<Outbound>,
+    ) -> Self {
         Self {
             store,
             reader,
             rooms,
+            outbound,
         }
+    }
+
+    /// The outbound queue when `user` is local (another server's user's
+    /// typing and receipts came from their server: nothing goes back).
+    fn outbound_for(&self, user: &UserId) -> Option<&Outbound> {
+        self.outbound.as_ref().filter(|o| o.is_local(user))
     }
 
     /// Marks `user` as typing in the room for `timeout` (bounded), or
@@ -53,6 +77,14 @@ impl Ephemeral {
         self.rooms
             .notify_room(self.store.current_position().await?, room.as_str())
             .await;
+        if let Some(outbound) = self.outbound_for(user) {
+            let edu = Edu::Typing(TypingContent::new(
+                room.to_owned(),
+                user.to_owned(),
+                expires.is_some(),
+            ));
+            outbound.queue_edu_to_room(room, &edu).await?;
+        }
         Ok(())
     }
 
@@ -73,7 +105,7 @@ impl Ephemeral {
         }
         let event = self.reader.member_event(room, user, event_id).await?;
         // `main`, a thread root of the room, or none (the spec's 400).
-        let thread = match thread {
+        let thread_id = match thread {
             ReceiptThread::Unthreaded => "",
             ReceiptThread::Main => "main",
             ReceiptThread::Thread(root) => {
@@ -90,22 +122,42 @@ impl Ephemeral {
                 ));
             }
         };
+        let ts = now_ms();
         let moved = self
             .store
             .set_receipt(ReceiptRecord {
                 room_id: room.to_string(),
                 user_id: user.to_string(),
                 receipt_type: receipt_type.to_owned(),
-                thread_id: thread.to_owned(),
+                thread_id: thread_id.to_owned(),
                 event_id: event_id.to_string(),
                 event_order: event.stream_ordering,
-                ts: now_ms(),
+                ts,
             })
             .await?;
-        if moved {
-            self.rooms
-                .notify_room(self.store.current_position().await?, room.as_str())
-                .await;
+        if !moved {
+            return Ok(());
+        }
+        self.rooms
+            .notify_room(self.store.current_position().await?, room.as_str())
+            .await;
+        // A private receipt stays on this server.
+        if receipt_type == "m.read"
+            && let Some(outbound) = self.outbound_for(user)
+        {
+            let mut data = Receipt::new(MilliSecondsSinceUnixEpoch(
+                UInt::try_from(ts).unwrap_or_default(),
+            ));
+            data.thread = thread.clone();
+            let read = BTreeMap::from([(
+                user.to_owned(),
+                ReceiptData::new(data, vec![event_id.to_owned()]),
+            )]);
+            let edu = Edu::Receipt(ReceiptContent::new(BTreeMap::from([(
+                room.to_owned(),
+                ReceiptMap::new(read),
+            )])));
+            outbound.queue_edu_to_room(room, &edu).await?;
         }
         Ok(())
     }

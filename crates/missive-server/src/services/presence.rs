@@ -1,5 +1,8 @@
 //! Presence: a user's own `PUT /presence`, the "active" mark every sync
 //! makes, and `GET /presence` for those who share a room with the user.
+//! A local user's change of state or status message also goes to the
+//! servers sharing a room with them (`m.presence`); a mere refresh of the
+//! activity time does not (receivers count it from the last update).
 //!
 //! Every sync marks its user active (`set_presence` in the request), which
 //! needs the stored presence to decide whether to write. A user who syncs
@@ -15,12 +18,16 @@ use std::{
 };
 
 use missive_store::{EventStore, PresenceRecord, PresenceStore, SqlStore};
-use ruma::{UserId, presence::PresenceState};
+use ruma::{
+    OwnedUserId, UInt, UserId,
+    api::federation::transactions::edu::{Edu, PresenceContent, PresenceUpdate},
+    presence::PresenceState,
+};
 use serde_json::{Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{audience, notifier::Notifier},
+    services::{audience, federation::outbound::Outbound, notifier::Notifier},
     time::now_ms,
 };
 
@@ -59,15 +66,24 @@ pub struct Presence {
     enabled: bool,
     /// user -> (state, when this process last confirmed it in the store).
     confirmed: Arc<Mutex<HashMap<String, (String, i64)>>>,
+    /// Where local users' changes go to other servers; `None` when
+    /// federation is off.
+    outbound: Option<Outbound>,
 }
 
 impl Presence {
-    pub fn new(store: Arc<SqlStore>, notifier: Notifier, enabled: bool) -> Self {
+    pub fn new(
+        store: Arc<SqlStore>,
+        notifier: Notifier,
+        enabled: bool,
+        outbound: Option<Outbound>,
+    ) -> Self {
         Self {
             store,
             notifier,
             enabled,
             confirmed: Default::default(),
+            outbound,
         }
     }
 
@@ -92,13 +108,20 @@ impl Presence {
         {
             return Err(ApiError::invalid_param("status message too long"));
         }
-        self.write(&PresenceRecord {
+        let current = self.store.presence(user).await?;
+        let record = PresenceRecord {
             user_id: user.to_string(),
             state: state.as_str().to_owned(),
             status_msg,
             last_active_ts: now_ms(),
-        })
-        .await
+        };
+        self.write(&record).await?;
+        let changed =
+            current.is_none_or(|c| c.state != record.state || c.status_msg != record.status_msg);
+        if changed {
+            self.send_to_servers(&record).await?;
+        }
+        Ok(())
     }
 
     /// `target`'s presence as `by` may see it: their own, or that of
@@ -141,17 +164,22 @@ impl Presence {
             .store
             .presence(<&UserId>::try_from(user).map_err(|e| ApiError::Internal(e.to_string()))?)
             .await?;
-        let stale = current
-            .as_ref()
-            .is_none_or(|p| p.state != state || now - p.last_active_ts > REWRITE_ACTIVE_MS);
+        let changed = current.as_ref().is_none_or(|p| p.state != state);
+        let stale = changed
+            || current
+                .as_ref()
+                .is_some_and(|p| now - p.last_active_ts > REWRITE_ACTIVE_MS);
         if stale {
-            self.write(&PresenceRecord {
+            let record = PresenceRecord {
                 user_id: user.to_owned(),
                 state: state.to_owned(),
                 status_msg: current.and_then(|p| p.status_msg),
                 last_active_ts: now,
-            })
-            .await?;
+            };
+            self.write(&record).await?;
+            if changed {
+                self.send_to_servers(&record).await?;
+            }
         } else {
             self.remember(user, state, now);
         }
@@ -174,6 +202,26 @@ impl Presence {
         // Presence is seen by whoever shares a room with the user.
         audience::announce_to_sharing(&self.store, &self.notifier, pos, &record.user_id).await;
         Ok(())
+    }
+
+    /// Queues a local user's new presence (`m.presence`) for the servers
+    /// sharing a room with them.
+    async fn send_to_servers(&self, record: &PresenceRecord) -> ApiResult<()> {
+        let Some(outbound) = &self.outbound else {
+            return Ok(());
+        };
+        let user = OwnedUserId::try_from(record.user_id.as_str())
+            .map_err(|e| ApiError::Internal(format!("stored user ID: {e}")))?;
+        let ago = UInt::try_from((now_ms() - record.last_active_ts).max(0)).unwrap_or_default();
+        let mut update = PresenceUpdate::new(
+            user.clone(),
+            PresenceState::from(record.state.as_str()),
+            ago,
+        );
+        update.status_msg = record.status_msg.clone();
+        update.currently_active = record.state == "online";
+        let edu = Edu::Presence(PresenceContent::new(vec![update]));
+        outbound.queue_edu_to_sharing(&user, &edu).await
     }
 
     fn remember(&self, user: &str, state: &str, at: i64) {

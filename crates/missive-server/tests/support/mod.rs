@@ -71,6 +71,16 @@ fn psql(sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
+/// The server binary: `MISSIVE_TEST_SERVER_BIN` when set, else Cargo's.
+/// Worktrees sharing one target directory share Cargo's
+/// `target/debug/missive-server` too (each build overwrites it), so a test
+/// run may get another worktree's build; the variable names one's own
+/// (`target/debug/deps/missive_server-<hash>`).
+pub fn server_binary() -> std::ffi::OsString {
+    std::env::var_os("MISSIVE_TEST_SERVER_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_missive-server").into())
+}
+
 fn spawn(
     port: u16,
     data_dir: &std::path::Path,
@@ -82,7 +92,7 @@ fn spawn(
         .append(true)
         .open(data_dir.join("server.log"))
         .expect("log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
+    let mut cmd = Command::new(server_binary());
     cmd.env("MISSIVE_SERVER_NAME", "localhost")
         .env("MISSIVE_LISTEN", format!("127.0.0.1:{port}"))
         .env("MISSIVE_DATA_DIR", data_dir)
@@ -254,7 +264,7 @@ impl TestServer {
     /// Runs `missive-server admin ARGS` on this server's configuration
     /// (same data dir and database); returns (success, stdout + stderr).
     pub fn admin(&self, args: &[&str]) -> (bool, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive-server"));
+        let mut cmd = Command::new(server_binary());
         cmd.arg("admin")
             .args(args)
             .env("MISSIVE_SERVER_NAME", "localhost")

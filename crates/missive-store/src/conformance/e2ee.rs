@@ -183,13 +183,15 @@ pub async fn device_lifecycle_is_a_device_list_change(store: SqlStore) {
     };
 
     let before = store.current_position().await.unwrap();
-    let pos = store
+    let created = store
         .create_device_with_token(dev("B1"), "hb1")
         .await
         .unwrap()
         .expect("a new device is a change");
+    let pos = created.pos;
     assert!(pos > before);
     assert!(changed_after(before).await);
+    assert_eq!(created.chain().collect::<Vec<_>>(), [(pos.get(), 0)]);
     let again = store
         .create_device_with_token(dev("B1"), "hb2")
         .await
@@ -202,17 +204,41 @@ pub async fn device_lifecycle_is_a_device_list_change(store: SqlStore) {
         .await
         .unwrap()
         .expect("renamed");
-    assert!(renamed > pos && changed_after(pos).await);
+    assert!(renamed.pos > pos && changed_after(pos).await);
+    // Other servers are told each change's predecessor (`prev_id`).
+    assert_eq!(renamed.prev, pos.get());
 
     let deleted = store
         .delete_devices(bob, &["B1".into()])
         .await
         .unwrap()
         .expect("deleted");
-    assert!(deleted > renamed && changed_after(renamed).await);
+    assert!(deleted.pos > renamed.pos && changed_after(renamed.pos).await);
+    assert_eq!(deleted.prev, renamed.pos.get());
     assert_eq!(store.delete_devices(bob, &[]).await.unwrap(), None);
-    let all = store.delete_all_devices(bob, None).await.unwrap();
-    assert!(all > deleted && changed_after(deleted).await);
+    for d in ["B2", "B3"] {
+        store
+            .create_device_with_token(dev(d), &format!("h{d}"))
+            .await
+            .unwrap();
+    }
+    let before_all = store.device_list_stream_id(bob).await.unwrap();
+    let (gone, all) = store.delete_all_devices(bob, None).await.unwrap();
+    assert_eq!(gone, ["B2", "B3"]);
+    assert!(all.pos > deleted.pos && changed_after(deleted.pos).await);
+    // One stream ID per device deleted, chained.
+    let chain: Vec<_> = all.chain().collect();
+    assert_eq!(
+        chain,
+        [
+            (all.pos.get() - 1, before_all),
+            (all.pos.get(), all.pos.get() - 1)
+        ]
+    );
+    assert_eq!(
+        store.device_list_stream_id(bob).await.unwrap(),
+        all.pos.get()
+    );
 }
 
 pub async fn to_device_messages_wait_for_acknowledgement(store: SqlStore) {

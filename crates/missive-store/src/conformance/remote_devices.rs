@@ -113,5 +113,8 @@ pub async fn remote_device_lists_are_replaced_updated_and_forgotten(store: SqlSt
         .set_device_keys(alice, device_id!("A"), "{}")
         .await
         .unwrap();
-    assert_eq!(store.device_list_stream_id(alice).await.unwrap(), pos.get());
+    assert_eq!(
+        store.device_list_stream_id(alice).await.unwrap(),
+        pos.pos.get()
+    );
 }

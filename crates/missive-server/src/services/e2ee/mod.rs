@@ -7,15 +7,24 @@ mod one_time_keys;
 use std::{collections::BTreeMap, sync::Arc};
 
 use missive_store::{
-    DeviceStore, EventStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage,
+    DeviceListBump, DeviceStore, KeyStore, OneTimeKey, SqlStore, StreamPos, ToDeviceMessage,
     ToDeviceStore,
 };
-use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedServerName, UserId, serde::Base64};
+use ruma::{
+    CanonicalJsonObject, CanonicalJsonValue, OwnedServerName, UserId,
+    api::federation::transactions::edu::{Edu, SigningKeyUpdateContent},
+    encryption::CrossSigningKey,
+    serde::{Base64, Raw},
+};
 use serde_json::{Map, Value, json};
 
 use crate::{
     error::{ApiError, ApiResult},
-    services::{audience, federation::outbound::Outbound, notifier::Notifier},
+    services::{
+        audience,
+        federation::outbound::{DeviceChange, Outbound, served_keys},
+        notifier::Notifier,
+    },
 };
 
 /// The largest content of one to-device message, in bytes.
@@ -86,55 +95,52 @@ impl E2ee {
         if stored.get(device) == Some(&new_json) {
             return Ok(());
         }
-        let pos = self
+        let bump = self
             .store
             .set_device_keys(user, device.into(), &new_json)
             .await?;
-        self.announce_keys(pos, user.as_str()).await;
-        self.announce_device_to_servers(user, device, keys, pos)
+        self.announce_keys(bump.pos, user.as_str()).await;
+        self.send_device_to_servers(user, device, &new_json, bump)
             .await?;
         Ok(())
     }
 
     /// Tells the servers sharing a room with `user` about their device's
     /// new keys (`m.device_list_update`), so their users encrypt to it.
-    /// `prev_id` is left empty: the receiver applies the update as it is
-    /// (a receiver that misses one resyncs on the next gap it sees).
-    async fn announce_device_to_servers(
+    async fn send_device_to_servers(
         &self,
         user: &UserId,
         device: &str,
-        keys: &Value,
-        pos: StreamPos,
+        keys_json: &str,
+        bump: DeviceListBump,
     ) -> ApiResult<()> {
-        let Some(outbound) = &self.outbound else {
+        let Some(outbound) = self.outbound.as_ref().filter(|o| o.is_local(user)) else {
             return Ok(());
         };
-        let sharing = self.store.users_sharing_rooms_with(user).await?;
-        let servers = outbound.destinations(
-            sharing
-                .iter()
-                .filter_map(|u| u.split_once(':').map(|(_, server)| server)),
-        );
-        if servers.is_empty() {
+        let changes = vec![(device.into(), DeviceChange::Keys(served_keys(keys_json)))];
+        outbound
+            .queue_device_list_updates(user, bump, changes)
+            .await
+    }
+
+    /// Tells the servers sharing a room with `user` about their new
+    /// public cross-signing keys (`m.signing_key_update`; the
+    /// user-signing key is private to the user's server).
+    async fn send_cross_signing_to_servers(&self, user: &UserId) -> ApiResult<()> {
+        let Some(outbound) = self.outbound.as_ref().filter(|o| o.is_local(user)) else {
             return Ok(());
-        }
-        let servers: Vec<OwnedServerName> = servers
-            .iter()
-            .filter_map(|s| OwnedServerName::try_from(s.as_str()).ok())
-            .collect();
-        let edu = json!({
-            "edu_type": "m.device_list_update",
-            "content": {
-                "user_id": user,
-                "device_id": device,
-                "stream_id": pos.get(),
-                "prev_id": [],
-                "deleted": false,
-                "keys": keys,
-            },
-        });
-        outbound.queue_edu(&servers, &edu).await
+        };
+        let keys = self.store.cross_signing_keys(user).await?;
+        let raw = |ty: &str| {
+            keys.get(ty)
+                .and_then(|k| Raw::<CrossSigningKey>::from_json_string(k.clone()).ok())
+        };
+        let mut update = SigningKeyUpdateContent::new(user.to_owned());
+        update.master_key = raw("master");
+        update.self_signing_key = raw("self_signing");
+        outbound
+            .queue_edu_to_sharing(user, &Edu::SigningKeyUpdate(update))
+            .await
     }
 
     /// Parses `{"algorithm:id": key}` maps of one-time or fallback keys.
@@ -268,6 +274,9 @@ impl E2ee {
                 self.announce_keys(pos, user.as_str()).await;
             }
         }
+        if master.is_some() || self_signing.is_some() {
+            self.send_cross_signing_to_servers(user).await?;
+        }
         Ok(())
     }
 
@@ -376,15 +385,26 @@ impl E2ee {
             }
         }
         let json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let pos = match kind {
+        // A signature on a local user's key goes to the servers sharing a
+        // room with them (the helpers leave other servers' users alone).
+        match kind {
             None => {
-                self.store
+                let bump = self
+                    .store
                     .set_device_keys(target, key_id.into(), &json)
-                    .await?
+                    .await?;
+                self.announce_keys(bump.pos, target.as_str()).await;
+                self.send_device_to_servers(target, key_id, &json, bump)
+                    .await?;
             }
-            Some(ty) => self.store.set_cross_signing_key(target, &ty, &json).await?,
-        };
-        self.announce_keys(pos, target.as_str()).await;
+            Some(ty) => {
+                let pos = self.store.set_cross_signing_key(target, &ty, &json).await?;
+                self.announce_keys(pos, target.as_str()).await;
+                if ty != "user_signing" {
+                    self.send_cross_signing_to_servers(target).await?;
+                }
+            }
+        }
         Ok(())
     }
 

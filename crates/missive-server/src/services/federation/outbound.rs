@@ -9,8 +9,13 @@ use std::{
 };
 
 use missive_federation::Policy;
-use missive_store::{FederationOutboxStore, SqlStore};
-use ruma::{OwnedServerName, ServerName};
+use missive_store::{DeviceListBump, EventStore, FederationOutboxStore, PushTargetStore, SqlStore};
+use ruma::{
+    OwnedDeviceId, OwnedServerName, RoomId, ServerName, UInt, UserId,
+    api::federation::transactions::edu::{DeviceListUpdateContent, Edu},
+    encryption::DeviceKeys,
+    serde::Raw,
+};
 use tokio::sync::Notify;
 
 use crate::error::ApiResult;
@@ -123,6 +128,80 @@ impl Outbound {
         Ok(())
     }
 
+    /// Queues `edu` for the servers of the room's joined members (an
+    /// ephemeral event of the room: typing, a receipt).
+    pub async fn queue_edu_to_room(&self, room: &RoomId, edu: &Edu) -> ApiResult<()> {
+        let members = self.inner.store.push_targets(room.as_str()).await?;
+        let destinations =
+            self.destinations_of_members(members.iter().map(|m| m.user_id.as_str()), None);
+        self.queue_edu_to(&destinations, edu).await
+    }
+
+    /// Queues `edu` for the servers sharing a room with `user` (whoever
+    /// sees their presence and device list).
+    pub async fn queue_edu_to_sharing(&self, user: &UserId, edu: &Edu) -> ApiResult<()> {
+        let sharing = self.inner.store.users_sharing_rooms_with(user).await?;
+        let destinations = self.destinations_of_members(sharing.iter().map(String::as_str), None);
+        self.queue_edu_to(&destinations, edu).await
+    }
+
+    /// Queues an `m.device_list_update` per device of `changes` (in the
+    /// order of `bump`'s stream IDs) for the servers sharing a room with
+    /// `user`. Each carries the device's keys, if any, or `deleted`; never
+    /// its display name (other servers are not told device names, as
+    /// `GET /user/devices` does not tell them).
+    pub async fn queue_device_list_updates(
+        &self,
+        user: &UserId,
+        bump: DeviceListBump,
+        changes: Vec<(OwnedDeviceId, DeviceChange)>,
+    ) -> ApiResult<()> {
+        let sharing = self.inner.store.users_sharing_rooms_with(user).await?;
+        let destinations = self.destinations_of_members(sharing.iter().map(String::as_str), None);
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        for ((device, change), (stream_id, prev_id)) in changes.into_iter().zip(bump.chain()) {
+            let mut update = DeviceListUpdateContent::new(
+                user.to_owned(),
+                device,
+                UInt::try_from(stream_id).unwrap_or_default(),
+            );
+            // 0 is "no change before": nothing to have missed.
+            update.prev_id = UInt::try_from(prev_id)
+                .ok()
+                .filter(|p| *p > UInt::MIN)
+                .into_iter()
+                .collect();
+            match change {
+                DeviceChange::Keys(keys) => update.keys = keys,
+                DeviceChange::Deleted => update.deleted = Some(true),
+            }
+            self.queue_edu_to(&destinations, &Edu::DeviceListUpdate(update))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues `edu` for `destinations`, already filtered by
+    /// [`Outbound::destinations`].
+    async fn queue_edu_to(&self, destinations: &[String], edu: &Edu) -> ApiResult<()> {
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_string(edu)
+            .map_err(|e| crate::error::ApiError::Internal(format!("EDU not serialisable: {e}")))?;
+        self.inner.store.queue_edu(destinations, &json).await?;
+        self.wake(destinations);
+        Ok(())
+    }
+
+    /// Whether `user` is one of this server's (only their ephemeral
+    /// events go out: those of other servers' users came from there).
+    pub fn is_local(&self, user: &UserId) -> bool {
+        user.server_name() == self.inner.server_name
+    }
+
     /// Tells the sender that something was committed for `destinations`.
     pub fn wake(&self, destinations: &[String]) {
         if destinations.is_empty() {
@@ -167,4 +246,22 @@ impl Outbound {
     pub(super) async fn woken(&self) {
         self.inner.wake.notified().await;
     }
+}
+
+/// What became of a device, for [`Outbound::queue_device_list_updates`].
+pub enum DeviceChange {
+    /// New, renamed, or new keys: its keys as served, if it has any.
+    Keys(Option<Raw<DeviceKeys>>),
+    Deleted,
+}
+
+/// A device's stored keys as other servers get them: without `unsigned`
+/// (where its display name is served to local clients). `None` when
+/// unreadable.
+pub fn served_keys(json: &str) -> Option<Raw<DeviceKeys>> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("unsigned");
+    }
+    Raw::from_json_string(value.to_string()).ok()
 }
