@@ -9,7 +9,14 @@
 
 mod support;
 
-use matrix_sdk::{Client, ruma::OwnedRoomId};
+use matrix_sdk::{
+    Client,
+    ruma::{
+        OwnedRoomId,
+        api::client::receipt::create_receipt::v3::ReceiptType,
+        events::{receipt::ReceiptThread, room::member::MembershipState},
+    },
+};
 use support::{
     Backend, TestServer,
     e2ee::{encrypted_room, reads, send_encrypted},
@@ -21,12 +28,12 @@ use support::{
 /// room) and `guest`, each decrypted by the other side.
 async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
     let first = "Bonjour, ici le ministère hôte";
-    let sent = send_encrypted(host, room_id, first).await;
+    let from_host = send_encrypted(host, room_id, first).await;
     sync_until(
         &[guest],
         60,
         "the guest decrypts the host's message",
-        || async { reads(guest, room_id, &sent, first).await },
+        || async { reads(guest, room_id, &from_host, first).await },
     )
     .await;
     let reply = "Bien reçu, ici le ministère invité";
@@ -69,6 +76,82 @@ async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
                 .is_some_and(|m| m.display_name() == Some("Invité"))
         },
     )
+    .await;
+
+    // Typing and a read receipt of the guest reach the host.
+    let host_id = host.user_id().unwrap().to_owned();
+    let host_room = host.get_room(room_id).unwrap();
+    let (_guard, mut typing_updates) = host_room.subscribe_to_typing_notifications();
+    guest
+        .get_room(room_id)
+        .unwrap()
+        .typing_notice(true)
+        .await
+        .unwrap();
+    let mut typing = false;
+    for _ in 0..60 {
+        sync_once(host).await;
+        while let Ok(ids) = typing_updates.try_recv() {
+            typing |= ids.contains(&guest_id);
+        }
+        if typing {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(typing, "the guest's typing never reached the host");
+    guest
+        .get_room(room_id)
+        .unwrap()
+        .send_single_receipt(
+            ReceiptType::Read,
+            ReceiptThread::Unthreaded,
+            from_host.clone(),
+        )
+        .await
+        .unwrap();
+    sync_until(
+        &[host],
+        60,
+        "the host sees the guest's read receipt",
+        || async {
+            host_room
+                .load_user_receipt(
+                    matrix_sdk::ruma::events::receipt::ReceiptType::Read,
+                    ReceiptThread::Unthreaded,
+                    &guest_id,
+                )
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|(event_id, _)| event_id == from_host)
+        },
+    )
+    .await;
+
+    // Profiles of the other server's users are looked up through it.
+    let profile = guest
+        .account()
+        .fetch_user_profile_of(&host_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        profile.get("displayname"),
+        Some(&serde_json::json!(host_id.localpart()))
+    );
+
+    // The guest leaves; the host sees it.
+    guest.get_room(room_id).unwrap().leave().await.unwrap();
+    sync_until(&[host], 60, "the host sees the guest leave", || async {
+        let Some(room) = host.get_room(room_id) else {
+            return false;
+        };
+        room.get_member_no_sync(&guest_id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|m| *m.membership() == MembershipState::Leave)
+    })
     .await;
 }
 
