@@ -381,7 +381,45 @@ async fn a_server_denied_by_the_room_acl_cannot_join(backend: Backend) {
     );
 }
 
+/// Bob lists the public rooms of Alice's server through his own (GET and
+/// the filtered POST), and finds her published room there.
+async fn another_servers_public_rooms_are_listed(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register_token("bob").await;
+    let room_id = public_room(&alice, RoomVersionId::V11).await;
+    let (status, listed) = b
+        .call(
+            Some(&bob),
+            "GET",
+            &format!(
+                "/_matrix/client/v3/publicRooms?server={}",
+                encode(&a.server_name)
+            ),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["chunk"][0]["room_id"], room_id.as_str(), "{listed}");
+    assert_eq!(listed["chunk"][0]["name"], "Ministries");
+    let (status, filtered) = b
+        .call(
+            Some(&bob),
+            "POST",
+            &format!(
+                "/_matrix/client/v3/publicRooms?server={}",
+                encode(&a.server_name)
+            ),
+            serde_json::json!({ "filter": { "generic_search_term": "nothing like it" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{filtered}");
+    assert_eq!(filtered["chunk"], serde_json::json!([]), "{filtered}");
+}
+
 both_backends!(
+    another_servers_public_rooms_are_listed => another_servers_public_rooms_are_listed,
     a_server_denied_by_the_room_acl_cannot_join => a_server_denied_by_the_room_acl_cannot_join,
     a_user_joins_a_room_of_another_server_by_alias => a_user_joins_a_room_of_another_server_by_alias,
     servers_in_a_room_fetch_its_events_and_others_may_not => servers_in_a_room_fetch_its_events_and_others_may_not,

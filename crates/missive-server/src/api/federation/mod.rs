@@ -3,6 +3,7 @@
 //! [`FederationRequest`](crate::federation_request::FederationRequest);
 //! the key endpoints are unauthenticated by the spec.
 
+mod directory;
 mod events;
 mod keys;
 mod media;
@@ -57,6 +58,14 @@ pub fn router() -> Router<AppState> {
         openid::get_openid_userinfo,
     );
     let r = media_routes(r);
+    let r = route::<ruma::api::federation::directory::get_public_rooms::v1::Request, _, _>(
+        r,
+        directory::get_public_rooms,
+    );
+    let r = route::<ruma::api::federation::directory::get_public_rooms_filtered::v1::Request, _, _>(
+        r,
+        directory::get_public_rooms_filtered,
+    );
     r.fallback(|| async { ApiError::Unrecognized })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

@@ -41,10 +41,8 @@ impl Directory {
         limit: Option<UInt>,
         term: Option<&str>,
     ) -> ApiResult<PublicRoomsPage> {
-        if server.is_some_and(|s| s != self.server_name) {
-            return Err(ApiError::forbidden(
-                "federated room directories are not available",
-            ));
+        if let Some(server) = server.filter(|s| *s != self.server_name) {
+            return self.remote_public_rooms(server, since, limit, term).await;
         }
         let offset = since
             .and_then(|t| t.strip_prefix('o'))
@@ -121,4 +119,33 @@ fn summarise(room_id: OwnedRoomId, state: &[StoredEvent]) -> PublicRoomsChunk {
         .map_or(JoinRuleKind::Invite, |r| JoinRuleKind::from(r.as_str()));
     entry.room_type = text("m.room.create", "type").map(|t| RoomType::from(t.as_str()));
     entry
+}
+
+impl Directory {
+    /// Another server's public room directory, asked of it over
+    /// federation (`POST /_matrix/federation/v1/publicRooms`).
+    async fn remote_public_rooms(
+        &self,
+        server: &ServerName,
+        since: Option<&str>,
+        limit: Option<UInt>,
+        term: Option<&str>,
+    ) -> ApiResult<PublicRoomsPage> {
+        use ruma::api::federation::directory::get_public_rooms_filtered;
+        let client = self
+            .federation
+            .client()
+            .map_err(|_| ApiError::forbidden("other servers' room directories need federation"))?;
+        let mut request = get_public_rooms_filtered::v1::Request::new();
+        request.since = since.map(str::to_owned);
+        request.limit = limit;
+        request.filter.generic_search_term = term.map(str::to_owned);
+        let answer = client.send(server, request).await?;
+        Ok(PublicRoomsPage {
+            chunk: answer.chunk,
+            next_batch: answer.next_batch,
+            prev_batch: answer.prev_batch,
+            total: answer.total_room_count_estimate.unwrap_or_default(),
+        })
+    }
 }
