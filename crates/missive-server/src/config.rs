@@ -316,6 +316,11 @@ pub struct RateLimits {
     pub mail_per_minute: u32,
     /// ...after a burst of this many.
     pub mail_burst: u32,
+    /// Requests another server may make per second, sustained (each
+    /// transaction of up to 50 events and 100 EDUs is one)...
+    pub federation_per_second: u32,
+    /// ...after a burst of this many.
+    pub federation_burst: u32,
 }
 
 impl Default for RateLimits {
@@ -328,6 +333,8 @@ impl Default for RateLimits {
             register_per_minute: 10,
             mail_per_minute: 1,
             mail_burst: 5,
+            federation_per_second: 50,
+            federation_burst: 500,
         }
     }
 }

@@ -107,6 +107,7 @@ async fn verify(req: &http::Request<Bytes>, state: &AppState) -> Result<OwnedSer
     x_matrix
         .verify_request(req, ours, &keys)
         .map_err(|e| ApiError::Unauthorized(format!("invalid request signature: {e}")))?;
+    state.limiter.check_federation(x_matrix.origin.as_str())?;
     if let Some(outbound) = federation.outbound() {
         outbound.server_up(&x_matrix.origin);
     }

@@ -25,6 +25,8 @@ pub struct Limiter {
     /// Validation mails (`requestToken`), per address mailed and per
     /// client address: nobody can flood a mailbox or the relay.
     mail: Arc<DefaultKeyedRateLimiter<PasswordKey>>,
+    /// Requests of other servers, per verified origin.
+    federation: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 /// What a password check is counted against.
@@ -53,6 +55,10 @@ impl Limiter {
             register: Arc::new(RateLimiter::keyed(register)),
             mail: Arc::new(RateLimiter::keyed(
                 Quota::per_minute(nz(cfg.mail_per_minute)).allow_burst(nz(cfg.mail_burst)),
+            )),
+            federation: Arc::new(RateLimiter::keyed(
+                Quota::per_second(nz(cfg.federation_per_second))
+                    .allow_burst(nz(cfg.federation_burst)),
             )),
         }
     }
@@ -120,6 +126,16 @@ impl Limiter {
         to_result(self.mail.check_key(&PasswordKey::Address(ip)))
     }
 
+    /// Counts one request of the other server `origin` (once its
+    /// signature is verified, so nobody can spend another server's
+    /// allowance).
+    pub fn check_federation(&self, origin: &str) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        to_result(self.federation.check_key(&origin.to_owned()))
+    }
+
     /// Drops idle buckets so memory stays bounded.
     pub fn shrink(&self) {
         self.password.retain_recent();
@@ -127,6 +143,7 @@ impl Limiter {
         self.login.retain_recent();
         self.register.retain_recent();
         self.mail.retain_recent();
+        self.federation.retain_recent();
     }
 }
 
@@ -186,6 +203,24 @@ mod tests {
             Err(ApiError::LimitExceeded { .. })
         ));
         assert!(l.check_mail("c@x.fr", Some(other_ip)).is_ok());
+    }
+
+    #[test]
+    fn each_origin_server_has_its_own_bucket() {
+        let cfg = RateLimits {
+            federation_per_second: 1,
+            federation_burst: 3,
+            ..RateLimits::default()
+        };
+        let l = Limiter::new(&cfg);
+        for _ in 0..3 {
+            assert!(l.check_federation("a.example").is_ok());
+        }
+        assert!(matches!(
+            l.check_federation("a.example"),
+            Err(ApiError::LimitExceeded { .. })
+        ));
+        assert!(l.check_federation("b.example").is_ok());
     }
 
     #[test]
