@@ -101,7 +101,14 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         notifier.follow(positions);
     }
     let limiter = Limiter::new(&config.rate_limits);
-    let federation = federation_service(&config, &server_name, federation_key, store.clone());
+    let old_keys = signing_key::load_old(&config.data_dir).map_err(StartError::SigningKey)?;
+    let federation = federation_service(
+        &config,
+        &server_name,
+        federation_key,
+        old_keys,
+        store.clone(),
+    );
     let accounts = Accounts::new(
         store.clone(),
         server_name.clone(),
@@ -269,6 +276,7 @@ fn federation_service(
     config: &Config,
     server_name: &ruma::OwnedServerName,
     key: Arc<ruma::signatures::Ed25519KeyPair>,
+    old_keys: Vec<signing_key::OldKey>,
     store: Arc<SqlStore>,
 ) -> Federation {
     let policy = Federation::policy_of(&config.federation);
@@ -280,7 +288,13 @@ fn federation_service(
             config.federation.verify_tls,
         )
     });
-    let keys = ServerKeys::new(server_name.clone(), key, store.clone(), client.clone());
+    let keys = ServerKeys::new(
+        server_name.clone(),
+        key,
+        store.clone(),
+        client.clone(),
+        old_keys,
+    );
     Federation::new(client, policy, keys, store)
 }
 

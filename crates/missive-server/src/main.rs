@@ -48,6 +48,10 @@ enum Admin {
         #[arg(long)]
         admin: bool,
     },
+    /// Replace the server's signing key by a new one (run while the
+    /// server is stopped); the old key stays published as an old key, so
+    /// what it signed still verifies elsewhere.
+    RotateSigningKey,
     /// Create a registration token for `registration = "token"`.
     CreateRegistrationToken {
         /// The token; random if omitted.
@@ -225,8 +229,22 @@ async fn shutdown_signal() {
 }
 
 async fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Error>> {
+    if let Admin::RotateSigningKey = admin {
+        // Before the server state, which would load the current key.
+        let key = missive_server::services::signing_key::rotate(
+            &config.data_dir,
+            missive_server::time::now_ms(),
+        )?;
+        println!(
+            "new signing key ed25519:{}; the old one is kept as an old key (restart the server)",
+            key.version()
+        );
+        return Ok(());
+    }
     let state = build_state(config).await?;
     match admin {
+        // Done above, before the state loaded the key.
+        Admin::RotateSigningKey => {}
         Admin::CreateUser {
             name,
             password,

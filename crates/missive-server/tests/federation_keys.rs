@@ -309,8 +309,80 @@ async fn requests_are_authenticated_and_allowlisted(backend: Backend) {
     );
 }
 
+/// A key rotation (the admin command, server stopped): A then signs with
+/// a new key and serves the old one in `old_verify_keys` with its end; B,
+/// which knew only the old key, fetches the new one when A's next event
+/// arrives, and keeps the room's history it verified before.
+async fn a_rotated_key_is_served_as_old_and_the_new_one_is_fetched(backend: Backend) {
+    let mut a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register_token("alice").await;
+    let bob = b.register_token("bob").await;
+    let room = a
+        .create_room(&alice, json!({ "preset": "public_chat" }))
+        .await;
+    let room_path = support::federation::encode(&room);
+    let (status, v) = b
+        .call(
+            Some(&bob),
+            "POST",
+            &format!(
+                "/_matrix/client/v3/join/{room_path}?server_name={}",
+                support::federation::encode(&a.server_name)
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let before = signing_key(&a).version().to_owned();
+
+    a.kill();
+    let (ok, out) = a.admin(&["rotate-signing-key"]);
+    assert!(ok, "{out}");
+    a.start_again().await;
+    let after = signing_key(&a).version().to_owned();
+    assert_ne!(before, after);
+    let (status, keys) = get_json(&format!("{}/_matrix/key/v2/server", a.federation_url())).await;
+    assert_eq!(status, 200, "{keys}");
+    assert!(
+        keys["verify_keys"][format!("ed25519:{after}")]["key"].is_string(),
+        "{keys}"
+    );
+    assert!(
+        keys["verify_keys"]
+            .get(format!("ed25519:{before}"))
+            .is_none(),
+        "{keys}"
+    );
+    let old = &keys["old_verify_keys"][format!("ed25519:{before}")];
+    assert!(
+        old["key"].is_string() && old["expired_ts"].is_u64(),
+        "{keys}"
+    );
+    assert_signed_by(&keys, &a.server_name, &keys["verify_keys"]);
+
+    // Signed with the new key: B fetches it and takes the message.
+    let sent = a.say(&alice, &room_path, "after", "signed anew").await;
+    let path = format!(
+        "/_matrix/client/v3/rooms/{room_path}/event/{}",
+        support::federation::encode(&sent)
+    );
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        let (status, event) = b.call(Some(&bob), "GET", &path, Value::Null).await;
+        if status == 200 {
+            seen = event;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen["content"]["body"], "signed anew", "{seen}");
+}
+
 both_backends!(
     profiles_are_read_over_federation => profiles_are_read_over_federation,
     keys_are_self_signed_and_notarised => keys_are_self_signed_and_notarised,
     requests_are_authenticated_and_allowlisted => requests_are_authenticated_and_allowlisted,
+    a_rotated_key_is_served_as_old_and_the_new_one_is_fetched =>
+        a_rotated_key_is_served_as_old_and_the_new_one_is_fetched,
 );

@@ -4,7 +4,7 @@
 //! `valid_until_ts`, and the notary answers serving them countersigned.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
 };
@@ -40,11 +40,16 @@ struct Inner {
     store: Arc<SqlStore>,
     /// `None` when federation is off: only cached keys are known.
     client: Option<FederationClient>,
-    recent_fetches: Mutex<HashMap<OwnedServerName, Instant>>,
+    /// The last fetch of each server's keys for each key ID looked for
+    /// (`""`: any): a key ID not seen before is fetched at once (a new
+    /// key after a rotation), one still missing at most every 30 s.
+    recent_fetches: Mutex<HashMap<(OwnedServerName, String), Instant>>,
     /// One fetch of a server's keys at a time: a lookup that misses while
     /// another fetches waits for that fetch instead of giving up (a join
     /// verifies many events of one server at once).
     in_flight: Mutex<HashMap<OwnedServerName, Arc<tokio::sync::Mutex<()>>>>,
+    /// Our keys before the last rotations.
+    old_keys: Vec<crate::services::signing_key::OldKey>,
 }
 
 impl ServerKeys {
@@ -53,6 +58,7 @@ impl ServerKeys {
         key: Arc<Ed25519KeyPair>,
         store: Arc<SqlStore>,
         client: Option<FederationClient>,
+        old_keys: Vec<crate::services::signing_key::OldKey>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -62,6 +68,7 @@ impl ServerKeys {
                 client,
                 recent_fetches: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashMap::new()),
+                old_keys,
             }),
         }
     }
@@ -72,10 +79,28 @@ impl ServerKeys {
 
     /// `GET /_matrix/key/v2/server`: our key, self-signed.
     pub fn own_answer(&self) -> ApiResult<Raw<ServerSigningKeys>> {
+        let old = self
+            .inner
+            .old_keys
+            .iter()
+            .filter_map(|k| {
+                let id = ruma::OwnedServerSigningKeyId::try_from(k.key_id.as_str()).ok()?;
+                let expired = ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new(
+                    u64::try_from(k.expired_ts).ok()?,
+                )?);
+                Some((
+                    id,
+                    ruma::api::federation::discovery::OldVerifyKey::new(
+                        expired,
+                        Base64::new(k.public_key.clone()),
+                    ),
+                ))
+            })
+            .collect();
         fed_keys::own_key_answer(
             &self.inner.server_name,
             &self.inner.key,
-            BTreeMap::new(),
+            old,
             SystemTime::now(),
         )
         .map_err(|e| ApiError::Internal(e.to_string()))
@@ -92,8 +117,16 @@ impl ServerKeys {
     ) -> ApiResult<Option<Base64>> {
         if server == self.inner.server_name {
             let ours = format!("ed25519:{}", self.inner.key.version());
-            return Ok((key_id.as_str() == ours)
-                .then(|| Base64::new(self.inner.key.public_key().to_vec())));
+            if key_id.as_str() == ours {
+                return Ok(Some(Base64::new(self.inner.key.public_key().to_vec())));
+            }
+            // An old key of ours verifies what it signed before it ended.
+            return Ok(self
+                .inner
+                .old_keys
+                .iter()
+                .find(|k| k.key_id == key_id.as_str() && at_ms < k.expired_ts)
+                .map(|k| Base64::new(k.public_key.clone())));
         }
         if let Some(key) = self.cached(server, key_id, at_ms).await? {
             return Ok(Some(key));
@@ -104,7 +137,7 @@ impl ServerKeys {
         if let Some(key) = self.cached(server, key_id, at_ms).await? {
             return Ok(Some(key));
         }
-        if let Err(e) = self.fetch(server).await {
+        if let Err(e) = self.fetch_for(server, key_id.as_str()).await {
             tracing::info!(%server, error = %e, "cannot fetch the server's keys");
             return Ok(None);
         }
@@ -139,6 +172,12 @@ impl ServerKeys {
     /// Fetches `server`'s key answer from it, verifies and caches it (at
     /// most once per [`REFETCH_INTERVAL`]).
     pub async fn fetch(&self, server: &ServerName) -> ApiResult<()> {
+        self.fetch_for(server, "").await
+    }
+
+    /// Fetches `server`'s keys looking for `key_id` (see
+    /// `recent_fetches`).
+    async fn fetch_for(&self, server: &ServerName, key_id: &str) -> ApiResult<()> {
         let client = self
             .inner
             .client
@@ -146,8 +185,9 @@ impl ServerKeys {
             .ok_or_else(|| ApiError::forbidden("federation is off on this server"))?;
         if let Ok(mut recent) = self.inner.recent_fetches.lock() {
             let now = Instant::now();
+            let key = (server.to_owned(), key_id.to_owned());
             if recent
-                .get(server)
+                .get(&key)
                 .is_some_and(|at| now.duration_since(*at) < REFETCH_INTERVAL)
             {
                 return Err(ApiError::LimitExceeded {
@@ -157,7 +197,7 @@ impl ServerKeys {
             if recent.len() >= MAX_RECENT_FETCHES {
                 recent.retain(|_, at| now.duration_since(*at) < REFETCH_INTERVAL);
             }
-            recent.insert(server.to_owned(), now);
+            recent.insert(key, now);
         }
         let answer = client
             .send_unsigned(server, get_server_keys::v2::Request::new())
