@@ -189,6 +189,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         accounts.server_name().clone(),
     );
     let edus = services::federation::edus::Edus::new(
+        store.clone(),
         ephemeral.clone(),
         presence.clone(),
         e2ee.clone(),

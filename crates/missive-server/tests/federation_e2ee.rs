@@ -476,10 +476,55 @@ async fn a_new_device_reaches_the_other_server(backend: Backend) {
     );
 }
 
+/// Alice's room's typing users, as her server shows them.
+async fn typing_in(a: &TestServer, alice: &Client, room_id: &OwnedRoomId) -> Value {
+    let sync = raw_sync(a, alice).await;
+    sync["rooms"]["join"][room_id.as_str()]["ephemeral"]["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "m.typing"))
+        .map_or(json!([]), |e| e["content"]["user_ids"].clone())
+}
+
+/// Once the room's server ACL denies B, B's typing notices for the room
+/// are dropped like its events.
+async fn edus_of_a_denied_server_are_dropped(backend: Backend) {
+    let (a, b, alice, bob, room_id) = shared_room(backend).await;
+    let bob_id = user_of(&bob);
+    let typing = |on: bool| {
+        json!([{
+            "edu_type": "m.typing",
+            "content": { "room_id": room_id, "user_id": bob_id, "typing": on },
+        }])
+    };
+    send_edus(&b, &a, "acl1", typing(true)).await;
+    assert_eq!(
+        typing_in(&a, &alice, &room_id).await,
+        json!([bob_id.as_str()])
+    );
+    send_edus(&b, &a, "acl2", typing(false)).await;
+    assert_eq!(typing_in(&a, &alice, &room_id).await, json!([]));
+
+    // Server ACLs match host names, ports left out: both test servers are
+    // 127.0.0.1, and the ACL is about requests from other servers.
+    alice
+        .get_room(&room_id)
+        .unwrap()
+        .send_state_event_raw(
+            "m.room.server_acl",
+            "",
+            json!({ "allow": ["*"], "deny": ["127.0.0.1"], "allow_ip_literals": true }),
+        )
+        .await
+        .unwrap();
+    send_edus(&b, &a, "acl3", typing(true)).await;
+    assert_eq!(typing_in(&a, &alice, &room_id).await, json!([]));
+}
+
 both_backends!(
     a_new_device_reaches_the_other_server => a_new_device_reaches_the_other_server,
     to_device_messages_cross_servers => to_device_messages_cross_servers,
     keys_are_queried_and_claimed_across_servers => keys_are_queried_and_claimed_across_servers,
     edus_reach_local_clients => edus_reach_local_clients,
+    edus_of_a_denied_server_are_dropped => edus_of_a_denied_server_are_dropped,
     device_lists_are_kept_current_by_updates => device_lists_are_kept_current_by_updates,
 );

@@ -5,9 +5,9 @@
 //! sent it: one about anyone else is ignored, as is one that fails its
 //! checks (EDUs have no answer; failures are only logged).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use missive_store::PresenceRecord;
+use missive_store::{PresenceRecord, SqlStore};
 use ruma::{
     OwnedServerName, ServerName,
     api::federation::transactions::edu::{
@@ -30,6 +30,7 @@ const REMOTE_TYPING: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Edus {
+    store: Arc<SqlStore>,
     ephemeral: Ephemeral,
     presence: Presence,
     e2ee: E2ee,
@@ -39,6 +40,7 @@ pub struct Edus {
 
 impl Edus {
     pub fn new(
+        store: Arc<SqlStore>,
         ephemeral: Ephemeral,
         presence: Presence,
         e2ee: E2ee,
@@ -46,6 +48,7 @@ impl Edus {
         server_name: OwnedServerName,
     ) -> Self {
         Self {
+            store,
             ephemeral,
             presence,
             e2ee,
@@ -93,6 +96,7 @@ impl Edus {
         if !of_origin(&t.user_id, origin) {
             return Ok(());
         }
+        super::acl::check_acl(&self.store, origin, &t.room_id).await?;
         let timeout = t.typing.then_some(REMOTE_TYPING);
         self.ephemeral
             .set_typing(&t.room_id, &t.user_id, timeout)
@@ -103,6 +107,12 @@ impl Edus {
     /// by `Ephemeral::set_receipt` (the user joined, the event known).
     async fn receipts(&self, origin: &ServerName, r: ReceiptContent) -> ApiResult<()> {
         for (room, map) in &r.receipts {
+            if super::acl::check_acl(&self.store, origin, room)
+                .await
+                .is_err()
+            {
+                continue;
+            }
             for (user, data) in &map.read {
                 if !of_origin(user, origin) {
                     continue;

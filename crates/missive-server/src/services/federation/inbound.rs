@@ -233,29 +233,7 @@ impl Inbound {
     /// Refuses `origin` when the room's `m.room.server_acl` denies it
     /// (checked on everything another server sends or asks about a room).
     pub(super) async fn check_acl(&self, origin: &ServerName, room_id: &RoomId) -> ApiResult<()> {
-        let Some(acl) = self
-            .inner
-            .store
-            .current_state_event(room_id, "m.room.server_acl", "")
-            .await?
-        else {
-            return Ok(());
-        };
-        let content = serde_json::from_str::<serde_json::Value>(&acl.json)
-            .ok()
-            .and_then(|v| v.get("content").cloned())
-            .and_then(|c| {
-                serde_json::from_value::<ruma::events::room::server_acl::RoomServerAclEventContent>(
-                    c,
-                )
-                .ok()
-            });
-        match content {
-            Some(acl) if !acl.is_allowed(origin) => Err(ApiError::forbidden(
-                "your server is denied by the room's server ACL",
-            )),
-            _ => Ok(()),
-        }
+        super::acl::check_acl(&self.inner.store, origin, room_id).await
     }
 
     /// The room's version, if the room is known here.

@@ -4,6 +4,7 @@
 //! server (profiles, for now). Transactions and joins build on the same
 //! client and on [`crate::federation_request::FederationRequest`].
 
+mod acl;
 pub mod backfill;
 pub mod edus;
 pub mod inbound;
