@@ -225,7 +225,9 @@ async fn a_banned_remote_user_rejoins_only_once_unbanned(backend: Backend) {
         .join_room_by_id_or_alias(target, std::slice::from_ref(&via))
         .await
         .unwrap_err();
-    let api = refused.as_client_api_error().unwrap_or_else(|| panic!("{refused:?}"));
+    let api = refused
+        .as_client_api_error()
+        .unwrap_or_else(|| panic!("{refused:?}"));
     assert_eq!(api.status_code.as_u16(), 403, "{refused:?}");
     assert_eq!(
         refused.client_api_error_kind(),
@@ -274,6 +276,24 @@ async fn bob_invited(b: &TestServer, alice: &Client, bob: &Client) -> OwnedRoomI
     room_id
 }
 
+/// Bob rejects his invite with `/leave` (not matrix-sdk's `Room::leave`,
+/// which forgets the room too, so its sync never shows it left).
+async fn reject(b: &TestServer, bob: &Client, room_id: &OwnedRoomId) {
+    let token = bob.access_token().unwrap();
+    let (status, answer) = b
+        .call(
+            Some(&token),
+            "POST",
+            &format!(
+                "/_matrix/client/v3/rooms/{}/leave",
+                encode(room_id.as_str())
+            ),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
 /// Bob rejects an invite to a room his server is not in: his server asks
 /// Alice's for the leave (`make_leave`, `send_leave`), Alice sees it, and
 /// Bob's sync shows the room left.
@@ -285,7 +305,7 @@ async fn a_remote_invite_is_rejected(backend: Backend) {
     let bob_id = b.user_id("bob");
     let room_id = bob_invited(&b, &alice, &bob).await;
 
-    bob.get_room(&room_id).unwrap().leave().await.unwrap();
+    reject(&b, &bob, &room_id).await;
     sync_until(&[&alice], 20, "alice sees the invite rejected", || async {
         membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Leave)
     })
@@ -312,8 +332,7 @@ async fn an_invite_of_an_unreachable_server_is_rejected_locally(backend: Backend
     let bob = b.register("bob").await;
     let room_id = bob_invited(&b, &alice, &bob).await;
     a.kill();
-
-    bob.get_room(&room_id).unwrap().leave().await.unwrap();
+    reject(&b, &bob, &room_id).await;
     sync_until(&[&bob], 20, "bob's sync shows the room left", || async {
         bob.get_room(&room_id)
             .is_some_and(|r| r.state() == RoomState::Left)
@@ -343,18 +362,14 @@ async fn make_leave_is_refused_to_another_server(backend: Backend) {
     assert_eq!(answer["errcode"], "M_FORBIDDEN", "{answer}");
     let (status, answer) = support::federation::get_as(&b, &a, &path).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["event"]["content"]["membership"], "leave", "{answer}");
+    assert_eq!(
+        answer["event"]["content"]["membership"], "leave",
+        "{answer}"
+    );
 }
 
-/// Bob knocks on Alice's knock room from his server: Alice sees the
-/// knock, Bob's client shows the room knocked; Alice invites him and he
-/// joins.
-async fn a_remote_user_knocks_and_is_let_in(backend: Backend) {
-    let a = TestServer::start_federating(backend, &[]).await;
-    let b = TestServer::start_federating(backend, &[]).await;
-    let alice = a.register("alice").await;
-    let bob = b.register("bob").await;
-    let bob_id = b.user_id("bob");
+/// Alice's room named "Council" that users may knock on.
+async fn knock_room(alice: &Client) -> OwnedRoomId {
     let mut request = CreateRoomRequest::new();
     request.name = Some("Council".into());
     request.room_version = Some(RoomVersionId::V12);
@@ -367,7 +382,24 @@ async fn a_remote_user_knocks_and_is_let_in(backend: Backend) {
         .unwrap()
         .cast_unchecked(),
     ];
-    let room_id = alice.create_room(request).await.unwrap().room_id().to_owned();
+    alice
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned()
+}
+
+/// Bob knocks on Alice's knock room from his server: Alice sees the
+/// knock, Bob's client shows the room knocked; Alice invites him and he
+/// joins.
+async fn a_remote_user_knocks_and_is_let_in(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let bob_id = b.user_id("bob");
+    let room_id = knock_room(&alice).await;
 
     let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
     let target: OwnedRoomOrAliasId = room_id.as_str().try_into().unwrap();
@@ -410,7 +442,43 @@ async fn a_remote_user_knocks_and_is_let_in(backend: Backend) {
     .await;
 }
 
+/// Bob knocks on Alice's knock room, then withdraws the knock: his server
+/// (not in the room, whose version 12 ID names no server) asks Alice's,
+/// whose users sent the state he was shown, for the leave.
+async fn a_remote_knock_is_withdrawn(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let bob_id = b.user_id("bob");
+    let room_id = knock_room(&alice).await;
+    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
+    let target: OwnedRoomOrAliasId = room_id.as_str().try_into().unwrap();
+    bob.knock(target, None, vec![via]).await.unwrap();
+    sync_until(&[&alice], 20, "alice sees the knock", || async {
+        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Knock)
+    })
+    .await;
+    sync_until(&[&bob], 20, "bob's client shows the knock", || async {
+        bob.get_room(&room_id)
+            .is_some_and(|r| r.state() == RoomState::Knocked)
+    })
+    .await;
+
+    reject(&b, &bob, &room_id).await;
+    sync_until(&[&alice], 20, "alice sees the knock withdrawn", || async {
+        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Leave)
+    })
+    .await;
+    sync_until(&[&bob], 20, "bob's sync shows the room left", || async {
+        bob.get_room(&room_id)
+            .is_some_and(|r| r.state() == RoomState::Left)
+    })
+    .await;
+}
+
 both_backends!(
+    a_remote_knock_is_withdrawn => a_remote_knock_is_withdrawn,
     a_remote_member_leaves_and_stops_receiving => a_remote_member_leaves_and_stops_receiving,
     a_remote_member_is_kicked_with_a_reason => a_remote_member_is_kicked_with_a_reason,
     a_banned_remote_user_rejoins_only_once_unbanned => a_banned_remote_user_rejoins_only_once_unbanned,
