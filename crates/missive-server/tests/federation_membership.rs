@@ -343,6 +343,35 @@ async fn an_invite_of_an_unreachable_server_is_rejected_locally(backend: Backend
     assert!(!support::invited_to(&fresh, &room_id));
 }
 
+/// Bob deactivates his account while invited to a room his server is not
+/// in: the invite is rejected through Alice's server, as a leave would be.
+async fn deactivation_rejects_a_remote_invite(backend: Backend) {
+    let a = TestServer::start_federating(backend, &[]).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let bob_id = b.user_id("bob");
+    let room_id = bob_invited(&b, &alice, &bob).await;
+    let token = bob.access_token().unwrap();
+    let (status, answer) = b
+        .call(
+            Some(&token),
+            "POST",
+            "/_matrix/client/v3/account/deactivate",
+            serde_json::json!({ "auth": {
+                "type": "m.login.password",
+                "identifier": { "type": "m.id.user", "user": "bob" },
+                "password": support::PASSWORD,
+            }}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    sync_until(&[&alice], 20, "alice sees the invite rejected", || async {
+        membership_of(&alice, &room_id, &bob_id).await == Some(MembershipState::Leave)
+    })
+    .await;
+}
+
 /// A server other than the user's may not ask for the user's leave.
 async fn make_leave_is_refused_to_another_server(backend: Backend) {
     let a = TestServer::start_federating(backend, &[]).await;
@@ -478,6 +507,7 @@ async fn a_remote_knock_is_withdrawn(backend: Backend) {
 }
 
 both_backends!(
+    deactivation_rejects_a_remote_invite => deactivation_rejects_a_remote_invite,
     a_remote_knock_is_withdrawn => a_remote_knock_is_withdrawn,
     a_remote_member_leaves_and_stops_receiving => a_remote_member_leaves_and_stops_receiving,
     a_remote_member_is_kicked_with_a_reason => a_remote_member_is_kicked_with_a_reason,

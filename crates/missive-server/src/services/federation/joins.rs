@@ -3,7 +3,8 @@
 //! Resident (`make_join`, `send_join` v2): another server's user asks for
 //! a join event built on our view of the room, signs it and sends it back;
 //! it goes through the checks on receipt like any PDU, and the answer is
-//! the room's state before it with its auth chain.
+//! the room's state before it with its auth chain. The checks are those
+//! of every `make_*`/`send_*` pair (leaves and knocks use them too).
 //!
 //! Joining ([`Inbound::join_remote`]): a local user joins a room this
 //! server is not in. A resident server (from the client's `via` or the
