@@ -356,7 +356,10 @@ fn reference_hash(
 
 /// `prev_events` or `auth_events` in the room version's shape: IDs, or
 /// (versions 1 and 2) pairs of an ID and the event's reference hash.
-fn references(events: &[&Pdu], rules: &RoomVersionRules) -> Result<CanonicalJsonValue, CoreError> {
+pub(crate) fn references(
+    events: &[&Pdu],
+    rules: &RoomVersionRules,
+) -> Result<CanonicalJsonValue, CoreError> {
     let mut out = Vec::with_capacity(events.len());
     for pdu in events {
         let id = CanonicalJsonValue::String(pdu.event_id.to_string());

@@ -2,14 +2,19 @@
 //! the leave and knock dances): the resident server builds the event on
 //! its view of the room and hands it over unsigned ([`template_of`]); the
 //! joining server checks it is the membership it asked for, signs it and
-//! computes its event ID ([`sign_template`]).
+//! computes its event ID ([`sign_template`]). A membership no resident
+//! server answers for (an invite rejected while the inviting server is
+//! down) is built on the invite alone ([`out_of_band`]).
 
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, EventId, UserId,
+    CanonicalJsonObject, CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, UserId,
     room_version_rules::{EventIdFormatVersion, RoomVersionRules},
 };
 
-use crate::{CoreError, MAX_PDU_BYTES, Pdu, event_builder::Signer};
+use crate::{
+    CoreError, MAX_PDU_BYTES, Pdu,
+    event_builder::{Signer, references},
+};
 
 /// The fields no template carries: the resident server's signature and
 /// hashes (the joining server signs), and what no signature covers.
@@ -87,6 +92,49 @@ pub fn sign_template(
     Pdu::from_object(event_id, template)
 }
 
+/// `user`'s membership event with `content` built on `follows` (the
+/// user's invite or knock) alone, its only prev and auth event, and signed
+/// by `signer`'s server. Synapse's out-of-band membership: when no server
+/// in the room can be reached to reject an invite, the rejection is kept
+/// here so the user is not left with an invite they cannot dismiss. No
+/// other server would accept it, and it is never sent.
+pub fn out_of_band(
+    follows: &Pdu,
+    user: &UserId,
+    content: serde_json::Value,
+    now: MilliSecondsSinceUnixEpoch,
+    signer: &Signer,
+    rules: &RoomVersionRules,
+) -> Result<Pdu, CoreError> {
+    let membership = content
+        .get("membership")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| CoreError::InvalidEvent("a membership event names its membership".into()))?
+        .to_owned();
+    let string = |s: &str| CanonicalJsonValue::String(s.to_owned());
+    let int = |v: u64| {
+        ruma::Int::try_from(v)
+            .map(CanonicalJsonValue::Integer)
+            .map_err(|_| CoreError::InvalidEvent("integer out of range".into()))
+    };
+    let follows_ref = references(&[follows], rules)?;
+    let mut template = CanonicalJsonObject::new();
+    template.insert("type".into(), string("m.room.member"));
+    template.insert("sender".into(), string(user.as_str()));
+    template.insert("state_key".into(), string(user.as_str()));
+    template.insert("room_id".into(), string(follows.room_id.as_str()));
+    template.insert(
+        "content".into(),
+        serde_json::from_value(content)
+            .map_err(|e| CoreError::InvalidEvent(format!("content is not canonical JSON: {e}")))?,
+    );
+    template.insert("prev_events".into(), follows_ref.clone());
+    template.insert("auth_events".into(), follows_ref);
+    template.insert("depth".into(), int(u64::from(follows.depth) + 1)?);
+    template.insert("origin_server_ts".into(), int(u64::from(now.get()))?);
+    sign_template(template, user, &membership, signer, rules)
+}
+
 #[cfg(test)]
 mod tests {
     use ruma::{RoomVersionId, user_id};
@@ -143,6 +191,66 @@ mod tests {
             let carol = user_id!("@carol:other.example");
             assert!(sign_template(template.clone(), carol, "join", &other, &room.rules).is_err());
             assert!(sign_template(template, bob, "leave", &other, &room.rules).is_err());
+        }
+    }
+
+    /// A rejection built on the invite alone follows it (its only prev and
+    /// auth event, one deeper), is the user's leave signed by their server,
+    /// and verifies with that server's key; content without a membership
+    /// is refused.
+    #[test]
+    fn an_out_of_band_leave_follows_the_invite_alone() {
+        for version in [RoomVersionId::V1, RoomVersionId::V12] {
+            let mut room = Room::of_version(version.clone());
+            let bob = user_id!("@bob:other.example");
+            let alice = user_id!("@alice:example.org");
+            let invite = room.send(alice, member_of(bob.as_str(), "invite")).unwrap();
+            let other = Signer {
+                server_name: ruma::owned_server_name!("other.example"),
+                ..signer()
+            };
+            let now = MilliSecondsSinceUnixEpoch::now();
+            let leave = out_of_band(
+                &invite,
+                bob,
+                serde_json::json!({"membership": "leave", "reason": "no thanks"}),
+                now,
+                &other,
+                &room.rules,
+            )
+            .unwrap();
+            assert_eq!(leave.prev_events, vec![invite.event_id.clone()]);
+            assert_eq!(leave.auth_events, vec![invite.event_id.clone()]);
+            assert_eq!(u64::from(leave.depth), u64::from(invite.depth) + 1);
+            assert_eq!(leave.sender, bob);
+            assert_eq!(leave.content_value()["reason"], "no thanks");
+            let raw = serde_json::value::to_raw_value(&leave.json).unwrap();
+            let parsed = incoming::parse(&raw, &version, &leave.room_id).unwrap();
+            assert_eq!(parsed.event_id(), &*leave.event_id);
+            let mut keys = ruma::signatures::PublicKeyMap::new();
+            keys.insert(
+                "other.example".into(),
+                [(
+                    format!("ed25519:{}", other.key.version()),
+                    ruma::serde::Base64::new(other.key.public_key().to_vec()),
+                )]
+                .into(),
+            );
+            assert!(matches!(
+                parsed.verify(&keys).unwrap(),
+                incoming::Received::Accepted(_)
+            ));
+            assert!(
+                out_of_band(
+                    &invite,
+                    bob,
+                    serde_json::json!({}),
+                    now,
+                    &other,
+                    &room.rules
+                )
+                .is_err()
+            );
         }
     }
 }

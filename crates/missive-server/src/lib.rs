@@ -196,6 +196,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         remote_keys.clone(),
         accounts.server_name().clone(),
     );
+    let inbound = services::federation::inbound::Inbound::new(
+        store.clone(),
+        federation.clone(),
+        rooms.clone(),
+        edus,
+    );
     Ok(AppState::new(Services {
         upgrades: services::rooms::upgrade::RoomUpgrades::new(
             rooms.clone(),
@@ -243,15 +249,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         ),
         presence,
         profiles: Profiles::new(store.clone(), rooms.clone(), federation.clone()),
-        inbound: services::federation::inbound::Inbound::new(
-            store.clone(),
-            federation.clone(),
-            rooms.clone(),
-            edus,
-        ),
+        inbound: inbound.clone(),
         remote_keys,
         federation,
-        deactivation: Deactivation::new(store.clone(), rooms.clone(), devices.clone()),
+        deactivation: Deactivation::new(store.clone(), inbound, devices.clone()),
         threepids,
         ephemeral,
         filters: Filters::new(store.clone()),

@@ -156,13 +156,22 @@ pub async fn join_room_by_id_or_alias(
 }
 
 pub async fn knock_room(
-    State(rooms): State<Rooms>,
+    State(directory): State<Directory>,
+    State(inbound): State<Inbound>,
     req: Ruma<knock_room::v3::Request>,
 ) -> ApiResult<RumaResponse<knock_room::v3::Response>> {
     let me = req.user()?;
-    let room_id = rooms.resolve_room(&req.body.room_id_or_alias).await?;
-    rooms
-        .knock(&room_id, &me.user_id, req.body.reason.as_deref())
+    let mut via = req.body.via.clone();
+    let room_id = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
+        Ok(id) => id.to_owned(),
+        Err(alias) => {
+            let (id, servers) = directory.resolve_alias(alias).await?;
+            via.extend(servers);
+            id
+        }
+    };
+    inbound
+        .knock(&room_id, &me.user_id, req.body.reason.as_deref(), &via)
         .await?;
     Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }
@@ -207,18 +216,12 @@ pub async fn invite_user(
 }
 
 pub async fn leave_room(
-    State(rooms): State<Rooms>,
+    State(inbound): State<Inbound>,
     req: Ruma<leave_room::v3::Request>,
 ) -> ApiResult<RumaResponse<leave_room::v3::Response>> {
     let me = req.user()?;
-    rooms
-        .set_other_membership(
-            &req.body.room_id,
-            &me.user_id,
-            &me.user_id,
-            "leave",
-            req.body.reason.as_deref(),
-        )
+    inbound
+        .leave(&req.body.room_id, &me.user_id, req.body.reason.as_deref())
         .await?;
     Ok(RumaResponse(leave_room::v3::Response::new()))
 }

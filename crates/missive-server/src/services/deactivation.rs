@@ -8,22 +8,22 @@ use ruma::{RoomId, UserId};
 
 use crate::{
     error::ApiResult,
-    services::{devices::Devices, rooms::Rooms},
+    services::{devices::Devices, federation::inbound::Inbound},
 };
 use ruma::events::room::member::MembershipState;
 
 #[derive(Clone)]
 pub struct Deactivation {
     store: Arc<SqlStore>,
-    rooms: Rooms,
+    inbound: Inbound,
     devices: Devices,
 }
 
 impl Deactivation {
-    pub fn new(store: Arc<SqlStore>, rooms: Rooms, devices: Devices) -> Self {
+    pub fn new(store: Arc<SqlStore>, inbound: Inbound, devices: Devices) -> Self {
         Self {
             store,
-            rooms,
+            inbound,
             devices,
         }
     }
@@ -38,12 +38,9 @@ impl Deactivation {
             ) && let Ok(room_id) = RoomId::parse(&m.room_id)
             {
                 // A room that refuses the leave (already gone, say) must
-                // not keep the account alive.
-                if let Err(e) = self
-                    .rooms
-                    .set_other_membership(&room_id, user, user, "leave", None)
-                    .await
-                {
+                // not keep the account alive. An invite to a room of
+                // another server is rejected through it.
+                if let Err(e) = self.inbound.leave(&room_id, user, None).await {
                     tracing::warn!(room = %room_id, error = %e, "leave on deactivation failed");
                 }
             }

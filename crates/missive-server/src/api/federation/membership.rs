@@ -1,8 +1,12 @@
-//! Other servers' users joining (`make_join`, `send_join` v2) and
-//! invites of this server's users (`invite` v2).
+//! Other servers' users joining (`make_join`, `send_join` v2), leaving
+//! (`make_leave`, `send_leave` v2) and knocking (`make_knock`,
+//! `send_knock` v1), and invites of this server's users (`invite` v2).
 
 use axum::extract::State;
-use ruma::api::federation::membership::{create_invite, create_join_event, prepare_join_event};
+use ruma::api::federation::membership::{
+    create_invite, create_join_event, create_knock_event, create_leave_event, prepare_join_event,
+    prepare_knock_event, prepare_leave_event,
+};
 
 use crate::{
     error::ApiResult, federation_request::FederationRequest, ruma_wrapper::RumaResponse,
@@ -53,4 +57,53 @@ pub async fn invite(
         )
         .await?;
     Ok(RumaResponse(create_invite::v2::Response::new(signed)))
+}
+
+pub async fn make_leave(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<prepare_leave_event::v1::Request>,
+) -> ApiResult<RumaResponse<prepare_leave_event::v1::Response>> {
+    let body = &req.body;
+    let (version, event) = inbound
+        .make_leave(&req.origin, &body.room_id, &body.user_id)
+        .await?;
+    Ok(RumaResponse(prepare_leave_event::v1::Response::new(
+        Some(version),
+        event,
+    )))
+}
+
+pub async fn send_leave(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<create_leave_event::v2::Request>,
+) -> ApiResult<RumaResponse<create_leave_event::v2::Response>> {
+    let body = &req.body;
+    inbound
+        .send_leave(&req.origin, &body.room_id, &body.event_id, &body.pdu)
+        .await?;
+    Ok(RumaResponse(create_leave_event::v2::Response::new()))
+}
+
+pub async fn make_knock(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<prepare_knock_event::v1::Request>,
+) -> ApiResult<RumaResponse<prepare_knock_event::v1::Response>> {
+    let body = &req.body;
+    let (version, event) = inbound
+        .make_knock(&req.origin, &body.room_id, &body.user_id, &body.ver)
+        .await?;
+    Ok(RumaResponse(prepare_knock_event::v1::Response::new(
+        version, event,
+    )))
+}
+
+pub async fn send_knock(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<create_knock_event::v1::Request>,
+) -> ApiResult<RumaResponse<create_knock_event::v1::Response>> {
+    let body = &req.body;
+    let shown = inbound
+        .send_knock(&req.origin, &body.room_id, &body.event_id, &body.pdu)
+        .await?;
+    Ok(RumaResponse(create_knock_event::v1::Response::new(shown)))
 }

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         r,
         membership::send_join,
     );
+    let r = membership_routes(r);
     let r = event_routes(r);
     let r = route::<ruma::api::federation::membership::create_invite::v2::Request, _, _>(
         r,
@@ -82,6 +83,17 @@ pub fn key_routes(r: Router<AppState>) -> Router<AppState> {
         r,
         keys::get_remote_server_keys_batch,
     )
+}
+
+/// Other servers' users leaving and knocking.
+fn membership_routes(r: Router<AppState>) -> Router<AppState> {
+    use ruma::api::federation::membership::{
+        create_knock_event, create_leave_event, prepare_knock_event, prepare_leave_event,
+    };
+    let r = route::<prepare_leave_event::v1::Request, _, _>(r, membership::make_leave);
+    let r = route::<create_leave_event::v2::Request, _, _>(r, membership::send_leave);
+    let r = route::<prepare_knock_event::v1::Request, _, _>(r, membership::make_knock);
+    route::<create_knock_event::v1::Request, _, _>(r, membership::send_knock)
 }
 
 /// Room events other servers fetch.

@@ -20,7 +20,7 @@ use ruma::{
 };
 use serde_json::{Value, value::RawValue};
 
-use super::inbound::Inbound;
+use super::{inbound::Inbound, joins::raw};
 use crate::{
     error::{ApiError, ApiResult},
     services::rooms::{Received, Relay, record_of, state_entry},
@@ -161,25 +161,54 @@ impl Inbound {
         room_id: &RoomId,
         version: &RoomVersionId,
         invite: &Pdu,
-        mut object: CanonicalJsonObject,
+        object: CanonicalJsonObject,
         invite_room_state: &[RawStrippedState],
     ) -> ApiResult<()> {
+        self.keep_outlier_membership(
+            room_id,
+            version,
+            invite,
+            object,
+            Some(("invite_room_state", invite_room_state)),
+        )
+        .await
+    }
+
+    /// Keeps local user `pdu`'s membership of a room this server is not in
+    /// (an invite, a knock, their rejection) outside the timeline, with
+    /// what the user is shown of the room in `unsigned` (`shown`: the
+    /// field and the stripped state), and tells the user's syncs.
+    /// `object` is the event as kept (the PDU, signed by this server too
+    /// for an invite).
+    pub(super) async fn keep_outlier_membership(
+        &self,
+        room_id: &RoomId,
+        version: &RoomVersionId,
+        pdu: &Pdu,
+        mut object: CanonicalJsonObject,
+        shown: Option<(&str, &[RawStrippedState])>,
+    ) -> ApiResult<()> {
         let (_, rules) = room_versions::parse(version.as_str())?;
-        let stripped: Vec<Value> = invite_room_state.iter().filter_map(stripped).collect();
+        let stripped: Vec<Value> = shown
+            .map(|(_, state)| state.iter().filter_map(stripped).collect())
+            .unwrap_or_default();
         let creator = stripped
             .iter()
             .find(|e| e["type"] == "m.room.create")
             .and_then(|e| e["sender"].as_str())
-            .unwrap_or(invite.sender.as_str())
+            .unwrap_or(pdu.sender.as_str())
             .to_owned();
-        let mut unsigned = CanonicalJsonObject::new();
-        unsigned.insert(
-            "invite_room_state".into(),
-            serde_json::from_value(Value::Array(stripped))
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-        object.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
-        let mut record = record_of(invite, &rules)?;
+        object.remove("unsigned");
+        if let Some((field, _)) = shown {
+            let mut unsigned = CanonicalJsonObject::new();
+            unsigned.insert(
+                field.into(),
+                serde_json::from_value(Value::Array(stripped))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            object.insert("unsigned".into(), CanonicalJsonValue::Object(unsigned));
+        }
+        let mut record = record_of(pdu, &rules)?;
         record.json =
             serde_json::to_string(&object).map_err(|e| ApiError::Internal(e.to_string()))?;
         let store = self.store();
@@ -192,6 +221,7 @@ impl Inbound {
         let outcome = store
             .persist_remote(RemoteWrite {
                 room_id: room_id.to_string(),
+                // Kept only when the room is new here.
                 new_room: Some(RoomRecord {
                     room_id: room_id.to_string(),
                     room_version: version.to_string(),
@@ -199,21 +229,18 @@ impl Inbound {
                     published: false,
                     join_rule: "invite".into(),
                 }),
-                memberships: vec![state_entry(invite)],
+                memberships: vec![state_entry(pdu)],
                 outliers: vec![record],
                 extremities_before: extremities,
                 ..Default::default()
             })
             .await?;
-        if let (Some(pos), Some(invitee)) = (
+        if let (Some(pos), Some(user)) = (
             outcome.stream_ordering,
-            invite
-                .state_key
-                .as_deref()
-                .and_then(|k| UserId::parse(k).ok()),
+            pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()),
         ) {
             self.rooms()
-                .announce_remote_member(pos, room_id, &invitee)
+                .announce_remote_member(pos, room_id, &user)
                 .await;
         }
         Ok(())
@@ -231,7 +258,7 @@ fn signed_by(pdu: &Pdu, server: &ServerName) -> bool {
 /// A stripped state event as clients are shown it: type, state key,
 /// sender and content (a version 12 create event whole, as its room's
 /// identity).
-fn stripped(state: &RawStrippedState) -> Option<Value> {
+pub(super) fn stripped(state: &RawStrippedState) -> Option<Value> {
     let json = match state {
         RawStrippedState::Pdu(raw) => raw.get(),
         #[allow(deprecated)]
@@ -248,8 +275,4 @@ fn stripped(state: &RawStrippedState) -> Option<Value> {
         "sender": v.get("sender")?,
         "content": v.get("content")?,
     }))
-}
-
-fn raw(object: &CanonicalJsonObject) -> ApiResult<Box<RawValue>> {
-    serde_json::value::to_raw_value(object).map_err(|e| ApiError::Internal(e.to_string()))
 }

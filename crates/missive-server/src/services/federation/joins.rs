@@ -3,7 +3,8 @@
 //! Resident (`make_join`, `send_join` v2): another server's user asks for
 //! a join event built on our view of the room, signs it and sends it back;
 //! it goes through the checks on receipt like any PDU, and the answer is
-//! the room's state before it with its auth chain.
+//! the room's state before it with its auth chain. The checks are those
+//! of every `make_*`/`send_*` pair (leaves and knocks use them too).
 //!
 //! Joining ([`Inbound::join_remote`]): a local user joins a room this
 //! server is not in. A resident server (from the client's `via` or the
@@ -47,6 +48,22 @@ impl Inbound {
         user: &UserId,
         supported: &[RoomVersionId],
     ) -> ApiResult<(RoomVersionId, Box<RawValue>)> {
+        let (version, template) = self.make_membership(origin, room_id, user, "join").await?;
+        check_supported(&version, supported)?;
+        Ok((version, raw(&template)?))
+    }
+
+    /// What every `make_*` shares: `user` must be of `origin`, this server
+    /// in the room, `origin` allowed by its ACL; then `user`'s membership
+    /// event built (and authorised) on the room's current state, as the
+    /// template `origin` signs.
+    pub(super) async fn make_membership(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        user: &UserId,
+        membership: &str,
+    ) -> ApiResult<(RoomVersionId, CanonicalJsonObject)> {
         if user.server_name() != origin {
             return Err(ApiError::forbidden(
                 "the user is not of the requesting server",
@@ -57,20 +74,9 @@ impl Inbound {
             return Err(ApiError::not_found("this server is not in that room"));
         }
         self.check_acl(origin, room_id).await?;
-        let (version, template) = rooms
-            .remote_membership_template(room_id, user, "join")
-            .await?;
-        // The spec's default when the joining server names none.
-        let supported_default = [RoomVersionId::V1];
-        let supported = if supported.is_empty() {
-            &supported_default[..]
-        } else {
-            supported
-        };
-        if !supported.contains(&version) {
-            return Err(ApiError::IncompatibleRoomVersion(version));
-        }
-        Ok((version, raw(&template)?))
+        rooms
+            .remote_membership_template(room_id, user, membership)
+            .await
     }
 
     /// `send_join` (v2): writes `origin`'s signed join and answers with the
@@ -82,32 +88,8 @@ impl Inbound {
         event_id: &OwnedEventId,
         pdu: &RawValue,
     ) -> ApiResult<JoinState> {
-        let (version, rules) = self
-            .room_version(room_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("this server is not in that room"))?;
-        self.check_acl(origin, room_id).await?;
-        let parsed = incoming::parse(pdu, &version, room_id)
-            .map_err(|e| ApiError::bad_json(e.to_string()))?;
-        if parsed.event_id() != &**event_id {
-            return Err(ApiError::invalid_param(
-                "the event ID does not match the event",
-            ));
-        }
-        let join = self.verify_pdu(parsed).await?;
-        let is_own_join = join.event_type == TimelineEventType::RoomMember
-            && join.state_key.as_deref() == Some(join.sender.as_str())
-            && join
-                .content_value()
-                .get("membership")
-                .and_then(|m| m.as_str())
-                == Some("join");
-        if !is_own_join || join.sender.server_name() != origin {
-            return Err(ApiError::invalid_param(
-                "not a join of a user of the requesting server",
-            ));
-        }
-        self.check_and_receive(origin, &join, &rules).await?;
+        self.send_membership(origin, room_id, event_id, pdu, "join")
+            .await?;
         let (state, auth_chain) = self.rooms().state_for_joiner(room_id, event_id).await?;
         let mut servers: Vec<String> = state
             .iter()
@@ -132,6 +114,48 @@ impl Inbound {
                 .collect::<ApiResult<_>>()?,
             servers_in_room: servers,
         })
+    }
+
+    /// What every `send_*` shares: `pdu` must be `event_id`, the own
+    /// membership `membership` of a user of `origin` (so signed by
+    /// `origin`), from a server the room's ACL allows, and pass the checks
+    /// on receipt; it is then written and sent on to the room's servers.
+    pub(super) async fn send_membership(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event_id: &OwnedEventId,
+        pdu: &RawValue,
+        membership: &str,
+    ) -> ApiResult<Pdu> {
+        let (version, rules) = self
+            .room_version(room_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("this server is not in that room"))?;
+        self.check_acl(origin, room_id).await?;
+        let parsed = incoming::parse(pdu, &version, room_id)
+            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        if parsed.event_id() != &**event_id {
+            return Err(ApiError::invalid_param(
+                "the event ID does not match the event",
+            ));
+        }
+        let event = self.verify_pdu(parsed).await?;
+        let is_own = event.event_type == TimelineEventType::RoomMember
+            && event.state_key.as_deref() == Some(event.sender.as_str())
+            && event
+                .content_value()
+                .get("membership")
+                .and_then(|m| m.as_str())
+                == Some(membership);
+        if !is_own || event.sender.server_name() != origin {
+            return Err(ApiError::invalid_param(format!(
+                "not a {membership} of a user of the requesting server"
+            )));
+        }
+        self.check_and_receive(origin, &event, &rules, membership)
+            .await?;
+        Ok(event)
     }
 
     /// Joins local `user` to `room_id`: as any local membership change
@@ -415,6 +439,7 @@ impl Inbound {
         origin: &ServerName,
         pdu: &Pdu,
         rules: &RoomVersionRules,
+        membership: &str,
     ) -> ApiResult<()> {
         let auth = self.auth_events_of(origin, pdu, rules).await?;
         if let Err(e) = incoming::check_auth_events(pdu, rules, &auth) {
@@ -422,18 +447,37 @@ impl Inbound {
         }
         match self.rooms().receive(pdu, rules, Relay::ToRoom).await? {
             Received::Timeline(_) | Received::Known => Ok(()),
-            Received::SoftFailed => Err(ApiError::forbidden(
-                "the join is not allowed by the room's current state",
-            )),
+            Received::SoftFailed => Err(ApiError::forbidden(format!(
+                "the {membership} is not allowed by the room's current state"
+            ))),
             Received::Rejected(reason) => Err(ApiError::forbidden(reason)),
-            Received::MissingPrevs(_) => Err(ApiError::invalid_param(
-                "the join's prev events are not known here",
-            )),
+            Received::MissingPrevs(_) => Err(ApiError::invalid_param(format!(
+                "the {membership}'s prev events are not known here"
+            ))),
         }
     }
 }
 
+/// Refuses a room of `version` to a server supporting only `supported`
+/// (none named: the spec's default, version 1).
+pub(super) fn check_supported(
+    version: &RoomVersionId,
+    supported: &[RoomVersionId],
+) -> ApiResult<()> {
+    let supported_default = [RoomVersionId::V1];
+    let supported = if supported.is_empty() {
+        &supported_default[..]
+    } else {
+        supported
+    };
+    if supported.contains(version) {
+        Ok(())
+    } else {
+        Err(ApiError::IncompatibleRoomVersion(version.clone()))
+    }
+}
+
 /// A PDU as raw JSON.
-fn raw(object: &CanonicalJsonObject) -> ApiResult<Box<RawValue>> {
+pub(super) fn raw(object: &CanonicalJsonObject) -> ApiResult<Box<RawValue>> {
     serde_json::value::to_raw_value(object).map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -11,6 +11,8 @@ pub mod inbound;
 pub mod invites;
 pub mod joins;
 pub mod keys;
+pub mod knocks;
+pub mod leaves;
 pub mod outbound;
 pub mod remote_keys;
 pub mod sender;

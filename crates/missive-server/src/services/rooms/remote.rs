@@ -285,7 +285,14 @@ impl Rooms {
     async fn relay_destinations(&self, pdu: &Pdu, relay: Relay) -> ApiResult<Vec<String>> {
         match relay {
             Relay::No => Ok(Vec::new()),
-            Relay::ToRoom => self.destinations(pdu, None).await,
+            Relay::ToRoom => {
+                // Not back to the sender's server (a join, leave or knock
+                // it signed and sent us): it has the event, and one not in
+                // the room could not place it.
+                let mut destinations = self.destinations(pdu, None).await?;
+                destinations.retain(|d| d != pdu.sender.server_name().as_str());
+                Ok(destinations)
+            }
         }
     }
 

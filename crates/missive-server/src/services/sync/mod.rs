@@ -494,8 +494,8 @@ impl Syncer {
     }
 
     /// An invited or knocked room: stripped state for the client to show
-    /// (for an invite to a room of another server that this server is not
-    /// in, the state the inviting server sent with it).
+    /// (for an invite to, or a knock on, a room of another server that this
+    /// server is not in, the state that server sent with it).
     async fn stripped_room(&self, room_id: &RoomId, m: &Membership) -> ApiResult<Vec<Value>> {
         let own_event = <&ruma::EventId>::try_from(m.event_id.as_str()).ok();
         let own = match own_event {
@@ -504,7 +504,9 @@ impl Syncer {
         };
         if let Some(own) = &own
             && let Ok(v) = serde_json::from_str::<Value>(&own.json)
-            && let Some(Value::Array(shown)) = v.pointer("/unsigned/invite_room_state")
+            && let Some(Value::Array(shown)) = v
+                .pointer("/unsigned/invite_room_state")
+                .or_else(|| v.pointer("/unsigned/knock_room_state"))
         {
             let mut events = shown.clone();
             events.push(serve_event(own));
