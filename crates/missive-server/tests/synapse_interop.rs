@@ -19,7 +19,7 @@ use matrix_sdk::{
 };
 use support::{
     Backend, TestServer,
-    e2ee::{encrypted_room, reads, send_encrypted},
+    e2ee::{encrypted_room, joined, reads, send_encrypted},
     synapse::Synapse,
     sync_once, sync_until,
 };
@@ -140,13 +140,46 @@ async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
         Some(&serde_json::json!(host_id.localpart()))
     );
 
-    // The guest leaves; the host sees it.
-    guest.get_room(room_id).unwrap().leave().await.unwrap();
-    sync_until(&[host], 60, "the host sees the guest leave", || async {
-        let Some(room) = host.get_room(room_id) else {
-            return false;
-        };
-        room.get_member_no_sync(&guest_id)
+    // The host kicks the guest, who is told; invited back, the guest
+    // rejoins; banned, the guest is told again; then the guest leaves
+    // (after an unban) and the host sees it.
+    let state_of = |client: &Client| client.get_room(room_id).map(|r| r.state());
+    host_room
+        .kick_user(&guest_id, Some("réorganisation"))
+        .await
+        .unwrap();
+    sync_until(&[guest], 60, "the guest sees the kick", || async {
+        state_of(guest) == Some(matrix_sdk::RoomState::Left)
+    })
+    .await;
+    host_room.invite_user_by_id(&guest_id).await.unwrap();
+    sync_until(&[guest], 60, "the guest is invited back", || async {
+        state_of(guest) == Some(matrix_sdk::RoomState::Invited)
+    })
+    .await;
+    guest.join_room_by_id(room_id).await.unwrap();
+    sync_until(&[host], 60, "the host sees the guest back", || async {
+        joined(&host_room, &guest_id).await
+    })
+    .await;
+    host_room
+        .ban_user(&guest_id, Some("fin de mission"))
+        .await
+        .unwrap();
+    // matrix-sdk files a room one was banned from under the left ones.
+    sync_until(&[guest], 60, "the guest is out of the room", || async {
+        matches!(
+            state_of(guest),
+            Some(matrix_sdk::RoomState::Left | matrix_sdk::RoomState::Banned)
+        )
+    })
+    .await;
+    let rejoin = guest.join_room_by_id(room_id).await;
+    assert!(rejoin.is_err(), "a banned user rejoined: {rejoin:?}");
+    host_room.unban_user(&guest_id, None).await.unwrap();
+    sync_until(&[host], 60, "the host sees the unban", || async {
+        host_room
+            .get_member_no_sync(&guest_id)
             .await
             .ok()
             .flatten()
