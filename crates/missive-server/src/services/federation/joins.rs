@@ -260,17 +260,7 @@ impl Inbound {
         // The user's display name and avatar, as in a local join (the
         // template carries only the membership).
         let profile = self.rooms().member_content("join", user, None).await?;
-        if let (
-            Some(ruma::CanonicalJsonValue::Object(content)),
-            serde_json::Value::Object(fields),
-        ) = (template.get_mut("content"), profile)
-        {
-            for (key, value) in fields.into_iter().filter(|(k, _)| k != "membership") {
-                if let Ok(value) = ruma::CanonicalJsonValue::try_from(value) {
-                    content.insert(key, value);
-                }
-            }
-        }
+        super::leaves::with_content(&mut template, &profile)?;
         let join =
             membership_template::sign_template(template, user, "join", self.signer(), &rules)?;
         if join.room_id != room_id {
