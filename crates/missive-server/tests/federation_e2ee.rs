@@ -19,15 +19,12 @@ use matrix_sdk::{
     Client,
     config::SyncSettings,
     ruma::{
-        OneTimeKeyAlgorithm, OwnedDeviceId, OwnedRoomId, OwnedServerName, OwnedUserId,
-        api::client::{
-            keys::{claim_keys, get_keys},
-            room::{Visibility, create_room::v3::Request as CreateRoomRequest},
-        },
+        OneTimeKeyAlgorithm, OwnedDeviceId, OwnedRoomId, OwnedUserId,
+        api::client::keys::{claim_keys, get_keys},
     },
 };
 use serde_json::{Value, json};
-use support::{Backend, TestServer, federation::signed, sync_until};
+use support::{Backend, TestServer, federation::signed};
 
 /// A transaction of `edus` from `from` to `to`, as `txn`.
 async fn send_edus(from: &TestServer, to: &TestServer, txn: &str, edus: Value) {
@@ -45,33 +42,7 @@ async fn send_edus(from: &TestServer, to: &TestServer, txn: &str, edus: Value) {
 /// Two federating servers; Alice (A) has a public room Bob (B) joined;
 /// both clients have uploaded their keys.
 async fn shared_room(backend: Backend) -> (TestServer, TestServer, Client, Client, OwnedRoomId) {
-    let a = TestServer::start_federating(backend, &[]).await;
-    let b = TestServer::start_federating(backend, &[]).await;
-    let alice = a.register("alice").await;
-    let bob = b.register("bob").await;
-    let mut request = CreateRoomRequest::new();
-    request.visibility = Visibility::Public;
-    request.preset =
-        Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
-    let room_id = alice
-        .create_room(request)
-        .await
-        .unwrap()
-        .room_id()
-        .to_owned();
-    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
-    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
-    bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
-    // The clients upload their device and one-time keys as they sync.
-    sync_until(&[&alice, &bob], 20, "both joined", || async {
-        bob.get_room(&room_id)
-            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
-            && alice
-                .get_room(&room_id)
-                .is_some_and(|r| r.active_members_count() == 2 || r.joined_members_count() == 2)
-    })
-    .await;
-    (a, b, alice, bob, room_id)
+    support::federation::shared_public_room(backend, &[]).await
 }
 
 fn device_of(client: &Client) -> OwnedDeviceId {

@@ -16,13 +16,7 @@ mod support;
 
 use matrix_sdk::{
     Client,
-    ruma::{
-        OwnedDeviceId, OwnedRoomId, OwnedServerName, OwnedUserId,
-        api::client::{
-            keys::get_keys,
-            room::{Visibility, create_room::v3::Request as CreateRoomRequest},
-        },
-    },
+    ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId, api::client::keys::get_keys},
 };
 use serde_json::{Value, json};
 use support::{Backend, PASSWORD, TestServer, sync_until};
@@ -40,32 +34,7 @@ async fn shared_room_with(
 ) -> (TestServer, TestServer, Client, Client, OwnedRoomId) {
     let mut a_env = vec![("MISSIVE_LOG", "info,sqlx=warn,tower_http::trace=debug")];
     a_env.extend_from_slice(env);
-    let a = TestServer::start_federating(backend, &a_env).await;
-    let b = TestServer::start_federating(backend, &[]).await;
-    let alice = a.register("alice").await;
-    let bob = b.register("bob").await;
-    let mut request = CreateRoomRequest::new();
-    request.visibility = Visibility::Public;
-    request.preset =
-        Some(matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset::PublicChat);
-    let room_id = alice
-        .create_room(request)
-        .await
-        .unwrap()
-        .room_id()
-        .to_owned();
-    let via: OwnedServerName = a.server_name.as_str().try_into().unwrap();
-    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
-    bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
-    sync_until(&[&alice, &bob], 20, "both joined", || async {
-        bob.get_room(&room_id)
-            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
-            && alice
-                .get_room(&room_id)
-                .is_some_and(|r| r.joined_members_count() == 2)
-    })
-    .await;
-    (a, b, alice, bob, room_id)
+    support::federation::shared_public_room(backend, &a_env).await
 }
 
 fn user_of(client: &Client) -> OwnedUserId {

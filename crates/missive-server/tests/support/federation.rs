@@ -9,7 +9,7 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::TestServer;
+use super::{Backend, TestServer, sync_until};
 
 /// An HTTPS client for the servers' self-signed federation listeners.
 pub fn https() -> reqwest::Client {
@@ -121,4 +121,48 @@ pub fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Two federating servers (A started with `a_env` besides the federation
+/// settings): Alice of A has a public room that Bob of B joined; both
+/// clients have synced (and so uploaded their keys).
+pub async fn shared_public_room(
+    backend: Backend,
+    a_env: &[(&str, &str)],
+) -> (
+    TestServer,
+    TestServer,
+    matrix_sdk::Client,
+    matrix_sdk::Client,
+    matrix_sdk::ruma::OwnedRoomId,
+) {
+    use matrix_sdk::ruma::api::client::room::{
+        Visibility,
+        create_room::v3::{Request, RoomPreset},
+    };
+    let a = TestServer::start_federating(backend, a_env).await;
+    let b = TestServer::start_federating(backend, &[]).await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let mut request = Request::new();
+    request.visibility = Visibility::Public;
+    request.preset = Some(RoomPreset::PublicChat);
+    let room_id = alice
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned();
+    let via = OwnedServerName::try_from(a.server_name.as_str()).unwrap();
+    let target: &matrix_sdk::ruma::RoomOrAliasId = room_id.as_str().try_into().unwrap();
+    bob.join_room_by_id_or_alias(target, &[via]).await.unwrap();
+    sync_until(&[&alice, &bob], 20, "both joined", || async {
+        bob.get_room(&room_id)
+            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Joined)
+            && alice
+                .get_room(&room_id)
+                .is_some_and(|r| r.active_members_count() == 2 || r.joined_members_count() == 2)
+    })
+    .await;
+    (a, b, alice, bob, room_id)
 }
