@@ -92,6 +92,40 @@ pub fn sign_template(
     Pdu::from_object(event_id, template)
 }
 
+/// A restricted join `signer`'s server authorises: another server built
+/// and signed `join`, naming one of our users in
+/// `join_authorised_via_users_server`; the room's rules want that user's
+/// server to sign it too. Only a join naming a user of `signer`'s server
+/// is signed, and nothing else of it changes (the event ID, a hash of the
+/// event without its signatures, stays the same).
+pub fn countersign(
+    join: &mut CanonicalJsonObject,
+    signer: &Signer,
+    rules: &RoomVersionRules,
+) -> Result<(), CoreError> {
+    let wrong = |what: &str| CoreError::InvalidEvent(format!("restricted join: {what}"));
+    let authoriser = match join.get("content") {
+        Some(CanonicalJsonValue::Object(content)) => {
+            match content.get("join_authorised_via_users_server") {
+                Some(CanonicalJsonValue::String(user)) => UserId::parse(user)
+                    .map_err(|_| wrong("the authorising user is not a user ID"))?,
+                _ => return Err(wrong("no authorising user")),
+            }
+        }
+        _ => return Err(wrong("no content")),
+    };
+    if authoriser.server_name() != &*signer.server_name {
+        return Err(wrong("the authorising user is not of this server"));
+    }
+    ruma::signatures::sign_event(
+        signer.server_name.as_str(),
+        &signer.key,
+        join,
+        &rules.redaction,
+    )
+    .map_err(|e| CoreError::InvalidEvent(format!("cannot sign the event: {e}")))
+}
+
 /// `user`'s membership event with `content` built on `follows` (the
 /// user's invite or knock) alone, its only prev and auth event, and signed
 /// by `signer`'s server. Synapse's out-of-band membership: when no server
@@ -145,24 +179,32 @@ mod tests {
         testing::{Room, member_of, signer},
     };
 
+    /// A public room of `version` and the join Bob, of another server,
+    /// gets built there.
+    fn public_room_joined_by_bob(version: RoomVersionId) -> (Room, Pdu) {
+        let mut room = Room::of_version(version);
+        room.send(
+            user_id!("@alice:example.org"),
+            crate::event_builder::EventTemplate::state(
+                ruma::events::StateEventType::RoomJoinRules,
+                "",
+                serde_json::json!({"join_rule": "public"}),
+            ),
+        )
+        .unwrap();
+        let bob = user_id!("@bob:other.example");
+        let built = room.send(bob, member_of(bob.as_str(), "join")).unwrap();
+        (room, built)
+    }
+
     /// A template built by one server and signed by another passes the
     /// receiving checks with the second server's key; a template for
     /// another user, or another membership, is refused.
     #[test]
     fn a_signed_template_verifies_and_only_the_asked_membership_is_signed() {
         for version in [RoomVersionId::V11, RoomVersionId::V12] {
-            let mut room = Room::of_version(version.clone());
-            room.send(
-                user_id!("@alice:example.org"),
-                crate::event_builder::EventTemplate::state(
-                    ruma::events::StateEventType::RoomJoinRules,
-                    "",
-                    serde_json::json!({"join_rule": "public"}),
-                ),
-            )
-            .unwrap();
+            let (room, built) = public_room_joined_by_bob(version.clone());
             let bob = user_id!("@bob:other.example");
-            let built = room.send(bob, member_of(bob.as_str(), "join")).unwrap();
             let template = template_of(&built);
             assert!(!template.contains_key("signatures"));
 
@@ -192,6 +234,61 @@ mod tests {
             assert!(sign_template(template.clone(), carol, "join", &other, &room.rules).is_err());
             assert!(sign_template(template, bob, "leave", &other, &room.rules).is_err());
         }
+    }
+
+    /// A restricted join signed by the joining server and countersigned
+    /// by the authorising user's keeps its event ID and verifies only with
+    /// both servers' keys; a join naming another server's user, or none,
+    /// is not countersigned.
+    #[test]
+    fn a_countersigned_join_needs_both_signatures() {
+        let (room, built) = public_room_joined_by_bob(RoomVersionId::V11);
+        let bob = user_id!("@bob:other.example");
+        let mut template = template_of(&built);
+        let Some(CanonicalJsonValue::Object(content)) = template.get_mut("content") else {
+            panic!("no content");
+        };
+        content.insert(
+            "join_authorised_via_users_server".into(),
+            CanonicalJsonValue::String("@alice:example.org".into()),
+        );
+        let other = Signer {
+            server_name: ruma::owned_server_name!("other.example"),
+            ..signer()
+        };
+        let ours = signer();
+        let signed = sign_template(template.clone(), bob, "join", &other, &room.rules).unwrap();
+        let key_of = |s: &Signer| {
+            (
+                format!("ed25519:{}", s.key.version()),
+                ruma::serde::Base64::new(s.key.public_key().to_vec()),
+            )
+        };
+        let mut keys = ruma::signatures::PublicKeyMap::new();
+        keys.insert("other.example".into(), [key_of(&other)].into());
+        keys.insert(ours.server_name.to_string(), [key_of(&ours)].into());
+        let check = |json: &CanonicalJsonObject| {
+            let raw = serde_json::value::to_raw_value(json).unwrap();
+            let parsed = incoming::parse(&raw, &RoomVersionId::V11, &signed.room_id).unwrap();
+            assert_eq!(parsed.event_id(), &*signed.event_id);
+            parsed.required_keys().and_then(|_| parsed.verify(&keys))
+        };
+        assert!(
+            check(&signed.json).is_err(),
+            "the authoriser's signature is required"
+        );
+
+        let mut countersigned = signed.json.clone();
+        countersign(&mut countersigned, &ours, &room.rules).unwrap();
+        assert!(matches!(
+            check(&countersigned).unwrap(),
+            incoming::Received::Accepted(_)
+        ));
+
+        let mut not_ours = signed.json.clone();
+        assert!(countersign(&mut not_ours, &other, &room.rules).is_err());
+        let plain = sign_template(template_of(&built), bob, "join", &other, &room.rules).unwrap();
+        assert!(countersign(&mut plain.json.clone(), &ours, &room.rules).is_err());
     }
 
     /// A rejection built on the invite alone follows it (its only prev and

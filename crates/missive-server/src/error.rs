@@ -125,6 +125,13 @@ pub enum ApiError {
         errcode: String,
         message: String,
     },
+    /// A restricted join this server cannot vouch for: it is not in the
+    /// rooms that grant access (another server may be).
+    #[error("{0}")]
+    UnableToAuthoriseJoin(String),
+    /// A restricted join no member of this server may authorise.
+    #[error("{0}")]
+    UnableToGrantJoin(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -189,6 +196,8 @@ impl ApiError {
                 )),
             ),
             UserDeactivated => (StatusCode::FORBIDDEN, ErrorKind::UserDeactivated),
+            UnableToAuthoriseJoin(_) => (StatusCode::BAD_REQUEST, ErrorKind::UnableToAuthorizeJoin),
+            UnableToGrantJoin(_) => (StatusCode::BAD_REQUEST, ErrorKind::UnableToGrantJoin),
             BadState(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadState),
             Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized),
             UiaRequired(_) => (StatusCode::UNAUTHORIZED, ErrorKind::Forbidden),

@@ -13,20 +13,20 @@ mod support;
 
 use matrix_sdk::{
     Client, RoomMemberships, RoomState,
-    deserialized_responses::RawSyncOrStrippedState,
     ruma::{
         OwnedRoomId, OwnedRoomOrAliasId, OwnedServerName, RoomVersionId, UserId,
         api::{
             client::room::{Visibility, create_room::v3::Request as CreateRoomRequest},
             error::ErrorKind,
         },
-        events::room::{
-            member::{MembershipState, RoomMemberEventContent},
-            message::RoomMessageEventContent,
-        },
+        events::room::{member::MembershipState, message::RoomMessageEventContent},
     },
 };
-use support::{Backend, TestServer, federation::encode, sync_until};
+use support::{
+    Backend, TestServer,
+    federation::{encode, member_event},
+    sync_until,
+};
 
 /// A public room named "Ministries" created by `alice`.
 async fn public_room(alice: &Client) -> OwnedRoomId {
@@ -55,24 +55,6 @@ async fn membership_of(client: &Client, room: &OwnedRoomId, user: &str) -> Optio
         .iter()
         .find(|m| m.user_id().as_str() == user)
         .map(|m| m.membership().clone())
-}
-
-/// `user`'s member event in the room as `client` holds it, as JSON.
-async fn member_event(
-    client: &Client,
-    room: &OwnedRoomId,
-    user_id: &str,
-) -> Option<serde_json::Value> {
-    let room = client.get_room(room)?;
-    let raw = room
-        .get_state_event_static_for_key::<RoomMemberEventContent, _>(user(user_id))
-        .await
-        .ok()??;
-    let json = match raw {
-        RawSyncOrStrippedState::Sync(raw) => raw.json().get().to_owned(),
-        RawSyncOrStrippedState::Stripped(raw) => raw.json().get().to_owned(),
-    };
-    serde_json::from_str(&json).ok()
 }
 
 /// Bob (of `b`) joins `room_id` on `a` through `a`, and both sides see it.

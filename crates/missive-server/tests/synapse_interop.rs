@@ -18,10 +18,8 @@ use matrix_sdk::{
     },
 };
 use support::{
-    Backend, TestServer,
     e2ee::{encrypted_room, joined, reads, send_encrypted},
-    synapse::Synapse,
-    sync_once, sync_until,
+    synapse, sync_once, sync_until,
 };
 
 /// Encrypted messages both ways between `host` (whose server created the
@@ -190,24 +188,14 @@ async fn converse(host: &Client, guest: &Client, room_id: &OwnedRoomId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_of_missive_is_joined_from_synapse_with_e2ee() {
-    let synapse = Synapse::start().await;
-    let missive = TestServer::start_federating(Backend::Sqlite, &[]).await;
-    let alice = missive.register("alice").await;
-    let bob = synapse.register("bob").await;
-    sync_once(&alice).await;
-    sync_once(&bob).await;
+    let (_synapse, _missive, alice, bob) = synapse::with_missive().await;
     let room_id = encrypted_room(&alice, &bob).await;
     converse(&alice, &bob, &room_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_of_synapse_is_joined_from_missive_with_e2ee() {
-    let synapse = Synapse::start().await;
-    let missive = TestServer::start_federating(Backend::Sqlite, &[]).await;
-    let alice = missive.register("alice").await;
-    let bob = synapse.register("bob").await;
-    sync_once(&alice).await;
-    sync_once(&bob).await;
+    let (_synapse, _missive, alice, bob) = synapse::with_missive().await;
     let room_id = encrypted_room(&bob, &alice).await;
     converse(&bob, &alice, &room_id).await;
 }

@@ -166,3 +166,27 @@ pub async fn shared_public_room(
     .await;
     (a, b, alice, bob, room_id)
 }
+
+/// `user_id`'s member event in the room as `client` holds it (an invite
+/// or knock as stripped state), as JSON.
+pub async fn member_event(
+    client: &matrix_sdk::Client,
+    room: &matrix_sdk::ruma::RoomId,
+    user_id: &str,
+) -> Option<Value> {
+    use matrix_sdk::{
+        deserialized_responses::RawSyncOrStrippedState,
+        ruma::events::room::member::RoomMemberEventContent,
+    };
+    let user = <&matrix_sdk::ruma::UserId>::try_from(user_id).ok()?;
+    let raw = client
+        .get_room(room)?
+        .get_state_event_static_for_key::<RoomMemberEventContent, _>(user)
+        .await
+        .ok()??;
+    let json = match raw {
+        RawSyncOrStrippedState::Sync(raw) => raw.json().get().to_owned(),
+        RawSyncOrStrippedState::Stripped(raw) => raw.json().get().to_owned(),
+    };
+    serde_json::from_str(&json).ok()
+}

@@ -12,7 +12,7 @@ use std::{
 
 use matrix_sdk::Client;
 
-use super::free_port;
+use super::{Backend, TestServer, free_port, sync_once};
 
 pub struct Synapse {
     child: Child,
@@ -204,4 +204,17 @@ impl Drop for Synapse {
             eprintln!("---- synapse log (last 400 lines) ----\n{tail}");
         }
     }
+}
+
+/// Synapse and a federating missive-server (SQLite) side by side: Alice of
+/// missive and Bob of Synapse, registered and synced once (so their keys
+/// are up).
+pub async fn with_missive() -> (Synapse, TestServer, Client, Client) {
+    let synapse = Synapse::start().await;
+    let missive = TestServer::start_federating(Backend::Sqlite, &[]).await;
+    let alice = missive.register("alice").await;
+    let bob = synapse.register("bob").await;
+    sync_once(&alice).await;
+    sync_once(&bob).await;
+    (synapse, missive, alice, bob)
 }

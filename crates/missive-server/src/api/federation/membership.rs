@@ -1,15 +1,21 @@
 //! Other servers' users joining (`make_join`, `send_join` v2), leaving
 //! (`make_leave`, `send_leave` v2) and knocking (`make_knock`,
-//! `send_knock` v1), and invites of this server's users (`invite` v2).
+//! `send_knock` v1), invites of this server's users (`invite` v2), and
+//! third-party invites (`exchange_third_party_invite`, `3pid/onbind`).
 
 use axum::extract::State;
-use ruma::api::federation::membership::{
-    create_invite, create_join_event, create_knock_event, create_leave_event, prepare_join_event,
-    prepare_knock_event, prepare_leave_event,
+use ruma::api::federation::{
+    membership::{
+        create_invite, create_join_event, create_knock_event, create_leave_event,
+        prepare_join_event, prepare_knock_event, prepare_leave_event,
+    },
+    thirdparty::{bind_callback, exchange_invite},
 };
 
 use crate::{
-    error::ApiResult, federation_request::FederationRequest, ruma_wrapper::RumaResponse,
+    error::ApiResult,
+    federation_request::FederationRequest,
+    ruma_wrapper::{Ruma, RumaResponse},
     services::federation::inbound::Inbound,
 };
 
@@ -38,6 +44,7 @@ pub async fn send_join(
     state.state = joined.state;
     state.auth_chain = joined.auth_chain;
     state.servers_in_room = Some(joined.servers_in_room);
+    state.event = joined.event;
     Ok(RumaResponse(create_join_event::v2::Response::new(state)))
 }
 
@@ -106,4 +113,35 @@ pub async fn send_knock(
         .send_knock(&req.origin, &body.room_id, &body.event_id, &body.pdu)
         .await?;
     Ok(RumaResponse(create_knock_event::v1::Response::new(shown)))
+}
+
+pub async fn exchange_third_party_invite(
+    State(inbound): State<Inbound>,
+    req: FederationRequest<exchange_invite::v1::Request>,
+) -> ApiResult<RumaResponse<exchange_invite::v1::Response>> {
+    let body = &req.body;
+    inbound
+        .exchange_third_party_invite(
+            &req.origin,
+            &body.room_id,
+            &body.kind,
+            &body.sender,
+            &body.state_key,
+            &body.content,
+        )
+        .await?;
+    Ok(RumaResponse(exchange_invite::v1::Response::new()))
+}
+
+/// From an identity server, which signs what matters (each invite's
+/// `signed` block, checked by the room's rules), so no request signature.
+pub async fn on_bind(
+    State(inbound): State<Inbound>,
+    req: Ruma<bind_callback::v1::Request>,
+) -> ApiResult<RumaResponse<bind_callback::v1::Response>> {
+    let body = &req.body;
+    inbound
+        .on_bind(&body.address, &body.mxid, &body.invites)
+        .await?;
+    Ok(RumaResponse(bind_callback::v1::Response::new()))
 }

@@ -93,7 +93,15 @@ fn membership_routes(r: Router<AppState>) -> Router<AppState> {
     let r = route::<prepare_leave_event::v1::Request, _, _>(r, membership::make_leave);
     let r = route::<create_leave_event::v2::Request, _, _>(r, membership::send_leave);
     let r = route::<prepare_knock_event::v1::Request, _, _>(r, membership::make_knock);
-    route::<create_knock_event::v1::Request, _, _>(r, membership::send_knock)
+    let r = route::<create_knock_event::v1::Request, _, _>(r, membership::send_knock);
+    let r = route::<ruma::api::federation::thirdparty::exchange_invite::v1::Request, _, _>(
+        r,
+        membership::exchange_third_party_invite,
+    );
+    route::<ruma::api::federation::thirdparty::bind_callback::v1::Request, _, _>(
+        r,
+        membership::on_bind,
+    )
 }
 
 /// Room events other servers fetch.

@@ -248,7 +248,7 @@ impl Inbound {
     }
 
     /// Steps 2 to 6 for a parsed PDU, fetching what it needs from `origin`.
-    async fn check_and_write(
+    pub(super) async fn check_and_write(
         &self,
         origin: &ServerName,
         parsed: incoming::Incoming,

@@ -43,10 +43,23 @@ impl Inbound {
                 .invite(room_id, sender, target, reason, is_direct)
                 .await;
         }
-        let client = self.federation().client()?;
         let template = rooms
             .invite_template(room_id, target, reason, is_direct)
             .await?;
+        self.invite_remote(room_id, sender, target, template).await
+    }
+
+    /// Local `sender` invites `target`, a user of another server, with the
+    /// invite `template` (see the module docs).
+    pub(super) async fn invite_remote(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        template: missive_core::event_builder::EventTemplate,
+    ) -> ApiResult<OwnedEventId> {
+        let rooms = self.rooms();
+        let client = self.federation().client()?;
         let invite = rooms.build_unsent(room_id, sender, template).await?;
         let (room, rules) = rooms.room(room_id).await?;
         let (version, _) = room_versions::parse(&room.room_version)?;

@@ -17,7 +17,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use missive_core::{Pdu, incoming, membership_template, room_versions};
-use missive_store::{EventStore, RemoteEventStore, RemoteWrite, RoomRecord, StateEntry};
+use missive_store::{
+    EventStore, FederationOutboxStore, RemoteEventStore, RemoteWrite, RoomRecord, StateEntry,
+};
 use ruma::{
     CanonicalJsonObject, OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::{create_join_event, prepare_join_event},
@@ -37,6 +39,9 @@ pub struct JoinState {
     pub state: Vec<Box<RawValue>>,
     pub auth_chain: Vec<Box<RawValue>>,
     pub servers_in_room: Vec<String>,
+    /// The join as this server signed it too (a restricted join it
+    /// authorised), which the joining server uses instead of its own.
+    pub event: Option<Box<RawValue>>,
 }
 
 impl Inbound {
@@ -88,7 +93,15 @@ impl Inbound {
         event_id: &OwnedEventId,
         pdu: &RawValue,
     ) -> ApiResult<JoinState> {
-        self.send_membership(origin, room_id, event_id, pdu, "join")
+        let countersigned = self.authorise_restricted_join(room_id, pdu).await?;
+        let join = self
+            .send_membership(
+                origin,
+                room_id,
+                event_id,
+                countersigned.as_deref().unwrap_or(pdu),
+                "join",
+            )
             .await?;
         let (state, auth_chain) = self.rooms().state_for_joiner(room_id, event_id).await?;
         let mut servers: Vec<String> = state
@@ -113,7 +126,53 @@ impl Inbound {
                 .map(|p| raw(&p.json))
                 .collect::<ApiResult<_>>()?,
             servers_in_room: servers,
+            event: countersigned.map(|_| raw(&join.json)).transpose()?,
         })
+    }
+
+    /// A join naming a user of this server in `join_authorised_via_users_server`
+    /// (a restricted room's join this server's `make_join` built), signed
+    /// by this server as the spec wants: once more checked that the user
+    /// is in a room granting access and that the named member may let them
+    /// in. `None` for any other join, which goes on as it came.
+    async fn authorise_restricted_join(
+        &self,
+        room_id: &RoomId,
+        pdu: &RawValue,
+    ) -> ApiResult<Option<Box<RawValue>>> {
+        let mut object: CanonicalJsonObject = serde_json::from_str(pdu.get())
+            .map_err(|e| ApiError::bad_json(format!("the join is not an event: {e}")))?;
+        let named = object
+            .get("content")
+            .and_then(|c| match c {
+                ruma::CanonicalJsonValue::Object(c) => c.get("join_authorised_via_users_server"),
+                _ => None,
+            })
+            .and_then(|v| match v {
+                ruma::CanonicalJsonValue::String(s) => UserId::parse(s.as_str()).ok(),
+                _ => None,
+            });
+        let joiner = object.get("sender").and_then(|v| match v {
+            ruma::CanonicalJsonValue::String(s) => UserId::parse(s.as_str()).ok(),
+            _ => None,
+        });
+        let (Some(named), Some(joiner)) = (named, joiner) else {
+            return Ok(None);
+        };
+        if named.server_name() != self.server_name() {
+            return Ok(None);
+        }
+        let (_, rules) = self
+            .room_version(room_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("this server is not in that room"))?;
+        // The user still qualifies; whether `named` may invite is the
+        // room's authorisation rules', checked on receipt.
+        self.rooms()
+            .restricted_join_authoriser(room_id, &joiner)
+            .await?;
+        membership_template::countersign(&mut object, self.signer(), &rules)?;
+        raw(&object).map(Some)
     }
 
     /// What every `send_*` shares: `pdu` must be `event_id`, the own
@@ -176,7 +235,20 @@ impl Inbound {
         // Without federation every room is this server's, resident or not
         // (a room everyone left can still be joined where its rules allow).
         if !federating || (known && rooms.is_resident(room_id).await?) {
-            return rooms.join(room_id, user, reason, body, guest).await;
+            return match rooms.join(room_id, user, reason, body, guest).await {
+                // A restricted room no member of this server may let the
+                // user into: a server whose members may (Synapse does too).
+                Err(ApiError::UnableToGrantJoin(_)) if federating && !guest => {
+                    let mut through = servers.to_vec();
+                    for server in self.store().room_servers(room_id.as_str()).await? {
+                        if let Ok(server) = OwnedServerName::try_from(server) {
+                            through.push(server);
+                        }
+                    }
+                    self.join_remote(room_id, user, &through).await
+                }
+                other => other,
+            };
         }
         // An invited user joins through the inviting server first.
         let mut through = Vec::new();
@@ -250,6 +322,10 @@ impl Inbound {
         let client = self.federation().client()?;
         // PDUs of the room arriving before its state is written wait.
         let _joining = self.joining(room_id).await;
+        // Already in the room (a restricted join only another server may
+        // authorise): the join is then one more event of it.
+        let resident = self.store().room(room_id).await?.is_some()
+            && self.rooms().is_resident(room_id).await?;
         let mut ask = prepare_join_event::v1::Request::new(room_id.to_owned(), user.to_owned());
         ask.ver = room_versions::SUPPORTED_ROOM_VERSIONS.to_vec();
         let made = client.send(server, ask).await?;
@@ -278,9 +354,53 @@ impl Inbound {
                 ),
             )
             .await?;
-        self.write_joined_room(room_id, &version, &rules, &join, sent.room_state)
+        let mut answer = sent.room_state;
+        // A restricted room's join, which the authorising member's server
+        // signs too: its copy is the join.
+        let join = if join
+            .content_value()
+            .get("join_authorised_via_users_server")
+            .is_some()
+        {
+            let signed = answer.event.take().ok_or_else(|| {
+                ApiError::BadGateway(
+                    "the restricted join came back without its authorisation".into(),
+                )
+            })?;
+            self.authorised_join(room_id, &version, &join, &signed)
+                .await?
+        } else {
+            join
+        };
+        if resident {
+            let parsed = incoming::parse(&raw(&join.json)?, &version, room_id)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            self.check_and_write(server, parsed, &rules, 0).await?;
+            return Ok(join.event_id);
+        }
+        self.write_joined_room(room_id, &version, &rules, &join, answer)
             .await?;
         Ok(join.event_id)
+    }
+
+    /// The restricted join `sent` as the resident server returned it: the
+    /// same event, now carrying the authorising server's signature, which
+    /// the checks on receipt require.
+    async fn authorised_join(
+        &self,
+        room_id: &RoomId,
+        version: &RoomVersionId,
+        sent: &Pdu,
+        returned: &RawValue,
+    ) -> ApiResult<Pdu> {
+        let parsed = incoming::parse(returned, version, room_id)
+            .map_err(|e| ApiError::BadGateway(format!("the signed join is unreadable: {e}")))?;
+        if parsed.event_id() != &*sent.event_id {
+            return Err(ApiError::BadGateway(
+                "the resident server returned another join than ours".into(),
+            ));
+        }
+        self.verify_pdu(parsed).await
     }
 
     /// Verifies what `send_join` answered and writes the room with the

@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod remote_keys;
 pub mod sender;
 mod served;
+pub mod third_party;
 
 use std::sync::Arc;
 

@@ -95,10 +95,7 @@ impl Rooms {
         let invited_or_joined = current.as_ref().is_some_and(|m| {
             m.membership == MembershipState::Invite || m.membership == MembershipState::Join
         });
-        if !invited_or_joined
-            && matches!(room.join_rule.as_str(), "restricted" | "knock_restricted")
-        {
-            let authoriser = self.restricted_join_authoriser(room_id, user).await?;
+        if let Some(authoriser) = self.join_authoriser(room_id, &room.join_rule, user).await? {
             content["join_authorised_via_users_server"] = json!(authoriser);
         }
         self.set_membership(room_id, user, user, content)
@@ -118,9 +115,39 @@ impl Rooms {
             })
     }
 
+    /// The local member who authorises `user`'s join of a restricted room
+    /// (with `join_rule`), when the join needs one: not for a user already
+    /// invited or joined, nor in a room of another join rule.
+    pub(super) async fn join_authoriser(
+        &self,
+        room_id: &RoomId,
+        join_rule: &str,
+        user: &UserId,
+    ) -> ApiResult<Option<String>> {
+        if !matches!(join_rule, "restricted" | "knock_restricted") {
+            return Ok(None);
+        }
+        let invited_or_joined = self
+            .store()
+            .membership(room_id, user)
+            .await?
+            .is_some_and(|m| {
+                m.membership == MembershipState::Invite || m.membership == MembershipState::Join
+            });
+        if invited_or_joined {
+            return Ok(None);
+        }
+        self.restricted_join_authoriser(room_id, user)
+            .await
+            .map(Some)
+    }
+
     /// For restricted rooms: a local member who may invite, if `user` is in
-    /// one of the rooms the join rule allows.
-    async fn restricted_join_authoriser(
+    /// one of the rooms the join rule allows. Refused (403) when `user` is
+    /// in none of them; `M_UNABLE_TO_AUTHORISE_JOIN` when this server is
+    /// not in an allowed room to tell (another server may be);
+    /// `M_UNABLE_TO_GRANT_JOIN` when no member of this server may invite.
+    pub(crate) async fn restricted_join_authoriser(
         &self,
         room_id: &RoomId,
         user: &UserId,
@@ -142,6 +169,7 @@ impl Rooms {
             })
             .unwrap_or_default();
         let mut qualifies = false;
+        let mut cannot_tell = false;
         for allowed in allowed_rooms
             .iter()
             .filter_map(|r| <&RoomId>::try_from(r.as_str()).ok())
@@ -154,6 +182,17 @@ impl Rooms {
                 qualifies = true;
                 break;
             }
+            // Only a resident server knows who is in a room; a local user's
+            // memberships are all known here.
+            let local_user = user.server_name() == &**self.server_name();
+            if !local_user && !self.is_resident(allowed).await? {
+                cannot_tell = true;
+            }
+        }
+        if !qualifies && cannot_tell {
+            return Err(ApiError::UnableToAuthoriseJoin(
+                "this server is not in the rooms that grant access to tell".into(),
+            ));
         }
         if !qualifies {
             return Err(ApiError::forbidden(
@@ -187,8 +226,8 @@ impl Rooms {
                 return Ok(member.user_id);
             }
         }
-        Err(ApiError::forbidden(
-            "no member of this server can authorise the join",
+        Err(ApiError::UnableToGrantJoin(
+            "no member of this server can authorise the join".into(),
         ))
     }
 

@@ -20,7 +20,9 @@ impl Rooms {
     /// `user`'s (of another server) membership event with `membership`,
     /// built on the room's current state and authorised there (a join the
     /// room refuses is refused here), as the template the user's server
-    /// signs; with the room's version.
+    /// signs; with the room's version. A join of a restricted room names
+    /// its authorising member here, when the user is in a room that grants
+    /// access.
     pub async fn remote_membership_template(
         &self,
         room_id: &RoomId,
@@ -29,11 +31,15 @@ impl Rooms {
     ) -> ApiResult<(RoomVersionId, CanonicalJsonObject)> {
         let (room, _) = self.room(room_id).await?;
         let (version, _) = room_versions::parse(&room.room_version)?;
-        let template = EventTemplate::state(
-            StateEventType::RoomMember,
-            user.as_str(),
-            json!({"membership": membership}),
-        );
+        let mut content = json!({"membership": membership});
+        // A restricted room's join names the member of this server who
+        // lets the user in; `send_join` then signs it as that member's.
+        if membership == "join"
+            && let Some(authoriser) = self.join_authoriser(room_id, &room.join_rule, user).await?
+        {
+            content["join_authorised_via_users_server"] = json!(authoriser);
+        }
+        let template = EventTemplate::state(StateEventType::RoomMember, user.as_str(), content);
         let pdu = self.build_unsent(room_id, user, template).await?;
         Ok((version, membership_template::template_of(&pdu)))
     }
