@@ -331,19 +331,10 @@ impl Inbound {
         let made = client.send(server, ask).await?;
         let version = made.room_version.unwrap_or(RoomVersionId::V1);
         let (_, rules) = room_versions::parse(version.as_str())?;
-        let mut template: CanonicalJsonObject = serde_json::from_str(made.event.get())
-            .map_err(|e| ApiError::BadGateway(format!("join template unreadable: {e}")))?;
         // The user's display name and avatar, as in a local join (the
         // template carries only the membership).
         let profile = self.rooms().member_content("join", user, None).await?;
-        super::leaves::with_content(&mut template, &profile)?;
-        let join =
-            membership_template::sign_template(template, user, "join", self.signer(), &rules)?;
-        if join.room_id != room_id {
-            return Err(ApiError::BadGateway(
-                "the join template is for another room".into(),
-            ));
-        }
+        let join = self.sign_made(&made.event, room_id, user, "join", &profile, &rules)?;
         let sent = client
             .send(
                 server,

@@ -12,10 +12,10 @@
 //! knock then kept here outside the timeline with the room's stripped
 //! state in `unsigned.knock_room_state`, for the knocker's sync.
 
-use missive_core::{membership_template, room_versions};
+use missive_core::room_versions;
 use missive_store::EventStore;
 use ruma::{
-    CanonicalJsonObject, OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
+    OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
     api::federation::membership::{RawStrippedState, create_knock_event, prepare_knock_event},
     events::TimelineEventType,
 };
@@ -24,7 +24,6 @@ use serde_json::value::RawValue;
 use super::{
     inbound::Inbound,
     joins::{check_supported, raw},
-    leaves::with_content,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -131,17 +130,8 @@ impl Inbound {
                 "the room's version does not allow knocking",
             ));
         }
-        let mut template: CanonicalJsonObject = serde_json::from_str(made.event.get())
-            .map_err(|e| ApiError::BadGateway(format!("knock template unreadable: {e}")))?;
         let content = self.rooms().member_content("knock", user, reason).await?;
-        with_content(&mut template, &content)?;
-        let knock =
-            membership_template::sign_template(template, user, "knock", self.signer(), &rules)?;
-        if knock.room_id != room_id {
-            return Err(ApiError::BadGateway(
-                "the knock template is for another room".into(),
-            ));
-        }
+        let knock = self.sign_made(&made.event, room_id, user, "knock", &content, &rules)?;
         let sent = client
             .send(
                 server,

@@ -195,16 +195,7 @@ impl Inbound {
                 "the leave template is for another room version".into(),
             ));
         }
-        let mut template: CanonicalJsonObject = serde_json::from_str(made.event.get())
-            .map_err(|e| ApiError::BadGateway(format!("leave template unreadable: {e}")))?;
-        with_content(&mut template, content)?;
-        let leave =
-            membership_template::sign_template(template, user, "leave", self.signer(), rules)?;
-        if leave.room_id != room_id {
-            return Err(ApiError::BadGateway(
-                "the leave template is for another room".into(),
-            ));
-        }
+        let leave = self.sign_made(&made.event, room_id, user, "leave", content, rules)?;
         client
             .send(
                 server,
@@ -219,10 +210,38 @@ impl Inbound {
     }
 }
 
+impl Inbound {
+    /// A resident server's `make_*` template (`made`) as this server sends
+    /// it back: `content`'s fields added to the bare membership it built,
+    /// then checked to be `user`'s `membership` of `room_id`, signed and
+    /// named (`membership_template::sign_template`).
+    pub(super) fn sign_made(
+        &self,
+        made: &RawValue,
+        room_id: &RoomId,
+        user: &UserId,
+        membership: &str,
+        content: &Value,
+        rules: &RoomVersionRules,
+    ) -> ApiResult<Pdu> {
+        let mut template: CanonicalJsonObject = serde_json::from_str(made.get())
+            .map_err(|e| ApiError::BadGateway(format!("{membership} template unreadable: {e}")))?;
+        with_content(&mut template, content)?;
+        let pdu =
+            membership_template::sign_template(template, user, membership, self.signer(), rules)?;
+        if pdu.room_id != room_id {
+            return Err(ApiError::BadGateway(format!(
+                "the {membership} template is for another room"
+            )));
+        }
+        Ok(pdu)
+    }
+}
+
 /// Puts `content`'s fields (the reason, the profile) into a membership
 /// template's content: the resident server builds the bare membership,
 /// the user's server adds what the user said.
-pub(super) fn with_content(template: &mut CanonicalJsonObject, content: &Value) -> ApiResult<()> {
+fn with_content(template: &mut CanonicalJsonObject, content: &Value) -> ApiResult<()> {
     let Some(CanonicalJsonValue::Object(target)) = template.get_mut("content") else {
         return Err(ApiError::BadGateway(
             "the membership template has no content".into(),
