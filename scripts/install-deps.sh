@@ -4,7 +4,8 @@
 # matrix-js-sdk interoperability test, ClamAV's clamd for the antivirus
 # tests (with a local EICAR signature; no download), and Python's venv for
 # schemathesis and matrix-nio, and Debian's chromium for the web client's
-# browser tests (driven by playwright-core; no browser download). `make
+# browser tests (driven by playwright-core; no browser download), and
+# coturn for the TURN tests. `make
 # test` runs it: as root it installs what is missing; otherwise it prints
 # the one apt-get command to run and fails.
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v python3 >/dev/null || need+=(python3)
 # python3-venv, and `python3 -m venv` then fails.
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# coturn: the TURN relay the call tests run (turnserver, turnutils_uclient).
+command -v turnserver >/dev/null || need+=(coturn)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -22,6 +22,7 @@ pub mod search;
 pub mod state_resolution;
 #[cfg(test)]
 mod testing;
+pub mod turn;
 pub mod visibility;
 
 pub use error::CoreError;

@@ -68,6 +68,85 @@ pub struct Config {
     pub max_connections: usize,
     pub push: PushConfig,
     pub federation: FederationConfig,
+    pub turn: TurnConfig,
+}
+
+/// The TURN relay calls go through (coturn with `use-auth-secret`), whose
+/// time-limited credentials `GET /voip/turnServer` hands out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// `turn:`/`turns:` URIs clients try; empty: no TURN server.
+    pub uris: Vec<String>,
+    /// The secret shared with the TURN server (`static-auth-secret`).
+    pub secret: Option<String>,
+    /// How long credentials stay valid, in seconds.
+    pub ttl_secs: u64,
+    /// Whether guest accounts get credentials too.
+    pub allow_guests: bool,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            uris: Vec::new(),
+            secret: None,
+            ttl_secs: 86_400,
+            allow_guests: false,
+        }
+    }
+}
+
+impl TurnConfig {
+    fn apply_env(&mut self, var: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("MISSIVE_TURN_URIS") {
+            self.uris = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("MISSIVE_TURN_SECRET") {
+            self.secret = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = var("MISSIVE_TURN_TTL") {
+            self.ttl_secs = v
+                .parse()
+                .map_err(|_| ConfigError::Env("MISSIVE_TURN_TTL", v))?;
+        }
+        if let Some(v) = var("MISSIVE_TURN_GUESTS") {
+            self.allow_guests = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::Env("MISSIVE_TURN_GUESTS", v)),
+            };
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .uris
+            .iter()
+            .any(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError::Invalid(
+                "turn.uris",
+                "entries must be turn: or turns: URIs",
+            ));
+        }
+        if !self.uris.is_empty() && self.secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "turn.secret",
+                "TURN URIs need the secret shared with the TURN server (MISSIVE_TURN_SECRET)",
+            ));
+        }
+        if self.ttl_secs == 0 {
+            return Err(ConfigError::Invalid("turn.ttl_secs", "must be above 0"));
+        }
+        Ok(())
+    }
 }
 
 /// The Server-Server API: a TLS listener for other servers, and the
@@ -364,6 +443,7 @@ impl Default for Config {
             max_connections: 0,
             push: PushConfig::default(),
             federation: FederationConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -463,6 +543,7 @@ impl Config {
                 "entries must be server names",
             ));
         }
+        self.turn.validate()?;
         if self.federation.tls_cert.is_some() != self.federation.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "federation.tls_cert",
@@ -630,6 +711,7 @@ impl Config {
         if let Some(v) = var("MISSIVE_WEB_CLIENT_DIR") {
             self.web_client_dir = (!v.is_empty()).then(|| v.into());
         }
+        self.turn.apply_env(&var)?;
         self.federation.apply_env(&var)
     }
 
@@ -663,6 +745,43 @@ mod tests {
         assert_eq!(c.registration, RegistrationMode::Token);
         assert!(!c.rate_limits.enabled);
         assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
+    }
+
+    #[test]
+    fn turn_settings_are_checked() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            let mut c = Config::default();
+            c.apply_env(|k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .map(|()| c)
+        };
+        let c = with(&[
+            (
+                "MISSIVE_TURN_URIS",
+                "turn:t.example:3478?transport=udp, turns:t.example:5349",
+            ),
+            ("MISSIVE_TURN_SECRET", "s"),
+            ("MISSIVE_TURN_TTL", "3600"),
+            ("MISSIVE_TURN_GUESTS", "on"),
+        ])
+        .unwrap();
+        assert_eq!(c.turn.uris.len(), 2);
+        assert_eq!(c.turn.ttl_secs, 3600);
+        assert!(c.turn.allow_guests && c.validate().is_ok());
+        let no_secret = with(&[("MISSIVE_TURN_URIS", "turn:t.example")]).unwrap();
+        assert!(no_secret.validate().is_err());
+        let not_turn = with(&[
+            ("MISSIVE_TURN_URIS", "https://t.example"),
+            ("MISSIVE_TURN_SECRET", "s"),
+        ])
+        .unwrap();
+        assert!(not_turn.validate().is_err());
+        assert!(with(&[("MISSIVE_TURN_TTL", "soon")]).is_err());
+        assert!(with(&[("MISSIVE_TURN_GUESTS", "yes")]).is_err());
     }
 
     #[test]

@@ -32,6 +32,7 @@ use ruma::api::client::{
     threads::get_threads,
     to_device::send_event_to_device,
     typing::create_typing_event,
+    voip::get_turn_server_info,
 };
 
 /// Whether a guest may call endpoint `T`.
@@ -75,6 +76,8 @@ pub fn guest_may_call<T: 'static>() -> bool {
         TypeId::of::<get_relating_events_with_rel_type::v1::Request>(),
         TypeId::of::<get_relating_events_with_rel_type_and_event_type::v1::Request>(),
         TypeId::of::<get_threads::v1::Request>(),
+        // Answered only where MISSIVE_TURN_GUESTS allows it.
+        TypeId::of::<get_turn_server_info::v3::Request>(),
     ];
     allowed.contains(&TypeId::of::<T>())
 }

@@ -262,6 +262,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         devices,
         syncer: Syncer::new(store.clone(), reader.clone(), notifier),
         limiter,
+        turn: services::turn::Turn::new(config.turn.clone()),
         web_client: Arc::new(api::web_client::WebClient::new(
             config.web_client_dir.clone(),
         )),

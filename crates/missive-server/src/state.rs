@@ -18,7 +18,7 @@ use crate::{
         presence::Presence, profiles::Profiles, push::Pushers, push_rules::PushRules,
         rate_limit::Limiter, reader::Reader, registration::Registration, reports::Reports,
         rooms::Rooms, rooms::upgrade::RoomUpgrades, search::Search, spaces::Spaces, sync::Syncer,
-        threepids::Threepids, uiaa::Uiaa,
+        threepids::Threepids, turn::Turn, uiaa::Uiaa,
     },
 };
 
@@ -76,6 +76,7 @@ pub struct Services {
     pub push_rules: PushRules,
     pub pushers: Pushers,
     pub limiter: Limiter,
+    pub turn: Turn,
     pub web_client: Arc<WebClient>,
 }
 
@@ -123,5 +124,6 @@ from_ref!(
     push_rules: PushRules,
     pushers: Pushers,
     limiter: Limiter,
+    turn: Turn,
     web_client: Arc<WebClient>,
 );

@@ -1,17 +1,34 @@
 //! VoIP: TURN server discovery.
 
-use axum::Json;
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
 use ruma::api::client::voip::get_turn_server_info;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{error::ApiResult, ruma_wrapper::Ruma};
+use crate::{
+    error::ApiResult,
+    ruma_wrapper::{Ruma, RumaResponse},
+    services::turn::Turn,
+};
 
-/// `GET /voip/turnServer`. No TURN server is configured yet, so, as
-/// Synapse does then, the answer is an empty object: clients call over
-/// STUN-free direct connections or their own fallback instead of failing.
+/// `GET /voip/turnServer`: time-limited credentials for this server's
+/// TURN relay. Without one configured the answer is an empty object, as
+/// Synapse's: clients then call without a relay instead of failing.
 pub async fn get_turn_server_info(
+    State(turn): State<Turn>,
     req: Ruma<get_turn_server_info::v3::Request>,
-) -> ApiResult<Json<Value>> {
-    req.user()?;
-    Ok(Json(json!({})))
+) -> ApiResult<Response> {
+    let Some(server) = turn.credentials_for(req.user()?)? else {
+        return Ok(Json(json!({})).into_response());
+    };
+    Ok(RumaResponse(get_turn_server_info::v3::Response::new(
+        server.username,
+        server.password,
+        server.uris,
+        server.ttl,
+    ))
+    .into_response())
 }

@@ -33,4 +33,5 @@ pub mod signing_key;
 pub mod spaces;
 pub mod sync;
 pub mod threepids;
+pub mod turn;
 pub mod uiaa;

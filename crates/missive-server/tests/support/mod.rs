@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod coturn;
 pub mod e2ee;
 pub mod federation;
 mod http;
