@@ -179,6 +179,20 @@ mod tests {
         testing::{Room, member_of, signer},
     };
 
+    /// The public keys of `signers`' servers, to verify what they signed.
+    fn keys_of(signers: &[&Signer]) -> ruma::signatures::PublicKeyMap {
+        signers
+            .iter()
+            .map(|s| {
+                let key = (
+                    format!("ed25519:{}", s.key.version()),
+                    ruma::serde::Base64::new(s.key.public_key().to_vec()),
+                );
+                (s.server_name.to_string(), [key].into())
+            })
+            .collect()
+    }
+
     /// A public room of `version` and the join Bob, of another server,
     /// gets built there.
     fn public_room_joined_by_bob(version: RoomVersionId) -> (Room, Pdu) {
@@ -216,15 +230,7 @@ mod tests {
             let raw = serde_json::value::to_raw_value(&signed.json).unwrap();
             let parsed = incoming::parse(&raw, &version, &signed.room_id).unwrap();
             assert_eq!(parsed.event_id(), &*signed.event_id);
-            let mut keys = ruma::signatures::PublicKeyMap::new();
-            keys.insert(
-                "other.example".into(),
-                [(
-                    format!("ed25519:{}", other.key.version()),
-                    ruma::serde::Base64::new(other.key.public_key().to_vec()),
-                )]
-                .into(),
-            );
+            let keys = keys_of(&[&other]);
             assert!(matches!(
                 parsed.verify(&keys).unwrap(),
                 incoming::Received::Accepted(_)
@@ -258,15 +264,7 @@ mod tests {
         };
         let ours = signer();
         let signed = sign_template(template.clone(), bob, "join", &other, &room.rules).unwrap();
-        let key_of = |s: &Signer| {
-            (
-                format!("ed25519:{}", s.key.version()),
-                ruma::serde::Base64::new(s.key.public_key().to_vec()),
-            )
-        };
-        let mut keys = ruma::signatures::PublicKeyMap::new();
-        keys.insert("other.example".into(), [key_of(&other)].into());
-        keys.insert(ours.server_name.to_string(), [key_of(&ours)].into());
+        let keys = keys_of(&[&other, &ours]);
         let check = |json: &CanonicalJsonObject| {
             let raw = serde_json::value::to_raw_value(json).unwrap();
             let parsed = incoming::parse(&raw, &RoomVersionId::V11, &signed.room_id).unwrap();
@@ -324,15 +322,7 @@ mod tests {
             let raw = serde_json::value::to_raw_value(&leave.json).unwrap();
             let parsed = incoming::parse(&raw, &version, &leave.room_id).unwrap();
             assert_eq!(parsed.event_id(), &*leave.event_id);
-            let mut keys = ruma::signatures::PublicKeyMap::new();
-            keys.insert(
-                "other.example".into(),
-                [(
-                    format!("ed25519:{}", other.key.version()),
-                    ruma::serde::Base64::new(other.key.public_key().to_vec()),
-                )]
-                .into(),
-            );
+            let keys = keys_of(&[&other]);
             assert!(matches!(
                 parsed.verify(&keys).unwrap(),
                 incoming::Received::Accepted(_)

@@ -27,6 +27,23 @@ async fn turn_server(server: &TestServer, token: &str) -> (u16, Value) {
         .await
 }
 
+/// A real coturn, and a server handing out credentials for it valid
+/// `ttl` seconds; with the TURN URI it names.
+async fn coturn_and_server(ttl: &str) -> (Coturn, TestServer, String) {
+    let coturn = Coturn::start(SECRET).await;
+    let uri = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        &[
+            ("MISSIVE_TURN_URIS", uri.as_str()),
+            ("MISSIVE_TURN_SECRET", SECRET),
+            ("MISSIVE_TURN_TTL", ttl),
+        ],
+    )
+    .await;
+    (coturn, server, uri)
+}
+
 /// The expiry a TURN REST username starts with.
 fn expiry_of(username: &str) -> u64 {
     username.split_once(':').unwrap().0.parse().unwrap()
@@ -41,17 +58,7 @@ fn now_secs() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coturn_accepts_the_credentials_handed_out_and_no_others() {
-    let coturn = Coturn::start(SECRET).await;
-    let uri = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
-    let server = TestServer::start_with(
-        Backend::Sqlite,
-        &[
-            ("MISSIVE_TURN_URIS", uri.as_str()),
-            ("MISSIVE_TURN_SECRET", SECRET),
-            ("MISSIVE_TURN_TTL", "600"),
-        ],
-    )
-    .await;
+    let (coturn, server, uri) = coturn_and_server("600").await;
     let alice = server.register_token("alice").await;
     let before = now_secs();
     let (status, body) = turn_server(&server, &alice).await;
@@ -84,17 +91,7 @@ async fn coturn_accepts_the_credentials_handed_out_and_no_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_credentials_are_refused() {
-    let coturn = Coturn::start(SECRET).await;
-    let uri = format!("turn:127.0.0.1:{}?transport=udp", coturn.port);
-    let server = TestServer::start_with(
-        Backend::Sqlite,
-        &[
-            ("MISSIVE_TURN_URIS", uri.as_str()),
-            ("MISSIVE_TURN_SECRET", SECRET),
-            ("MISSIVE_TURN_TTL", "1"),
-        ],
-    )
-    .await;
+    let (coturn, server, _) = coturn_and_server("1").await;
     let alice = server.register_token("alice").await;
     let (_, body) = turn_server(&server, &alice).await;
     let username = body["username"].as_str().unwrap();
